@@ -1,0 +1,51 @@
+// Package serde is ipcframe's resumable serializer.
+//
+// A message is a plain Go struct whose pointer implements [Type]: one method,
+// Serde, lists the struct's fields by calling the [Visitor]. The same method
+// serves encoding and decoding. Nothing is generated and nothing is found by
+// reflection.
+//
+// An [Encoder] turns a value into bytes one caller-supplied buffer at a time
+// and a [Decoder] rebuilds a value from byte slices of any size. Both can stop
+// at any byte and resume with the next buffer, so a message never has to be
+// held in memory as a whole: a 100 GB stream field is produced and consumed a
+// buffer at a time.
+//
+// # How it works
+//
+// Serde does not write bytes itself. Each Visitor call pushes an operation
+// (op) that refers to the field through its pointer; the encoder or decoder
+// runs the ops in field order against the current buffer. When a buffer is
+// full (encoding) or used up (decoding) the op keeps its progress and the next
+// call continues from there. A nested struct's Serde method is called only
+// when its op is reached, so a decoder can branch on values it has already
+// decoded: the struct's version ([Versioned]) and any value read before a
+// [Visitor.Then] continuation.
+//
+// # Wire encodings
+//
+// The primitive encodings are SolidFrame's serialization v2 (see
+// docs/protocol.md for the byte-level specification):
+//
+//   - bool: one byte, 0 or 1.
+//   - integers of every width: a length byte N (0..8) followed by N
+//     little-endian bytes, the fewest that hold the value; 0 is the single
+//     byte 0x00. Signed integers are written as their two's-complement
+//     bit pattern in the unsigned type of the same width.
+//   - float32/float64: the IEEE 754 bits as a 4- or 8-byte integer in the
+//     plain integer form above.
+//   - sizes (string, []byte, slice, map lengths), struct versions and type ids:
+//     the checked cross integer form, a prefix byte (N<<3)|popcount(N) followed
+//     by N little-endian bytes; see [AppendCross].
+//   - string and []byte: checked size, then the raw bytes.
+//   - optional pointer: a bool, then the value when true.
+//   - stream: chunks, each a 2-byte little-endian length and that many bytes,
+//     ended by a chunk of length 0.
+//
+// # Limits
+//
+// [Limits] bounds strings, containers and streams. A decoder never allocates
+// ahead of the bytes it has received: a string that declares 4 GB grows only
+// as its bytes arrive, and fails with [ErrLimit] as soon as the declared size
+// exceeds the limit.
+package serde

@@ -1,0 +1,26 @@
+package serde
+
+import "errors"
+
+// Errors returned by the encoder and decoder. Callers test them with
+// errors.Is; the returned error may wrap one of these with context.
+var (
+	// ErrBadCross reports a checked cross integer whose prefix check bits do
+	// not match its length, or whose length exceeds 8 bytes.
+	ErrBadCross = errors.New("serde: bad cross integer check")
+	// ErrIntOverflow reports a plain integer whose length byte exceeds the
+	// width of the field it is decoded into.
+	ErrIntOverflow = errors.New("serde: integer does not fit its field")
+	// ErrLimit reports a string, container or stream larger than the
+	// configured [Limits].
+	ErrLimit = errors.New("serde: size limit exceeded")
+	// ErrUnknownType reports a polymorphic field whose type id is not in the
+	// [Registry], or a value whose type was never registered.
+	ErrUnknownType = errors.New("serde: unknown type id")
+	// ErrBadValue reports a byte that is not valid for its field, such as a
+	// bool that is neither 0 nor 1.
+	ErrBadValue = errors.New("serde: invalid value")
+	// ErrNoProgress reports an Encode call with an empty buffer or a stream
+	// source that returned no data and no error.
+	ErrNoProgress = errors.New("serde: no progress")
+)
