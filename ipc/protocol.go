@@ -1,0 +1,390 @@
+package ipc
+
+// This file holds the wire format: the packet header, the commands of a
+// packet's payload, the message header and the type id that starts a message
+// body. docs/protocol.md is the normative specification; every function here
+// follows it byte for byte (SolidFrame mprpc's framing).
+//
+// Nothing here keeps state: the writer and the reader call these functions on
+// buffers they own.
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/ipcframe/ipcframe/serde"
+)
+
+// Packet framing.
+const (
+	// packetHeaderSize is the size of the header that starts every packet.
+	packetHeaderSize = 4
+
+	// Packet types (header byte 0).
+	packetTypeData      = 1
+	packetTypeKeepAlive = 2
+
+	// Packet flags (header byte 1).
+	packetFlagSize64KB   = 1 << 0 // 17th bit of the payload size
+	packetFlagCompressed = 1 << 1 // the payload is compressed
+	packetFlagAckRequest = 1 << 2 // relay credit request
+	packetFlagsKnown     = packetFlagSize64KB | packetFlagCompressed | packetFlagAckRequest
+
+	// maxPacketPayload is the largest payload a packet header can declare.
+	maxPacketPayload = 65536
+	// minFreePacketData is the room the writer needs to start a new chunk in
+	// a packet.
+	minFreePacketData = 16
+)
+
+// Command codes, the first byte of every command in a Data payload.
+const (
+	cmdEndMessageFlag = 1 // set in EndMessage (and FullMessage)
+
+	cmdNewMessage    = 2 // slot, u16 len, data: first chunk of a message (its header)
+	cmdFullMessage   = 3 // NewMessage|EndFlag: accepted, never written
+	cmdMessage       = 4 // slot, u16 len, data: continuation chunk
+	cmdEndMessage    = 5 // slot, u16 len, data: last chunk of a message
+	cmdCancelMessage = 6 // slot: the sender abandoned the message in slot
+	cmdUpdate        = 7 // no operands; reserved, ignored
+	cmdCancelRequest = 8 // index, unique (cross): stop sending that request's answer
+	cmdAckdCount     = 9 // u8 count: relay credits returned
+
+	// chunkHeaderMax is the largest chunk header: code, slot as a cross
+	// integer, u16 length.
+	chunkHeaderMax = 1 + serde.MaxCrossLen + 2
+	// maxChunkData is the largest chunk data (the u16 length).
+	maxChunkData = 0xffff
+)
+
+// Type id widths: a message body starts with its type id, one raw byte
+// (SolidFrame Protocol<uint8_t>) or two little-endian bytes.
+const (
+	typeIDWidth8  = 1
+	typeIDWidth16 = 2
+)
+
+// packetHeader is a decoded packet header.
+type packetHeader struct {
+	typ   uint8 // packetTypeData or packetTypeKeepAlive
+	flags uint8 // packetFlag* bits as on the wire (Size64KB included when parsed)
+	size  int   // payload bytes, 0..maxPacketPayload
+}
+
+// putPacketHeader writes h to b[:packetHeaderSize]. The Size64KB flag is
+// derived from h.size (set for 65536, cleared otherwise), whatever h.flags
+// holds. b must have room for the header and h.size must be at most
+// maxPacketPayload.
+func putPacketHeader(b []byte, h packetHeader) {
+	flags := h.flags &^ packetFlagSize64KB
+	if h.size>>16 != 0 {
+		flags |= packetFlagSize64KB
+	}
+	b[0] = h.typ
+	b[1] = flags
+	binary.LittleEndian.PutUint16(b[2:4], uint16(h.size))
+}
+
+// parsePacketHeader decodes and validates the packet header at the front of
+// b, which must hold at least packetHeaderSize bytes. The payload may be at
+// most min(maxPayload, maxPacketPayload) bytes. It runs before the payload is
+// buffered, so a bad header closes the connection at once. Every failure
+// wraps ErrBadPacketHeader.
+func parsePacketHeader(b []byte, maxPayload int) (packetHeader, error) {
+	h := packetHeader{
+		typ:   b[0],
+		flags: b[1],
+		size:  int(b[1]&packetFlagSize64KB)<<16 | int(binary.LittleEndian.Uint16(b[2:4])),
+	}
+	if h.typ != packetTypeData && h.typ != packetTypeKeepAlive {
+		return packetHeader{}, fmt.Errorf("%w: type %d", ErrBadPacketHeader, h.typ)
+	}
+	if h.flags&^packetFlagsKnown != 0 {
+		return packetHeader{}, fmt.Errorf("%w: unknown flags %#02x", ErrBadPacketHeader, h.flags&^packetFlagsKnown)
+	}
+	if maxPayload > maxPacketPayload {
+		maxPayload = maxPacketPayload
+	}
+	if h.size > maxPayload {
+		return packetHeader{}, fmt.Errorf("%w: payload size %d above %d", ErrBadPacketHeader, h.size, maxPayload)
+	}
+	if h.typ == packetTypeKeepAlive && (h.size != 0 || h.flags != 0) {
+		return packetHeader{}, fmt.Errorf("%w: keepalive with flags %#02x and size %d", ErrBadPacketHeader, h.flags, h.size)
+	}
+	return h, nil
+}
+
+// putChunkStart writes the code and the slot of a chunk at the front of b and
+// reserves its u16 length. It returns the offset of the chunk data. b must
+// have room for chunkHeaderMax bytes. The writer then encodes the data in
+// place and calls finishChunk.
+func putChunkStart(b []byte, code uint8, slot uint32) (dataOff int) {
+	b[0] = code
+	n := serde.PutCross(b[1:], uint64(slot))
+	if n == 0 {
+		panic("ipc: putChunkStart: no room for the chunk header")
+	}
+	b[1+n] = 0
+	b[2+n] = 0
+	return 1 + n + 2
+}
+
+// finishChunk completes a chunk started by putChunkStart at the front of b:
+// it rewrites the code (the writer chooses Message or EndMessage once the
+// data is encoded) and stores dataLen (at most maxChunkData) as the length.
+func finishChunk(b []byte, code uint8, dataLen int) {
+	if dataLen < 0 || dataLen > maxChunkData {
+		panic(fmt.Sprintf("ipc: finishChunk: chunk length %d out of range", dataLen))
+	}
+	n, err := serde.CrossPrefixLen(b[1])
+	if err != nil {
+		panic("ipc: finishChunk: not a chunk start")
+	}
+	b[0] = code
+	binary.LittleEndian.PutUint16(b[1+n:], uint16(dataLen))
+}
+
+// appendChunk appends a whole chunk: code, slot, u16 length and data (at
+// most maxChunkData bytes).
+func appendChunk(b []byte, code uint8, slot uint32, data []byte) []byte {
+	if len(data) > maxChunkData {
+		panic(fmt.Sprintf("ipc: appendChunk: chunk length %d out of range", len(data)))
+	}
+	b = append(b, code)
+	b = serde.AppendCross(b, uint64(slot))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(data)))
+	return append(b, data...)
+}
+
+// appendCancelMessage appends a CancelMessage command for slot.
+func appendCancelMessage(b []byte, slot uint32) []byte {
+	b = append(b, cmdCancelMessage)
+	return serde.AppendCross(b, uint64(slot))
+}
+
+// appendCancelRequest appends a CancelRequest command for the request id
+// (index, unique).
+func appendCancelRequest(b []byte, index, unique uint64) []byte {
+	b = append(b, cmdCancelRequest)
+	b = serde.AppendCross(b, index)
+	return serde.AppendCross(b, unique)
+}
+
+// appendAckdCount appends an AckdCount command returning count credits.
+func appendAckdCount(b []byte, count uint8) []byte {
+	return append(b, cmdAckdCount, count)
+}
+
+// command is one decoded payload command. Which fields are set depends on
+// code:
+//   - chunks (NewMessage, FullMessage, Message, EndMessage): slot and data
+//     (data aliases the payload);
+//   - CancelMessage: slot;
+//   - CancelRequest: index and unique;
+//   - AckdCount: count;
+//   - Update: nothing.
+type command struct {
+	code          uint8
+	slot          uint32
+	data          []byte
+	index, unique uint64
+	count         uint8
+}
+
+// isChunk reports whether code is a message chunk code.
+func isChunk(code uint8) bool {
+	return code >= cmdNewMessage && code <= cmdEndMessage
+}
+
+// parseCommand decodes the command at the front of the payload p and returns
+// it with its length n. Slots must be below maxSlot. A payload always holds
+// whole commands, so a short command is an error, not a wait. Errors:
+// ErrBadCommand (unknown code), ErrBadSlot (slot >= maxSlot), ErrBadChunk
+// (truncated command or chunk data past the payload), and ErrProtocol
+// wrapping serde.ErrBadCross (bad cross integer check bits). Update is
+// returned for the caller to ignore.
+func parseCommand(p []byte, maxSlot uint32) (cmd command, n int, err error) {
+	if len(p) == 0 {
+		return command{}, 0, fmt.Errorf("%w: empty command", ErrBadChunk)
+	}
+	cmd.code = p[0]
+	n = 1
+	switch cmd.code {
+	case cmdNewMessage, cmdFullMessage, cmdMessage, cmdEndMessage, cmdCancelMessage:
+		slot, m, err := parseCross(p[n:], cmd.code, "slot")
+		if err != nil {
+			return command{}, 0, err
+		}
+		if slot >= uint64(maxSlot) {
+			return command{}, 0, fmt.Errorf("%w: command %d slot %d, limit %d", ErrBadSlot, cmd.code, slot, maxSlot)
+		}
+		cmd.slot = uint32(slot)
+		n += m
+		if cmd.code == cmdCancelMessage {
+			return cmd, n, nil
+		}
+		if len(p)-n < 2 {
+			return command{}, 0, fmt.Errorf("%w: command %d truncated before its length", ErrBadChunk, cmd.code)
+		}
+		l := int(binary.LittleEndian.Uint16(p[n:]))
+		n += 2
+		if l > len(p)-n {
+			return command{}, 0, fmt.Errorf("%w: chunk length %d, %d bytes left in the payload", ErrBadChunk, l, len(p)-n)
+		}
+		cmd.data = p[n : n+l : n+l]
+		return cmd, n + l, nil
+	case cmdUpdate:
+		return cmd, n, nil
+	case cmdCancelRequest:
+		idx, m, err := parseCross(p[n:], cmd.code, "index")
+		if err != nil {
+			return command{}, 0, err
+		}
+		n += m
+		uniq, m, err := parseCross(p[n:], cmd.code, "unique")
+		if err != nil {
+			return command{}, 0, err
+		}
+		cmd.index, cmd.unique = idx, uniq
+		return cmd, n + m, nil
+	case cmdAckdCount:
+		if len(p) < 2 {
+			return command{}, 0, fmt.Errorf("%w: AckdCount truncated", ErrBadChunk)
+		}
+		cmd.count = p[1]
+		return cmd, 2, nil
+	default:
+		return command{}, 0, fmt.Errorf("%w: code %d", ErrBadCommand, cmd.code)
+	}
+}
+
+// parseCross decodes a cross integer operand of command code; a short
+// operand is ErrBadChunk, bad check bits ErrProtocol and serde.ErrBadCross.
+func parseCross(b []byte, code uint8, what string) (uint64, int, error) {
+	v, n, err := serde.ParseCross(b)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: command %d %s: %w", ErrProtocol, code, what, err)
+	}
+	if n == 0 {
+		return 0, 0, fmt.Errorf("%w: command %d truncated in its %s", ErrBadChunk, code, what)
+	}
+	return v, n, nil
+}
+
+// msgHeader is the message header: the bytes a NewMessage chunk (and, if it
+// does not fit, the following Message chunks) carries before the body.
+type msgHeader struct {
+	flags Flags  // all flags, state bits included
+	url   string // relay destination; empty for a direct message
+	// senderIndex/senderUnique identify the message in the sender's writer
+	// (slot + 1, slot unique); index 0 means none.
+	senderIndex, senderUnique uint32
+	// recipientIndex/recipientUnique are, in a response, the sender ids of
+	// the request it answers; 0, 0 otherwise.
+	recipientIndex, recipientUnique uint32
+}
+
+// Serde lists the header fields in wire order: flags (plain integer), url
+// (checked size and bytes), then the four ids (plain integers).
+func (h *msgHeader) Serde(v *serde.Visitor) {
+	v.Uint32((*uint32)(&h.flags))
+	v.String(&h.url)
+	v.Uint32(&h.senderIndex)
+	v.Uint32(&h.senderUnique)
+	v.Uint32(&h.recipientIndex)
+	v.Uint32(&h.recipientUnique)
+}
+
+// appendMsgHeader appends h's encoding: the same bytes a serde.Encoder
+// produces for (*msgHeader).Serde, in one piece.
+func appendMsgHeader(b []byte, h *msgHeader) []byte {
+	b = serde.AppendPlain(b, uint64(h.flags))
+	b = serde.AppendCross(b, uint64(len(h.url)))
+	b = append(b, h.url...)
+	b = serde.AppendPlain(b, uint64(h.senderIndex))
+	b = serde.AppendPlain(b, uint64(h.senderUnique))
+	b = serde.AppendPlain(b, uint64(h.recipientIndex))
+	return serde.AppendPlain(b, uint64(h.recipientUnique))
+}
+
+// parseMsgHeader decodes a whole message header from the front of b and
+// returns it with its length. n == 0 with a nil error means b ends inside
+// the header. A url longer than maxURL bytes fails as soon as its size is
+// read. Errors wrap ErrBadMessage and the serde cause (serde.ErrIntOverflow,
+// serde.ErrBadCross, serde.ErrLimit).
+func parseMsgHeader(b []byte, maxURL int) (msgHeader, int, error) {
+	var h msgHeader
+	n := 0
+	plain := func(what string) (uint32, bool, error) {
+		v, m, err := serde.ParsePlain(b[n:], 4)
+		if err != nil {
+			return 0, false, fmt.Errorf("%w: header %s: %w", ErrBadMessage, what, err)
+		}
+		n += m
+		return uint32(v), m != 0, nil
+	}
+	f, ok, err := plain("flags")
+	if !ok || err != nil {
+		return msgHeader{}, 0, err
+	}
+	h.flags = Flags(f)
+	l, m, err := serde.ParseCross(b[n:])
+	if err != nil {
+		return msgHeader{}, 0, fmt.Errorf("%w: header url size: %w", ErrBadMessage, err)
+	}
+	if m == 0 {
+		return msgHeader{}, 0, nil
+	}
+	if maxURL < 0 || l > uint64(maxURL) {
+		return msgHeader{}, 0, fmt.Errorf("%w: header url size %d above %d: %w", ErrBadMessage, l, maxURL, serde.ErrLimit)
+	}
+	n += m
+	if uint64(len(b)-n) < l {
+		return msgHeader{}, 0, nil
+	}
+	h.url = string(b[n : n+int(l)])
+	n += int(l)
+	for _, f := range [...]struct {
+		p    *uint32
+		what string
+	}{
+		{&h.senderIndex, "sender index"},
+		{&h.senderUnique, "sender unique"},
+		{&h.recipientIndex, "recipient index"},
+		{&h.recipientUnique, "recipient unique"},
+	} {
+		v, ok, err := plain(f.what)
+		if !ok || err != nil {
+			return msgHeader{}, 0, err
+		}
+		*f.p = v
+	}
+	return h, n, nil
+}
+
+// putTypeID writes id at the front of b in width bytes (typeIDWidth8: one
+// raw byte; typeIDWidth16: two little-endian bytes) and returns width. It
+// returns 0 if b is too short, width is not 1 or 2, or id does not fit.
+func putTypeID(b []byte, width int, id uint16) int {
+	switch {
+	case width == typeIDWidth8 && len(b) >= 1 && id <= 0xff:
+		b[0] = byte(id)
+		return 1
+	case width == typeIDWidth16 && len(b) >= 2:
+		binary.LittleEndian.PutUint16(b, id)
+		return 2
+	}
+	return 0
+}
+
+// parseTypeID reads a type id of width bytes from the front of b. ok is false
+// if b is shorter than width or width is not 1 or 2.
+func parseTypeID(b []byte, width int) (id uint16, ok bool) {
+	switch {
+	case width == typeIDWidth8 && len(b) >= 1:
+		return uint16(b[0]), true
+	case width == typeIDWidth16 && len(b) >= 2:
+		return binary.LittleEndian.Uint16(b), true
+	}
+	return 0, false
+}
