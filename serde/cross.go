@@ -124,5 +124,5 @@ func ParsePlain(b []byte, maxBytes int) (v uint64, n int, err error) {
 }
 
 // le16 and putLE16 are the 2-byte little-endian helpers used by stream chunks.
-func le16(b []byte) uint16        { return binary.LittleEndian.Uint16(b) }
+func le16(b []byte) uint16       { return binary.LittleEndian.Uint16(b) }
 func putLE16(b []byte, v uint16) { binary.LittleEndian.PutUint16(b, v) }
