@@ -1,0 +1,170 @@
+package ipc
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ipcframe/ipcframe/buffers"
+	"github.com/ipcframe/ipcframe/compress"
+	"github.com/ipcframe/ipcframe/serde"
+)
+
+// Config tunes a Service. The zero value of every field means its default
+// (see defaults.go); only Protocol is required. NewService copies the Config,
+// so later changes to the caller's struct have no effect.
+type Config struct {
+	// Protocol lists the message types this service sends and receives.
+	// Required.
+	Protocol *Protocol
+
+	// Listen is the "host:port" to accept connections on; port 0 picks an
+	// ephemeral port (see Service.Addr). Empty means no listener: the
+	// service only dials.
+	Listen string
+
+	// Resolver turns a destination name into addresses. Nil means the
+	// system resolver (net.DefaultResolver), so every service can dial.
+	Resolver Resolver
+
+	// Loops is the number of event loops. Zero means GOMAXPROCS.
+	Loops int
+
+	// BufferSize is the size, in bytes, of the buffers messages are
+	// serialized into: each packet is at most this long. Default 4 KiB;
+	// limits [buffers.MinSize, buffers.MaxSize] (64 B to 64 KiB).
+	BufferSize int
+
+	// MaxActiveConnections bounds the connections of one pool. Default 1.
+	MaxActiveConnections int
+	// MaxPendingConnections bounds the connections of one pool being set up
+	// (resolving or dialing) at once. Default 1.
+	MaxPendingConnections int
+	// MaxQueuedMessages bounds the messages waiting in one pool for a
+	// connection; Send beyond it fails with ErrPoolFull. Default 1024.
+	MaxQueuedMessages int
+
+	// MaxMultiplex bounds the messages a connection's writer interleaves
+	// (being written). Default 64.
+	MaxMultiplex int
+	// MaxResponseWait bounds the requests a connection has sent and waits
+	// responses for. Default 128.
+	MaxResponseWait int
+	// MaxReaderSlots is the number of sender slots a reader accepts: the
+	// peer's MaxMultiplex+MaxResponseWait must not exceed it. Default 192.
+	MaxReaderSlots int
+	// ContinuousPackets is how many consecutive packets one message may fill
+	// before the writer turns to other waiting messages. Default 4.
+	ContinuousPackets int
+
+	// TypeIDSize is the width of the message type id on the wire: 1 (a raw
+	// byte, SolidFrame's Protocol<uint8_t>) or 2 (little-endian uint16).
+	// Default 1. Both peers must agree.
+	TypeIDSize int
+
+	// Compression compresses each packet when it saves bytes; nil sends
+	// everything raw. Both peers must configure the same codec.
+	Compression compress.Codec
+
+	// Limits bounds decoded strings, containers and streams.
+	Limits serde.Limits
+
+	// Registry resolves polymorphic message fields (serde.Visitor.Any); nil
+	// when no message uses them.
+	Registry *serde.Registry
+
+	// WriteBatch is how many bytes of packets a connection prepares before
+	// handing them to the socket in one write. Default 64 KiB; at least
+	// BufferSize.
+	WriteBatch int
+
+	// DialTimeout bounds one connection attempt. Default 10 s.
+	DialTimeout time.Duration
+	// ReconnectMin and ReconnectMax bound the exponential backoff (with
+	// jitter) between failed connection attempts. Defaults 50 ms and 10 s.
+	ReconnectMin, ReconnectMax time.Duration
+
+	// Logger receives the service's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// withDefaults returns a copy of c with defaults filled in, validated.
+func (c Config) withDefaults() (Config, error) {
+	if c.Protocol == nil {
+		return c, fmt.Errorf("%w: Protocol is required", ErrInvalidConfig)
+	}
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	defD := func(p *time.Duration, v time.Duration) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&c.BufferSize, DefaultBufferSize)
+	def(&c.MaxActiveConnections, DefaultMaxActiveConnections)
+	def(&c.MaxPendingConnections, DefaultMaxPendingConnections)
+	def(&c.MaxQueuedMessages, DefaultMaxQueuedMessages)
+	def(&c.MaxMultiplex, DefaultMaxMultiplex)
+	def(&c.MaxResponseWait, DefaultMaxResponseWait)
+	def(&c.MaxReaderSlots, DefaultMaxReaderSlots)
+	def(&c.ContinuousPackets, DefaultContinuousPackets)
+	def(&c.TypeIDSize, DefaultTypeIDSize)
+	def(&c.WriteBatch, DefaultWriteBatch)
+	defD(&c.DialTimeout, DefaultDialTimeout)
+	defD(&c.ReconnectMin, DefaultReconnectMin)
+	defD(&c.ReconnectMax, DefaultReconnectMax)
+	c.Limits = c.Limits.WithDefaults()
+	if c.Resolver == nil {
+		c.Resolver = SystemResolver{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	bad := func(field string, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	if err := buffers.CheckSize(c.BufferSize); err != nil {
+		return bad("BufferSize", "%v", err)
+	}
+	positive := []struct {
+		name string
+		v    int
+	}{
+		{"MaxActiveConnections", c.MaxActiveConnections},
+		{"MaxPendingConnections", c.MaxPendingConnections},
+		{"MaxQueuedMessages", c.MaxQueuedMessages},
+		{"MaxMultiplex", c.MaxMultiplex},
+		{"MaxResponseWait", c.MaxResponseWait},
+		{"MaxReaderSlots", c.MaxReaderSlots},
+		{"ContinuousPackets", c.ContinuousPackets},
+		{"Loops", c.Loops + 1},
+	}
+	for _, p := range positive {
+		if p.v < 1 {
+			return bad(p.name, "must be positive")
+		}
+	}
+	if c.MaxMultiplex+c.MaxResponseWait > 1<<20 {
+		return bad("MaxMultiplex", "MaxMultiplex+MaxResponseWait above 1<<20")
+	}
+	if c.TypeIDSize != 1 && c.TypeIDSize != 2 {
+		return bad("TypeIDSize", "must be 1 or 2, got %d", c.TypeIDSize)
+	}
+	if c.WriteBatch < c.BufferSize {
+		return bad("WriteBatch", "must be at least BufferSize (%d)", c.BufferSize)
+	}
+	if c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin {
+		return bad("ReconnectMax", "durations must be positive and ReconnectMin <= ReconnectMax")
+	}
+	if c.Protocol.maxID() >= 1<<(8*c.TypeIDSize) {
+		return bad("TypeIDSize", "protocol has type id %d, too wide for %d byte(s)", c.Protocol.maxID(), c.TypeIDSize)
+	}
+	return nil
+}

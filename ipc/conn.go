@@ -1,0 +1,218 @@
+package ipc
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ipcframe/ipcframe/reactor"
+)
+
+// conn is one connection: its writer, reader and the queue of messages
+// addressed to it. Its state belongs to its event loop except where noted.
+//
+// Any goroutine may call sendDirect; everything else runs on the loop, from
+// the reactor's callbacks.
+type conn struct {
+	// immutable
+	svc  *Service
+	pool *pool // nil for accepted connections
+
+	// set in OnOpen, then immutable
+	rc     *reactor.Conn
+	id     uint64
+	remote string
+	log    *slog.Logger
+
+	// loop-owned
+	w      *writer
+	r      *reader
+	out    []byte // batch of packets handed to the socket in one write
+	closed bool
+	active bool // reached OnOpen
+
+	// dispatching is true while the loop runs handlers for this connection;
+	// sendDirect then skips the wake-up because the loop pumps afterwards.
+	dispatching atomic.Bool
+
+	// guarded by mu
+	mu       sync.Mutex
+	direct   []*msgStub // connection-directed messages not yet in the writer
+	dead     bool       // closed: sendDirect fails
+	directN  atomic.Int32
+}
+
+func newConn(svc *Service, p *pool) *conn {
+	c := &conn{svc: svc, pool: p}
+	c.w = newWriter(&svc.cfg)
+	c.r = newReader(&svc.cfg, c)
+	c.out = make([]byte, svc.cfg.WriteBatch)
+	return c
+}
+
+// sendDirect queues st for this connection from any goroutine.
+func (c *conn) sendDirect(st *msgStub) error {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return ErrConnectionGone
+	}
+	c.direct = append(c.direct, st)
+	c.directN.Add(1)
+	c.mu.Unlock()
+	c.svc.messageQueued()
+	if !c.dispatching.Load() {
+		c.rc.Wake()
+	}
+	return nil
+}
+
+// pull moves queued messages into the writer while it accepts them.
+func (c *conn) pull() {
+	if c.directN.Load() > 0 {
+		c.mu.Lock()
+		k := 0
+		for k < len(c.direct) && c.w.enqueue(c.direct[k]) {
+			k++
+		}
+		if k > 0 {
+			n := copy(c.direct, c.direct[k:])
+			clear(c.direct[n:])
+			c.direct = c.direct[:n]
+			c.directN.Add(int32(-k))
+		}
+		c.mu.Unlock()
+	}
+	if c.pool != nil {
+		c.pool.pull(c)
+	}
+}
+
+// pump writes what the writer has, up to the loop's quantum, while the
+// socket is writable. It runs after every event that may have produced
+// output. Completions run after the bytes are handed to the socket.
+func (c *conn) pump() {
+	budget := DefaultPumpQuantum
+	size := c.svc.cfg.BufferSize
+	for !c.closed {
+		c.pull()
+		if !c.w.hasOutput() || !c.rc.Writable() {
+			break
+		}
+		n := 0
+		for n+size <= len(c.out) {
+			k, err := c.w.fill(c.out[n : n+size])
+			if err != nil {
+				c.abort("write", err)
+				return
+			}
+			if k == 0 {
+				break
+			}
+			n += k
+		}
+		if n == 0 {
+			break
+		}
+		if err := c.rc.Write(c.out[:n]); err != nil {
+			break // OnClose follows
+		}
+		c.runCompletions()
+		if budget -= n; budget <= 0 {
+			c.rc.Wake()
+			break
+		}
+	}
+	c.runCompletions()
+}
+
+func (c *conn) runCompletions() {
+	w := c.w
+	for len(w.done) > 0 || len(w.failed) > 0 {
+		for i := 0; i < len(w.done); i++ {
+			st := w.done[i]
+			w.done[i] = nil
+			st.complete(nil, nil)
+		}
+		w.done = w.done[:0]
+		for i := 0; i < len(w.failed); i++ {
+			f := w.failed[i]
+			w.failed[i] = failedMsg{}
+			f.st.complete(nil, &MessageError{Kind: ErrEncode, Started: f.st.started, Cause: f.err})
+		}
+		w.failed = w.failed[:0]
+	}
+}
+
+func (c *conn) abort(op string, err error) {
+	c.rc.Abort(&ConnError{Op: op, Peer: c.remote, ConnID: c.id, Err: err})
+}
+
+// onData feeds received bytes to the reader (loop).
+func (c *conn) onData(data []byte) int {
+	c.dispatching.Store(true)
+	n, err := c.r.feed(data)
+	c.dispatching.Store(false)
+	if err != nil {
+		c.log.Debug("ipc: closing on bad input", "err", err)
+		c.abort("read", err)
+		return n
+	}
+	c.pump()
+	return n
+}
+
+// onMessage implements readerEvents: a complete message arrived.
+func (c *conn) onMessage(h *msgHeader, m Message) {
+	if isBack(h.flags) && h.recipientIndex != 0 {
+		keep := h.flags&ResponsePart != 0
+		if st := c.w.takeResponse(h.recipientIndex, h.recipientUnique, keep); st != nil {
+			if keep {
+				st.respondPart(m)
+				return
+			}
+			st.complete(m, nil)
+			return
+		}
+	}
+	ti := c.svc.cfg.Protocol.lookup(m)
+	if ti == nil || ti.handle == nil {
+		c.log.Debug("ipc: no handler; message dropped", "type", ti)
+		return
+	}
+	ti.handle(Context{c: c, flags: h.flags, senderIndex: h.senderIndex, senderUnique: h.senderUnique}, m)
+}
+
+func (c *conn) onCancelRequest(index, unique uint64) {}
+func (c *conn) onCancelMessage(slot uint32)         {}
+func (c *conn) onKeepAlive()                        {}
+
+// onClose runs once on the loop: every message the connection held is
+// resent through its pool or completed with an error.
+func (c *conn) onClose(err error) {
+	c.closed = true
+	c.mu.Lock()
+	c.dead = true
+	direct := c.direct
+	c.direct = nil
+	c.directN.Store(0)
+	c.mu.Unlock()
+	c.runCompletions()
+	held := c.w.drain()
+	cause := err
+	if cause == nil || errors.Is(cause, reactor.ErrClosed) {
+		cause = ErrConnectionClosed
+	}
+	for _, st := range direct {
+		st.fail(ErrConnection, cause)
+	}
+	if c.pool != nil {
+		c.pool.connClosed(c, held, cause)
+		return
+	}
+	for _, st := range held {
+		st.fail(ErrConnection, cause)
+	}
+	c.svc.connGone(c)
+}

@@ -1,0 +1,23 @@
+package ipc
+
+import "time"
+
+// Defaults for Config fields left zero. Each Config field's comment repeats
+// its default and limits.
+const (
+	DefaultBufferSize            = 4 << 10
+	DefaultMaxActiveConnections  = 1
+	DefaultMaxPendingConnections = 1
+	DefaultMaxQueuedMessages     = 1024
+	DefaultMaxMultiplex          = 64
+	DefaultMaxResponseWait       = 128
+	DefaultMaxReaderSlots        = 192
+	DefaultContinuousPackets     = 4
+	DefaultTypeIDSize            = 1
+	DefaultWriteBatch            = 64 << 10
+	DefaultPumpQuantum           = 256 << 10
+	DefaultDialTimeout           = 10 * time.Second
+	DefaultReconnectMin          = 50 * time.Millisecond
+	DefaultReconnectMax          = 10 * time.Second
+	DefaultStopTimeout           = 10 * time.Second
+)

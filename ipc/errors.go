@@ -1,0 +1,138 @@
+package ipc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Configuration and API errors.
+var (
+	// ErrInvalidConfig reports a Config field out of range; the error names
+	// the field.
+	ErrInvalidConfig = errors.New("ipc: invalid configuration")
+	// ErrServiceStopped reports a call on a service that is stopping or
+	// stopped.
+	ErrServiceStopped = errors.New("ipc: service stopped")
+	// ErrUnknownType reports a message whose Go type, or a received type id,
+	// is not registered in the Protocol.
+	ErrUnknownType = errors.New("ipc: unknown message type")
+	// ErrNilMessage reports a nil message.
+	ErrNilMessage = errors.New("ipc: nil message")
+	// ErrNotClient reports a send by name on a service with no resolver.
+	ErrNotClient = errors.New("ipc: service has no resolver (not a client)")
+	// ErrPoolFull reports a pool whose queue holds MaxQueuedMessages.
+	ErrPoolFull = errors.New("ipc: pool queue full")
+	// ErrPoolClosing reports a send to a pool that is closing.
+	ErrPoolClosing = errors.New("ipc: pool closing")
+	// ErrUnknownMessage reports a cancel of a message that is unknown or
+	// already completed.
+	ErrUnknownMessage = errors.New("ipc: unknown or completed message")
+	// ErrConnectionGone reports a send to a connection that is closed.
+	ErrConnectionGone = errors.New("ipc: connection closed")
+)
+
+// Per-message completion errors. A message completes exactly once, with nil
+// or an error that matches one of these with errors.Is.
+var (
+	// ErrCanceled reports a message canceled locally.
+	ErrCanceled = errors.New("ipc: message canceled")
+	// ErrCanceledByPeer reports a message the peer asked to stop
+	// (CancelRequest).
+	ErrCanceledByPeer = errors.New("ipc: message canceled by peer")
+	// ErrConnection reports a message that failed because its connection
+	// failed or its pool closed. Use errors.As with *MessageError to learn
+	// whether sending had started.
+	ErrConnection = errors.New("ipc: connection failed")
+)
+
+// Connection-fatal errors: a connection closes with one of these (wrapped in
+// a *ConnError) and every message it carried completes or is resent.
+var (
+	// ErrProtocol reports a protocol violation by the peer. The more
+	// specific errors below wrap it.
+	ErrProtocol = errors.New("ipc: protocol violation")
+	// ErrBadPacketHeader reports an invalid packet type, unknown flags or
+	// an oversize packet size.
+	ErrBadPacketHeader = fmt.Errorf("%w: bad packet header", ErrProtocol)
+	// ErrBadCommand reports an unknown command code.
+	ErrBadCommand = fmt.Errorf("%w: unknown command", ErrProtocol)
+	// ErrBadSlot reports a chunk for a writer slot beyond the reader limit,
+	// or one that does not match the slot's state.
+	ErrBadSlot = fmt.Errorf("%w: bad message slot", ErrProtocol)
+	// ErrBadChunk reports a chunk length beyond the packet, or a message
+	// whose bytes end before or after its EndMessage chunk.
+	ErrBadChunk = fmt.Errorf("%w: bad chunk", ErrProtocol)
+	// ErrBadMessage reports a message header or body that fails to decode.
+	ErrBadMessage = fmt.Errorf("%w: bad message encoding", ErrProtocol)
+	// ErrCompression reports a compressed packet that fails to decompress,
+	// or one received with no codec configured.
+	ErrCompression = fmt.Errorf("%w: compression", ErrProtocol)
+	// ErrKeepAliveFlood reports too many keepalive packets in one window.
+	ErrKeepAliveFlood = fmt.Errorf("%w: too many keepalive packets", ErrProtocol)
+	// ErrInactivity reports a connection that was silent for too long.
+	ErrInactivity = errors.New("ipc: inactivity timeout")
+	// ErrConnectionClosed reports a connection closed by the peer or by a
+	// local Close.
+	ErrConnectionClosed = errors.New("ipc: connection closed")
+)
+
+// ConnError is the error a connection closes with: the operation, the peer
+// address, the connection id and the cause.
+type ConnError struct {
+	Op     string // "read", "write", "dial", "close"
+	Peer   string // remote address
+	ConnID uint64
+	Err    error
+}
+
+// Error implements error.
+func (e *ConnError) Error() string {
+	return fmt.Sprintf("ipc: conn %d %s %s: %v", e.ConnID, e.Op, e.Peer, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ConnError) Unwrap() error { return e.Err }
+
+// MessageError is the completion error of a message: the kind (one of the
+// per-message errors), whether sending had started, and the cause (for
+// ErrConnection, the *ConnError).
+type MessageError struct {
+	Kind    error // ErrCanceled, ErrCanceledByPeer or ErrConnection
+	Started bool  // some of the message had been written
+	Cause   error // optional
+}
+
+// Error implements error.
+func (e *MessageError) Error() string {
+	s := e.Kind.Error()
+	if e.Started {
+		s += " (after sending started)"
+	}
+	if e.Cause != nil {
+		s += ": " + e.Cause.Error()
+	}
+	return s
+}
+
+// Unwrap returns the kind and the cause, so errors.Is matches both.
+func (e *MessageError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Cause}
+}
+
+// ErrUnexpectedResponse reports a response whose type is not the one the
+// request's callback expects.
+var ErrUnexpectedResponse = errors.New("ipc: unexpected response type")
+
+// ErrEncode reports a message that could not be serialized, for example a
+// field beyond the configured limits. The message fails; its connection
+// carries on.
+var ErrEncode = errors.New("ipc: message encoding failed")
+
+// ErrBadName reports a destination name that is not "host:port".
+var ErrBadName = errors.New("ipc: bad destination name")
+
+// ErrResolve reports a destination name that resolved to no address.
+var ErrResolve = errors.New("ipc: name resolution failed")

@@ -1,0 +1,94 @@
+package ipc
+
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// msgStub is one message on its way: queued in a pool or a connection, then
+// owned by a connection's writer. It completes exactly once (complete's CAS).
+type msgStub struct {
+	// immutable after Send
+	svc    *Service
+	msg    Message
+	typeID uint16
+	flags  Flags // caller flags plus Response; never state bits
+	state  Flags // trip-state bits to send with
+	// recipient request id, for responses: the request's sender id
+	recipIndex, recipUnique uint32
+	done                    func(err error)                             // one-way completion, may be nil
+	onResp                  any                                         // typed request callback, used by respFn
+	respFn                  func(st *msgStub, resp Message, err error) // nil for one-way messages
+	pool                    *pool                                       // nil for connection-directed messages
+
+	completed atomic.Bool
+	// started is set by the writer of the connection that owns the message
+	// when its first byte is written; read by that loop only.
+	started bool
+}
+
+// complete finishes the message once; later calls are ignored. It reports
+// whether this call completed it.
+func (st *msgStub) complete(resp Message, err error) bool {
+	if !st.completed.CompareAndSwap(false, true) {
+		return false
+	}
+	if st.respFn != nil {
+		st.respFn(st, resp, err)
+	} else if st.done != nil {
+		st.done(err)
+	}
+	if st.svc != nil {
+		st.svc.messageDone()
+	}
+	return true
+}
+
+// fail completes st with a *MessageError of kind.
+func (st *msgStub) fail(kind error, cause error) bool {
+	return st.complete(nil, &MessageError{Kind: kind, Started: st.started, Cause: cause})
+}
+
+func (st *msgStub) isRequest() bool { return st.flags&AwaitResponse != 0 }
+
+// resendable reports whether st may be queued again after its connection
+// failed: never for one-shot or connection-directed messages; otherwise when
+// sending had not started, or the message is idempotent.
+func (st *msgStub) resendable() bool {
+	if st.flags&OneShot != 0 || st.pool == nil {
+		return false
+	}
+	return !st.started || st.flags&Idempotent != 0
+}
+
+// completeTyped adapts a typed request callback; it is stored as a plain
+// function value so that a request costs no closure.
+func completeTyped[Req, Resp any, PReq interface {
+	*Req
+	Message
+}, PResp interface {
+	*Resp
+	Message
+}](st *msgStub, resp Message, err error) {
+	cb := st.onResp.(func(PReq, PResp, error))
+	var r PResp
+	if resp != nil && err == nil {
+		var ok bool
+		if r, ok = resp.(PResp); !ok {
+			err = fmt.Errorf("%w: response is %T, want %T", ErrUnexpectedResponse, resp, r)
+		}
+	}
+	cb(st.msg.(PReq), r, err)
+}
+
+// completeUntyped adapts an untyped request callback.
+func completeUntyped(st *msgStub, resp Message, err error) {
+	st.onResp.(func(Message, error))(resp, err)
+}
+
+// respondPart delivers one ResponsePart to a request that keeps waiting.
+func (st *msgStub) respondPart(resp Message) {
+	if st.respFn != nil && !st.completed.Load() {
+		st.respFn(st, resp, nil)
+	}
+}

@@ -1,0 +1,192 @@
+package ipc
+
+import (
+	"fmt"
+
+	"github.com/ipcframe/ipcframe/compress"
+	"github.com/ipcframe/ipcframe/serde"
+)
+
+// Reader slot phases.
+const (
+	rIdle uint8 = iota
+	rHeader
+	rBody
+)
+
+// rslot is the receive state of one of the peer's writer slots.
+type rslot struct {
+	phase uint8
+	dec   *serde.Decoder
+	hdr   msgHeader
+	body  msgBody
+}
+
+// readerEvents receives what a reader parses. It runs on the connection's
+// loop; m belongs to the callee.
+type readerEvents interface {
+	onMessage(hdr *msgHeader, m Message)
+	onCancelRequest(index, unique uint64)
+	onCancelMessage(slot uint32)
+	onKeepAlive()
+}
+
+// reader parses packets and demultiplexes message chunks by the sender's
+// writer slot. It is owned by the connection's loop and never touches a
+// socket: feed takes whatever bytes arrived.
+//
+// A packet header is validated before its payload is waited for, so an
+// oversize or malformed header closes the connection at once. Any violation
+// returns an error wrapping ErrProtocol; the connection then closes.
+type reader struct {
+	maxSlots   uint32
+	maxPayload int
+	typeIDSize int
+	codec      compress.Codec
+	proto      *Protocol
+	reg        *serde.Registry
+	limits     serde.Limits
+	ev         readerEvents
+
+	slots   []*rslot
+	scratch []byte // decompression output
+}
+
+func newReader(cfg *Config, ev readerEvents) *reader {
+	return &reader{
+		maxSlots:   uint32(cfg.MaxReaderSlots),
+		maxPayload: maxPacketPayload,
+		typeIDSize: cfg.TypeIDSize,
+		codec:      cfg.Compression,
+		proto:      cfg.Protocol,
+		reg:        cfg.Registry,
+		limits:     cfg.Limits,
+		ev:         ev,
+		slots:      make([]*rslot, cfg.MaxReaderSlots),
+	}
+}
+
+// feed consumes the whole packets at the front of data and returns how many
+// bytes it used; an incomplete packet is left for the next call.
+func (r *reader) feed(data []byte) (int, error) {
+	used := 0
+	for len(data)-used >= packetHeaderSize {
+		b := data[used:]
+		h, err := parsePacketHeader(b, r.maxPayload)
+		if err != nil {
+			return used, err
+		}
+		if len(b) < packetHeaderSize+h.size {
+			return used, nil
+		}
+		payload := b[packetHeaderSize : packetHeaderSize+h.size]
+		used += packetHeaderSize + h.size
+		if h.typ == packetTypeKeepAlive {
+			r.ev.onKeepAlive()
+			continue
+		}
+		if h.flags&packetFlagCompressed != 0 {
+			if r.codec == nil {
+				return used, fmt.Errorf("%w: compressed packet and no codec configured", ErrCompression)
+			}
+			if r.scratch == nil {
+				r.scratch = make([]byte, maxPacketPayload)
+			}
+			n, err := r.codec.Decompress(r.scratch, payload)
+			if err != nil {
+				return used, fmt.Errorf("%w: %w", ErrCompression, err)
+			}
+			payload = r.scratch[:n]
+		}
+		if err := r.packet(payload); err != nil {
+			return used, err
+		}
+	}
+	return used, nil
+}
+
+func (r *reader) packet(p []byte) error {
+	for len(p) > 0 {
+		cmd, n, err := parseCommand(p, r.maxSlots)
+		if err != nil {
+			return err
+		}
+		p = p[n:]
+		switch cmd.code {
+		case cmdNewMessage, cmdFullMessage, cmdMessage, cmdEndMessage:
+			if err := r.chunk(&cmd); err != nil {
+				return err
+			}
+		case cmdCancelMessage:
+			if s := r.slots[cmd.slot]; s != nil && s.phase != rIdle {
+				s.phase = rIdle
+				s.body = msgBody{}
+				r.ev.onCancelMessage(cmd.slot)
+			}
+		case cmdCancelRequest:
+			r.ev.onCancelRequest(cmd.index, cmd.unique)
+		case cmdAckdCount, cmdUpdate:
+			// Relay credits and updates are not used by this engine yet.
+		}
+	}
+	return nil
+}
+
+func (r *reader) chunk(cmd *command) error {
+	s := r.slots[cmd.slot]
+	if s == nil {
+		s = &rslot{dec: serde.NewDecoder(r.reg, r.limits)}
+		r.slots[cmd.slot] = s
+	}
+	start := cmd.code == cmdNewMessage || cmd.code == cmdFullMessage
+	end := cmd.code == cmdEndMessage || cmd.code == cmdFullMessage
+	switch {
+	case start && s.phase != rIdle:
+		return fmt.Errorf("%w: new message on busy slot %d", ErrBadSlot, cmd.slot)
+	case !start && s.phase == rIdle:
+		return fmt.Errorf("%w: continuation on idle slot %d", ErrBadSlot, cmd.slot)
+	case start:
+		s.phase = rHeader
+		s.hdr = msgHeader{}
+		s.dec.Reset(&s.hdr)
+	}
+	data := cmd.data
+	if s.phase == rHeader {
+		n, done, err := s.dec.Decode(data)
+		if err != nil {
+			return fmt.Errorf("%w: header in slot %d: %w", ErrBadMessage, cmd.slot, err)
+		}
+		data = data[n:]
+		if !done {
+			if end {
+				return fmt.Errorf("%w: message ends inside its header (slot %d)", ErrBadChunk, cmd.slot)
+			}
+			return nil
+		}
+		s.phase = rBody
+		s.body = msgBody{proto: r.proto, wide: r.typeIDSize == 2}
+		s.dec.Reset(&s.body)
+		if len(data) == 0 && !end {
+			return nil
+		}
+	}
+	n, done, err := s.dec.Decode(data)
+	if s.body.err != nil {
+		return fmt.Errorf("%w: slot %d: %w", ErrProtocol, cmd.slot, s.body.err)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: body in slot %d: %w", ErrBadMessage, cmd.slot, err)
+	}
+	switch {
+	case done && (n != len(data) || !end):
+		return fmt.Errorf("%w: message in slot %d ends before its last chunk", ErrBadChunk, cmd.slot)
+	case !done && end:
+		return fmt.Errorf("%w: message in slot %d incomplete at its last chunk", ErrBadChunk, cmd.slot)
+	case done:
+		m := s.body.msg
+		s.phase = rIdle
+		s.body = msgBody{}
+		r.ev.onMessage(&s.hdr, m)
+	}
+	return nil
+}

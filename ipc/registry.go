@@ -1,0 +1,82 @@
+package ipc
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/ipcframe/ipcframe/serde"
+)
+
+// Message is a serializable message: a pointer to a struct whose Serde
+// method lists its fields (see package serde).
+type Message = serde.Type
+
+// Protocol is the set of message types a service knows, each with a type id
+// and an optional handler for messages of that type that arrive unsolicited
+// (requests and one-way messages). Register every type before passing the
+// Protocol to NewService; it must not change afterwards. One Protocol may be
+// shared by several services.
+type Protocol struct {
+	byID   map[uint16]*typeInfo
+	byType map[reflect.Type]*typeInfo
+	max    uint16
+}
+
+type typeInfo struct {
+	id     uint16
+	new    func() Message
+	handle func(ctx Context, m Message) // nil: no handler
+}
+
+// NewProtocol returns an empty protocol.
+func NewProtocol() *Protocol {
+	return &Protocol{byID: map[uint16]*typeInfo{}, byType: map[reflect.Type]*typeInfo{}}
+}
+
+// Register adds message type T with wire type id id (1..255 with the default
+// one-byte type ids) and handler, which runs on the connection's event loop
+// for every message of this type that is not a response to one of our
+// requests. handler may be nil for types that are only sent, or only
+// received as responses. Handlers must not block: hand long work to another
+// goroutine and respond from there.
+func Register[T any, P interface {
+	*T
+	Message
+}](p *Protocol, id uint16, handler func(ctx Context, m P)) error {
+	if id == 0 {
+		return fmt.Errorf("%w: type id 0 is reserved", ErrInvalidConfig)
+	}
+	rt := reflect.TypeFor[P]()
+	if _, ok := p.byID[id]; ok {
+		return fmt.Errorf("%w: type id %d registered twice", ErrInvalidConfig, id)
+	}
+	if _, ok := p.byType[rt]; ok {
+		return fmt.Errorf("%w: type %v registered twice", ErrInvalidConfig, rt)
+	}
+	ti := &typeInfo{id: id, new: func() Message { return P(new(T)) }}
+	if handler != nil {
+		ti.handle = func(ctx Context, m Message) { handler(ctx, m.(P)) }
+	}
+	p.byID[id] = ti
+	p.byType[rt] = ti
+	if id > p.max {
+		p.max = id
+	}
+	return nil
+}
+
+// MustRegister is Register that panics on error, for package-level setup.
+func MustRegister[T any, P interface {
+	*T
+	Message
+}](p *Protocol, id uint16, handler func(ctx Context, m P)) {
+	if err := Register[T, P](p, id, handler); err != nil {
+		panic(err)
+	}
+}
+
+func (p *Protocol) maxID() int { return int(p.max) }
+
+func (p *Protocol) lookup(m Message) *typeInfo {
+	return p.byType[reflect.TypeOf(m)]
+}

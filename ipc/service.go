@@ -1,0 +1,277 @@
+package ipc
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ipcframe/ipcframe/reactor"
+)
+
+// Service sends and receives messages. One type serves both roles: with
+// Config.Listen set it accepts connections; it dials any destination name
+// it is asked to send to, through one connection pool per name.
+//
+// All methods are safe for concurrent use. Completion callbacks and message
+// handlers run on the event loop of the connection concerned and must not
+// block.
+type Service struct {
+	cfg Config
+	r   *reactor.Reactor
+	log interface{}
+
+	ctx    context.Context // canceled by Stop; bounds dials
+	cancel context.CancelFunc
+	dialWG sync.WaitGroup
+
+	inflight atomic.Int64  // accepted sends not yet completed
+	stopping atomic.Bool   // Stop called: sends fail
+	drained  chan struct{} // closed when inflight reaches 0 during Stop
+	drainMu  sync.Mutex
+
+	mu       sync.Mutex
+	pools    map[string]*pool
+	accepted map[*conn]struct{}
+	started  bool
+	stopped  bool
+}
+
+// NewService validates cfg and returns a service that is not yet running.
+func NewService(cfg Config) (*Service, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: c, pools: map[string]*pool{}, accepted: map[*conn]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.r, err = reactor.New(reactor.Config{
+		Loops:       c.Loops,
+		DialTimeout: c.DialTimeout,
+		MaxInbound:  2 * (maxPacketPayload + packetHeaderSize),
+		Logger:      c.Logger,
+	}, handler{s})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start starts the event loops and, if configured, the listener.
+func (s *Service) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.stopped {
+		return fmt.Errorf("%w: Start called twice", ErrServiceStopped)
+	}
+	if err := s.r.Start(s.cfg.Listen); err != nil {
+		return err
+	}
+	s.started = true
+	return nil
+}
+
+// Addr returns the listener's address (useful with port 0).
+func (s *Service) Addr() net.Addr { return s.r.Addr() }
+
+// Stop stops the service gracefully: new sends fail with ErrServiceStopped,
+// messages already accepted are given until ctx ends to complete, then every
+// connection closes and whatever is left completes with ErrConnection
+// (caused by ErrServiceStopped). Stop returns ctx's error if it ended first.
+func (s *Service) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	started := s.started
+	s.mu.Unlock()
+
+	s.drainMu.Lock()
+	s.drained = make(chan struct{})
+	s.stopping.Store(true)
+	if s.inflight.Load() == 0 {
+		close(s.drained)
+		s.drained = nil
+	}
+	ch := s.drained
+	s.drainMu.Unlock()
+	var err error
+	if ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	pools := make([]*pool, 0, len(s.pools))
+	for _, p := range s.pools {
+		pools = append(pools, p)
+	}
+	s.mu.Unlock()
+	for _, p := range pools {
+		p.stop()
+	}
+	s.cancel()
+	s.dialWG.Wait()
+	if started {
+		if e := s.r.Stop(context.WithoutCancel(ctx)); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+func (s *Service) messageQueued() { s.inflight.Add(1) }
+
+func (s *Service) messageDone() {
+	if s.inflight.Add(-1) == 0 && s.stopping.Load() {
+		s.drainMu.Lock()
+		if s.drained != nil && s.inflight.Load() == 0 {
+			close(s.drained)
+			s.drained = nil
+		}
+		s.drainMu.Unlock()
+	}
+}
+
+// newStub checks m and returns a stub for it.
+func (s *Service) newStub(m Message, flags Flags) (*msgStub, error) {
+	if m == nil {
+		return nil, ErrNilMessage
+	}
+	if s.stopping.Load() {
+		return nil, ErrServiceStopped
+	}
+	ti := s.cfg.Protocol.lookup(m)
+	if ti == nil {
+		return nil, fmt.Errorf("%w: %T", ErrUnknownType, m)
+	}
+	return &msgStub{svc: s, msg: m, typeID: ti.id, flags: flags & (userFlags | Response), state: OnPeer}, nil
+}
+
+// Send sends m to the destination name ("host:port"). done, if not nil, is
+// called once: with nil when the message has been written to the
+// connection, or with an error. When Send returns an error, done is never
+// called.
+func (s *Service) Send(name string, m Message, flags Flags, done func(err error)) error {
+	st, err := s.newStub(m, flags&^AwaitResponse)
+	if err != nil {
+		return err
+	}
+	st.done = done
+	return s.sendToPool(name, st)
+}
+
+// Request sends req to name and calls cb once, with the response or an
+// error. It is the untyped form of SendRequest.
+func (s *Service) Request(name string, req Message, flags Flags, cb func(resp Message, err error)) error {
+	if cb == nil {
+		return fmt.Errorf("%w: nil callback", ErrNilMessage)
+	}
+	st, err := s.newStub(req, flags|AwaitResponse)
+	if err != nil {
+		return err
+	}
+	st.onResp, st.respFn = cb, completeUntyped
+	return s.sendToPool(name, st)
+}
+
+// SendRequest sends req to the destination name and calls cb once, on an
+// event loop: with the response, or with a nil response and an error
+// (ErrConnection, ErrCanceled, ...; see MessageError). When SendRequest
+// returns an error, cb is never called.
+func SendRequest[Req, Resp any, PReq interface {
+	*Req
+	Message
+}, PResp interface {
+	*Resp
+	Message
+}](s *Service, name string, req PReq, flags Flags, cb func(req PReq, resp PResp, err error)) error {
+	if cb == nil {
+		return fmt.Errorf("%w: nil callback", ErrNilMessage)
+	}
+	st, err := s.newStub(req, flags|AwaitResponse)
+	if err != nil {
+		return err
+	}
+	st.onResp, st.respFn = cb, completeTyped[Req, Resp, PReq, PResp]
+	return s.sendToPool(name, st)
+}
+
+func (s *Service) sendToPool(name string, st *msgStub) error {
+	p, err := s.poolFor(name)
+	if err != nil {
+		return err
+	}
+	st.pool = p
+	s.messageQueued()
+	if err := p.send(st); err != nil {
+		s.inflight.Add(-1)
+		return err
+	}
+	return nil
+}
+
+func (s *Service) poolFor(name string) (*pool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || !s.started {
+		return nil, ErrServiceStopped
+	}
+	p := s.pools[name]
+	if p == nil {
+		if _, _, err := net.SplitHostPort(name); err != nil {
+			return nil, fmt.Errorf("%w: %q", ErrBadName, name)
+		}
+		p = newPool(s, name)
+		s.pools[name] = p
+	}
+	return p, nil
+}
+
+func (s *Service) connGone(c *conn) {
+	s.mu.Lock()
+	delete(s.accepted, c)
+	s.mu.Unlock()
+}
+
+// handler adapts the Service to reactor.Handler.
+type handler struct{ s *Service }
+
+func (h handler) OnOpen(rc *reactor.Conn) {
+	var c *conn
+	if rc.Dialed() {
+		c = rc.Data().(*conn)
+	} else {
+		c = newConn(h.s, nil)
+		rc.SetData(c)
+		h.s.mu.Lock()
+		h.s.accepted[c] = struct{}{}
+		h.s.mu.Unlock()
+	}
+	c.rc, c.id, c.remote = rc, rc.ID(), rc.RemoteAddr()
+	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
+	c.active = true
+	if c.pool != nil {
+		c.pool.opened(c)
+	}
+	c.pump()
+}
+
+func (h handler) OnData(rc *reactor.Conn, data []byte) int {
+	return rc.Data().(*conn).onData(data)
+}
+
+func (h handler) OnWritable(rc *reactor.Conn) { rc.Data().(*conn).pump() }
+
+func (h handler) OnWake(rc *reactor.Conn) { rc.Data().(*conn).pump() }
+
+func (h handler) OnClose(rc *reactor.Conn, err error) {
+	if c, ok := rc.Data().(*conn); ok && c != nil {
+		c.onClose(err)
+	}
+}

@@ -1,0 +1,439 @@
+package ipc
+
+import (
+	"fmt"
+
+	"github.com/ipcframe/ipcframe/compress"
+	"github.com/ipcframe/ipcframe/serde"
+)
+
+// Writer slot phases.
+const (
+	slotFree     uint8 = iota
+	slotQueued         // accepted, no byte written yet
+	slotHeader         // header partly written
+	slotBody           // header written, body under way
+	slotWait           // fully written, waiting for the response
+	slotSyncWait       // synchronous, waiting for the current synchronous message
+)
+
+// wslot is one writer slot. Its index + 1 and unique form the sender request
+// id that a response carries back.
+type wslot struct {
+	st     *msgStub
+	unique uint32
+	phase  uint8
+	cont   int // consecutive full body packets since the last turn
+	enc    *serde.Encoder
+	hdr    msgHeader
+	body   msgBody
+}
+
+// writer is a connection's outgoing scheduler (docs/architecture.md). It is
+// owned by the connection's event loop and never touches a socket: fill
+// writes packets into the caller's buffer.
+//
+// Algorithm of one fill: control commands first (CancelRequest,
+// CancelMessage), then message chunks from the front of the write queue
+// until fewer than minFreePacketData bytes remain. The front message keeps
+// going while it has bytes and room; a finished message leaves the queue
+// and the next one starts in the same packet, so small messages share
+// packets. A message that filled ContinuousPackets packets in a row moves to
+// the back of the queue when others wait (round-robin). A header is never
+// interleaved: a message whose header is cut by the end of a packet stays at
+// the front. Only one synchronous message is in the write queue at a time;
+// the others wait in send order in syncWait.
+type writer struct {
+	// immutable
+	maxMultiplex int
+	maxWait      int
+	contPackets  int
+	typeIDSize   int
+	codec        compress.Codec
+	proto        *Protocol
+	reg          *serde.Registry
+	limits       serde.Limits
+
+	slots      []wslot
+	free       []int32 // stack of free slot indexes
+	wq         ring    // write queue: slots with bytes to write
+	syncWait   ring    // synchronous slots waiting their turn
+	curSync    int32   // synchronous slot in wq, or -1
+	queued     int     // slots in wq and syncWait
+	queuedReqs int     // requests among them
+	waiting    int     // slots in slotWait
+
+	cancelReqs []reqID  // CancelRequest commands to send
+	cancelMsgs []uint32 // CancelMessage commands to send
+	done       []*msgStub  // written one-way messages, to complete after the write
+	failed     []failedMsg // messages that failed to encode, to complete
+	scratch    []byte      // compression output
+}
+
+type failedMsg struct {
+	st  *msgStub
+	err error
+}
+
+type reqID struct{ index, unique uint64 }
+
+func newWriter(cfg *Config) *writer {
+	n := cfg.MaxMultiplex + cfg.MaxResponseWait
+	w := &writer{
+		maxMultiplex: cfg.MaxMultiplex,
+		maxWait:      cfg.MaxResponseWait,
+		contPackets:  cfg.ContinuousPackets,
+		typeIDSize:   cfg.TypeIDSize,
+		codec:        cfg.Compression,
+		proto:        cfg.Protocol,
+		reg:          cfg.Registry,
+		limits:       cfg.Limits,
+		slots:        make([]wslot, n),
+		free:         make([]int32, n),
+		wq:           newRing(n),
+		syncWait:     newRing(n),
+		curSync:      -1,
+	}
+	for i := range w.free {
+		w.free[i] = int32(n - 1 - i) // pop gives slot 0 first
+	}
+	if w.codec != nil {
+		w.scratch = make([]byte, 2*maxPacketPayload)
+	}
+	return w
+}
+
+// canAccept reports whether enqueue would take a message of these flags.
+func (w *writer) canAccept(f Flags) bool {
+	if w.queued >= w.maxMultiplex || len(w.free) == 0 {
+		return false
+	}
+	return f&AwaitResponse == 0 || w.waiting+w.queuedReqs < w.maxWait
+}
+
+// enqueue gives st to the writer; it returns false when the writer is full.
+func (w *writer) enqueue(st *msgStub) bool {
+	if !w.canAccept(st.flags) {
+		return false
+	}
+	i := w.free[len(w.free)-1]
+	w.free = w.free[:len(w.free)-1]
+	s := &w.slots[i]
+	s.st, s.phase, s.cont = st, slotQueued, 0
+	w.queued++
+	if st.isRequest() {
+		w.queuedReqs++
+	}
+	if st.flags&Synchronous != 0 && w.curSync >= 0 {
+		s.phase = slotSyncWait
+		w.syncWait.push(i)
+		return true
+	}
+	if st.flags&Synchronous != 0 {
+		w.curSync = i
+	}
+	w.wq.push(i)
+	return true
+}
+
+// busy reports whether the writer holds any message or pending command.
+func (w *writer) busy() bool {
+	return w.queued > 0 || w.waiting > 0 || len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0
+}
+
+// hasOutput reports whether fill would produce a packet.
+func (w *writer) hasOutput() bool {
+	return w.wq.len() > 0 || len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0
+}
+
+// fill writes at most one packet into pkt and returns its length, 0 when
+// there is nothing to send. len(pkt) is the packet size limit.
+func (w *writer) fill(pkt []byte) (int, error) {
+	p := pkt[packetHeaderSize:]
+	if len(p) > maxPacketPayload-1 {
+		p = p[:maxPacketPayload-1]
+	}
+	off := 0
+	for len(w.cancelReqs) > 0 && len(p)-off >= 1+2*serde.MaxCrossLen {
+		r := w.cancelReqs[0]
+		w.cancelReqs = w.cancelReqs[:copy(w.cancelReqs, w.cancelReqs[1:])]
+		off += len(appendCancelRequest(p[off:off], r.index, r.unique))
+	}
+	for len(w.cancelMsgs) > 0 && len(p)-off >= 1+serde.MaxCrossLen {
+		slot := w.cancelMsgs[0]
+		w.cancelMsgs = w.cancelMsgs[:copy(w.cancelMsgs, w.cancelMsgs[1:])]
+		off += len(appendCancelMessage(p[off:off], slot))
+	}
+	for len(p)-off >= minFreePacketData && w.wq.len() > 0 {
+		full, err := w.writeChunk(w.wq.front(), p, &off)
+		if err != nil {
+			return 0, err
+		}
+		if full {
+			break
+		}
+	}
+	if off == 0 {
+		return 0, nil
+	}
+	var flags uint8
+	if w.codec != nil {
+		if n, ok := w.codec.Compress(w.scratch, p[:off]); ok && n < off {
+			copy(p, w.scratch[:n])
+			off = n
+			flags |= packetFlagCompressed
+		}
+	}
+	putPacketHeader(pkt, packetHeader{typ: packetTypeData, flags: flags, size: off})
+	return packetHeaderSize + off, nil
+}
+
+// writeChunk writes one chunk of slot i at p[*off:] and reports whether the
+// packet is full.
+func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) {
+	s := &w.slots[i]
+	c := p[*off:]
+	code := uint8(cmdMessage)
+	if s.phase == slotQueued {
+		st := s.st
+		st.started = true
+		s.hdr = msgHeader{
+			flags:           st.flags | StartedSend | st.state,
+			senderIndex:     uint32(i) + 1,
+			senderUnique:    s.unique,
+			recipientIndex:  st.recipIndex,
+			recipientUnique: st.recipUnique,
+		}
+		if s.enc == nil {
+			s.enc = serde.NewEncoder(w.reg, w.limits)
+		}
+		s.enc.Reset(&s.hdr)
+		s.phase = slotHeader
+		code = cmdNewMessage
+	}
+	dataOff := putChunkStart(c, code, uint32(i))
+	n, done, err := s.enc.Encode(c[dataOff:])
+	if err != nil {
+		return false, w.encodeFailed(i, c, code, dataOff, n, off, err)
+	}
+	if s.phase == slotHeader {
+		finishChunk(c, code, n)
+		*off += dataOff + n
+		if !done {
+			return true, nil
+		}
+		s.phase = slotBody
+		s.body = msgBody{msg: s.st.msg, id: s.st.typeID, wide: w.typeIDSize == 2}
+		s.enc.Reset(&s.body)
+		return false, nil
+	}
+	if done {
+		finishChunk(c, cmdEndMessage, n)
+		*off += dataOff + n
+		w.finish(i)
+		return false, nil
+	}
+	finishChunk(c, cmdMessage, n)
+	*off += dataOff + n
+	s.cont++
+	if s.cont >= w.contPackets && w.wq.len() > 1 {
+		s.cont = 0
+		w.wq.push(w.wq.pop())
+	}
+	return true, nil
+}
+
+// encodeFailed handles a message that cannot be serialized (for example a
+// field over the limits): the bytes already encoded are sent, the peer is
+// told to drop the message (CancelMessage) and the message fails. The
+// connection carries on.
+func (w *writer) encodeFailed(i int32, c []byte, code uint8, dataOff, n int, off *int, err error) error {
+	s := &w.slots[i]
+	wrote := code != cmdNewMessage
+	if n > 0 {
+		finishChunk(c, code, n)
+		*off += dataOff + n
+		wrote = true
+	}
+	if wrote {
+		w.cancelMsgs = append(w.cancelMsgs, uint32(i))
+	}
+	st := s.st
+	w.unqueue(i)
+	w.freeSlot(i)
+	w.failed = append(w.failed, failedMsg{st, fmt.Errorf("%w: %w", ErrEncode, err)})
+	return nil
+}
+
+// finish handles slot i whose last byte was just written.
+func (w *writer) finish(i int32) {
+	s := &w.slots[i]
+	st := s.st
+	w.unqueue(i)
+	if st.isRequest() {
+		s.phase = slotWait
+		w.waiting++
+		return
+	}
+	w.done = append(w.done, st)
+	w.freeSlot(i)
+}
+
+// unqueue removes slot i, the front of the write queue, and promotes the
+// next synchronous message when i was the current one.
+func (w *writer) unqueue(i int32) {
+	s := &w.slots[i]
+	if w.wq.len() > 0 && w.wq.front() == i {
+		w.wq.pop()
+	} else {
+		w.wq.remove(i)
+		w.syncWait.remove(i)
+	}
+	w.queued--
+	if s.st.isRequest() {
+		w.queuedReqs--
+	}
+	if w.curSync == i {
+		w.curSync = -1
+		if w.syncWait.len() > 0 {
+			n := w.syncWait.pop()
+			w.slots[n].phase = slotQueued
+			w.curSync = n
+			w.wq.push(n)
+		}
+	}
+}
+
+func (w *writer) freeSlot(i int32) {
+	s := &w.slots[i]
+	s.st = nil
+	s.phase = slotFree
+	s.cont = 0
+	s.unique++
+	s.body = msgBody{}
+	w.free = append(w.free, i)
+}
+
+// takeResponse finds the request a response with recipient id (index,
+// unique) answers. keep leaves the request waiting (ResponsePart).
+func (w *writer) takeResponse(index, unique uint32, keep bool) *msgStub {
+	i := int64(index) - 1
+	if i < 0 || i >= int64(len(w.slots)) {
+		return nil
+	}
+	s := &w.slots[i]
+	if s.phase != slotWait || s.unique != unique {
+		return nil
+	}
+	st := s.st
+	if !keep {
+		w.waiting--
+		w.freeSlot(int32(i))
+	}
+	return st
+}
+
+// drain empties the writer after its connection closed and returns every
+// message it held, oldest slot order not guaranteed.
+func (w *writer) drain() []*msgStub {
+	var out []*msgStub
+	for i := range w.slots {
+		s := &w.slots[i]
+		if s.phase == slotFree {
+			continue
+		}
+		out = append(out, s.st)
+		s.st = nil
+		s.phase = slotFree
+		s.unique++
+	}
+	w.free = w.free[:0]
+	for i := len(w.slots) - 1; i >= 0; i-- {
+		w.free = append(w.free, int32(i))
+	}
+	w.wq.reset()
+	w.syncWait.reset()
+	w.curSync, w.queued, w.queuedReqs, w.waiting = -1, 0, 0, 0
+	w.cancelReqs, w.cancelMsgs = w.cancelReqs[:0], w.cancelMsgs[:0]
+	return out
+}
+
+// msgBody is what follows a message header: the type id, then the message's
+// fields. When decoding, the message is created from the type id.
+type msgBody struct {
+	id    uint16
+	id8   uint8
+	wide  bool
+	msg   Message
+	proto *Protocol
+	err   error
+}
+
+// Serde implements serde.Type.
+func (b *msgBody) Serde(v *serde.Visitor) {
+	if v.Decoding() {
+		if b.wide {
+			v.Fixed16(&b.id)
+		} else {
+			v.Fixed8(&b.id8)
+		}
+		v.Then(b)
+		return
+	}
+	if b.wide {
+		v.Fixed16(&b.id)
+	} else {
+		b.id8 = uint8(b.id)
+		v.Fixed8(&b.id8)
+	}
+	v.Struct(b.msg)
+}
+
+// Continue creates the message once its type id is decoded.
+func (b *msgBody) Continue(v *serde.Visitor) {
+	if !b.wide {
+		b.id = uint16(b.id8)
+	}
+	ti := b.proto.byID[b.id]
+	if ti == nil {
+		b.err = fmt.Errorf("%w: type id %d", ErrUnknownType, b.id)
+		return
+	}
+	b.msg = ti.new()
+	v.Struct(b.msg)
+}
+
+// ring is a fixed-capacity FIFO of slot indexes.
+type ring struct {
+	buf        []int32
+	head, size int
+}
+
+func newRing(n int) ring { return ring{buf: make([]int32, n)} }
+
+func (r *ring) len() int { return r.size }
+func (r *ring) front() int32 {
+	return r.buf[r.head]
+}
+func (r *ring) push(v int32) {
+	r.buf[(r.head+r.size)%len(r.buf)] = v
+	r.size++
+}
+func (r *ring) pop() int32 {
+	v := r.buf[r.head]
+	r.head = (r.head + 1) % len(r.buf)
+	r.size--
+	return v
+}
+func (r *ring) reset() { r.head, r.size = 0, 0 }
+
+// remove deletes v wherever it is, keeping the order of the others.
+func (r *ring) remove(v int32) {
+	n := r.size
+	for k := 0; k < n; k++ {
+		x := r.pop()
+		if x != v {
+			r.push(x)
+		}
+	}
+}
