@@ -37,10 +37,10 @@ type conn struct {
 	dispatching atomic.Bool
 
 	// guarded by mu
-	mu       sync.Mutex
-	direct   []*msgStub // connection-directed messages not yet in the writer
-	dead     bool       // closed: sendDirect fails
-	directN  atomic.Int32
+	mu      sync.Mutex
+	direct  []*msgStub // connection-directed messages not yet in the writer
+	dead    bool       // closed: sendDirect fails
+	directN atomic.Int32
 }
 
 func newConn(svc *Service, p *pool) *conn {
@@ -185,8 +185,8 @@ func (c *conn) onMessage(h *msgHeader, m Message) {
 }
 
 func (c *conn) onCancelRequest(index, unique uint64) {}
-func (c *conn) onCancelMessage(slot uint32)         {}
-func (c *conn) onKeepAlive()                        {}
+func (c *conn) onCancelMessage(slot uint32)          {}
+func (c *conn) onKeepAlive()                         {}
 
 // onClose runs once on the loop: every message the connection held is
 // resent through its pool or completed with an error.

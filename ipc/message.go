@@ -16,10 +16,10 @@ type msgStub struct {
 	state  Flags // trip-state bits to send with
 	// recipient request id, for responses: the request's sender id
 	recipIndex, recipUnique uint32
-	done                    func(err error)                             // one-way completion, may be nil
-	onResp                  any                                         // typed request callback, used by respFn
+	done                    func(err error)                            // one-way completion, may be nil
+	onResp                  any                                        // typed request callback, used by respFn
 	respFn                  func(st *msgStub, resp Message, err error) // nil for one-way messages
-	pool                    *pool                                       // nil for connection-directed messages
+	pool                    *pool                                      // nil for connection-directed messages
 
 	completed atomic.Bool
 	// started is set by the writer of the connection that owns the message

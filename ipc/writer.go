@@ -63,8 +63,8 @@ type writer struct {
 	queuedReqs int     // requests among them
 	waiting    int     // slots in slotWait
 
-	cancelReqs []reqID  // CancelRequest commands to send
-	cancelMsgs []uint32 // CancelMessage commands to send
+	cancelReqs []reqID     // CancelRequest commands to send
+	cancelMsgs []uint32    // CancelMessage commands to send
 	done       []*msgStub  // written one-way messages, to complete after the write
 	failed     []failedMsg // messages that failed to encode, to complete
 	scratch    []byte      // compression output
