@@ -1,0 +1,76 @@
+package reactor
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// Dial connects to addr ("host:port") off the loops, with the context's
+// deadline or DialTimeout (whichever is earlier), registers the socket on the
+// least-loaded loop and returns after OnOpen has run. data is available
+// through Conn.Data in OnOpen.
+//
+// Failures wrap ErrDial and the cause (errors.Is works for both, e.g. a
+// context.DeadlineExceeded). Dial returns ErrStopped before Start or once
+// Stop has begun; a dial in progress when Stop begins fails with ErrDial.
+//
+// Dial blocks until the loop has run OnOpen, so it must not be called from an
+// event loop (it could deadlock); call it from another goroutine.
+func (r *Reactor) Dial(ctx context.Context, addr string, data any) (*Conn, error) {
+	r.mu.Lock()
+	if r.state != stateRunning {
+		r.mu.Unlock()
+		return nil, ErrStopped
+	}
+	r.dials.Add(1)
+	eng := r.eng
+	r.mu.Unlock()
+	defer r.dials.Done()
+
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(r.stopCtx, func() { cancel(ErrStopped) })
+	defer stop()
+
+	d := net.Dialer{Timeout: r.cfg.DialTimeout}
+	nc, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		if cause := context.Cause(dctx); cause == ErrStopped {
+			err = fmt.Errorf("%w: %w", err, ErrStopped)
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrDial, addr, err)
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+
+	c := newConn(r, true, data)
+	rctx := gnet.NewContext(gnet.NewNetConnContext(context.Background(), nc), c)
+	r.gate.RLock()
+	if r.gateClosed {
+		r.gate.RUnlock()
+		_ = nc.Close()
+		return nil, ErrStopped
+	}
+	ch, err := eng.Register(rctx)
+	r.gate.RUnlock()
+	if err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("%w: %s: register: %w", ErrDial, addr, err)
+	}
+	// gnet closes nc once it has dup'ed the fd. The result arrives after
+	// OnOpen ran; registration is local and quick, so no ctx here: giving up
+	// early would leave a registered connection nobody knows about.
+	res, ok := <-ch
+	if !ok || res.Err != nil {
+		err := res.Err
+		if err == nil {
+			err = ErrStopped
+		}
+		return nil, fmt.Errorf("%w: %s: register: %w", ErrDial, addr, err)
+	}
+	return c, nil
+}

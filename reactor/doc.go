@@ -1,0 +1,86 @@
+// Package reactor runs connections on gnet event loops and adds what gnet
+// v2.9.7 lacks for a message-passing engine: ordered cross-goroutine
+// submission, write back-pressure, per-loop timers, graceful close and
+// protection against stale handles.
+//
+// # Loops
+//
+// A Reactor is one gnet engine (gnet.Rotate) with Config.Loops event loops
+// and least-connections balancing. It always listens (Start("") listens on a
+// private 127.0.0.1:0 so that dialed sockets can be registered); Dial
+// connects with the standard dialer off the loops, then registers the socket
+// on the engine, so accepted and dialed connections share the loops and the
+// Handler. Start returns after gnet's first OnTick, which gnet issues only
+// once the loops exist. gnet's logs go to Config.Logger.
+//
+// Each connection belongs to one loop. Handler methods, Execute functions
+// and loop timers of a loop run one at a time on its goroutine and must not
+// block.
+//
+// # Any-goroutine vs loop-only
+//
+// Any goroutine may call Conn.ID, Data, Dialed, LocalAddr, RemoteAddr, Loop,
+// Send, Execute, Wake, Close and Abort, Loop.Execute, and the Reactor
+// methods (Dial and Stop not from a loop). Everything else — Conn.SetData,
+// Write, Writable, Closed, Loop.AfterFunc, Timer.Stop — is loop-only: call
+// it from Handler methods, Execute functions or timers of the connection's
+// loop. Loop-side code never takes a lock that user code can hold.
+//
+// # Send queue
+//
+// gnet's cross-goroutine task queues reorder under load, so the reactor never
+// relies on their order (nor on AsyncWrite). Each connection has its own
+// queue (mutex and slice) of Send buffers and Execute functions, plus an
+// atomic scheduled flag: the submitter that sets it enters the loop with one
+// gnet Execute of a task allocated once per connection; the pump on the loop
+// drains the queue in order, writing runs of buffers with one Writev, and
+// clears the flag when the queue is empty (rechecking for a racing Send).
+// At most one pump task per connection is ever pending in gnet. Wake uses a
+// second flag and task the same way, so repeated Wakes coalesce and do not
+// allocate.
+//
+// # Back-pressure
+//
+// gnet's outbound buffer is unbounded and has no drained callback. The
+// reactor bounds it in three places:
+//   - Send blocks while the queue holds MaxQueued bytes.
+//   - The pump stops handing bytes to gnet while OutboundBuffered() is at
+//     HighWater; the connection joins its loop's stalled set.
+//   - Writable (loop side) is false at HighWater (gnet's buffer plus the
+//     queue) and then owes an OnWritable.
+//
+// A loop with stalled connections rechecks them every StallPoll (a loop
+// timer): at LowWater it calls OnWritable and resumes the pump. Inbound,
+// gnet always reads; the handler gets every unconsumed byte in OnData, and
+// more than MaxInbound unconsumed bytes close the connection with
+// ErrInboundOverflow. Flow control across the wire is the protocol's job.
+//
+// # Timers
+//
+// Loop.AfterFunc keeps a per-loop min-heap of deadlines and one runtime
+// timer armed for the earliest; it fires into the loop with one Execute that
+// runs every due timer. Timer.Stop removes the timer, so a stopped timer
+// never runs.
+//
+// # Close
+//
+// gnet's Close drops unsent output, and a stale gnet.Conn's Write reaches
+// whatever socket reuses its fd. So: Close(err) stops Send and Execute,
+// drains the queue, waits in the stalled set until gnet's buffer is empty,
+// then closes; Abort(err) closes at once. OnClose marks the Conn dead and
+// clears its gnet.Conn: afterwards Write, Send and Execute return ErrClosed
+// and nothing touches the socket. gnet's Write may close the connection
+// re-entrantly on an I/O error; every write is followed by a dead check.
+// OnClose runs exactly once per Conn, with the error given to the first
+// Close or Abort (ErrClosed for nil), ErrInboundOverflow, ErrStopped (Stop)
+// or gnet's I/O error (wrapping io.EOF for a peer close).
+//
+// Reactor.Stop closes every connection gracefully, waits (bounded by its
+// context), then stops gnet, which closes what is left; afterwards nothing
+// enters gnet's loops (their event fds are closed).
+//
+// gnet runs Register through its global goroutine pool (ants), whose idle
+// workers linger for about ten seconds; leak checks should ignore
+// github.com/panjf2000/ants/v2.(*goWorker).run.func1 and the pool's
+// background goroutines (goleak.IgnoreCurrent at start covers the latter).
+package reactor

@@ -1,0 +1,122 @@
+package reactor
+
+import (
+	"context"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// Loop is one event loop: a goroutine owned by gnet that runs the Handler
+// methods, Execute functions and timers of its connections, one at a time.
+//
+// Besides gnet's loop it holds the loop-owned state the reactor adds: the
+// loop's timers (timer.go), the set of stalled connections and the open
+// connections (for Stop). Only Execute is safe from other goroutines; all
+// other methods are loop-only.
+type Loop struct {
+	// immutable
+	r            *Reactor
+	el           gnet.EventLoop
+	fireTask     gnet.Runnable // runs fireDueOnLoop
+	closeAllTask gnet.Runnable // runs closeAllOnLoop (Stop)
+	recheckFn    func()        // runs recheckOnLoop
+
+	// loop-owned
+	conns      map[*Conn]struct{} // open connections
+	stalled    []*Conn            // connections waiting for gnet's buffer to drain
+	spare      []*Conn            // recheck's second buffer for stalled
+	stallTimer *Timer             // pending recheck, nil if none
+	timers     timerHeap
+	seq        uint64      // timer sequence: equal deadlines fire FIFO
+	wakeAt     time.Time   // deadline tm is armed for; zero if disarmed
+	tm         *time.Timer // the one runtime timer; created on first use
+}
+
+func newLoop(r *Reactor, el gnet.EventLoop) *Loop {
+	l := &Loop{r: r, el: el, conns: make(map[*Conn]struct{})}
+	l.fireTask = gnet.RunnableFunc(func(context.Context) error { l.fireDueOnLoop(); return nil })
+	l.closeAllTask = gnet.RunnableFunc(func(context.Context) error { l.closeAllOnLoop(); return nil })
+	l.recheckFn = l.recheckOnLoop
+	return l
+}
+
+// Execute runs fn on the loop, from any goroutine. Unlike Conn.Execute it is
+// not ordered with any connection's queue and allocates per call. It returns
+// ErrStopped once the reactor is stopping its engine.
+func (l *Loop) Execute(fn func()) error {
+	return l.r.execute(l.el, gnet.RunnableFunc(func(context.Context) error { fn(); return nil }))
+}
+
+// stall adds c to the stalled set and makes sure a recheck is pending.
+func (l *Loop) stall(c *Conn) {
+	if c.inStall {
+		return
+	}
+	c.inStall = true
+	l.stalled = append(l.stalled, c)
+	l.r.stats.stalls.Add(1)
+	if l.stallTimer == nil {
+		l.stallTimer = l.AfterFunc(l.r.cfg.StallPoll, l.recheckFn)
+	}
+}
+
+// recheckOnLoop runs StallPoll after a connection stalled. For each stalled
+// connection: a graceful close waiting for gnet's buffer closes once it is
+// empty; otherwise, once the buffer is at or below LowWater, OnWritable runs
+// (if Writable returned false) and the Send queue pump resumes. Connections
+// still above the mark stay stalled and the recheck re-arms.
+func (l *Loop) recheckOnLoop() {
+	l.stallTimer = nil
+	list := l.stalled
+	l.stalled = l.spare[:0]
+	low := l.r.cfg.LowWater
+	for i, c := range list {
+		list[i] = nil
+		c.inStall = false
+		if c.dead {
+			continue
+		}
+		ob := c.gc.OutboundBuffered()
+		if c.closeWait {
+			if ob == 0 {
+				c.closeWait = false
+				c.closeNowOnLoop()
+			} else {
+				l.stall(c)
+			}
+			continue
+		}
+		if ob > low {
+			l.stall(c)
+			continue
+		}
+		if c.wantWritable {
+			c.wantWritable = false
+			l.r.h.OnWritable(c)
+			c.afterUserOnLoop()
+			if c.dead {
+				continue
+			}
+		}
+		if c.pumpStalled {
+			c.pumpStalled = false
+			c.pumpOnLoop()
+		}
+	}
+	l.spare = list[:0]
+}
+
+// closeAllOnLoop closes every connection of the loop gracefully (Stop).
+func (l *Loop) closeAllOnLoop() {
+	for c := range l.conns {
+		c.Close(ErrStopped)
+	}
+}
+
+// stopTimer releases the runtime timer once the loop has exited.
+func (l *Loop) stopTimer() {
+	if l.tm != nil {
+		l.tm.Stop()
+	}
+}

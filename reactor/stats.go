@@ -1,0 +1,31 @@
+package reactor
+
+import "sync/atomic"
+
+// Stats are cumulative counters of a Reactor, for tests and monitoring.
+type Stats struct {
+	// Conns is the number of open connections.
+	Conns int64
+	// Stalls counts connections entering a loop's stalled set: the Send pump
+	// paused at HighWater, Writable returned false, or a graceful close
+	// waited for gnet's buffer to drain.
+	Stalls uint64
+	// SendWaits counts Send calls that blocked because the queue was full.
+	SendWaits uint64
+}
+
+// counters backs Stats.
+type counters struct {
+	conns     atomic.Int64
+	stalls    atomic.Uint64
+	sendWaits atomic.Uint64
+}
+
+// Stats returns a snapshot of the reactor's counters (any goroutine).
+func (r *Reactor) Stats() Stats {
+	return Stats{
+		Conns:     r.stats.conns.Load(),
+		Stalls:    r.stats.stalls.Load(),
+		SendWaits: r.stats.sendWaits.Load(),
+	}
+}
