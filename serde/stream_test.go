@@ -1,0 +1,182 @@
+package serde_test
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ipcframe/ipcframe/serde"
+)
+
+// streamMsg carries a header, a stream and a trailer.
+type streamMsg struct {
+	ID   uint32
+	src  serde.StreamSource
+	dst  serde.StreamSink
+	Tail string
+}
+
+func (m *streamMsg) Serde(v *serde.Visitor) {
+	v.Uint32(&m.ID)
+	if v.Decoding() {
+		v.StreamIn(m.dst)
+	} else {
+		v.StreamOut(m.src)
+	}
+	v.String(&m.Tail)
+}
+
+// patternSource produces left pseudo-random bytes without allocating, at
+// most max per Read (0 = unbounded).
+type patternSource struct {
+	rng  *rand.PCG
+	left int
+	max  int
+	eof  bool // return io.EOF with the last bytes
+}
+
+func (s *patternSource) Read(p []byte) (int, error) {
+	if s.left == 0 {
+		return 0, io.EOF
+	}
+	if s.rng == nil {
+		s.rng = rand.NewPCG(1, 2)
+	}
+	n := min(len(p), s.left)
+	if s.max > 0 {
+		n = min(n, s.max)
+	}
+	for i := range n {
+		p[i] = byte(s.rng.Uint64())
+	}
+	s.left -= n
+	if s.left == 0 && s.eof {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// checkSink verifies the bytes against a patternSource's sequence.
+type checkSink struct {
+	rng    *rand.PCG
+	n      int
+	bad    bool
+	closed int
+}
+
+func (s *checkSink) Write(p []byte) (int, error) {
+	if s.rng == nil {
+		s.rng = rand.NewPCG(1, 2)
+	}
+	for _, b := range p {
+		if b != byte(s.rng.Uint64()) {
+			s.bad = true
+		}
+	}
+	s.n += len(p)
+	return len(p), nil
+}
+
+func (s *checkSink) Close() error { s.closed++; return nil }
+
+func TestStreamEveryBufferSize(t *testing.T) {
+	e := serde.NewEncoder(nil, serde.Limits{})
+	d := serde.NewDecoder(nil, serde.Limits{})
+	for _, total := range []int{0, 1, 2, 3, 300, 70000} {
+		for _, eof := range []bool{false, true} {
+			for size := 1; size <= 70; size++ {
+				if total == 70000 && size%10 != 1 {
+					continue
+				}
+				m := &streamMsg{ID: 77, src: &patternSource{left: total, max: 1 + size%5*100, eof: eof}, Tail: "end"}
+				enc := encodeAll(t, e, m, size)
+				sink := &checkSink{}
+				got := &streamMsg{dst: sink}
+				decodeSplit(t, d, got, enc, func() int { return size })
+				require.Equal(t, total, sink.n)
+				require.False(t, sink.bad)
+				require.Equal(t, 1, sink.closed)
+				require.Equal(t, uint32(77), got.ID)
+				require.Equal(t, "end", got.Tail)
+			}
+		}
+	}
+	// A nil sink discards; a nil source is an empty stream.
+	enc := encodeAll(t, e, &streamMsg{src: &patternSource{left: 1000}}, 64)
+	got := &streamMsg{}
+	decodeSplit(t, d, got, enc, func() int { return 10 })
+	enc = encodeAll(t, e, &streamMsg{ID: 1}, 64)
+	require.Equal(t, []byte{1, 1, 0, 0, 0}, enc)
+}
+
+// TestStreamLarge streams 10 MiB through 4 KiB buffers, decoding each buffer
+// as it is produced, and checks memory stays flat.
+func TestStreamLarge(t *testing.T) {
+	const total = 10 << 20
+	e := serde.NewEncoder(nil, serde.Limits{})
+	d := serde.NewDecoder(nil, serde.Limits{})
+	sink := &checkSink{}
+	buf := make([]byte, 4096)
+	var chunks int
+	alloc := allocDuring(func() {
+		e.Reset(&streamMsg{ID: 5, src: &patternSource{left: total}, Tail: "t"})
+		d.Reset(&streamMsg{dst: sink})
+		for {
+			n, edone, err := e.Encode(buf)
+			require.NoError(t, err)
+			m, ddone, err := d.Decode(buf[:n])
+			require.NoError(t, err)
+			require.Equal(t, n, m)
+			require.Equal(t, edone, ddone)
+			chunks++
+			if edone {
+				break
+			}
+		}
+	})
+	require.Equal(t, total, sink.n)
+	require.False(t, sink.bad)
+	require.Equal(t, 1, sink.closed)
+	require.Less(t, alloc, uint64(1<<20), "allocated %d bytes", alloc)
+	require.Less(t, chunks, total/4000+10)
+}
+
+type errSource struct{ err error }
+
+func (s errSource) Read([]byte) (int, error) { return 0, s.err }
+
+type errSink struct{ werr, cerr error }
+
+func (s errSink) Write(p []byte) (int, error) {
+	if s.werr != nil {
+		return 0, s.werr
+	}
+	return len(p) - 1, nil
+}
+func (s errSink) Close() error { return s.cerr }
+
+func TestStreamErrors(t *testing.T) {
+	boom := errors.New("boom")
+	e := serde.NewEncoder(nil, serde.Limits{})
+	e.Reset(&streamMsg{src: errSource{boom}})
+	_, _, err := e.Encode(make([]byte, 100))
+	require.ErrorIs(t, err, boom)
+	e.Reset(&streamMsg{src: errSource{nil}})
+	_, _, err = e.Encode(make([]byte, 100))
+	require.ErrorIs(t, err, serde.ErrNoProgress)
+
+	d := serde.NewDecoder(nil, serde.Limits{})
+	d.Reset(&streamMsg{dst: errSink{werr: boom}})
+	_, _, err = d.Decode([]byte{0, 2, 0, 1, 2})
+	require.ErrorIs(t, err, boom)
+	d.Reset(&streamMsg{dst: errSink{}})
+	_, _, err = d.Decode([]byte{0, 2, 0, 1, 2})
+	require.ErrorIs(t, err, io.ErrShortWrite)
+	d.Reset(&streamMsg{dst: errSink{cerr: boom}})
+	_, _, err = d.Decode([]byte{0, 0, 0})
+	require.ErrorIs(t, err, boom)
+}
+
