@@ -137,16 +137,16 @@ type Reactor struct {
 
 	// mu guards the fields below it. Lock order: mu before loopsMu; never
 	// hold mu while calling gnet or user code.
-	mu      sync.Mutex
-	state   int
-	eng     gnet.Engine
-	addr    net.Addr
-	ready   chan struct{} // closed by the first OnTick
-	done    chan struct{} // closed when gnet.Rotate returns
-	runErr  error         // gnet.Rotate's result; read after done
-	nconns  int           // open connections (OnOpen ran, OnClose not yet)
-	idle    chan struct{} // non-nil while Stop waits for nconns == 0
-	dials   sync.WaitGroup
+	mu     sync.Mutex
+	state  int
+	eng    gnet.Engine
+	addr   net.Addr
+	ready  chan struct{} // closed by the first OnTick
+	done   chan struct{} // closed when gnet.Rotate returns
+	runErr error         // gnet.Rotate's result; read after done
+	nconns int           // open connections (OnOpen ran, OnClose not yet)
+	idle   chan struct{} // non-nil while Stop waits for nconns == 0
+	dials  sync.WaitGroup
 
 	loopsMu sync.Mutex
 	loops   map[gnet.EventLoop]*Loop
