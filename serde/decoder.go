@@ -62,7 +62,8 @@ func (d *Decoder) Reset(root Type) {
 		d.err = errNilRoot
 		return
 	}
-	d.v.push(op{kind: opStruct, x: root})
+	o := d.v.next()
+	o.kind, o.x = opStruct, root
 }
 
 // Decode consumes bytes from data and returns how many it used. done is true

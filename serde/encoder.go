@@ -49,7 +49,8 @@ func (e *Encoder) Reset(root Type) {
 		e.err = errNilRoot
 		return
 	}
-	e.v.push(op{kind: opStruct, x: root})
+	o := e.v.next()
+	o.kind, o.x = opStruct, root
 }
 
 // Encode writes as much of the value as fits into buf and returns the byte

@@ -88,7 +88,7 @@ func TestStreamEveryBufferSize(t *testing.T) {
 	for _, total := range []int{0, 1, 2, 3, 300, 70000} {
 		for _, eof := range []bool{false, true} {
 			for size := 1; size <= 70; size++ {
-				if total == 70000 && size%10 != 1 {
+				if total == 70000 && size != 3 && size != 64 {
 					continue
 				}
 				m := &streamMsg{ID: 77, src: &patternSource{left: total, max: 1 + size%5*100, eof: eof}, Tail: "end"}

@@ -137,9 +137,19 @@ var (
 	errElem      = errors.New("serde: container changed while it was being encoded")
 )
 
-func (v *Visitor) push(o op) {
+// next pushes an op with only its version set and returns it for the caller
+// to fill. Slots between len and cap of the stack are always zero (pop and
+// reset clear them), so this copies nothing.
+func (v *Visitor) next() *op {
+	n := len(v.ops)
+	if n < cap(v.ops) {
+		v.ops = v.ops[:n+1]
+	} else {
+		v.ops = append(v.ops, op{})
+	}
+	o := &v.ops[n]
 	o.ver = v.version
-	v.ops = append(v.ops, o)
+	return o
 }
 
 // flip reverses the ops pushed since base so that the first field queued is
@@ -189,7 +199,7 @@ func (v *Visitor) takeErr() error {
 
 // reset empties the stack, keeping its capacity, and drops references.
 func (v *Visitor) reset(decoding bool) {
-	clear(v.ops[:cap(v.ops)])
+	clear(v.ops) // keeps slots above len zero, see next
 	v.ops = v.ops[:0]
 	v.decoding = decoding
 	v.version = 0
@@ -206,7 +216,8 @@ func (v *Visitor) Decoding() bool { return v.decoding }
 func (v *Visitor) Version() uint32 { return v.version }
 
 func (v *Visitor) prim(k opKind, p unsafe.Pointer) {
-	v.push(op{kind: k, p: p})
+	o := v.next()
+	o.kind, o.p = k, p
 }
 
 // Bool queues a bool field.
@@ -279,7 +290,8 @@ func (v *Visitor) Struct(p Type) {
 		}
 		return
 	}
-	v.push(op{kind: opStruct, x: p})
+	o := v.next()
+	o.kind, o.x = opStruct, p
 }
 
 // Any queues a polymorphic field: the type id (checked cross, 0 for nil) and
@@ -302,20 +314,20 @@ func (v *Visitor) Any(p *Type) { v.prim(opAny, unsafe.Pointer(p)) }
 // while encoding or StreamOut while decoding fails the call with
 // [ErrBadValue]. The stream total is bounded by [Limits].MaxStream.
 func (v *Visitor) StreamOut(src StreamSource) {
-	o := op{kind: opStreamOut}
+	o := v.next()
+	o.kind = opStreamOut
 	if src != nil {
 		o.x = src
 	}
-	v.push(o)
 }
 
 // StreamIn queues a stream field written to dst while decoding; see StreamOut.
 func (v *Visitor) StreamIn(dst StreamSink) {
-	o := op{kind: opStreamIn}
+	o := v.next()
+	o.kind = opStreamIn
 	if dst != nil {
 		o.x = dst
 	}
-	v.push(o)
 }
 
 // Then queues c to run after every op queued before it has completed
@@ -328,7 +340,8 @@ func (v *Visitor) Then(c Continuation) {
 	if c == nil {
 		return
 	}
-	v.push(op{kind: opThen, x: c})
+	o := v.next()
+	o.kind, o.x = opThen, c
 }
 
 // Slice queues a slice field: its checked cross element count, then each
@@ -339,7 +352,8 @@ func (v *Visitor) Then(c Continuation) {
 // which is nil when *p was nil. Counts above [Limits].MaxContainer fail with
 // [ErrLimit].
 func Slice[T any](v *Visitor, p *[]T, elem func(v *Visitor, e *T)) {
-	v.push(op{kind: opSlice, p: unsafe.Pointer(p), x: elem, drv: sliceDriver[T]{}})
+	o := v.next()
+	o.kind, o.p, o.x, o.drv = opSlice, unsafe.Pointer(p), elem, sliceDriver[T]{}
 }
 
 // Map queues a map field: its checked cross entry count, then for each entry
@@ -349,14 +363,16 @@ func Slice[T any](v *Visitor, p *[]T, elem func(v *Visitor, e *T)) {
 // snapshot. Decoding clears a non-nil *p and reuses it, or makes a map when
 // the count is non-zero; a later duplicate key overwrites an earlier one.
 func Map[K comparable, V any](v *Visitor, p *map[K]V, key func(v *Visitor, k *K), val func(v *Visitor, e *V)) {
-	v.push(op{kind: opMap, p: unsafe.Pointer(p), drv: &mapDriver[K, V]{key: key, val: val}})
+	o := v.next()
+	o.kind, o.p, o.drv = opMap, unsafe.Pointer(p), &mapDriver[K, V]{key: key, val: val}
 }
 
 // Optional queues an optional pointer field: a bool presence flag, then the
 // value's fields queued by elem. Decoding sets *p to nil when absent; when
 // present it reuses a non-nil *p (zeroing it first) or allocates a new T.
 func Optional[T any](v *Visitor, p **T, elem func(v *Visitor, e *T)) {
-	v.push(op{kind: opOptional, p: unsafe.Pointer(p), x: elem, drv: optDriver[T]{}})
+	o := v.next()
+	o.kind, o.p, o.x, o.drv = opOptional, unsafe.Pointer(p), elem, optDriver[T]{}
 }
 
 // sliceDriver drives Slice; it is zero-sized, so storing it in an op does
