@@ -107,6 +107,7 @@ type PingPongResult struct {
 	Seconds float64 `json:"seconds"`
 	RTPS    float64 `json:"round_trips_per_s"`
 	Latency
+	OtherCPU float64 `json:"other_cpu"`
 }
 
 func runPingPong(addr string, warmup, dur time.Duration) (PingPongResult, error) {
@@ -134,6 +135,7 @@ func runPingPong(addr string, warmup, dur time.Duration) (PingPongResult, error)
 		}
 	}
 	runtime.GC()
+	c0 := takeCost()
 	t0 := time.Now()
 	end = t0.Add(dur)
 	for {
@@ -147,7 +149,8 @@ func runPingPong(addr string, warmup, dur time.Duration) (PingPongResult, error)
 		}
 	}
 	el := time.Since(t0).Seconds()
-	return PingPongResult{RTs: h.TotalCount(), Seconds: el, RTPS: float64(h.TotalCount()) / el, Latency: latencyOf(h)}, nil
+	other := costBetween(c0, takeCost(), 0).OtherCPU
+	return PingPongResult{RTs: h.TotalCount(), Seconds: el, RTPS: float64(h.TotalCount()) / el, Latency: latencyOf(h), OtherCPU: other}, nil
 }
 
 // StreamResult is the plain TCP stream ceiling.
@@ -156,6 +159,8 @@ type StreamResult struct {
 	Bytes   int64   `json:"bytes"`
 	Seconds float64 `json:"seconds"`
 	GBps    float64 `json:"gb_per_s"`
+	// OtherCPU: see Cost.OtherCPU.
+	OtherCPU float64 `json:"other_cpu"`
 }
 
 // runStream writes 64 KiB buffers to addr for warmup+dur; counted is read at
@@ -183,9 +188,11 @@ func runStream(addr string, warmup, dur time.Duration, counted func() (int64, er
 	if err != nil {
 		return StreamResult{}, err
 	}
+	c0 := takeCost()
 	t0 := time.Now()
 	time.Sleep(dur)
 	b1, err := counted()
+	other := costBetween(c0, takeCost(), 0).OtherCPU
 	el := time.Since(t0).Seconds()
 	stop.Store(true)
 	werr2 := <-werr
@@ -197,5 +204,5 @@ func runStream(addr string, warmup, dur time.Duration, counted func() (int64, er
 		return StreamResult{}, fmt.Errorf("stream writer: %w", werr2)
 	}
 	n := b1 - b0
-	return StreamResult{Bytes: n, Seconds: el, GBps: float64(n) / el / 1e9}, nil
+	return StreamResult{Bytes: n, Seconds: el, GBps: float64(n) / el / 1e9, OtherCPU: other}, nil
 }

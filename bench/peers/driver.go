@@ -86,7 +86,10 @@ func (r *latencyRecorder) merged() *hdrhistogram.Histogram {
 // when both run in this process).
 type costSnapshot struct {
 	mallocs, bytes, numGC, pauseNs uint64
-	cpu                            time.Duration
+	cpu                            time.Duration // this process, user + system
+	machine                        time.Duration // all CPUs busy (load.go)
+	machineOK                      bool
+	at                             time.Time
 }
 
 func takeCost() costSnapshot {
@@ -95,7 +98,11 @@ func takeCost() costSnapshot {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return costSnapshot{mallocs: ms.Mallocs, bytes: ms.TotalAlloc, numGC: uint64(ms.NumGC), pauseNs: ms.PauseTotalNs, cpu: cpu}
+	busy, ok := machineBusy()
+	return costSnapshot{
+		mallocs: ms.Mallocs, bytes: ms.TotalAlloc, numGC: uint64(ms.NumGC), pauseNs: ms.PauseTotalNs,
+		cpu: cpu, machine: busy, machineOK: ok, at: time.Now(),
+	}
 }
 
 // Cost is the per-operation cost of a measured window.
@@ -105,14 +112,24 @@ type Cost struct {
 	CPUPerOpUS  float64 `json:"cpu_us_per_op"`
 	GCs         uint64  `json:"gcs"`
 	GCPauseMS   float64 `json:"gc_pause_ms"`
+	// OtherCPU is the share of all CPUs busy with work outside this process
+	// during the window (0..1; -1 if unknown). In two-process mode the
+	// server child counts as outside. High values mean a noisy point.
+	OtherCPU float64 `json:"other_cpu"`
 }
 
 func costBetween(a, b costSnapshot, ops int64) Cost {
+	other := -1.0
+	if a.machineOK && b.machineOK {
+		wall := b.at.Sub(a.at).Seconds() * float64(runtime.NumCPU())
+		other = max(0, (b.machine-a.machine-(b.cpu-a.cpu)).Seconds()/wall)
+	}
 	if ops <= 0 {
-		return Cost{}
+		return Cost{OtherCPU: other}
 	}
 	n := float64(ops)
 	return Cost{
+		OtherCPU:    other,
 		AllocsPerOp: float64(b.mallocs-a.mallocs) / n,
 		BytesPerOp:  float64(b.bytes-a.bytes) / n,
 		CPUPerOpUS:  float64(b.cpu-a.cpu) / float64(time.Microsecond) / n,

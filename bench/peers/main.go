@@ -36,6 +36,8 @@ type options struct {
 	workloads        map[string]bool
 	jsonPath         string
 	twoProc          bool
+	idleWait         time.Duration
+	idleBelow        float64
 }
 
 func main() {
@@ -56,6 +58,8 @@ func main() {
 	flag.StringVar(&o.jsonPath, "json", "", "write all raw results as JSON to this file")
 	flag.IntVar(&o.runs, "runs", 1, "repeat the whole sequence this many times (medians are reported)")
 	flag.BoolVar(&o.twoProc, "twoproc", false, "run each server in a child process")
+	flag.DurationVar(&o.idleWait, "idlewait", 0, "before each point, wait up to this long for the machine's CPUs to be less busy than -idlebelow (shared machines)")
+	flag.Float64Var(&o.idleBelow, "idlebelow", 0.15, "CPU share (0..1) that counts as idle for -idlewait")
 	flag.StringVar(&serve, "serve", "", "internal: run the named server (child of -twoproc)")
 	flag.StringVar(&addr, "addr", "127.0.0.1:0", "internal: listen address for -serve")
 	flag.Parse()
@@ -94,6 +98,7 @@ func main() {
 	for run := 1; run <= o.runs; run++ {
 		runOnce(&rep, o, sys, run)
 	}
+	rep.Meta.LoadEnd = loadAvg()
 	rep.print(os.Stdout)
 	if o.jsonPath != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
@@ -112,7 +117,15 @@ func runOnce(rep *Report, o options, sys []System, run int) {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "[run %d/%d] "+format+"\n", append([]any{run, o.runs}, args...)...)
 	}
+	settle := func() {
+		if o.idleWait > 0 {
+			if busy := waitIdle(o.idleWait, o.idleBelow); busy >= o.idleBelow {
+				logf("machine still %.0f%% busy after waiting %v; measuring anyway", busy*100, o.idleWait)
+			}
+		}
+	}
 	if o.workloads["ceil"] {
+		settle()
 		pp, err := withServer("pingpong", o.twoProc, func(s *runningServer) (PingPongResult, error) {
 			return runPingPong(s.addr, o.warmup, o.duration)
 		})
@@ -123,6 +136,7 @@ func runOnce(rep *Report, o options, sys []System, run int) {
 			rep.PingPong = append(rep.PingPong, pp)
 			logf("ping-pong: %.0f rt/s p50 %s", pp.RTPS, fmtUS(pp.P50US))
 		}
+		settle()
 		st, err := withServer("stream", o.twoProc, func(s *runningServer) (StreamResult, error) {
 			return runStream(s.addr, o.warmup, o.duration, s.count)
 		})
@@ -141,6 +155,7 @@ func runOnce(rep *Report, o options, sys []System, run int) {
 				if _, ok := s.(bulkOnly); ok {
 					continue
 				}
+				settle()
 				r, err := withClient(s, o.twoProc, func(cl Client) (EchoResult, error) {
 					return runEcho(cl, c, payload, o.warmup, o.duration)
 				})
@@ -158,6 +173,7 @@ func runOnce(rep *Report, o options, sys []System, run int) {
 	if o.workloads["bulk"] {
 		payload := randomPayload(o.bulk)
 		for _, s := range sys {
+			settle()
 			r, err := withClient(s, o.twoProc, func(cl Client) (BulkResult, error) {
 				return runBulk(cl, payload, o.warmup, o.duration)
 			})

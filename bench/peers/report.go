@@ -34,6 +34,8 @@ type Meta struct {
 	Warmup     string            `json:"warmup"`
 	Runs       int               `json:"runs"`
 	Versions   map[string]string `json:"versions"`
+	LoadStart  string            `json:"loadavg_start"`
+	LoadEnd    string            `json:"loadavg_end"`
 }
 
 func newReport(o options) Report {
@@ -61,6 +63,7 @@ func newReport(o options) Report {
 		Warmup:     o.warmup.String(),
 		Runs:       o.runs,
 		Versions:   vers,
+		LoadStart:  loadAvg(),
 	}}
 }
 
@@ -132,6 +135,13 @@ func fmtRatio(v float64) string {
 	return fmt.Sprintf("%.2fx", v)
 }
 
+func fmtPct(v float64) string {
+	if math.IsNaN(v) || v < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", v*100)
+}
+
 func fmtBytes(n int) string {
 	switch {
 	case n >= 1<<20 && n%(1<<20) == 0:
@@ -149,23 +159,27 @@ func (r *Report) print(w io.Writer) {
 	fmt.Fprintf(w, "%s, NumCPU %d, GOMAXPROCS %d, %s; %s warm-up + %s measured per point, %d run(s)\n",
 		m.GoVersion, m.NumCPU, m.GOMAXPROCS, m.Mode, m.Warmup, m.Duration, m.Runs)
 	fmt.Fprintf(w, "command: %s\n", m.Command)
+	fmt.Fprintf(w, "load average at start: %s; at end: %s\n", m.LoadStart, m.LoadEnd)
+	fmt.Fprintln(w, "other CPU = share of all CPUs busy outside this process during the window (noise indicator).")
 
 	pp := collect(r.PingPong, func(x PingPongResult) float64 { return x.RTPS })
 	st := collect(r.Stream, func(x StreamResult) float64 { return x.GBps })
 	if len(r.PingPong)+len(r.Stream) > 0 {
 		fmt.Fprintf(w, "\n## Ceilings (std net, one loopback connection)\n\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "measurement\tresult\tp50\tp99\tp99.9\t")
+		fmt.Fprintln(tw, "measurement\tresult\tp50\tp99\tp99.9\tother CPU\t")
 		if len(r.PingPong) > 0 {
-			fmt.Fprintf(tw, "1-byte ping-pong\t%s rt/s\t%s\t%s\t%s\t\n",
+			fmt.Fprintf(tw, "1-byte ping-pong\t%s rt/s\t%s\t%s\t%s\t%s\t\n",
 				fmtRange(pp, m.Runs, fmtCount),
 				fmtUS(collect(r.PingPong, func(x PingPongResult) float64 { return x.P50US }).med),
 				fmtUS(collect(r.PingPong, func(x PingPongResult) float64 { return x.P99US }).med),
-				fmtUS(collect(r.PingPong, func(x PingPongResult) float64 { return x.P999US }).med))
+				fmtUS(collect(r.PingPong, func(x PingPongResult) float64 { return x.P999US }).med),
+				fmtPct(collect(r.PingPong, func(x PingPongResult) float64 { return x.OtherCPU }).med))
 		}
 		if len(r.Stream) > 0 {
-			fmt.Fprintf(tw, "TCP stream, 64 KiB writes\t%s GB/s\t\t\t\t\n",
-				fmtRange(st, m.Runs, func(v float64) string { return fmt.Sprintf("%.2f", v) }))
+			fmt.Fprintf(tw, "TCP stream, 64 KiB writes\t%s GB/s\t\t\t\t%s\t\n",
+				fmtRange(st, m.Runs, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
+				fmtPct(collect(r.Stream, func(x StreamResult) float64 { return x.OtherCPU }).med))
 		}
 		tw.Flush()
 	}
@@ -208,7 +222,7 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 	slices.Sort(concs)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "peer\tconc\tQPS\tp50\tp99\tp99.9\tmax\tallocs/op\tB/op\tCPU/op\tvs best\tvs ping-pong\t")
+	fmt.Fprintln(tw, "peer\tconc\tQPS\tp50\tp99\tp99.9\tmax\tallocs/op\tB/op\tCPU/op\tvs best\tvs ping-pong\tother CPU\t")
 	for _, c := range concs {
 		best := 0.0
 		for _, p := range peers {
@@ -224,7 +238,7 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 				if reason == "" {
 					reason = "not run"
 				}
-				fmt.Fprintf(tw, "%s\t%d\tn/a\t\t\t\t\t\t\t\t\t\t  %s\n", p, c, reason)
+				fmt.Fprintf(tw, "%s\t%d\tn/a\t\t\t\t\t\t\t\t\t\t\t  %s\n", p, c, reason)
 				continue
 			}
 			q := collect(rs, func(x EchoResult) float64 { return x.QPS })
@@ -237,7 +251,7 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 			if errs > 0 {
 				note = fmt.Sprintf("  %d errors: %s", int(errs), rs[0].Err)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\n", p, c,
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\n", p, c,
 				fmtRange(q, m.Runs, fmtCount),
 				fmtUS(med(func(x EchoResult) float64 { return x.P50US })),
 				fmtUS(med(func(x EchoResult) float64 { return x.P99US })),
@@ -248,6 +262,7 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 				fmtUS(med(func(x EchoResult) float64 { return x.CPUPerOpUS })),
 				fmtRatio(q.med/best),
 				fmtRatio(q.med/pingPong),
+				fmtPct(med(func(x EchoResult) float64 { return x.OtherCPU })),
 				note)
 		}
 	}
@@ -281,16 +296,16 @@ func (r *Report) printBulk(w io.Writer, streamGBps float64) {
 		tcp = collect(rs, func(x BulkResult) float64 { return x.MBps }).med
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "peer\tMB/s\tmessages\tp50/msg\tmax/msg\tallocs/msg\tMB alloc/msg\tCPU/msg\tvs tcp\tvs stream\t")
+	fmt.Fprintln(tw, "peer\tMB/s\tmessages\tp50/msg\tmax/msg\tallocs/msg\tMB alloc/msg\tCPU/msg\tvs tcp\tvs stream\tother CPU\t")
 	for _, p := range peers {
 		rs := byPeer[p]
 		if len(rs) == 0 {
-			fmt.Fprintf(tw, "%s\tn/a\t\t\t\t\t\t\t\t\t  %s\n", p, failed[p])
+			fmt.Fprintf(tw, "%s\tn/a\t\t\t\t\t\t\t\t\t\t  %s\n", p, failed[p])
 			continue
 		}
 		q := collect(rs, func(x BulkResult) float64 { return x.MBps })
 		med := func(f func(BulkResult) float64) float64 { return collect(rs, f).med }
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%.0f\t%.1f\t%s\t%s\t%s\t\n", p,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t\n", p,
 			fmtRange(q, m.Runs, func(v float64) string { return fmt.Sprintf("%.0f", v) }),
 			int(med(func(x BulkResult) float64 { return float64(x.Messages) })),
 			fmtUS(med(func(x BulkResult) float64 { return x.P50US })),
@@ -299,7 +314,8 @@ func (r *Report) printBulk(w io.Writer, streamGBps float64) {
 			med(func(x BulkResult) float64 { return x.BytesPerOp })/1e6,
 			fmtUS(med(func(x BulkResult) float64 { return x.CPUPerOpUS })),
 			fmtRatio(q.med/tcp),
-			fmtRatio(q.med/(streamGBps*1000)))
+			fmtRatio(q.med/(streamGBps*1000)),
+			fmtPct(med(func(x BulkResult) float64 { return x.OtherCPU })))
 	}
 	tw.Flush()
 }
