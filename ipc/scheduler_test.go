@@ -1,0 +1,174 @@
+package ipc
+
+import (
+	"testing"
+
+	"github.com/ipcframe/ipcframe/internal/testmsg"
+	"github.com/stretchr/testify/require"
+)
+
+// pipeEvents records what a reader parses in the socket-free tests.
+type pipeEvents struct {
+	t        testing.TB
+	w        *writer // the writer answering responses, if any
+	msgs     []*testmsg.Message
+	hdrs     []msgHeader
+	cancels  []reqID
+	canceled []uint32
+	kas      int
+}
+
+func (e *pipeEvents) onMessage(h *msgHeader, m Message) {
+	e.msgs = append(e.msgs, m.(*testmsg.Message))
+	e.hdrs = append(e.hdrs, *h)
+}
+func (e *pipeEvents) onCancelRequest(index, unique uint64) {
+	e.cancels = append(e.cancels, reqID{index, unique})
+}
+func (e *pipeEvents) onCancelMessage(slot uint32) { e.canceled = append(e.canceled, slot) }
+func (e *pipeEvents) onKeepAlive()                { e.kas++ }
+
+func testConfig(t testing.TB, mod func(*Config)) *Config {
+	t.Helper()
+	p := NewProtocol()
+	require.NoError(t, Register(p, 1, func(Context, *testmsg.Message) {}))
+	cfg := Config{Protocol: p}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := cfg.withDefaults()
+	require.NoError(t, err)
+	return &c
+}
+
+// TestProtocolBasic ports SolidFrame's protocol_basic: a writer and a
+// reader joined by a 4 KiB buffer, no sockets; 150 messages (Table15 ten
+// times), 10 in flight, every message intact; CancelRequest commands
+// queued during the first 10 rounds all arrive.
+func TestProtocolBasic(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	ev := &pipeEvents{t: t}
+	r := newReader(cfg, ev)
+
+	const total, inFlight = 150, 10
+	sizes := testmsg.Table15
+	sent, completed := 0, 0
+	send := func() {
+		m := testmsg.New(sent, sizes[sent%len(sizes)])
+		st := &msgStub{msg: m, typeID: 1, state: OnPeer, done: func(err error) {
+			require.NoError(t, err)
+			completed++
+		}}
+		require.True(t, w.enqueue(st))
+		sent++
+	}
+	for sent < inFlight {
+		send()
+	}
+	buf := make([]byte, cfg.BufferSize)
+	var wantCancels []reqID
+	rounds, received := 0, 0
+	for received < total {
+		if rounds < 10 {
+			for k := 0; k < 10; k++ {
+				id := reqID{uint64(rounds*10 + k + 1), uint64(k)}
+				w.cancelReqs = append(w.cancelReqs, id)
+				wantCancels = append(wantCancels, id)
+			}
+		}
+		rounds++
+		n, err := w.fill(buf)
+		require.NoError(t, err)
+		require.NotZero(t, n, "writer stalled with %d received", received)
+		used, err := r.feed(buf[:n])
+		require.NoError(t, err)
+		require.Equal(t, n, used)
+		for _, st := range w.done {
+			st.complete(nil, nil)
+		}
+		w.done = w.done[:0]
+		for ; received < len(ev.msgs); received++ {
+			m := ev.msgs[received]
+			require.NoError(t, testmsg.Verify(m, sizes[int(m.Idx)%len(sizes)]))
+			require.Equal(t, OnPeer|StartedSend, ev.hdrs[received].flags)
+			if sent < total {
+				send()
+			}
+		}
+	}
+	require.Equal(t, total, completed)
+	require.Equal(t, wantCancels, ev.cancels)
+	require.False(t, w.busy())
+}
+
+// TestWriterSmallMessagesSharePackets checks that several small messages
+// go in one packet.
+func TestWriterSmallMessagesSharePackets(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	for i := 0; i < 10; i++ {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(i, 16), typeID: 1, state: OnPeer}))
+	}
+	buf := make([]byte, cfg.BufferSize)
+	n, err := w.fill(buf)
+	require.NoError(t, err)
+	require.NotZero(t, n)
+	require.Len(t, w.done, 10, "ten small messages fit one 4 KiB packet")
+	ev := &pipeEvents{t: t}
+	r := newReader(cfg, ev)
+	_, err = r.feed(buf[:n])
+	require.NoError(t, err)
+	require.Len(t, ev.msgs, 10)
+}
+
+// TestWriterInterleavesLargeAndSmall checks round-robin: a small message
+// queued behind a large one completes after at most ContinuousPackets
+// packets of the large one.
+func TestWriterInterleavesLargeAndSmall(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(0, 1<<20), typeID: 1, state: OnPeer}))
+	buf := make([]byte, cfg.BufferSize)
+	_, err := w.fill(buf) // the large message starts
+	require.NoError(t, err)
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(1, 100), typeID: 1, state: OnPeer}))
+	packets := 0
+	for len(w.done) == 0 {
+		_, err := w.fill(buf)
+		require.NoError(t, err)
+		packets++
+	}
+	require.LessOrEqual(t, packets, cfg.ContinuousPackets+1)
+	require.Equal(t, uint32(1), w.done[0].msg.(*testmsg.Message).Idx)
+}
+
+// TestWriterSynchronousOrder checks that synchronous messages are written
+// one at a time in send order, while asynchronous ones pass them.
+func TestWriterSynchronousOrder(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	ev := &pipeEvents{t: t}
+	r := newReader(cfg, ev)
+	sizes := []int{100000, 16384000, 8192000, 4096000, 2000, 4000, 64000}
+	for i, n := range sizes {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(i, n), typeID: 1, flags: Synchronous, state: OnPeer}))
+	}
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(100, 1000), typeID: 1, state: OnPeer}))
+	buf := make([]byte, cfg.BufferSize)
+	for w.hasOutput() {
+		n, err := w.fill(buf)
+		require.NoError(t, err)
+		_, err = r.feed(buf[:n])
+		require.NoError(t, err)
+	}
+	require.Len(t, ev.msgs, len(sizes)+1)
+	var order []uint32
+	for _, m := range ev.msgs {
+		if m.Idx != 100 {
+			order = append(order, m.Idx)
+		}
+	}
+	require.Equal(t, []uint32{0, 1, 2, 3, 4, 5, 6}, order)
+	require.Equal(t, uint32(100), ev.msgs[0].Idx, "the asynchronous message passes the large synchronous ones")
+}
