@@ -75,7 +75,6 @@ type Message struct {
 	Flags uint64
 }
 
-
 // Meta is a small nested struct.
 type Meta struct {
 	Name string
