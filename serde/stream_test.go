@@ -179,4 +179,3 @@ func TestStreamErrors(t *testing.T) {
 	_, _, err = d.Decode([]byte{0, 0, 0})
 	require.ErrorIs(t, err, boom)
 }
-
