@@ -193,6 +193,9 @@ func (p *pool) opened(c *conn) {
 	}
 	p.conns = append(p.conns, c)
 	p.idle = append(p.idle, false)
+	// Grow one connection at a time while the backlog exceeds idle
+	// connections: the queue is still full here, before c pulls.
+	p.maybeDialLocked()
 	p.mu.Unlock()
 }
 
