@@ -38,9 +38,42 @@
 //     the checked cross integer form, a prefix byte (N<<3)|popcount(N) followed
 //     by N little-endian bytes; see [AppendCross].
 //   - string and []byte: checked size, then the raw bytes.
+//   - slice: checked element count, then each element; map: checked entry
+//     count, then each key followed by its value, in Go's map iteration
+//     order (so a map's encoding is not deterministic).
 //   - optional pointer: a bool, then the value when true.
+//   - nested struct: its fields inline; a [Versioned] struct (the root
+//     value included) writes its checked version first.
+//   - polymorphic field ([Visitor.Any]): checked type id from the
+//     [Registry] (0 for nil, nothing follows), then the value as a struct.
+//   - Fixed8 and Fixed16: one raw byte, or two raw little-endian bytes.
 //   - stream: chunks, each a 2-byte little-endian length and that many bytes,
 //     ended by a chunk of length 0.
+//
+// # Driving an Encoder or Decoder
+//
+// [Encoder.Encode] writes at least one byte per call whenever len(buf) > 0
+// and the value is unfinished; it returns n < len(buf) only together with
+// done. [Decoder.Decode] consumes all of data unless the value ends inside
+// it, in which case it returns done and the count used. Work that needs no
+// bytes (a struct without version, a continuation, the end of a container)
+// is done eagerly, so a value that ends exactly at the end of a buffer is
+// reported done by that call. An error sticks until Reset.
+//
+// A Serde method, an element callback and a continuation run on the
+// goroutine calling Encode or Decode, when their op is reached. While
+// encoding, the fields are read when they are reached, so the value must not
+// change until done.
+//
+// # Allocation
+//
+// Ops refer to fields through pointers and container callbacks are stored
+// as func values, so queuing them does not allocate; the op stack is reused
+// across Reset. Encoding primitives, strings, []byte, slices, optionals and
+// nested structs does not allocate; neither does decoding them into a reused
+// value whose slices have the capacity (strings allocate their bytes). Maps,
+// Any values, new optionals and user continuations built from capturing
+// closures allocate.
 //
 // # Limits
 //

@@ -20,7 +20,8 @@ var (
 	// ErrBadValue reports a byte that is not valid for its field, such as a
 	// bool that is neither 0 nor 1.
 	ErrBadValue = errors.New("serde: invalid value")
-	// ErrNoProgress reports an Encode call with an empty buffer or a stream
-	// source that returned no data and no error.
+	// ErrNoProgress reports a stream source that returned no data and no
+	// error. (Encode with an empty buffer is not an error: it returns
+	// (0, false, nil), or (0, true, nil) when only byte-less work is left.)
 	ErrNoProgress = errors.New("serde: no progress")
 )
