@@ -191,11 +191,6 @@ type command struct {
 	count         uint8
 }
 
-// isChunk reports whether code is a message chunk code.
-func isChunk(code uint8) bool {
-	return code >= cmdNewMessage && code <= cmdEndMessage
-}
-
 // parseCommand decodes the command at the front of the payload p and returns
 // it with its length n. Slots must be below maxSlot. A payload always holds
 // whole commands, so a short command is an error, not a wait. Errors:
