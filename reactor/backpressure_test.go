@@ -1,0 +1,203 @@
+package reactor
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// streamPattern returns a buffer whose byte i is byte(i%251), long enough
+// that patternAt(pos, n) never runs past its end for n <= chunk.
+func streamPattern(chunk int) (pattern []byte, period int) {
+	period = 251 * 256 // 64256: a 64 KiB or 1 MiB chunk out of place shows
+	pattern = make([]byte, period+chunk)
+	for i := range pattern {
+		pattern[i] = byte(i % 251)
+	}
+	return pattern, period
+}
+
+// checkStream reads want bytes from nc and compares them with the pattern,
+// calling pause after every read.
+func checkStream(t testing.TB, nc net.Conn, want int64, readSize int, pause func()) error {
+	pattern, period := streamPattern(readSize)
+	buf := make([]byte, readSize)
+	var pos int64
+	for pos < want {
+		n, err := io.ReadFull(nc, buf[:min(int64(readSize), want-pos)])
+		if n > 0 {
+			off := int(pos % int64(period))
+			if !bytes.Equal(buf[:n], pattern[off:off+n]) {
+				return errMismatch(pos)
+			}
+			pos += int64(n)
+		}
+		if err != nil {
+			return err
+		}
+		if pause != nil {
+			pause()
+		}
+	}
+	return nil
+}
+
+type errMismatch int64
+
+func (e errMismatch) Error() string { return "stream mismatch near byte " + itoa(int64(e)) }
+
+func itoa(v int64) string { return string(appendInt(nil, v)) }
+
+func appendInt(b []byte, v int64) []byte {
+	if v >= 10 {
+		b = appendInt(b, v/10)
+	}
+	return append(b, byte('0'+v%10))
+}
+
+// TestSlowReaderBound sends 256 MiB with Send to a std-net peer that reads
+// 64 KiB at a time with short pauses. The sender's heap must stay under
+// 16 MiB, the stall path must be taken, and every byte must arrive intact.
+func TestSlowReaderBound(t *testing.T) {
+	const (
+		total = 256 << 20
+		chunk = 64 << 10
+	)
+	p := newPeer(t)
+	r := startReactor(t, Config{Loops: 2}, &testHandler{})
+	c, err := r.Dial(dialCtx(t), p.addr(), nil)
+	require.NoError(t, err)
+	nc := p.accept(t)
+	require.NoError(t, nc.(*net.TCPConn).SetReadBuffer(64<<10))
+	require.NoError(t, nc.SetReadDeadline(time.Now().Add(2*waitLong)))
+
+	pattern, period := streamPattern(chunk)
+	runtime.GC()
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	t.Logf("baseline HeapInuse %.1f MiB HeapAlloc %.1f MiB", float64(ms0.HeapInuse)/(1<<20), float64(ms0.HeapAlloc)/(1<<20))
+	var peak, peakAlloc atomic.Uint64
+	sampleDone := make(chan struct{})
+	stopSampling := make(chan struct{})
+	go func() {
+		defer close(sampleDone)
+		var ms runtime.MemStats
+		tk := time.NewTicker(10 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			if ms.HeapAlloc > peakAlloc.Load() {
+				peakAlloc.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-stopSampling:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+
+	sendErr := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*waitLong)
+		defer cancel()
+		for pos := 0; pos < total; pos += chunk {
+			off := pos % period
+			if err := c.Send(ctx, pattern[off:off+chunk]); err != nil {
+				sendErr <- err
+				return
+			}
+		}
+		sendErr <- nil
+	}()
+
+	start := time.Now()
+	// About 1 ms pause per 128 KiB: ~100 MiB/s, well below what the sender
+	// can push, so the pump must stall and Send must block.
+	reads := 0
+	readErr := checkStream(t, nc, total, 64<<10, func() {
+		if reads++; reads%2 == 0 {
+			time.Sleep(50 * time.Microsecond)
+		}
+	})
+	close(stopSampling)
+	<-sampleDone
+	require.NoError(t, readErr)
+	require.NoError(t, recv(t, sendErr))
+	st := r.Stats()
+	t.Logf("256 MiB in %v, peak HeapInuse %.1f MiB, HeapAlloc %.1f MiB, stalls %d, send waits %d",
+		time.Since(start), float64(peak.Load())/(1<<20), float64(peakAlloc.Load())/(1<<20), st.Stalls, st.SendWaits)
+	require.Less(t, peak.Load(), uint64(16<<20))
+	require.NotZero(t, st.Stalls, "stall path not taken")
+	require.NotZero(t, st.SendWaits, "Send never blocked")
+}
+
+// TestCloseDrains queues 64 MiB, closes at once, and checks that the peer
+// receives every byte before EOF (gnet's own Close would drop most of it).
+func TestCloseDrains(t *testing.T) {
+	const (
+		total = 64 << 20
+		chunk = 1 << 20
+	)
+	p := newPeer(t)
+	closes := newCloseLog()
+	r := startReactor(t, Config{Loops: 1, MaxQueued: total}, &testHandler{closed: closes.record})
+	c, err := r.Dial(dialCtx(t), p.addr(), nil)
+	require.NoError(t, err)
+	nc := p.accept(t)
+
+	pattern, period := streamPattern(chunk)
+	ran := make(chan struct{})
+	for pos := 0; pos < total; pos += chunk {
+		off := pos % period
+		require.NoError(t, c.Send(dialCtx(t), pattern[off:off+chunk]))
+	}
+	require.NoError(t, c.Execute(func() { close(ran) }))
+	c.Close(nil)
+	require.ErrorIs(t, c.Send(dialCtx(t), []byte("late")), ErrClosed)
+	require.ErrorIs(t, c.Execute(func() {}), ErrClosed)
+
+	require.NoError(t, nc.SetReadDeadline(time.Now().Add(waitLong)))
+	require.NoError(t, checkStream(t, nc, total, 256<<10, nil))
+	n, err := nc.Read(make([]byte, 1))
+	require.Zero(t, n)
+	require.ErrorIs(t, err, io.EOF)
+	recv(t, ran)
+	require.ErrorIs(t, recv(t, closes.ch), ErrClosed)
+}
+
+// TestWritable: loop-side writes against a non-reading peer make Writable
+// false; OnWritable follows once the peer drains.
+func TestWritable(t *testing.T) {
+	p := newPeer(t)
+	writable := make(chan struct{}, 1)
+	r := startReactor(t, Config{Loops: 1, HighWater: 1 << 20, LowWater: 256 << 10}, &testHandler{
+		writable: func(*Conn) { writable <- struct{}{} },
+	})
+	c, err := r.Dial(dialCtx(t), p.addr(), nil)
+	require.NoError(t, err)
+	nc := p.accept(t)
+
+	buf := make([]byte, 64<<10)
+	var wrote int
+	onLoop(t, c, func() {
+		for c.Writable() {
+			require.NoError(t, c.Write(buf))
+			wrote += len(buf)
+		}
+	})
+	require.Greater(t, wrote, 1<<20)
+	require.NoError(t, nc.SetReadDeadline(time.Now().Add(waitLong)))
+	go func() { _, _ = io.CopyN(io.Discard, nc, int64(wrote)) }()
+	recv(t, writable)
+}
