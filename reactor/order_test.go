@@ -2,8 +2,8 @@ package reactor
 
 import (
 	"bufio"
-	"io"
 	"encoding/binary"
+	"io"
 	"sync"
 	"testing"
 	"time"
