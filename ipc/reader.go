@@ -163,10 +163,13 @@ func (r *reader) chunk(cmd *command) error {
 			}
 			return nil
 		}
+		if len(data) > 0 {
+			return fmt.Errorf("%w: %d bytes after the header in its chunk (slot %d)", ErrBadChunk, len(data), cmd.slot)
+		}
 		s.phase = rBody
 		s.body = msgBody{proto: r.proto, wide: r.typeIDSize == 2}
 		s.dec.Reset(&s.body)
-		if len(data) == 0 && !end {
+		if !end {
 			return nil
 		}
 	}
