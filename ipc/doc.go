@@ -1,0 +1,58 @@
+// Package ipc is ipcframe's message-passing service: typed Go messages
+// exchanged over TCP through per-destination connection pools, on gnet event
+// loops (package reactor), serialized one fixed-size buffer at a time
+// (package serde) in SolidFrame mprpc's framing (docs/protocol.md).
+//
+// # Roles
+//
+// One type, [Service], plays both roles. With Config.Listen set it accepts
+// connections; it dials any destination name ("host:port") it sends to,
+// through one pool per name. Message types, each with a wire type id and an
+// optional handler, are registered in a [Protocol].
+//
+// # Architecture
+//
+//	 any goroutine                       event loop (one per core)
+//	 ─────────────                       ───────────────────────────────────
+//	 Send/SendRequest ──► pool queue ──► conn.pull ──► writer (slots, round-robin)
+//	   (mutex, bounded)      │ Wake          │              │ fill: packets into a batch
+//	                         ▼               │              ▼
+//	                    dial (goroutine) ──► reactor.Conn.Write ──► socket
+//	 Context.Respond ──► conn.direct ──────►┘
+//	                                     socket ──► reader (slots by sender) ──►
+//	                                       response: the request's callback
+//	                                       otherwise: the type's handler
+//
+// A pool's queue holds messages until one of its connections has room; the
+// connection's writer interleaves up to Config.MaxMultiplex messages, a
+// buffer's worth at a time, so small messages pass large ones. Each
+// connection belongs to one event loop, which owns its writer and reader:
+// no lock is held across I/O and nothing blocks a loop. docs/architecture.md
+// follows one message from Send to the socket and back.
+//
+// # Completion
+//
+// Every accepted send completes exactly once: a one-way message when its
+// last byte has been handed to the socket, a request when its response
+// arrives, either of them with an error wrapping ErrConnection, ErrCanceled,
+// ErrCanceledByPeer or ErrEncode otherwise (a *MessageError tells whether
+// sending had started). A send that returns an error is never completed.
+// Completion callbacks and handlers run on an event loop and must not block.
+//
+// # Message kinds and resend rules
+//
+// Flags chosen per send:
+//
+//   - default: after a connection failure, a message whose sending had not
+//     started is sent again on the pool's next connection; one that had
+//     started fails with ErrConnection.
+//   - Idempotent: resent after a connection failure until fully sent or,
+//     for a request, until its response arrives.
+//   - OneShot: never resent; fails at the first connection failure, and at
+//     once when the pool cannot connect.
+//   - Synchronous: a connection writes one synchronous message at a time, in
+//     send order.
+//
+// Responses (Context.Respond) are sent on the connection the request came
+// from and are one-shot.
+package ipc
