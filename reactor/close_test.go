@@ -138,13 +138,19 @@ func TestStopClosesAll(t *testing.T) {
 	closes := newCloseLog()
 	r, err := New(Config{Loops: 2}, &testHandler{closed: closes.record})
 	require.NoError(t, err)
-	require.NoError(t, r.Start(""))
+	require.NoError(t, r.Start("127.0.0.1:0"))
+	p := newPeer(t)
 	var cs []*Conn
 	for range 5 {
-		c, err := r.Dial(dialCtx(t), r.Addr().String(), nil)
+		c, err := r.Dial(dialCtx(t), p.addr(), nil)
 		require.NoError(t, err)
+		nc := p.accept(t)
+		go func() { _, _ = ioCopyDiscard(nc) }()
 		require.NoError(t, c.Send(context.Background(), make([]byte, 1<<20)))
 		cs = append(cs, c)
+		in, err := net.Dial("tcp", r.Addr().String())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = in.Close() })
 	}
 	require.Eventually(t, func() bool { return r.Stats().Conns == 10 }, waitLong, time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
