@@ -134,7 +134,7 @@ type Visitor struct {
 var (
 	errNilStruct = errors.New("serde: Visitor.Struct with a nil value")
 	errNilRoot   = errors.New("serde: Reset with a nil root")
-	errElem      = errors.New("serde: container changed while it was being encoded")
+	errElem      = errors.New("serde: nil element callback, or value changed while being encoded")
 )
 
 // next pushes an op with only its version set and returns it for the caller
