@@ -84,8 +84,24 @@ type Config struct {
 	// jitter) between failed connection attempts. Defaults 50 ms and 10 s.
 	ReconnectMin, ReconnectMax time.Duration
 
+	// ConnectionStart, if set, is called on the connection's event loop
+	// when a connection opens (accepted or dialed). It must not block.
+	ConnectionStart func(ConnInfo)
+	// ConnectionStop, if set, is called on the connection's event loop once
+	// per connection that had opened, with the error it closed with (a
+	// *ConnError). It must not block.
+	ConnectionStop func(ConnInfo, error)
+
 	// Logger receives the service's logs; nil discards them.
 	Logger *slog.Logger
+}
+
+// ConnInfo describes a connection to the ConnectionStart and ConnectionStop
+// hooks.
+type ConnInfo struct {
+	ID     uint64 // unique within the service
+	Remote string // the peer's address
+	Pool   string // the destination name for dialed connections; "" when accepted
 }
 
 // withDefaults returns a copy of c with defaults filled in, validated.

@@ -2,6 +2,8 @@ package ipc
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -29,8 +31,9 @@ type conn struct {
 	w      *writer
 	r      *reader
 	out    []byte // batch of packets handed to the socket in one write
-	closed bool
-	active bool // reached OnOpen
+	closed  bool
+	active  bool // reached OnOpen
+	partial bool // the last onData left part of a packet unconsumed
 
 	// dispatching is true while the loop runs handlers for this connection;
 	// sendDirect then skips the wake-up because the loop pumps afterwards.
@@ -154,6 +157,7 @@ func (c *conn) onData(data []byte) int {
 	c.dispatching.Store(true)
 	n, err := c.r.feed(data)
 	c.dispatching.Store(false)
+	c.partial = n < len(data)
 	if err != nil {
 		c.log.Debug("ipc: closing on bad input", "err", err)
 		c.abort("read", err)
@@ -201,8 +205,18 @@ func (c *conn) onClose(err error) {
 	c.runCompletions()
 	held := c.w.drain()
 	cause := err
-	if cause == nil || errors.Is(cause, reactor.ErrClosed) {
+	switch {
+	case cause == nil || errors.Is(cause, reactor.ErrClosed):
 		cause = ErrConnectionClosed
+	case errors.Is(cause, io.EOF) && c.partial:
+		cause = fmt.Errorf("%w: %w", ErrTruncated, cause)
+	}
+	var ce *ConnError
+	if !errors.As(cause, &ce) {
+		cause = &ConnError{Op: "read", Peer: c.remote, ConnID: c.id, Err: cause}
+	}
+	if h := c.svc.cfg.ConnectionStop; h != nil && c.active {
+		h(c.info(), cause)
 	}
 	for _, st := range direct {
 		st.fail(ErrConnection, cause)
@@ -215,4 +229,12 @@ func (c *conn) onClose(err error) {
 		st.fail(ErrConnection, cause)
 	}
 	c.svc.connGone(c)
+}
+
+func (c *conn) info() ConnInfo {
+	i := ConnInfo{ID: c.id, Remote: c.remote}
+	if c.pool != nil {
+		i.Pool = c.pool.name
+	}
+	return i
 }

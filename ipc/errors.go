@@ -67,6 +67,9 @@ var (
 	// ErrCompression reports a compressed packet that fails to decompress,
 	// or one received with no codec configured.
 	ErrCompression = fmt.Errorf("%w: compression", ErrProtocol)
+	// ErrTruncated reports a connection that ended in the middle of a
+	// packet.
+	ErrTruncated = fmt.Errorf("%w: connection ended inside a packet", ErrProtocol)
 	// ErrKeepAliveFlood reports too many keepalive packets in one window.
 	ErrKeepAliveFlood = fmt.Errorf("%w: too many keepalive packets", ErrProtocol)
 	// ErrInactivity reports a connection that was silent for too long.

@@ -20,7 +20,6 @@ import (
 type Service struct {
 	cfg Config
 	r   *reactor.Reactor
-	log interface{}
 
 	ctx    context.Context // canceled by Stop; bounds dials
 	cancel context.CancelFunc
@@ -256,6 +255,9 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 	c.rc, c.id, c.remote = rc, rc.ID(), rc.RemoteAddr()
 	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
 	c.active = true
+	if h := h.s.cfg.ConnectionStart; h != nil {
+		h(c.info())
+	}
 	if c.pool != nil {
 		c.pool.opened(c)
 	}
