@@ -28,9 +28,9 @@ type conn struct {
 	log    *slog.Logger
 
 	// loop-owned
-	w      *writer
-	r      *reader
-	out    []byte // batch of packets handed to the socket in one write
+	w       *writer
+	r       *reader
+	out     []byte // batch of packets handed to the socket in one write
 	closed  bool
 	active  bool // reached OnOpen
 	partial bool // the last onData left part of a packet unconsumed

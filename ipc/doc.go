@@ -12,16 +12,16 @@
 //
 // # Architecture
 //
-//	 any goroutine                       event loop (one per core)
-//	 ─────────────                       ───────────────────────────────────
-//	 Send/SendRequest ──► pool queue ──► conn.pull ──► writer (slots, round-robin)
-//	   (mutex, bounded)      │ Wake          │              │ fill: packets into a batch
-//	                         ▼               │              ▼
-//	                    dial (goroutine) ──► reactor.Conn.Write ──► socket
-//	 Context.Respond ──► conn.direct ──────►┘
-//	                                     socket ──► reader (slots by sender) ──►
-//	                                       response: the request's callback
-//	                                       otherwise: the type's handler
+//	any goroutine                       event loop (one per core)
+//	─────────────                       ───────────────────────────────────
+//	Send/SendRequest ──► pool queue ──► conn.pull ──► writer (slots, round-robin)
+//	  (mutex, bounded)      │ Wake          │              │ fill: packets into a batch
+//	                        ▼               │              ▼
+//	                   dial (goroutine) ──► reactor.Conn.Write ──► socket
+//	Context.Respond ──► conn.direct ──────►┘
+//	                                    socket ──► reader (slots by sender) ──►
+//	                                      response: the request's callback
+//	                                      otherwise: the type's handler
 //
 // A pool's queue holds messages until one of its connections has room; the
 // connection's writer interleaves up to Config.MaxMultiplex messages, a
