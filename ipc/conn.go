@@ -136,7 +136,9 @@ func (c *conn) runCompletions() {
 		for i := 0; i < len(w.done); i++ {
 			st := w.done[i]
 			w.done[i] = nil
-			st.complete(nil, nil)
+			if st.complete(nil, nil) {
+				st.recycle()
+			}
 		}
 		w.done = w.done[:0]
 		for i := 0; i < len(w.failed); i++ {
@@ -174,18 +176,20 @@ func (c *conn) onMessage(h *msgHeader, m Message) {
 		if st := c.w.takeResponse(h.recipientIndex, h.recipientUnique, keep); st != nil {
 			if keep {
 				st.respondPart(m)
-				return
+			} else if st.complete(m, nil) {
+				st.recycle()
 			}
-			st.complete(m, nil)
+			releaseMsg(m)
 			return
 		}
 	}
 	ti := c.svc.cfg.Protocol.lookup(m)
 	if ti == nil || ti.handle == nil {
-		c.log.Debug("ipc: no handler; message dropped", "type", ti)
-		return
+		c.log.Debug("ipc: no handler; message dropped", "type", fmt.Sprintf("%T", m))
+	} else {
+		ti.handle(Context{c: c, flags: h.flags, senderIndex: h.senderIndex, senderUnique: h.senderUnique}, m)
 	}
-	ti.handle(Context{c: c, flags: h.flags, senderIndex: h.senderIndex, senderUnique: h.senderUnique}, m)
+	releaseMsg(m)
 }
 
 func (c *conn) onCancelRequest(index, unique uint64) {}

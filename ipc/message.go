@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 )
 
@@ -11,14 +12,14 @@ type msgStub struct {
 	// immutable after Send
 	svc    *Service
 	msg    Message
-	typeID uint16
+	ti     *typeInfo
 	flags  Flags // caller flags plus Response; never state bits
 	state  Flags // trip-state bits to send with
 	// recipient request id, for responses: the request's sender id
 	recipIndex, recipUnique uint32
 	done                    func(err error)                            // one-way completion, may be nil
-	onResp                  any                                        // typed request callback, used by respFn
-	respFn                  func(st *msgStub, resp Message, err error) // nil for one-way messages
+	onResp                  any       // the request callback, used by respFn
+	respFn                  completer // nil for one-way messages
 	pool                    *pool                                      // nil for connection-directed messages
 
 	completed atomic.Bool
@@ -34,14 +35,30 @@ func (st *msgStub) complete(resp Message, err error) bool {
 		return false
 	}
 	if st.respFn != nil {
-		st.respFn(st, resp, err)
+		st.respFn.complete(st, resp, err)
 	} else if st.done != nil {
 		st.done(err)
 	}
+	releaseMsg(st.msg)
 	if st.svc != nil {
 		st.svc.messageDone()
 	}
 	return true
+}
+
+// stubPool recycles the stubs of messages completed on the hot paths.
+var stubPool = sync.Pool{New: func() any { return new(msgStub) }}
+
+// recycle returns st to stubPool. Only the code that completed st, and
+// knows that nothing else refers to it, may call it.
+func (st *msgStub) recycle() {
+	st.svc, st.msg, st.ti = nil, nil, nil
+	st.flags, st.state = 0, 0
+	st.recipIndex, st.recipUnique = 0, 0
+	st.done, st.onResp, st.respFn, st.pool = nil, nil, nil, nil
+	st.started = false
+	st.completed.Store(false)
+	stubPool.Put(st)
 }
 
 // fail completes st with a *MessageError of kind.
@@ -61,15 +78,22 @@ func (st *msgStub) resendable() bool {
 	return !st.started || st.flags&Idempotent != 0
 }
 
-// completeTyped adapts a typed request callback; it is stored as a plain
-// function value so that a request costs no closure.
-func completeTyped[Req, Resp any, PReq interface {
+// completer calls a request's callback. Implementations are zero-size, so
+// storing one in a stub costs no allocation.
+type completer interface {
+	complete(st *msgStub, resp Message, err error)
+}
+
+// typedCompleter adapts a typed request callback.
+type typedCompleter[Req, Resp any, PReq interface {
 	*Req
 	Message
 }, PResp interface {
 	*Resp
 	Message
-}](st *msgStub, resp Message, err error) {
+}] struct{}
+
+func (typedCompleter[Req, Resp, PReq, PResp]) complete(st *msgStub, resp Message, err error) {
 	cb := st.onResp.(func(PReq, PResp, error))
 	var r PResp
 	if resp != nil && err == nil {
@@ -81,14 +105,16 @@ func completeTyped[Req, Resp any, PReq interface {
 	cb(st.msg.(PReq), r, err)
 }
 
-// completeUntyped adapts an untyped request callback.
-func completeUntyped(st *msgStub, resp Message, err error) {
+// untypedCompleter adapts an untyped request callback.
+type untypedCompleter struct{}
+
+func (untypedCompleter) complete(st *msgStub, resp Message, err error) {
 	st.onResp.(func(Message, error))(resp, err)
 }
 
 // respondPart delivers one ResponsePart to a request that keeps waiting.
 func (st *msgStub) respondPart(resp Message) {
 	if st.respFn != nil && !st.completed.Load() {
-		st.respFn(st, resp, nil)
+		st.respFn.complete(st, resp, nil)
 	}
 }

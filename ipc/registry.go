@@ -3,6 +3,7 @@ package ipc
 import (
 	"fmt"
 	"reflect"
+	"sync"
 
 	"github.com/ipcframe/ipcframe/serde"
 )
@@ -23,9 +24,27 @@ type Protocol struct {
 }
 
 type typeInfo struct {
-	id     uint16
-	new    func() Message
-	handle func(ctx Context, m Message) // nil: no handler
+	id      uint16
+	alloc   func() Message
+	handle  func(ctx Context, m Message) // nil: no handler
+	recycle bool                         // the type embeds Recyclable
+	pool    sync.Pool                    // recycled messages, when recycle
+}
+
+// new returns a message to decode into: a recycled one when the type embeds
+// Recyclable (holding one reference for the receiver), else a fresh one.
+func (ti *typeInfo) new() Message {
+	if !ti.recycle {
+		return ti.alloc()
+	}
+	m, _ := ti.pool.Get().(Message)
+	if m == nil {
+		m = ti.alloc()
+	}
+	rc := m.(recyclable).recycler()
+	rc.home, rc.self = &ti.pool, m
+	rc.refs.Store(1)
+	return m
 }
 
 // NewProtocol returns an empty protocol.
@@ -53,7 +72,8 @@ func Register[T any, P interface {
 	if _, ok := p.byType[rt]; ok {
 		return fmt.Errorf("%w: type %v registered twice", ErrInvalidConfig, rt)
 	}
-	ti := &typeInfo{id: id, new: func() Message { return P(new(T)) }}
+	ti := &typeInfo{id: id, alloc: func() Message { return P(new(T)) }}
+	_, ti.recycle = any(P(new(T))).(recyclable)
 	if handler != nil {
 		ti.handle = func(ctx Context, m Message) { handler(ctx, m.(P)) }
 	}

@@ -56,7 +56,7 @@ func TestProtocolBasic(t *testing.T) {
 	sent, completed := 0, 0
 	send := func() {
 		m := testmsg.New(sent, sizes[sent%len(sizes)])
-		st := &msgStub{msg: m, typeID: 1, state: OnPeer, done: func(err error) {
+		st := &msgStub{msg: m, ti: testTI, state: OnPeer, done: func(err error) {
 			require.NoError(t, err)
 			completed++
 		}}
@@ -108,7 +108,7 @@ func TestWriterSmallMessagesSharePackets(t *testing.T) {
 	cfg := testConfig(t, nil)
 	w := newWriter(cfg)
 	for i := 0; i < 10; i++ {
-		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(i, 16), typeID: 1, state: OnPeer}))
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(i, 16), ti: testTI, state: OnPeer}))
 	}
 	buf := make([]byte, cfg.BufferSize)
 	n, err := w.fill(buf)
@@ -128,11 +128,11 @@ func TestWriterSmallMessagesSharePackets(t *testing.T) {
 func TestWriterInterleavesLargeAndSmall(t *testing.T) {
 	cfg := testConfig(t, nil)
 	w := newWriter(cfg)
-	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(0, 1<<20), typeID: 1, state: OnPeer}))
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(0, 1<<20), ti: testTI, state: OnPeer}))
 	buf := make([]byte, cfg.BufferSize)
 	_, err := w.fill(buf) // the large message starts
 	require.NoError(t, err)
-	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(1, 100), typeID: 1, state: OnPeer}))
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(1, 100), ti: testTI, state: OnPeer}))
 	packets := 0
 	for len(w.done) == 0 {
 		_, err := w.fill(buf)
@@ -152,9 +152,9 @@ func TestWriterSynchronousOrder(t *testing.T) {
 	r := newReader(cfg, ev)
 	sizes := []int{100000, 16384000, 8192000, 4096000, 2000, 4000, 64000}
 	for i, n := range sizes {
-		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(i, n), typeID: 1, flags: Synchronous, state: OnPeer}))
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(i, n), ti: testTI, flags: Synchronous, state: OnPeer}))
 	}
-	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(100, 1000), typeID: 1, state: OnPeer}))
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(100, 1000), ti: testTI, state: OnPeer}))
 	buf := make([]byte, cfg.BufferSize)
 	for w.hasOutput() {
 		n, err := w.fill(buf)
@@ -172,3 +172,6 @@ func TestWriterSynchronousOrder(t *testing.T) {
 	require.Equal(t, []uint32{0, 1, 2, 3, 4, 5, 6}, order)
 	require.Equal(t, uint32(100), ev.msgs[0].Idx, "the asynchronous message passes the large synchronous ones")
 }
+
+// testTI is the type info of testmsg.Message as id 1 in the socket-free tests.
+var testTI = &typeInfo{id: 1}

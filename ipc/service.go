@@ -149,7 +149,11 @@ func (s *Service) newStub(m Message, flags Flags) (*msgStub, error) {
 	if ti == nil {
 		return nil, fmt.Errorf("%w: %T", ErrUnknownType, m)
 	}
-	return &msgStub{svc: s, msg: m, typeID: ti.id, flags: flags & (userFlags | Response), state: OnPeer}, nil
+	st := stubPool.Get().(*msgStub)
+	st.svc, st.msg, st.ti = s, m, ti
+	st.flags, st.state = flags&(userFlags|Response), OnPeer
+	retainMsg(m, ti)
+	return st, nil
 }
 
 // Send sends m to the destination name ("host:port"). done, if not nil, is
@@ -175,7 +179,7 @@ func (s *Service) Request(name string, req Message, flags Flags, cb func(resp Me
 	if err != nil {
 		return err
 	}
-	st.onResp, st.respFn = cb, completeUntyped
+	st.onResp, st.respFn = cb, untypedCompleter{}
 	return s.sendToPool(name, st)
 }
 
@@ -197,7 +201,7 @@ func SendRequest[Req, Resp any, PReq interface {
 	if err != nil {
 		return err
 	}
-	st.onResp, st.respFn = cb, completeTyped[Req, Resp, PReq, PResp]
+	st.onResp, st.respFn = cb, typedCompleter[Req, Resp, PReq, PResp]{}
 	return s.sendToPool(name, st)
 }
 

@@ -223,7 +223,7 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 			return true, nil
 		}
 		s.phase = slotBody
-		s.body = msgBody{msg: s.st.msg, id: s.st.typeID, wide: w.typeIDSize == 2}
+		s.body = msgBody{msg: s.st.msg, id: s.st.ti.id, wide: w.typeIDSize == 2}
 		s.enc.Reset(&s.body)
 		return false, nil
 	}
