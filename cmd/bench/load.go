@@ -398,7 +398,7 @@ func startProgress(o Options, begin time.Time, completions func() int64) *progre
 				if t0 := p.measure.Load(); t0 != nil {
 					what = fmt.Sprintf("%4.1fs", now.Sub(*t0).Seconds())
 				}
-				bar.Describe(fmt.Sprintf("%s c=%-5d %s %10.0f %s/s", o.Mode, o.Concurrency, what, rate, unit(o.Mode)[:3]))
+				bar.Describe(fmt.Sprintf("%s c=%-5d %s %10.0f %s/s", o.Mode, o.Concurrency, what, rate, rateUnit(o.Mode)))
 				_ = bar.Set64(min(now.Sub(begin).Milliseconds(), total))
 			}
 		}
@@ -415,4 +415,11 @@ func (p *progress) stop() {
 		close(p.done)
 	}
 	p.wg.Wait()
+}
+
+func rateUnit(mode string) string {
+	if mode == ModeOneway {
+		return "msg"
+	}
+	return "req"
 }
