@@ -176,10 +176,17 @@ func Run(ctx context.Context, t Target, o Options) (res Result, err error) {
 	if err := svc.Start(); err != nil {
 		return res, err
 	}
+	stalled := false
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		// Stop waits for accepted messages; after a stall they will not
+		// complete, so do not wait long.
+		timeout := stopTimeout
+		if stalled {
+			timeout = time.Second
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		if e := svc.Stop(sctx); e != nil && err == nil {
+		if e := svc.Stop(sctx); e != nil && err == nil && !stalled {
 			err = fmt.Errorf("client Stop: %w", e)
 		}
 	}()
@@ -254,7 +261,6 @@ func Run(ctx context.Context, t Target, o Options) (res Result, err error) {
 	if drain == 0 {
 		drain = 10*time.Second + time.Duration(float64(o.Concurrency)*float64(o.Size)/50e6*float64(time.Second))
 	}
-	stalled := false
 	select {
 	case <-r.idle:
 	case <-time.After(drain):
