@@ -10,17 +10,17 @@ import (
 // owned by a connection's writer. It completes exactly once (complete's CAS).
 type msgStub struct {
 	// immutable after Send
-	svc    *Service
-	msg    Message
-	ti     *typeInfo
-	flags  Flags // caller flags plus Response; never state bits
-	state  Flags // trip-state bits to send with
+	svc   *Service
+	msg   Message
+	ti    *typeInfo
+	flags Flags // caller flags plus Response; never state bits
+	state Flags // trip-state bits to send with
 	// recipient request id, for responses: the request's sender id
 	recipIndex, recipUnique uint32
-	done                    func(err error)                            // one-way completion, may be nil
-	onResp                  any       // the request callback, used by respFn
-	respFn                  completer // nil for one-way messages
-	pool                    *pool                                      // nil for connection-directed messages
+	done                    func(err error) // one-way completion, may be nil
+	onResp                  any             // the request callback, used by respFn
+	respFn                  completer       // nil for one-way messages
+	pool                    *pool           // nil for connection-directed messages
 
 	completed atomic.Bool
 	// started is set by the writer of the connection that owns the message
