@@ -78,6 +78,14 @@ type Config struct {
 	// BufferSize.
 	WriteBatch int
 
+	// BusyPoll is how long an event loop keeps polling its sockets, without
+	// blocking, after handling traffic (reactor.Config.BusyPoll). It trades
+	// up to this much CPU time per burst of activity for a fast reaction to
+	// the next packet: on the 2-vCPU VMs measured, it cut the concurrency-1
+	// round trip from about 68 µs to about 10 µs. Default 50 µs; negative
+	// disables it.
+	BusyPoll time.Duration
+
 	// DialTimeout bounds one connection attempt. Default 10 s.
 	DialTimeout time.Duration
 	// ReconnectMin and ReconnectMax bound the exponential backoff (with

@@ -57,7 +57,9 @@ func (p *pool) send(st *msgStub) error {
 		p.maybeDialLocked()
 	}
 	p.mu.Unlock()
-	if wake != nil {
+	// A connection whose loop is running its handlers (this send may come
+	// from one of them) pulls the queue when they return: no wake-up needed.
+	if wake != nil && !wake.dispatching.Load() {
 		wake.rc.Wake()
 	}
 	return nil

@@ -48,6 +48,7 @@ func NewService(cfg Config) (*Service, error) {
 	s.r, err = reactor.New(reactor.Config{
 		Loops:       c.Loops,
 		DialTimeout: c.DialTimeout,
+		BusyPoll:    c.BusyPoll,
 		MaxInbound:  2 * (maxPacketPayload + packetHeaderSize),
 		Logger:      c.Logger,
 	}, handler{s})

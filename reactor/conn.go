@@ -39,6 +39,7 @@ type Conn struct {
 	local     string
 	remote    string
 	loop      *Loop
+	fd        int // the socket, for the loop's busy-poll set
 	el        gnet.EventLoop
 	pumpTask  gnet.Runnable // allocated once: runs pumpOnLoop
 	wakeTask  gnet.Runnable // allocated once: runs wakeOnLoop
@@ -92,6 +93,8 @@ func (c *Conn) openOnLoop(gc gnet.Conn, l *Loop) {
 		c.remote = a.String()
 	}
 	l.conns[c] = struct{}{}
+	c.fd = gc.Fd()
+	l.spinAdd(c.fd)
 }
 
 // ID is unique per reactor.
@@ -274,6 +277,9 @@ func (c *Conn) wakeOnLoop() {
 	}
 	c.r.h.OnWake(c)
 	c.afterUserOnLoop()
+	if !c.dead {
+		c.loop.spinOnLoop()
+	}
 }
 
 // trafficOnLoop presents unconsumed inbound bytes to OnData and enforces
@@ -308,6 +314,7 @@ func (c *Conn) trafficOnLoop() gnet.Action {
 		c.mu.Unlock()
 		return gnet.Close
 	}
+	c.loop.spinOnLoop()
 	return gnet.None
 }
 
@@ -319,6 +326,7 @@ func (c *Conn) closedOnLoop(err error) {
 	}
 	c.dead = true
 	c.gc = nil
+	c.loop.spinDel(c.fd)
 	c.mu.Lock()
 	if c.closeErr == nil {
 		switch {

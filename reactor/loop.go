@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // Loop is one event loop: a goroutine owned by gnet that runs the Handler
@@ -28,9 +29,11 @@ type Loop struct {
 	spare      []*Conn            // recheck's second buffer for stalled
 	stallTimer *Timer             // pending recheck, nil if none
 	timers     timerHeap
-	seq        uint64      // timer sequence: equal deadlines fire FIFO
-	wakeAt     time.Time   // deadline tm is armed for; zero if disarmed
-	tm         *time.Timer // the one runtime timer; created on first use
+	seq        uint64            // timer sequence: equal deadlines fire FIFO
+	wakeAt     time.Time         // deadline tm is armed for; zero if disarmed
+	tm         *time.Timer       // the one runtime timer; created on first use
+	epfd       int               // busy polling's private epoll set; 0 if off
+	spinEvents []unix.EpollEvent // EpollWait output for spinOnLoop
 }
 
 func newLoop(r *Reactor, el gnet.EventLoop) *Loop {
@@ -38,6 +41,7 @@ func newLoop(r *Reactor, el gnet.EventLoop) *Loop {
 	l.fireTask = gnet.RunnableFunc(func(context.Context) error { l.fireDueOnLoop(); return nil })
 	l.closeAllTask = gnet.RunnableFunc(func(context.Context) error { l.closeAllOnLoop(); return nil })
 	l.recheckFn = l.recheckOnLoop
+	l.spinInit()
 	return l
 }
 
@@ -116,6 +120,7 @@ func (l *Loop) closeAllOnLoop() {
 
 // stopTimer releases the runtime timer once the loop has exited.
 func (l *Loop) stopTimer() {
+	l.spinClose()
 	if l.tm != nil {
 		l.tm.Stop()
 	}

@@ -24,6 +24,7 @@ const (
 	DefaultMaxQueued     = 4 << 20
 	DefaultMaxInbound    = 1 << 20
 	DefaultStallPoll     = time.Millisecond
+	DefaultBusyPoll      = 50 * time.Microsecond
 	DefaultDialTimeout   = 10 * time.Second
 )
 
@@ -66,6 +67,11 @@ type Config struct {
 	// DialTimeout bounds Dial when its context has no earlier deadline. Zero
 	// means 10 s.
 	DialTimeout time.Duration
+	// BusyPoll is how long a loop keeps polling its sockets without
+	// blocking after it handled traffic or a wake-up (see spin.go): it trades
+	// up to this much CPU time per burst for a much faster reaction to the
+	// next packet. Zero means DefaultBusyPoll; negative disables it.
+	BusyPoll time.Duration
 	// Logger receives reactor logs, including gnet's own (adapted); nil
 	// discards them.
 	Logger *slog.Logger
@@ -95,6 +101,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.MaxInbound == 0 {
 		cfg.MaxInbound = DefaultMaxInbound
+	}
+	if cfg.BusyPoll == 0 {
+		cfg.BusyPoll = DefaultBusyPoll
 	}
 	if cfg.StallPoll == 0 {
 		cfg.StallPoll = DefaultStallPoll
@@ -134,6 +143,7 @@ type Reactor struct {
 
 	nextID atomic.Uint64
 	stats  counters
+	tasks  atomic.Uint64 // tasks submitted to any loop; ends busy polls
 
 	// mu guards the fields below it. Lock order: mu before loopsMu; never
 	// hold mu while calling gnet or user code.
@@ -326,6 +336,7 @@ func (r *Reactor) execute(el gnet.EventLoop, task gnet.Runnable) error {
 		r.gate.RUnlock()
 		return ErrStopped
 	}
+	r.tasks.Add(1)
 	err := el.Execute(context.Background(), task)
 	r.gate.RUnlock()
 	return err

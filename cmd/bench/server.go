@@ -36,13 +36,21 @@ const maxBody = 1 << 30
 const stopTimeout = 10 * time.Second
 
 // Echo is the request of echo mode; the server responds with it unchanged.
-type Echo struct{ Data []byte }
+// It embeds ipc.Recyclable, so received messages are reused (no
+// allocation per message in steady state).
+type Echo struct {
+	ipc.Recyclable
+	Data []byte
+}
 
 // Serde lists Echo's fields.
 func (m *Echo) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
 
 // Sink is the one-way message of oneway mode; the server counts its bytes.
-type Sink struct{ Data []byte }
+type Sink struct {
+	ipc.Recyclable
+	Data []byte
+}
 
 // Serde lists Sink's fields.
 func (m *Sink) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
