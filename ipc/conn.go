@@ -59,6 +59,8 @@ func (c *conn) sendDirect(st *msgStub) error {
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
+		releaseMsg(st.msg)
+		st.recycle()
 		return ErrConnectionGone
 	}
 	c.direct = append(c.direct, st)

@@ -19,5 +19,4 @@ const (
 	DefaultDialTimeout           = 10 * time.Second
 	DefaultReconnectMin          = 50 * time.Millisecond
 	DefaultReconnectMax          = 10 * time.Second
-	DefaultStopTimeout           = 10 * time.Second
 )

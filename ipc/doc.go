@@ -37,7 +37,11 @@
 // arrives, either of them with an error wrapping ErrConnection, ErrCanceled,
 // ErrCanceledByPeer or ErrEncode otherwise (a *MessageError tells whether
 // sending had started). A send that returns an error is never completed.
-// Completion callbacks and handlers run on an event loop and must not block.
+// Handlers and completion callbacks run on an event loop and must not block;
+// a few failure completions run elsewhere (a one-shot message failing because
+// its pool cannot connect completes on the dialing goroutine, messages still
+// queued when Stop gives up complete on Stop's goroutine), so callbacks must
+// also be safe to run on any goroutine.
 //
 // # Message kinds and resend rules
 //

@@ -23,6 +23,8 @@ type msgStub struct {
 	pool                    *pool           // nil for connection-directed messages
 
 	completed atomic.Bool
+	// seq orders a pool's messages; resent messages go back in this order.
+	seq uint64
 	// started is set by the writer of the connection that owns the message
 	// when its first byte is written; read by that loop only.
 	started bool
@@ -46,6 +48,17 @@ func (st *msgStub) complete(resp Message, err error) bool {
 	return true
 }
 
+// discard undoes an accepted send that was then rejected: the message's
+// reference is dropped, the service's in-flight count goes back down, and
+// the stub is recycled. The send's callback is never called.
+func (st *msgStub) discard() {
+	releaseMsg(st.msg)
+	if st.svc != nil {
+		st.svc.messageDone()
+	}
+	st.recycle()
+}
+
 // stubPool recycles the stubs of messages completed on the hot paths.
 var stubPool = sync.Pool{New: func() any { return new(msgStub) }}
 
@@ -56,7 +69,7 @@ func (st *msgStub) recycle() {
 	st.flags, st.state = 0, 0
 	st.recipIndex, st.recipUnique = 0, 0
 	st.done, st.onResp, st.respFn, st.pool = nil, nil, nil, nil
-	st.started = false
+	st.started, st.seq = false, 0
 	st.completed.Store(false)
 	stubPool.Put(st)
 }

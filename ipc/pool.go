@@ -1,9 +1,11 @@
 package ipc
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,7 @@ type pool struct {
 	conns    []*conn    // open connections
 	idle     []bool     // parallel to conns: drained the queue with room left
 	pending  int        // connections resolving or dialing
+	seq      uint64     // last message sequence number
 	addrs    []string   // resolved addresses not yet tried
 	failures int        // consecutive failed attempts
 	retry    *time.Timer
@@ -50,6 +53,8 @@ func (p *pool) send(st *msgStub) error {
 		p.mu.Unlock()
 		return ErrPoolFull
 	}
+	p.seq++
+	st.seq = p.seq
 	p.queue = append(p.queue, st)
 	p.queuedN.Store(int32(len(p.queue)))
 	wake := p.takeIdleLocked()
@@ -272,6 +277,7 @@ func (p *pool) backoffLocked() time.Duration {
 func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 	var failed []*msgStub
 	var resend []*msgStub
+	slices.SortFunc(held, func(a, b *msgStub) int { return cmp.Compare(a.seq, b.seq) })
 	for _, st := range held {
 		if st.resendable() {
 			st.started = false

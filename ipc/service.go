@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ipcframe/ipcframe/reactor"
 )
@@ -118,7 +119,15 @@ func (s *Service) Stop(ctx context.Context) error {
 	s.cancel()
 	s.dialWG.Wait()
 	if started {
-		if e := s.r.Stop(context.WithoutCancel(ctx)); e != nil && err == nil {
+		// Close the connections gracefully within ctx; when ctx has ended
+		// already, give them a short grace before the hard stop.
+		rctx := ctx
+		if ctx.Err() != nil {
+			var cancel context.CancelFunc
+			rctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
+			defer cancel()
+		}
+		if e := s.r.Stop(rctx); e != nil && err == nil {
 			err = e
 		}
 	}
@@ -138,12 +147,17 @@ func (s *Service) messageDone() {
 	}
 }
 
-// newStub checks m and returns a stub for it.
+// stopGrace bounds the close of connections when Stop's context has ended.
+const stopGrace = time.Second
+
+// newStub checks m and returns a stub for it. New sends fail once Stop has
+// begun; responses (flags has Response) are still accepted so that requests
+// in flight can be answered while the service drains.
 func (s *Service) newStub(m Message, flags Flags) (*msgStub, error) {
 	if m == nil {
 		return nil, ErrNilMessage
 	}
-	if s.stopping.Load() {
+	if s.stopping.Load() && flags&Response == 0 {
 		return nil, ErrServiceStopped
 	}
 	ti := s.cfg.Protocol.lookup(m)
@@ -209,12 +223,14 @@ func SendRequest[Req, Resp any, PReq interface {
 func (s *Service) sendToPool(name string, st *msgStub) error {
 	p, err := s.poolFor(name)
 	if err != nil {
+		releaseMsg(st.msg)
+		st.recycle()
 		return err
 	}
 	st.pool = p
 	s.messageQueued()
 	if err := p.send(st); err != nil {
-		s.inflight.Add(-1)
+		st.discard()
 		return err
 	}
 	return nil
