@@ -47,6 +47,7 @@ func main() {
 		workloads string
 		serve     string
 		addr      string
+		reprint   string
 	)
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per point")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up time per point, not measured")
@@ -60,6 +61,7 @@ func main() {
 	flag.BoolVar(&o.twoProc, "twoproc", false, "run each server in a child process")
 	flag.DurationVar(&o.idleWait, "idlewait", 0, "before each point, wait up to this long for the machine's CPUs to be less busy than -idlebelow (shared machines)")
 	flag.Float64Var(&o.idleBelow, "idlebelow", 0.15, "CPU share (0..1) that counts as idle for -idlewait")
+	flag.StringVar(&reprint, "report", "", "print the tables of a file written by -json, and exit")
 	flag.StringVar(&serve, "serve", "", "internal: run the named server (child of -twoproc)")
 	flag.StringVar(&addr, "addr", "127.0.0.1:0", "internal: listen address for -serve")
 	flag.Parse()
@@ -69,6 +71,19 @@ func main() {
 			fmt.Fprintln(os.Stderr, "serve:", err)
 			os.Exit(1)
 		}
+		return
+	}
+
+	if reprint != "" {
+		var rep Report
+		b, err := os.ReadFile(reprint)
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
+		}
+		if err != nil {
+			fatalf("-report: %v", err)
+		}
+		rep.print(os.Stdout)
 		return
 	}
 

@@ -67,6 +67,23 @@ func newReport(o options) Report {
 	}}
 }
 
+// quietBelow is the other-CPU share under which a point counts as quiet.
+const quietBelow = 0.15
+
+// quietQPS prints the median QPS of the quiet runs and how many there were.
+func quietQPS(rs []EchoResult) string {
+	var q []float64
+	for _, x := range rs {
+		if x.OtherCPU >= 0 && x.OtherCPU < quietBelow {
+			q = append(q, x.QPS)
+		}
+	}
+	if len(q) == 0 {
+		return fmt.Sprintf("- (0/%d)", len(rs))
+	}
+	return fmt.Sprintf("%s (%d/%d)", fmtCount(statOf(q).med), len(q), len(rs))
+}
+
 // stat is the median and range of one metric across runs.
 type stat struct{ med, lo, hi float64 }
 
@@ -199,6 +216,7 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 	fmt.Fprintln(w, "QPS, latency and cost are medians across runs (QPS range in parentheses when runs > 1).")
 	fmt.Fprintln(w, "allocs/op, B/op and CPU/op are process-wide deltas / completed calls (client + server when in-process).")
 	fmt.Fprintln(w, "vs best = QPS / best peer's QPS at the same concurrency; vs ping-pong = QPS / 1-byte ping-pong rt/s.")
+	fmt.Fprintf(w, "quiet QPS = median over the runs whose other CPU was below %.0f%% (quiet runs / runs).\n", quietBelow*100)
 	fmt.Fprintln(w)
 
 	var concs []int
@@ -222,7 +240,7 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 	slices.Sort(concs)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "peer\tconc\tQPS\tp50\tp99\tp99.9\tmax\tallocs/op\tB/op\tCPU/op\tvs best\tvs ping-pong\tother CPU\t")
+	fmt.Fprintln(tw, "peer\tconc\tQPS\tquiet QPS\tp50\tp99\tp99.9\tmax\tallocs/op\tB/op\tCPU/op\tvs best\tvs ping-pong\tother CPU\t")
 	for _, c := range concs {
 		best := 0.0
 		for _, p := range peers {
@@ -238,7 +256,7 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 				if reason == "" {
 					reason = "not run"
 				}
-				fmt.Fprintf(tw, "%s\t%d\tn/a\t\t\t\t\t\t\t\t\t\t\t  %s\n", p, c, reason)
+				fmt.Fprintf(tw, "%s\t%d\tn/a\t\t\t\t\t\t\t\t\t\t\t\t  %s\n", p, c, reason)
 				continue
 			}
 			q := collect(rs, func(x EchoResult) float64 { return x.QPS })
@@ -251,8 +269,9 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 			if errs > 0 {
 				note = fmt.Sprintf("  %d errors: %s", int(errs), rs[0].Err)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\n", p, c,
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\n", p, c,
 				fmtRange(q, m.Runs, fmtCount),
+				quietQPS(rs),
 				fmtUS(med(func(x EchoResult) float64 { return x.P50US })),
 				fmtUS(med(func(x EchoResult) float64 { return x.P99US })),
 				fmtUS(med(func(x EchoResult) float64 { return x.P999US })),
