@@ -90,3 +90,54 @@ func benchEcho(b *testing.B, conc, size int) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkOneWay64MiB measures one-way 64 MiB messages on one loopback
+// connection, one message outstanding (the next is sent when the previous
+// one has been written); SetBytes makes MB/s the payload rate.
+func BenchmarkOneWay64MiB(b *testing.B) {
+	for _, size := range []int{4 << 10, 64 << 10} {
+		b.Run(fmt.Sprintf("buffer=%d", size), func(b *testing.B) { benchOneWay(b, 64<<20, size) })
+	}
+}
+
+func benchOneWay(b *testing.B, msgSize, bufSize int) {
+	received := make(chan struct{}, 1024)
+	lim := serde.Limits{MaxString: 1 << 30}
+	sp := ipc.NewProtocol()
+	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *benchMsg) { received <- struct{}{} })
+	server, err := ipc.NewService(ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: bufSize})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := server.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer server.Stop(context.Background())
+	cp := ipc.NewProtocol()
+	ipc.MustRegister[benchMsg](cp, 1, nil)
+	client, err := ipc.NewService(ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer client.Stop(context.Background())
+	addr := server.Addr().String()
+	m := &benchMsg{Data: make([]byte, msgSize)}
+	sent := make(chan error, 1)
+	b.SetBytes(int64(msgSize))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := client.Send(addr, m, 0, func(err error) { sent <- err }); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-sent; err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		<-received
+	}
+}

@@ -31,6 +31,7 @@ type conn struct {
 	w       *writer
 	r       *reader
 	out     []byte // batch of packets handed to the socket in one write
+	rest    []byte // the start of a packet cut by the end of a read
 	closed  bool
 	active  bool // reached OnOpen
 	partial bool // the last onData left part of a packet unconsumed
@@ -156,19 +157,62 @@ func (c *conn) abort(op string, err error) {
 	c.rc.Abort(&ConnError{Op: op, Peer: c.remote, ConnID: c.id, Err: err})
 }
 
-// onData feeds received bytes to the reader (loop).
+// onData feeds received bytes to the reader (loop). It always consumes
+// everything: the bytes of a packet cut by the end of a read are kept in
+// c.rest until the packet is whole, so that the reactor never has to join
+// its buffered bytes with the next read (which would copy and allocate).
 func (c *conn) onData(data []byte) int {
 	c.dispatching.Store(true)
-	n, err := c.r.feed(data)
+	err := c.feed(data)
 	c.dispatching.Store(false)
-	c.partial = n < len(data)
+	c.partial = len(c.rest) > 0
 	if err != nil {
 		c.log.Debug("ipc: closing on bad input", "err", err)
 		c.abort("read", err)
-		return n
+		return len(data)
 	}
 	c.pump()
-	return n
+	return len(data)
+}
+
+func (c *conn) feed(data []byte) error {
+	if len(c.rest) > 0 {
+		// Complete the cut packet first: its header, then its payload.
+		need := packetHeaderSize
+		if len(c.rest) >= packetHeaderSize {
+			h, err := parsePacketHeader(c.rest, maxPacketPayload)
+			if err != nil {
+				return err
+			}
+			need = packetHeaderSize + h.size
+		} else if len(c.rest)+len(data) >= packetHeaderSize {
+			k := packetHeaderSize - len(c.rest)
+			c.rest = append(c.rest, data[:k]...)
+			data = data[k:]
+			return c.feed(data)
+		}
+		k := min(need-len(c.rest), len(data))
+		c.rest = append(c.rest, data[:k]...)
+		data = data[k:]
+		if len(c.rest) < need {
+			return nil
+		}
+		if _, err := c.r.feed(c.rest); err != nil {
+			return err
+		}
+		c.rest = c.rest[:0]
+	}
+	n, err := c.r.feed(data)
+	if err != nil {
+		return err
+	}
+	if n < len(data) {
+		if c.rest == nil {
+			c.rest = make([]byte, 0, packetHeaderSize+maxPacketPayload)
+		}
+		c.rest = append(c.rest[:0], data[n:]...)
+	}
+	return nil
 }
 
 // onMessage implements readerEvents: a complete message arrived.

@@ -15,7 +15,7 @@ const (
 	DefaultContinuousPackets     = 4
 	DefaultTypeIDSize            = 1
 	DefaultWriteBatch            = 64 << 10
-	DefaultPumpQuantum           = 256 << 10
+	DefaultPumpQuantum           = 1 << 20
 	DefaultDialTimeout           = 10 * time.Second
 	DefaultReconnectMin          = 50 * time.Millisecond
 	DefaultReconnectMax          = 10 * time.Second

@@ -23,8 +23,38 @@ import (
 // collector reclaims them as usual.
 type Recyclable struct {
 	refs atomic.Int32
-	home *sync.Pool
+	home *msgPool
 	self Message // the message that embeds this, set with home
+}
+
+// msgPool holds a type's released messages: a few in a free list that the
+// garbage collector leaves alone, so that a steady flow of large messages
+// keeps reusing the same ones, and the rest in a sync.Pool.
+type msgPool struct {
+	free chan Message
+	pool sync.Pool
+}
+
+// keptMessages is how many released messages per type survive garbage
+// collections.
+const keptMessages = 2
+
+func (p *msgPool) get() Message {
+	select {
+	case m := <-p.free:
+		return m
+	default:
+	}
+	m, _ := p.pool.Get().(Message)
+	return m
+}
+
+func (p *msgPool) put(m Message) {
+	select {
+	case p.free <- m:
+	default:
+		p.pool.Put(m)
+	}
 }
 
 // recyclable is implemented by every struct that embeds Recyclable.
@@ -42,7 +72,7 @@ func (r *Recyclable) Retain() { r.refs.Add(1) }
 // after its last reference is released.
 func (r *Recyclable) Release() {
 	if r.refs.Add(-1) == 0 && r.home != nil {
-		r.home.Put(r.self)
+		r.home.put(r.self)
 	}
 }
 
@@ -62,7 +92,7 @@ func releaseMsg(m Message) {
 	if r, ok := m.(recyclable); ok {
 		rc := r.recycler()
 		if rc.refs.Add(-1) == 0 && rc.home != nil {
-			rc.home.Put(m)
+			rc.home.put(m)
 		}
 	}
 }

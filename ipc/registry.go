@@ -3,7 +3,6 @@ package ipc
 import (
 	"fmt"
 	"reflect"
-	"sync"
 
 	"github.com/ipcframe/ipcframe/serde"
 )
@@ -28,7 +27,7 @@ type typeInfo struct {
 	alloc   func() Message
 	handle  func(ctx Context, m Message) // nil: no handler
 	recycle bool                         // the type embeds Recyclable
-	pool    sync.Pool                    // recycled messages, when recycle
+	pool    msgPool                      // recycled messages, when recycle
 }
 
 // new returns a message to decode into: a recycled one when the type embeds
@@ -37,7 +36,7 @@ func (ti *typeInfo) new() Message {
 	if !ti.recycle {
 		return ti.alloc()
 	}
-	m, _ := ti.pool.Get().(Message)
+	m := ti.pool.get()
 	if m == nil {
 		m = ti.alloc()
 	}
@@ -73,7 +72,9 @@ func Register[T any, P interface {
 		return fmt.Errorf("%w: type %v registered twice", ErrInvalidConfig, rt)
 	}
 	ti := &typeInfo{id: id, alloc: func() Message { return P(new(T)) }}
-	_, ti.recycle = any(P(new(T))).(recyclable)
+	if _, ti.recycle = any(P(new(T))).(recyclable); ti.recycle {
+		ti.pool.free = make(chan Message, keptMessages)
+	}
 	if handler != nil {
 		ti.handle = func(ctx Context, m Message) { handler(ctx, m.(P)) }
 	}

@@ -271,6 +271,7 @@ func (c *Conn) Wake() {
 }
 
 func (c *Conn) wakeOnLoop() {
+	seen := c.r.tasks.Load()
 	c.woken.Store(false)
 	if c.dead || c.closeState.Load() == closeAbort {
 		return
@@ -278,13 +279,14 @@ func (c *Conn) wakeOnLoop() {
 	c.r.h.OnWake(c)
 	c.afterUserOnLoop()
 	if !c.dead {
-		c.loop.spinOnLoop()
+		c.spinOnLoop(seen)
 	}
 }
 
 // trafficOnLoop presents unconsumed inbound bytes to OnData and enforces
 // MaxInbound. It runs inside gnet's OnTraffic.
 func (c *Conn) trafficOnLoop() gnet.Action {
+	seen := c.r.tasks.Load()
 	gc := c.gc
 	if c.closeState.Load() == closeAbort {
 		return gnet.Close
@@ -314,7 +316,7 @@ func (c *Conn) trafficOnLoop() gnet.Action {
 		c.mu.Unlock()
 		return gnet.Close
 	}
-	c.loop.spinOnLoop()
+	c.spinOnLoop(seen)
 	return gnet.None
 }
 
@@ -345,4 +347,15 @@ func (c *Conn) closedOnLoop(err error) {
 	delete(c.loop.conns, c)
 	c.r.h.OnClose(c, reason)
 	c.r.connClosed()
+}
+
+// spinOnLoop busy-polls the loop after c's handler ran (spin.go), unless
+// the handler submitted work to a loop (tasks moved past seen) or c has
+// output waiting in gnet's buffer, which gnet writes when the socket
+// drains.
+func (c *Conn) spinOnLoop(seen uint64) {
+	if c.gc == nil || c.gc.OutboundBuffered() > 0 {
+		return
+	}
+	c.loop.spinOnLoop(seen)
 }

@@ -56,19 +56,19 @@ func (l *Loop) spinDel(fd int) {
 }
 
 // spinOnLoop polls the loop's sockets without blocking until one is
-// readable, a task is submitted, or BusyPoll has passed (loop-only).
-func (l *Loop) spinOnLoop() {
+// readable, a task is submitted (the reactor's task count moves past seen,
+// read before the handler ran), or BusyPoll has passed (loop-only).
+func (l *Loop) spinOnLoop(seen uint64) {
 	if l.epfd <= 0 || len(l.conns) == 0 {
 		return
 	}
-	seen := l.r.tasks.Load()
 	deadline := time.Now().Add(l.r.cfg.BusyPoll)
-	for {
+	for l.r.tasks.Load() == seen {
 		n, err := unix.EpollWait(l.epfd, l.spinEvents, 0)
 		if n > 0 || (err != nil && err != unix.EINTR) {
 			return
 		}
-		if l.r.tasks.Load() != seen || time.Now().After(deadline) {
+		if time.Now().After(deadline) {
 			return
 		}
 	}
