@@ -64,6 +64,7 @@ func (c *conn) sendDirect(st *msgStub) error {
 		st.recycle()
 		return ErrConnectionGone
 	}
+	st.queued, st.owner = true, c
 	c.direct = append(c.direct, st)
 	c.directN.Add(1)
 	c.mu.Unlock()
@@ -80,6 +81,7 @@ func (c *conn) pull() {
 		c.mu.Lock()
 		k := 0
 		for k < len(c.direct) && c.w.enqueue(c.direct[k]) {
+			c.direct[k].queued = false
 			k++
 		}
 		if k > 0 {
@@ -147,7 +149,7 @@ func (c *conn) runCompletions() {
 		for i := 0; i < len(w.failed); i++ {
 			f := w.failed[i]
 			w.failed[i] = failedMsg{}
-			f.st.complete(nil, &MessageError{Kind: ErrEncode, Started: f.st.started, Cause: f.err})
+			f.st.fail(f.kind, f.cause)
 		}
 		w.failed = w.failed[:0]
 	}
@@ -219,12 +221,17 @@ func (c *conn) feed(data []byte) error {
 func (c *conn) onMessage(h *msgHeader, m Message) {
 	if isBack(h.flags) && h.recipientIndex != 0 {
 		keep := h.flags&ResponsePart != 0
-		if st := c.w.takeResponse(h.recipientIndex, h.recipientUnique, keep); st != nil {
+		st, canceled := c.w.takeResponse(h.recipientIndex, h.recipientUnique, keep)
+		if st != nil {
 			if keep {
 				st.respondPart(m)
 			} else if st.complete(m, nil) {
 				st.recycle()
 			}
+			releaseMsg(m)
+			return
+		}
+		if canceled {
 			releaseMsg(m)
 			return
 		}
@@ -238,7 +245,26 @@ func (c *conn) onMessage(h *msgHeader, m Message) {
 	releaseMsg(m)
 }
 
-func (c *conn) onCancelRequest(index, unique uint64) {}
+// onHeader implements readerEvents: the response to a request canceled
+// while it waited is dropped unread, and the peer is asked to stop sending
+// it (CancelRequest for the peer's writer slot).
+func (c *conn) onHeader(h *msgHeader) bool {
+	if !isBack(h.flags) || h.recipientIndex == 0 {
+		return false
+	}
+	if !c.w.isCanceledWait(h.recipientIndex, h.recipientUnique) {
+		return false
+	}
+	if h.flags&ResponsePart == 0 {
+		c.w.takeResponse(h.recipientIndex, h.recipientUnique, false)
+	}
+	c.w.cancelReqs = append(c.w.cancelReqs, reqID{uint64(h.senderIndex), uint64(h.senderUnique)})
+	return true
+}
+
+// onCancelRequest implements readerEvents: the peer no longer wants the
+// message in our writer slot index-1.
+func (c *conn) onCancelRequest(index, unique uint64) { c.w.cancelBySlot(index, unique) }
 func (c *conn) onCancelMessage(slot uint32)          {}
 func (c *conn) onKeepAlive()                         {}
 
@@ -287,4 +313,32 @@ func (c *conn) info() ConnInfo {
 		i.Pool = c.pool.name
 	}
 	return i
+}
+
+// cancelDirect removes st from the direct queue if it is still there.
+func (c *conn) cancelDirect(st *msgStub) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !st.queued {
+		return false
+	}
+	for i, x := range c.direct {
+		if x == st {
+			c.direct = append(c.direct[:i], c.direct[i+1:]...)
+			c.directN.Add(-1)
+			st.queued = false
+			return true
+		}
+	}
+	return false
+}
+
+// cancelOnLoop cancels st in the writer, if this connection still holds it.
+func (c *conn) cancelOnLoop(st *msgStub, kind, cause error) {
+	if st.completed.Load() || c.closed {
+		return
+	}
+	if c.w.cancel(st.slot, st, kind, cause) {
+		c.pump()
+	}
 }

@@ -23,8 +23,22 @@ type msgStub struct {
 	pool                    *pool           // nil for connection-directed messages
 
 	completed atomic.Bool
+	// keep marks a stub with a MessageID: it is never recycled, so a late
+	// Cancel can still look at it.
+	keep bool
+	// stopWatch stops the context watch of a SendContext message.
+	stopWatch atomic.Pointer[func() bool]
+
+	// Where the message is, for Cancel: queued (in a pool queue, guarded by
+	// the pool's mu, or in a connection's direct queue, guarded by its mu)
+	// and which connection owns it once taken (set under the same lock).
+	queued bool
+	owner  *conn
+
 	// seq orders a pool's messages; resent messages go back in this order.
 	seq uint64
+	// slot is the writer slot while a writer holds the message (loop-owned).
+	slot int32
 	// started is set by the writer of the connection that owns the message
 	// when its first byte is written; read by that loop only.
 	started bool
@@ -42,6 +56,9 @@ func (st *msgStub) complete(resp Message, err error) bool {
 		st.done(err)
 	}
 	releaseMsg(st.msg)
+	if stop := st.stopWatch.Load(); stop != nil {
+		(*stop)()
+	}
 	if st.svc != nil {
 		st.svc.messageDone()
 	}
@@ -65,11 +82,16 @@ var stubPool = sync.Pool{New: func() any { return new(msgStub) }}
 // recycle returns st to stubPool. Only the code that completed st, and
 // knows that nothing else refers to it, may call it.
 func (st *msgStub) recycle() {
+	if st.keep {
+		return
+	}
 	st.svc, st.msg, st.ti = nil, nil, nil
 	st.flags, st.state = 0, 0
 	st.recipIndex, st.recipUnique = 0, 0
 	st.done, st.onResp, st.respFn, st.pool = nil, nil, nil, nil
-	st.started, st.seq = false, 0
+	st.started, st.seq, st.slot = false, 0, 0
+	st.queued, st.owner = false, nil
+	st.stopWatch.Store(nil)
 	st.completed.Store(false)
 	stubPool.Put(st)
 }

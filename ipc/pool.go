@@ -54,10 +54,18 @@ func (p *pool) send(st *msgStub) error {
 		return ErrPoolFull
 	}
 	p.seq++
-	st.seq = p.seq
+	st.seq, st.queued = p.seq, true
 	p.queue = append(p.queue, st)
 	p.queuedN.Store(int32(len(p.queue)))
-	wake := p.takeIdleLocked()
+	var wake *conn
+	if st.flags&Synchronous != 0 {
+		if len(p.conns) > 0 {
+			wake = p.conns[0]
+			p.idle[0] = false
+		}
+	} else {
+		wake = p.takeIdleLocked()
+	}
 	if wake == nil {
 		p.maybeDialLocked()
 	}
@@ -90,26 +98,38 @@ func (p *pool) idleCountLocked() int {
 	return n
 }
 
-// pull moves messages from the queue into c's writer (loop of c).
+// pull moves messages from the queue into c's writer (loop of c), oldest
+// first, while the writer accepts them. Synchronous messages go only to the
+// pool's main connection (the oldest open one), so that they leave in send
+// order; other connections pass over them.
 func (p *pool) pull(c *conn) {
 	if p.queuedN.Load() == 0 && p.isIdle(c) {
 		return
 	}
 	p.mu.Lock()
-	k := 0
-	for k < len(p.queue) && c.w.enqueue(p.queue[k]) {
-		k++
+	main := len(p.conns) > 0 && p.conns[0] == c
+	k, full, left := 0, false, false
+	for _, st := range p.queue {
+		switch {
+		case full || (st.flags&Synchronous != 0 && !main):
+			left = left || st.flags&Synchronous == 0 || main
+			p.queue[k] = st
+			k++
+		case c.w.enqueue(st):
+			st.queued, st.owner = false, c
+		default:
+			full, left = true, true
+			p.queue[k] = st
+			k++
+		}
 	}
-	if k > 0 {
-		n := copy(p.queue, p.queue[k:])
-		clear(p.queue[n:])
-		p.queue = p.queue[:n]
-		p.queuedN.Store(int32(n))
-	}
+	clear(p.queue[k:])
+	p.queue = p.queue[:k]
+	p.queuedN.Store(int32(k))
 	if i := p.indexLocked(c); i >= 0 {
-		p.idle[i] = len(p.queue) == 0
+		p.idle[i] = !left
 	}
-	if len(p.queue) > 0 {
+	if left {
 		p.maybeDialLocked()
 	}
 	p.mu.Unlock()
@@ -296,6 +316,9 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 		failed = append(failed, resend...)
 		resend = nil
 	}
+	for _, st := range resend {
+		st.queued, st.owner = true, nil
+	}
 	if len(resend) > 0 {
 		p.queue = append(resend, p.queue...)
 		p.queuedN.Store(int32(len(p.queue)))
@@ -332,4 +355,23 @@ func (p *pool) stop() {
 	for _, st := range q {
 		st.fail(ErrConnection, ErrServiceStopped)
 	}
+}
+
+// cancel removes st from the queue if it is still there and reports
+// whether it did; otherwise it returns the connection that took it.
+func (p *pool) cancel(st *msgStub) (removed bool, owner *conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !st.queued {
+		return false, st.owner
+	}
+	for i, x := range p.queue {
+		if x == st {
+			p.queue = append(p.queue[:i], p.queue[i+1:]...)
+			p.queuedN.Store(int32(len(p.queue)))
+			st.queued = false
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -12,6 +12,7 @@ const (
 	rIdle uint8 = iota
 	rHeader
 	rBody
+	rSkip // the receiver does not want this message: chunks are dropped
 )
 
 // rslot is the receive state of one of the peer's writer slots.
@@ -25,6 +26,9 @@ type rslot struct {
 // readerEvents receives what a reader parses. It runs on the connection's
 // loop; m belongs to the callee.
 type readerEvents interface {
+	// onHeader sees each message header as soon as it is decoded; true
+	// drops the message's body.
+	onHeader(hdr *msgHeader) (skip bool)
 	onMessage(hdr *msgHeader, m Message)
 	onCancelRequest(index, unique uint64)
 	onCancelMessage(slot uint32)
@@ -151,6 +155,12 @@ func (r *reader) chunk(cmd *command) error {
 		s.dec.Reset(&s.hdr)
 	}
 	data := cmd.data
+	if s.phase == rSkip {
+		if end {
+			s.phase = rIdle
+		}
+		return nil
+	}
 	if s.phase == rHeader {
 		n, done, err := s.dec.Decode(data)
 		if err != nil {
@@ -165,6 +175,13 @@ func (r *reader) chunk(cmd *command) error {
 		}
 		if len(data) > 0 {
 			return fmt.Errorf("%w: %d bytes after the header in its chunk (slot %d)", ErrBadChunk, len(data), cmd.slot)
+		}
+		if r.ev.onHeader(&s.hdr) {
+			s.phase = rSkip
+			if end {
+				s.phase = rIdle
+			}
+			return nil
 		}
 		s.phase = rBody
 		s.body = msgBody{proto: r.proto, wide: r.typeIDSize == 2}

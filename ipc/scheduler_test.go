@@ -18,6 +18,8 @@ type pipeEvents struct {
 	kas      int
 }
 
+func (e *pipeEvents) onHeader(*msgHeader) bool { return false }
+
 func (e *pipeEvents) onMessage(h *msgHeader, m Message) {
 	e.msgs = append(e.msgs, m.(*testmsg.Message))
 	e.hdrs = append(e.hdrs, *h)

@@ -15,6 +15,7 @@ const (
 	slotBody           // header written, body under way
 	slotWait           // fully written, waiting for the response
 	slotSyncWait       // synchronous, waiting for the current synchronous message
+	slotWaitCanceled   // canceled while waiting: absorbs the late response
 )
 
 // wslot is one writer slot. Its index + 1 and unique form the sender request
@@ -71,8 +72,9 @@ type writer struct {
 }
 
 type failedMsg struct {
-	st  *msgStub
-	err error
+	st    *msgStub
+	kind  error // ErrEncode, ErrCanceled, ErrCanceledByPeer
+	cause error
 }
 
 type reqID struct{ index, unique uint64 }
@@ -120,6 +122,7 @@ func (w *writer) enqueue(st *msgStub) bool {
 	w.free = w.free[:len(w.free)-1]
 	s := &w.slots[i]
 	s.st, s.phase, s.cont = st, slotQueued, 0
+	st.slot = i
 	w.queued++
 	if st.isRequest() {
 		w.queuedReqs++
@@ -261,7 +264,7 @@ func (w *writer) encodeFailed(i int32, c []byte, code uint8, dataOff, n int, off
 	st := s.st
 	w.unqueue(i)
 	w.freeSlot(i)
-	w.failed = append(w.failed, failedMsg{st, fmt.Errorf("%w: %w", ErrEncode, err)})
+	w.failed = append(w.failed, failedMsg{st, ErrEncode, err})
 	return nil
 }
 
@@ -315,22 +318,85 @@ func (w *writer) freeSlot(i int32) {
 }
 
 // takeResponse finds the request a response with recipient id (index,
-// unique) answers. keep leaves the request waiting (ResponsePart).
-func (w *writer) takeResponse(index, unique uint32, keep bool) *msgStub {
+// unique) answers. keep leaves the request waiting (ResponsePart). canceled
+// reports a request canceled while waiting: its slot is freed (unless keep)
+// and the response must be dropped.
+func (w *writer) takeResponse(index, unique uint32, keep bool) (st *msgStub, canceled bool) {
 	i := int64(index) - 1
 	if i < 0 || i >= int64(len(w.slots)) {
-		return nil
+		return nil, false
 	}
 	s := &w.slots[i]
-	if s.phase != slotWait || s.unique != unique {
-		return nil
+	if s.unique != unique {
+		return nil, false
 	}
-	st := s.st
-	if !keep {
+	switch s.phase {
+	case slotWaitCanceled:
+		if !keep {
+			w.freeSlot(int32(i))
+		}
+		return nil, true
+	case slotWait:
+		st = s.st
+		if !keep {
+			w.waiting--
+			w.freeSlot(int32(i))
+		}
+		return st, false
+	}
+	return nil, false
+}
+
+// isCanceledWait reports whether recipient id (index, unique) names a
+// request canceled while it waited.
+func (w *writer) isCanceledWait(index, unique uint32) bool {
+	i := int64(index) - 1
+	return i >= 0 && i < int64(len(w.slots)) && w.slots[i].phase == slotWaitCanceled && w.slots[i].unique == unique
+}
+
+// cancel stops the message in slot i, if it is st (loop-only). A message
+// not yet started leaves without a trace; one partly written is abandoned
+// with a CancelMessage command, so the peer drops what it received; a
+// request waiting for its response keeps its slot, canceled, until the
+// response arrives (which is then dropped) or the connection closes. The
+// message fails with kind. It reports whether st was found.
+func (w *writer) cancel(i int32, st *msgStub, kind, cause error) bool {
+	if i < 0 || int(i) >= len(w.slots) || w.slots[i].st != st {
+		return false
+	}
+	s := &w.slots[i]
+	switch s.phase {
+	case slotQueued, slotSyncWait:
+		w.unqueue(i)
+		w.freeSlot(i)
+	case slotHeader, slotBody:
+		w.unqueue(i)
+		w.freeSlot(i)
+		w.cancelMsgs = append(w.cancelMsgs, uint32(i))
+	case slotWait:
 		w.waiting--
-		w.freeSlot(int32(i))
+		s.phase = slotWaitCanceled
+		s.st = nil
+	default:
+		return false
 	}
-	return st
+	w.failed = append(w.failed, failedMsg{st, kind, cause})
+	return true
+}
+
+// cancelBySlot handles a peer's CancelRequest for our writer slot index-1:
+// the message there, if it is still being written or waits, fails with
+// ErrCanceledByPeer.
+func (w *writer) cancelBySlot(index, unique uint64) {
+	i := int64(index) - 1
+	if i < 0 || i >= int64(len(w.slots)) {
+		return
+	}
+	s := &w.slots[i]
+	if s.unique != uint32(unique) || s.st == nil {
+		return
+	}
+	w.cancel(int32(i), s.st, ErrCanceledByPeer, nil)
 }
 
 // drain empties the writer after its connection closed and returns every
@@ -339,7 +405,8 @@ func (w *writer) drain() []*msgStub {
 	var out []*msgStub
 	for i := range w.slots {
 		s := &w.slots[i]
-		if s.phase == slotFree {
+		if s.phase == slotFree || s.st == nil {
+			s.st, s.phase = nil, slotFree
 			continue
 		}
 		out = append(out, s.st)
