@@ -89,6 +89,8 @@ type costSnapshot struct {
 	cpu                            time.Duration // this process, user + system
 	machine                        time.Duration // all CPUs busy (load.go)
 	machineOK                      bool
+	child                          time.Duration // server child's CPU (-twoproc)
+	childOK                        bool
 	at                             time.Time
 }
 
@@ -99,10 +101,14 @@ func takeCost() costSnapshot {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	busy, ok := machineBusy()
-	return costSnapshot{
+	snap := costSnapshot{
 		mallocs: ms.Mallocs, bytes: ms.TotalAlloc, numGC: uint64(ms.NumGC), pauseNs: ms.PauseTotalNs,
 		cpu: cpu, machine: busy, machineOK: ok, at: time.Now(),
 	}
+	if childCPU != nil {
+		snap.child, snap.childOK = childCPU()
+	}
+	return snap
 }
 
 // Cost is the per-operation cost of a measured window.
@@ -113,28 +119,36 @@ type Cost struct {
 	GCs         uint64  `json:"gcs"`
 	GCPauseMS   float64 `json:"gc_pause_ms"`
 	// OtherCPU is the share of all CPUs busy with work outside this process
-	// during the window (0..1; -1 if unknown). In two-process mode the
-	// server child counts as outside. High values mean a noisy point.
+	// during the window (0..1; -1 if unknown), not counting the server
+	// child of -twoproc. High values mean a noisy point.
 	OtherCPU float64 `json:"other_cpu"`
+	// ServerCPUPerOpUS is the server child's CPU per op (-twoproc only;
+	// CPUPerOpUS is then the client's).
+	ServerCPUPerOpUS float64 `json:"server_cpu_us_per_op,omitempty"`
 }
 
 func costBetween(a, b costSnapshot, ops int64) Cost {
 	other := -1.0
+	var child time.Duration
+	if a.childOK && b.childOK {
+		child = b.child - a.child
+	}
 	if a.machineOK && b.machineOK {
 		wall := b.at.Sub(a.at).Seconds() * float64(runtime.NumCPU())
-		other = max(0, (b.machine-a.machine-(b.cpu-a.cpu)).Seconds()/wall)
+		other = max(0, (b.machine-a.machine-(b.cpu-a.cpu)-child).Seconds()/wall)
 	}
 	if ops <= 0 {
 		return Cost{OtherCPU: other}
 	}
 	n := float64(ops)
 	return Cost{
-		OtherCPU:    other,
-		AllocsPerOp: float64(b.mallocs-a.mallocs) / n,
-		BytesPerOp:  float64(b.bytes-a.bytes) / n,
-		CPUPerOpUS:  float64(b.cpu-a.cpu) / float64(time.Microsecond) / n,
-		GCs:         b.numGC - a.numGC,
-		GCPauseMS:   float64(b.pauseNs-a.pauseNs) / 1e6,
+		OtherCPU:         other,
+		ServerCPUPerOpUS: float64(child) / float64(time.Microsecond) / n,
+		AllocsPerOp:      float64(b.mallocs-a.mallocs) / n,
+		BytesPerOp:       float64(b.bytes-a.bytes) / n,
+		CPUPerOpUS:       float64(b.cpu-a.cpu) / float64(time.Microsecond) / n,
+		GCs:              b.numGC - a.numGC,
+		GCPauseMS:        float64(b.pauseNs-a.pauseNs) / 1e6,
 	}
 }
 

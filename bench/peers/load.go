@@ -81,3 +81,35 @@ func waitIdle(limit time.Duration, below float64) float64 {
 }
 
 func numCPU() int { return runtime.NumCPU() }
+
+// childCPU, when set, returns the CPU time used so far by the server child
+// of -twoproc; cost windows subtract it from "other CPU" and report it as
+// server CPU. It is set and cleared by the (single) orchestrating goroutine
+// between points, never while a measurement runs.
+var childCPU func() (time.Duration, bool)
+
+// procCPU returns the user+system CPU time of process pid from
+// /proc/PID/stat.
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// split after its closing parenthesis. utime and stime are fields 14
+	// and 15, that is, 12th and 13th after the state field.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(u+st) * time.Second / clockTick, true
+}

@@ -129,6 +129,13 @@ func fmtUS(us float64) string {
 	}
 }
 
+func fmtUSOrDash(us float64) string {
+	if us == 0 {
+		return "-"
+	}
+	return fmtUS(us)
+}
+
 func fmtCount(v float64) string {
 	if math.IsNaN(v) {
 		return "-"
@@ -214,7 +221,8 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 	size := r.Echo[0].Size
 	fmt.Fprintf(w, "\n## %s echo, closed loop, one connection per peer\n\n", fmtBytes(size))
 	fmt.Fprintln(w, "QPS, latency and cost are medians across runs (QPS range in parentheses when runs > 1).")
-	fmt.Fprintln(w, "allocs/op, B/op and CPU/op are process-wide deltas / completed calls (client + server when in-process).")
+	fmt.Fprintln(w, "allocs/op, B/op and CPU/op are process-wide deltas / completed calls (client + server when in-process,")
+	fmt.Fprintln(w, "client only with -twoproc, where srv CPU/op is the server child's CPU per call).")
 	fmt.Fprintln(w, "vs best = QPS / best peer's QPS at the same concurrency; vs ping-pong = QPS / 1-byte ping-pong rt/s.")
 	fmt.Fprintf(w, "quiet QPS = median over the runs whose other CPU was below %.0f%% (quiet runs / runs).\n", quietBelow*100)
 	fmt.Fprintln(w)
@@ -240,7 +248,7 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 	slices.Sort(concs)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "peer\tconc\tQPS\tquiet QPS\tp50\tp99\tp99.9\tmax\tallocs/op\tB/op\tCPU/op\tvs best\tvs ping-pong\tother CPU\t")
+	fmt.Fprintln(tw, "peer\tconc\tQPS\tquiet QPS\tp50\tp99\tp99.9\tmax\tallocs/op\tB/op\tCPU/op\tsrv CPU/op\tvs best\tvs ping-pong\tother CPU\t")
 	for _, c := range concs {
 		best := 0.0
 		for _, p := range peers {
@@ -256,7 +264,7 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 				if reason == "" {
 					reason = "not run"
 				}
-				fmt.Fprintf(tw, "%s\t%d\tn/a\t\t\t\t\t\t\t\t\t\t\t\t  %s\n", p, c, reason)
+				fmt.Fprintf(tw, "%s\t%d\tn/a\t\t\t\t\t\t\t\t\t\t\t\t\t  %s\n", p, c, reason)
 				continue
 			}
 			q := collect(rs, func(x EchoResult) float64 { return x.QPS })
@@ -269,7 +277,7 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 			if errs > 0 {
 				note = fmt.Sprintf("  %d errors: %s", int(errs), rs[0].Err)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\n", p, c,
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p, c,
 				fmtRange(q, m.Runs, fmtCount),
 				quietQPS(rs),
 				fmtUS(med(func(x EchoResult) float64 { return x.P50US })),
@@ -279,6 +287,7 @@ func (r *Report) printEcho(w io.Writer, pingPong float64) {
 				med(func(x EchoResult) float64 { return x.AllocsPerOp }),
 				fmtCount(med(func(x EchoResult) float64 { return x.BytesPerOp })),
 				fmtUS(med(func(x EchoResult) float64 { return x.CPUPerOpUS })),
+				fmtUSOrDash(med(func(x EchoResult) float64 { return x.ServerCPUPerOpUS })),
 				fmtRatio(q.med/best),
 				fmtRatio(q.med/pingPong),
 				fmtPct(med(func(x EchoResult) float64 { return x.OtherCPU })),

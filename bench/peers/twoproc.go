@@ -112,7 +112,13 @@ func startChild(name string) (*runningServer, error) {
 		}
 		return strconv.ParseInt(strings.TrimSpace(l), 10, 64)
 	}
-	return &runningServer{addr: addr, stop: kill, count: count}, nil
+	pid := cmd.Process.Pid
+	childCPU = func() (time.Duration, bool) { return procCPU(pid) }
+	stop := func() {
+		childCPU = nil
+		kill()
+	}
+	return &runningServer{addr: addr, stop: stop, count: count}, nil
 }
 
 // serveChild is the child side: it runs until its stdin is closed.
