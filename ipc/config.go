@@ -86,11 +86,43 @@ type Config struct {
 	// disables it.
 	BusyPoll time.Duration
 
+	// KeepAlive is how long a dialed connection may stay silent (nothing
+	// sent or received) before it sends a KeepAlive packet. Default 30 s;
+	// negative disables pings.
+	KeepAlive time.Duration
+	// DeadPeerTimeout closes a dialed connection that has received nothing
+	// (no data, no ping answer) for this long, with ErrDeadPeer. Default
+	// 3×KeepAlive (90 s); negative disables it.
+	DeadPeerTimeout time.Duration
+	// InactivityTimeout closes an accepted connection when a whole window
+	// of this length passes without a byte received, with ErrInactivity.
+	// Default 120 s; negative disables it. Keep it above the peers'
+	// KeepAlive.
+	InactivityTimeout time.Duration
+	// MaxKeepAlives is how many KeepAlive packets an accepted connection
+	// answers per InactivityTimeout window; one more closes it with
+	// ErrKeepAliveFlood. Default 10; negative disables the limit. Keep it
+	// above InactivityTimeout/KeepAlive + 1 of the peers.
+	MaxKeepAlives int
+
 	// DialTimeout bounds one connection attempt. Default 10 s.
 	DialTimeout time.Duration
 	// ReconnectMin and ReconnectMax bound the exponential backoff (with
 	// jitter) between failed connection attempts. Defaults 50 ms and 10 s.
 	ReconnectMin, ReconnectMax time.Duration
+
+	// StartPassive makes dialed connections start passive: they carry only
+	// messages sent to the connection itself (SendTo, responses) until
+	// Conn.Activate, typically called after a handshake from
+	// ConnectionStart or a handler. Default false: connections start
+	// active and take messages from their pool at once.
+	StartPassive bool
+
+	// PoolEvent, if set, receives the life events of every pool
+	// (connections opening, activating, failing, closing; the pool
+	// disconnected or closed). It runs on an event loop or a dialing
+	// goroutine and must not block.
+	PoolEvent func(PoolEvent)
 
 	// ConnectionStart, if set, is called on the connection's event loop
 	// when a connection opens (accepted or dialed). It must not block.
@@ -107,6 +139,7 @@ type Config struct {
 // ConnInfo describes a connection to the ConnectionStart and ConnectionStop
 // hooks.
 type ConnInfo struct {
+	Conn   Conn   // handle for SendTo, Activate, Close
 	ID     uint64 // unique within the service
 	Remote string // the peer's address
 	Pool   string // the destination name for dialed connections; "" when accepted
@@ -138,6 +171,15 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.TypeIDSize, DefaultTypeIDSize)
 	def(&c.WriteBatch, DefaultWriteBatch)
 	defD(&c.DialTimeout, DefaultDialTimeout)
+	defD(&c.KeepAlive, DefaultKeepAlive)
+	if c.DeadPeerTimeout == 0 {
+		c.DeadPeerTimeout = 3 * c.KeepAlive
+		if c.KeepAlive < 0 {
+			c.DeadPeerTimeout = -1
+		}
+	}
+	defD(&c.InactivityTimeout, DefaultInactivityTimeout)
+	def(&c.MaxKeepAlives, DefaultMaxKeepAlives)
 	defD(&c.ReconnectMin, DefaultReconnectMin)
 	defD(&c.ReconnectMax, DefaultReconnectMax)
 	c.Limits = c.Limits.WithDefaults()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ipcframe/ipcframe/reactor"
 )
@@ -34,7 +35,18 @@ type conn struct {
 	rest    []byte // the start of a packet cut by the end of a read
 	closed  bool
 	active  bool // reached OnOpen
+	passive bool // takes no pool messages until activateOnLoop
 	partial bool // the last onData left part of a packet unconsumed
+
+	// keepalive (keepalive.go)
+	timer        keepAliveTimer
+	tickFn       func()
+	tickPeriod   time.Duration
+	lastRecv     time.Time // dialed: last byte received
+	lastSend     time.Time // dialed: last write
+	recvInWindow bool      // accepted: a byte arrived in this window
+	keepAlives   int       // accepted: pings received in this window
+	stats        struct{ keepAlivesSent, keepAlivesRecv uint64 }
 
 	// dispatching is true while the loop runs handlers for this connection;
 	// sendDirect then skips the wake-up because the loop pumps afterwards.
@@ -92,9 +104,21 @@ func (c *conn) pull() {
 		}
 		c.mu.Unlock()
 	}
-	if c.pool != nil {
+	if c.pool != nil && !c.passive {
 		c.pool.pull(c)
 	}
+}
+
+// activateOnLoop ends the passive state (Conn.Activate).
+func (c *conn) activateOnLoop() {
+	if !c.passive || c.closed {
+		return
+	}
+	c.passive = false
+	if c.pool != nil {
+		c.pool.activated(c)
+	}
+	c.pump()
 }
 
 // pump writes what the writer has, up to the loop's quantum, while the
@@ -126,6 +150,7 @@ func (c *conn) pump() {
 		if err := c.rc.Write(c.out[:n]); err != nil {
 			break // OnClose follows
 		}
+		c.lastSend = time.Now()
 		c.runCompletions()
 		if budget -= n; budget <= 0 {
 			c.rc.Wake()
@@ -133,6 +158,9 @@ func (c *conn) pump() {
 		}
 	}
 	c.runCompletions()
+	if c.pool != nil && !c.closed {
+		c.pool.closeIdle(c)
+	}
 }
 
 func (c *conn) runCompletions() {
@@ -141,6 +169,9 @@ func (c *conn) runCompletions() {
 		for i := 0; i < len(w.done); i++ {
 			st := w.done[i]
 			w.done[i] = nil
+			if st.flags&CloseAfter != 0 {
+				c.rc.Close(ErrConnectionClosed)
+			}
 			if st.complete(nil, nil) {
 				st.recycle()
 			}
@@ -164,6 +195,7 @@ func (c *conn) abort(op string, err error) {
 // c.rest until the packet is whole, so that the reactor never has to join
 // its buffered bytes with the next read (which would copy and allocate).
 func (c *conn) onData(data []byte) int {
+	c.lastRecv, c.recvInWindow = time.Now(), true
 	c.dispatching.Store(true)
 	err := c.feed(data)
 	c.dispatching.Store(false)
@@ -223,6 +255,9 @@ func (c *conn) onMessage(h *msgHeader, m Message) {
 		keep := h.flags&ResponsePart != 0
 		st, canceled := c.w.takeResponse(h.recipientIndex, h.recipientUnique, keep)
 		if st != nil {
+			if !keep && st.flags&CloseAfter != 0 {
+				c.rc.Close(ErrConnectionClosed)
+			}
 			if keep {
 				st.respondPart(m)
 			} else if st.complete(m, nil) {
@@ -266,12 +301,12 @@ func (c *conn) onHeader(h *msgHeader) bool {
 // message in our writer slot index-1.
 func (c *conn) onCancelRequest(index, unique uint64) { c.w.cancelBySlot(index, unique) }
 func (c *conn) onCancelMessage(slot uint32)          {}
-func (c *conn) onKeepAlive()                         {}
 
 // onClose runs once on the loop: every message the connection held is
 // resent through its pool or completed with an error.
 func (c *conn) onClose(err error) {
 	c.closed = true
+	c.stopTimers()
 	c.mu.Lock()
 	c.dead = true
 	direct := c.direct
@@ -308,7 +343,7 @@ func (c *conn) onClose(err error) {
 }
 
 func (c *conn) info() ConnInfo {
-	i := ConnInfo{ID: c.id, Remote: c.remote}
+	i := ConnInfo{Conn: Conn{c}, ID: c.id, Remote: c.remote}
 	if c.pool != nil {
 		i.Pool = c.pool.name
 	}

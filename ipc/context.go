@@ -13,6 +13,9 @@ type Context struct {
 // Flags returns the flags the message arrived with.
 func (x Context) Flags() Flags { return x.flags }
 
+// Conn returns the connection the message arrived on.
+func (x Context) Conn() Conn { return Conn{x.c} }
+
 // IsRequest reports whether the sender awaits a response.
 func (x Context) IsRequest() bool { return x.flags&AwaitResponse != 0 }
 

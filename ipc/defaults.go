@@ -17,6 +17,9 @@ const (
 	DefaultWriteBatch            = 64 << 10
 	DefaultPumpQuantum           = 1 << 20
 	DefaultDialTimeout           = 10 * time.Second
+	DefaultKeepAlive             = 30 * time.Second
+	DefaultInactivityTimeout     = 120 * time.Second
+	DefaultMaxKeepAlives         = 10
 	DefaultReconnectMin          = 50 * time.Millisecond
 	DefaultReconnectMax          = 10 * time.Second
 )

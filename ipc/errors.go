@@ -24,9 +24,15 @@ var (
 	ErrPoolFull = errors.New("ipc: pool queue full")
 	// ErrPoolClosing reports a send to a pool that is closing.
 	ErrPoolClosing = errors.New("ipc: pool closing")
+	// ErrPoolClosed reports a pool closed by ClosePool or AbortPool: the
+	// cause of messages that fail because of it, and of its connections'
+	// close.
+	ErrPoolClosed = errors.New("ipc: pool closed")
 	// ErrUnknownMessage reports a cancel of a message that is unknown or
 	// already completed.
 	ErrUnknownMessage = errors.New("ipc: unknown or completed message")
+	// ErrUnknownPool reports a pool operation on a name with no pool.
+	ErrUnknownPool = errors.New("ipc: unknown pool")
 	// ErrConnectionGone reports a send to a connection that is closed.
 	ErrConnectionGone = errors.New("ipc: connection closed")
 )
@@ -72,6 +78,9 @@ var (
 	ErrTruncated = fmt.Errorf("%w: connection ended inside a packet", ErrProtocol)
 	// ErrKeepAliveFlood reports too many keepalive packets in one window.
 	ErrKeepAliveFlood = fmt.Errorf("%w: too many keepalive packets", ErrProtocol)
+	// ErrDeadPeer reports a dialed connection that received nothing for
+	// Config.DeadPeerTimeout.
+	ErrDeadPeer = errors.New("ipc: peer silent (dead peer timeout)")
 	// ErrInactivity reports a connection that was silent for too long.
 	ErrInactivity = errors.New("ipc: inactivity timeout")
 	// ErrConnectionClosed reports a connection closed by the peer or by a

@@ -41,10 +41,18 @@ const (
 	BackOnSender Flags = 1 << 11
 	// Relayed is a state bit set by a relay.
 	Relayed Flags = 1 << 12
+
+	// CloseAfter closes the connection that carries the message, gracefully,
+	// once the message has completed (written, or answered if it is a
+	// request). It is local: it does not travel on the wire.
+	CloseAfter Flags = 1 << 16
 )
 
+// localFlags never travel on the wire.
+const localFlags = CloseAfter
+
 // userFlags are the flags a caller may pass to a send.
-const userFlags = AwaitResponse | Synchronous | Idempotent | OneShot | ResponsePart | ResponseLast
+const userFlags = AwaitResponse | Synchronous | Idempotent | OneShot | ResponsePart | ResponseLast | CloseAfter
 
 // stateFlags are the trip-state bits.
 const stateFlags = OnPeer | BackOnSender

@@ -11,41 +11,132 @@ import (
 	"time"
 )
 
+// Pool states.
+const (
+	poolOpen     int32 = iota
+	poolClosing        // ClosePool: queued and in-flight messages finish first
+	poolAborting       // AbortPool: everything fails now
+	poolStopped        // the service stopped
+	poolClosed         // finished; removed from the service
+)
+
 // pool is the connection pool of one destination name. Messages sent by
 // name wait in its queue until one of its connections pulls them.
 //
-// Scaling: a new connection is dialed while fewer than MaxActiveConnections
-// exist and fewer than MaxPendingConnections are being set up, when the
-// queue holds more messages than there are idle connections. After a failed
-// attempt the pool retries with capped exponential backoff with jitter while
-// messages wait; after losing a connection that had been active it
-// reconnects at once.
+// Scaling: a new connection is dialed, one at a time, while fewer than
+// MaxActiveConnections exist and fewer than MaxPendingConnections are being
+// set up, when the queue holds more messages than there are idle
+// connections (or fewer connections exist than the pool's persistent
+// minimum). A name that resolves to several addresses is tried one address
+// per attempt; the others are kept for the next attempts. After a failed
+// attempt with no address left, the pool retries with capped exponential
+// backoff with jitter while messages wait; after losing a connection that
+// had been active it reconnects at once.
+//
+// The main connection is the oldest active one: only it takes synchronous
+// messages, so they leave in send order.
 type pool struct {
 	svc  *Service
 	name string
 
 	queuedN atomic.Int32 // len(queue), read without the lock by pullers
+	state   atomic.Int32 // pool* state; written under mu
 
-	mu       sync.Mutex
-	queue    []*msgStub // FIFO; resent messages go back to the front
-	conns    []*conn    // open connections
-	idle     []bool     // parallel to conns: drained the queue with room left
-	pending  int        // connections resolving or dialing
-	seq      uint64     // last message sequence number
-	addrs    []string   // resolved addresses not yet tried
-	failures int        // consecutive failed attempts
-	retry    *time.Timer
-	stopped  bool
+	mu        sync.Mutex
+	queue     []*msgStub // FIFO; resent messages go back to the front
+	conns     []*conn    // open connections, oldest first
+	ready     []bool     // parallel to conns: active (not passive)
+	idle      []bool     // parallel to conns: drained the queue with room left
+	pending   int        // connections resolving or dialing
+	seq       uint64     // last message sequence number
+	addrs     []string   // resolved addresses not yet tried
+	failures  int        // consecutive failed attempts
+	retry     *time.Timer
+	minConns  int      // persistent connections to keep (CreatePool)
+	closeDone []func() // ClosePool/AbortPool callbacks
+	stats     PoolStats
+}
+
+// PoolOptions configures a pool created ahead of sending (CreatePool).
+type PoolOptions struct {
+	// MinConnections is how many connections the pool keeps open even with
+	// nothing to send (reconnecting after failures). Zero means 1; it is
+	// capped at MaxActiveConnections.
+	MinConnections int
+}
+
+// PoolStats is a snapshot of one pool.
+type PoolStats struct {
+	Name         string
+	Queued       int    // messages waiting for a connection
+	Active       int    // open, active connections
+	Passive      int    // open connections not yet activated
+	Pending      int    // connections being set up
+	Idle         int    // active connections with room and nothing to take
+	Dials        uint64 // connection attempts
+	DialFailures uint64 // failed attempts
+	Connects     uint64 // connections opened
+	Disconnects  uint64 // connections closed
+	Closing      bool   // ClosePool or AbortPool called
+}
+
+// PoolEventKind says what happened to a pool.
+type PoolEventKind int
+
+// Pool events.
+const (
+	// PoolConnectionStart: a connection opened (Conn is set).
+	PoolConnectionStart PoolEventKind = iota + 1
+	// PoolConnectionActivate: a connection became active (at once unless
+	// Config.StartPassive).
+	PoolConnectionActivate
+	// PoolConnectFailed: a connection attempt failed (Err is set).
+	PoolConnectFailed
+	// PoolConnectionStop: a connection closed (Conn and Err are set).
+	PoolConnectionStop
+	// PoolDisconnected: the pool's last connection closed.
+	PoolDisconnected
+	// PoolClosed: ClosePool or AbortPool finished.
+	PoolClosed
+)
+
+var poolEventNames = [...]string{"", "ConnectionStart", "ConnectionActivate", "ConnectFailed", "ConnectionStop", "Disconnected", "Closed"}
+
+// String names the event kind.
+func (k PoolEventKind) String() string {
+	if int(k) < len(poolEventNames) && k > 0 {
+		return poolEventNames[k]
+	}
+	return fmt.Sprintf("PoolEventKind(%d)", int(k))
+}
+
+// PoolEvent reports a pool's life to Config.PoolEvent.
+type PoolEvent struct {
+	Kind PoolEventKind
+	Pool string
+	Conn Conn  // for connection events
+	Err  error // for failures and stops
 }
 
 func newPool(svc *Service, name string) *pool {
-	return &pool{svc: svc, name: name}
+	return &pool{svc: svc, name: name, stats: PoolStats{Name: name}}
+}
+
+func (p *pool) event(kind PoolEventKind, c *conn, err error) {
+	if h := p.svc.cfg.PoolEvent; h != nil {
+		h(PoolEvent{Kind: kind, Pool: p.name, Conn: Conn{c}, Err: err})
+	}
 }
 
 // send queues st and wakes a connection or dials one.
 func (p *pool) send(st *msgStub) error {
 	p.mu.Lock()
-	if p.stopped {
+	switch p.state.Load() {
+	case poolOpen:
+	case poolStopped:
+		p.mu.Unlock()
+		return ErrServiceStopped
+	default:
 		p.mu.Unlock()
 		return ErrPoolClosing
 	}
@@ -59,9 +150,9 @@ func (p *pool) send(st *msgStub) error {
 	p.queuedN.Store(int32(len(p.queue)))
 	var wake *conn
 	if st.flags&Synchronous != 0 {
-		if len(p.conns) > 0 {
-			wake = p.conns[0]
-			p.idle[0] = false
+		if i := p.mainLocked(); i >= 0 {
+			wake = p.conns[i]
+			p.idle[i] = false
 		}
 	} else {
 		wake = p.takeIdleLocked()
@@ -78,9 +169,19 @@ func (p *pool) send(st *msgStub) error {
 	return nil
 }
 
+// mainLocked returns the index of the main connection, -1 if none.
+func (p *pool) mainLocked() int {
+	for i := range p.conns {
+		if p.ready[i] {
+			return i
+		}
+	}
+	return -1
+}
+
 func (p *pool) takeIdleLocked() *conn {
 	for i, c := range p.conns {
-		if p.idle[i] {
+		if p.idle[i] && p.ready[i] {
 			p.idle[i] = false
 			return c
 		}
@@ -90,8 +191,8 @@ func (p *pool) takeIdleLocked() *conn {
 
 func (p *pool) idleCountLocked() int {
 	n := 0
-	for _, b := range p.idle {
-		if b {
+	for i, b := range p.idle {
+		if b && p.ready[i] {
 			n++
 		}
 	}
@@ -100,14 +201,16 @@ func (p *pool) idleCountLocked() int {
 
 // pull moves messages from the queue into c's writer (loop of c), oldest
 // first, while the writer accepts them. Synchronous messages go only to the
-// pool's main connection (the oldest open one), so that they leave in send
-// order; other connections pass over them.
+// main connection; other connections pass over them.
 func (p *pool) pull(c *conn) {
 	if p.queuedN.Load() == 0 && p.isIdle(c) {
 		return
 	}
 	p.mu.Lock()
-	main := len(p.conns) > 0 && p.conns[0] == c
+	main := false
+	if i := p.mainLocked(); i >= 0 {
+		main = p.conns[i] == c
+	}
 	k, full, left := 0, false, false
 	for _, st := range p.queue {
 		switch {
@@ -154,21 +257,29 @@ func (p *pool) indexLocked(c *conn) int {
 // maybeDialLocked starts one connection attempt if the pool needs one.
 func (p *pool) maybeDialLocked() {
 	cfg := &p.svc.cfg
-	if p.stopped || p.retry != nil || len(p.queue) == 0 {
+	st := p.state.Load()
+	if st != poolOpen && st != poolClosing {
+		return
+	}
+	if p.retry != nil {
 		return
 	}
 	if len(p.conns)+p.pending >= cfg.MaxActiveConnections || p.pending >= cfg.MaxPendingConnections {
 		return
 	}
-	if len(p.queue) <= p.idleCountLocked() {
+	need := len(p.queue) > 0 && len(p.queue) > p.idleCountLocked()
+	if st == poolOpen && len(p.conns)+p.pending < p.minConns {
+		need = true
+	}
+	if !need {
 		return
 	}
 	p.pending++
+	p.stats.Dials++
 	p.svc.dialWG.Add(1)
 	go p.dial()
 }
 
-// dial resolves (when no address is cached) and connects, off the loops.
 func (p *pool) dial() {
 	defer p.svc.dialWG.Done()
 	ctx, cancel := context.WithTimeout(p.svc.ctx, p.svc.cfg.DialTimeout)
@@ -181,7 +292,6 @@ func (p *pool) dial() {
 		p.dialFailed(err)
 	}
 }
-
 func (p *pool) nextAddr(ctx context.Context) (string, error) {
 	p.mu.Lock()
 	if n := len(p.addrs); n > 0 {
@@ -213,35 +323,60 @@ func (p *pool) opened(c *conn) {
 	p.mu.Lock()
 	p.pending--
 	p.failures = 0
-	if p.stopped {
+	if st := p.state.Load(); st == poolAborting || st == poolStopped || st == poolClosed {
 		p.mu.Unlock()
-		c.rc.Abort(ErrServiceStopped)
+		c.rc.Abort(ErrPoolClosed)
 		return
 	}
 	p.conns = append(p.conns, c)
+	p.ready = append(p.ready, !c.passive)
 	p.idle = append(p.idle, false)
+	p.stats.Connects++
 	// Grow one connection at a time while the backlog exceeds idle
 	// connections: the queue is still full here, before c pulls.
 	p.maybeDialLocked()
 	p.mu.Unlock()
+	p.event(PoolConnectionStart, c, nil)
+	if !c.passive {
+		p.event(PoolConnectionActivate, c, nil)
+	}
 }
 
-// dialFailed accounts a failed attempt: one-shot messages fail, the others
-// wait for the retry.
+// activated marks a passive connection active (its loop).
+func (p *pool) activated(c *conn) {
+	p.mu.Lock()
+	if i := p.indexLocked(c); i >= 0 {
+		p.ready[i] = true
+	}
+	p.maybeDialLocked()
+	p.mu.Unlock()
+	p.event(PoolConnectionActivate, c, nil)
+}
+
+// dialFailed accounts a failed attempt: the next cached address is tried at
+// once; with none left, one-shot messages fail and the pool retries after a
+// backoff while messages wait.
 func (p *pool) dialFailed(err error) {
 	p.mu.Lock()
 	p.pending--
 	p.failures++
+	p.stats.DialFailures++
 	var failed []*msgStub
+	if len(p.addrs) > 0 && p.state.Load() <= poolClosing {
+		p.maybeDialLocked()
+	}
 	if len(p.conns) == 0 && p.pending == 0 {
 		failed = p.takeOneShotLocked()
 	}
 	p.scheduleRetryLocked()
+	done := p.finishLocked()
 	p.mu.Unlock()
 	p.svc.cfg.Logger.Debug("ipc: connect failed", "pool", p.name, "err", err)
+	p.event(PoolConnectFailed, nil, err)
 	for _, st := range failed {
 		st.fail(ErrConnection, err)
 	}
+	p.finished(done)
 }
 
 func (p *pool) takeOneShotLocked() []*msgStub {
@@ -249,6 +384,7 @@ func (p *pool) takeOneShotLocked() []*msgStub {
 	k := 0
 	for _, st := range p.queue {
 		if st.flags&OneShot != 0 {
+			st.queued = false
 			out = append(out, st)
 			continue
 		}
@@ -261,10 +397,17 @@ func (p *pool) takeOneShotLocked() []*msgStub {
 	return out
 }
 
-// scheduleRetryLocked arms the backoff timer when messages wait and no
-// connection is up or coming.
+// scheduleRetryLocked arms the backoff timer when the pool needs a
+// connection and none is up or coming.
 func (p *pool) scheduleRetryLocked() {
-	if p.stopped || p.retry != nil || len(p.queue) == 0 || len(p.conns) > 0 || p.pending > 0 {
+	st := p.state.Load()
+	if st != poolOpen && st != poolClosing {
+		return
+	}
+	if p.retry != nil || len(p.conns) > 0 || p.pending > 0 {
+		return
+	}
+	if len(p.queue) == 0 && (st != poolOpen || p.minConns == 0) {
 		return
 	}
 	d := p.backoffLocked()
@@ -292,11 +435,10 @@ func (p *pool) backoffLocked() time.Duration {
 }
 
 // connClosed takes back what a closed connection held (its loop): resendable
-// messages go to the front of the queue in their original order, the others
-// fail; then the pool reconnects if messages wait.
+// messages go to the front of the queue in their send order, the others
+// fail; then the pool reconnects if it needs to.
 func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
-	var failed []*msgStub
-	var resend []*msgStub
+	var failed, resend []*msgStub
 	slices.SortFunc(held, func(a, b *msgStub) int { return cmp.Compare(a.seq, b.seq) })
 	for _, st := range held {
 		if st.resendable() {
@@ -307,12 +449,14 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 		}
 	}
 	p.mu.Lock()
-	stopped := p.stopped
+	state := p.state.Load()
 	if i := p.indexLocked(c); i >= 0 {
-		p.conns = append(p.conns[:i], p.conns[i+1:]...)
-		p.idle = append(p.idle[:i], p.idle[i+1:]...)
+		p.conns = slices.Delete(p.conns, i, i+1)
+		p.ready = slices.Delete(p.ready, i, i+1)
+		p.idle = slices.Delete(p.idle, i, i+1)
+		p.stats.Disconnects++
 	}
-	if p.stopped {
+	if state == poolAborting || state == poolStopped {
 		failed = append(failed, resend...)
 		resend = nil
 	}
@@ -323,27 +467,134 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 		p.queue = append(resend, p.queue...)
 		p.queuedN.Store(int32(len(p.queue)))
 	}
-	if c.active && !p.stopped {
+	if c.active {
 		p.failures = 0
 	}
 	p.maybeDialLocked()
-	if len(p.conns) == 0 && p.pending == 0 {
-		p.scheduleRetryLocked()
-	}
+	p.scheduleRetryLocked()
+	down := len(p.conns) == 0
+	done := p.finishLocked()
 	p.mu.Unlock()
+	if c.active {
+		p.event(PoolConnectionStop, c, cause)
+		if down {
+			p.event(PoolDisconnected, nil, cause)
+		}
+	}
 	for _, st := range failed {
-		if stopped {
+		switch state {
+		case poolStopped:
 			st.fail(ErrConnection, ErrServiceStopped)
-		} else {
+		case poolAborting:
+			st.fail(ErrConnection, ErrPoolClosed)
+		default:
 			st.fail(ErrConnection, cause)
 		}
 	}
+	p.finished(done)
 }
 
-// stop fails every queued message and stops reconnecting.
+// closeIdle closes c if the pool is closing and c has nothing left to do
+// (c's loop, after a pump).
+func (p *pool) closeIdle(c *conn) {
+	if p.state.Load() != poolClosing || c.w.busy() || c.directN.Load() > 0 {
+		return
+	}
+	p.mu.Lock()
+	empty := len(p.queue) == 0
+	p.mu.Unlock()
+	if empty {
+		c.rc.Close(ErrPoolClosed)
+	}
+}
+
+// close starts closing the pool: delayed (queued and in-flight messages
+// finish first, on the connections the pool has or gets) or forced
+// (everything fails now). done runs once the last connection has closed.
+// Sends to the pool fail with ErrPoolClosing meanwhile.
+func (p *pool) close(force bool, done func()) {
+	p.mu.Lock()
+	if st := p.state.Load(); st >= poolStopped {
+		p.mu.Unlock()
+		if done != nil {
+			done()
+		}
+		return
+	}
+	if done != nil {
+		p.closeDone = append(p.closeDone, done)
+	}
+	var failed []*msgStub
+	if force {
+		p.state.Store(poolAborting)
+		failed = p.queue
+		p.queue = nil
+		p.queuedN.Store(0)
+		for _, st := range failed {
+			st.queued = false
+		}
+		if p.retry != nil {
+			p.retry.Stop()
+			p.retry = nil
+		}
+	} else if p.state.Load() == poolOpen {
+		p.state.Store(poolClosing)
+	}
+	p.stats.Closing = true
+	conns := slices.Clone(p.conns)
+	fin := p.finishLocked()
+	p.mu.Unlock()
+	for _, st := range failed {
+		st.fail(ErrConnection, ErrPoolClosed)
+	}
+	for _, c := range conns {
+		if force {
+			c.rc.Abort(ErrPoolClosed)
+		} else {
+			c.rc.Wake() // each checks whether it is done (closeIdle)
+		}
+	}
+	p.finished(fin)
+}
+
+// finishLocked ends a closing pool with no connection left and nothing to
+// send; it returns the callbacks to run, after unlocking, with finished.
+func (p *pool) finishLocked() []func() {
+	st := p.state.Load()
+	if st != poolClosing && st != poolAborting {
+		return nil
+	}
+	if len(p.conns) > 0 || p.pending > 0 || (st == poolClosing && len(p.queue) > 0) {
+		return nil
+	}
+	p.state.Store(poolClosed)
+	if p.retry != nil {
+		p.retry.Stop()
+		p.retry = nil
+	}
+	done := p.closeDone
+	p.closeDone = nil
+	if done == nil {
+		done = []func(){}
+	}
+	return done
+}
+
+func (p *pool) finished(done []func()) {
+	if done == nil {
+		return
+	}
+	p.svc.removePool(p)
+	p.event(PoolClosed, nil, nil)
+	for _, f := range done {
+		f()
+	}
+}
+
+// stop fails every queued message and stops reconnecting (Service.Stop).
 func (p *pool) stop() {
 	p.mu.Lock()
-	p.stopped = true
+	p.state.Store(poolStopped)
 	if p.retry != nil {
 		p.retry.Stop()
 		p.retry = nil
@@ -351,9 +602,15 @@ func (p *pool) stop() {
 	q := p.queue
 	p.queue = nil
 	p.queuedN.Store(0)
+	done := p.closeDone
+	p.closeDone = nil
 	p.mu.Unlock()
 	for _, st := range q {
+		st.queued = false
 		st.fail(ErrConnection, ErrServiceStopped)
+	}
+	for _, f := range done {
+		f()
 	}
 }
 
@@ -367,11 +624,28 @@ func (p *pool) cancel(st *msgStub) (removed bool, owner *conn) {
 	}
 	for i, x := range p.queue {
 		if x == st {
-			p.queue = append(p.queue[:i], p.queue[i+1:]...)
+			p.queue = slices.Delete(p.queue, i, i+1)
 			p.queuedN.Store(int32(len(p.queue)))
 			st.queued = false
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// snapshot returns the pool's statistics.
+func (p *pool) snapshot() PoolStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.Queued, s.Pending = len(p.queue), p.pending
+	for i := range p.conns {
+		if p.ready[i] {
+			s.Active++
+		} else {
+			s.Passive++
+		}
+	}
+	s.Idle = p.idleCountLocked()
+	return s
 }

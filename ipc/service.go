@@ -253,6 +253,80 @@ func (s *Service) poolFor(name string) (*pool, error) {
 	return p, nil
 }
 
+// removePool forgets a closed pool, so that the name can be used again.
+func (s *Service) removePool(p *pool) {
+	s.mu.Lock()
+	if s.pools[p.name] == p {
+		delete(s.pools, p.name)
+	}
+	s.mu.Unlock()
+}
+
+// CreatePool creates the pool of name ahead of sending and keeps
+// opts.MinConnections connections to it open (reconnecting after
+// failures) until the pool is closed. It fails if the pool exists already.
+func (s *Service) CreatePool(name string, opts PoolOptions) error {
+	s.mu.Lock()
+	_, exists := s.pools[name]
+	s.mu.Unlock()
+	if exists {
+		return fmt.Errorf("%w: pool %q exists", ErrInvalidConfig, name)
+	}
+	p, err := s.poolFor(name)
+	if err != nil {
+		return err
+	}
+	n := opts.MinConnections
+	if n <= 0 {
+		n = 1
+	}
+	p.mu.Lock()
+	p.minConns = min(n, s.cfg.MaxActiveConnections)
+	p.maybeDialLocked()
+	p.mu.Unlock()
+	return nil
+}
+
+// ClosePool closes the pool of name gracefully: sends to it fail with
+// ErrPoolClosing from now on, the messages already queued or in flight
+// finish (reconnecting if need be), then its connections close and done,
+// if not nil, is called. The name is free again afterwards.
+func (s *Service) ClosePool(name string, done func()) error {
+	p := s.lookupPool(name)
+	if p == nil {
+		return fmt.Errorf("%w: no pool %q", ErrUnknownPool, name)
+	}
+	p.close(false, done)
+	return nil
+}
+
+// AbortPool closes the pool of name at once: every queued or in-flight
+// message fails with ErrConnection (caused by ErrPoolClosed), its
+// connections close, then done, if not nil, is called.
+func (s *Service) AbortPool(name string, done func()) error {
+	p := s.lookupPool(name)
+	if p == nil {
+		return fmt.Errorf("%w: no pool %q", ErrUnknownPool, name)
+	}
+	p.close(true, done)
+	return nil
+}
+
+// PoolStats returns a snapshot of the pool of name.
+func (s *Service) PoolStats(name string) (PoolStats, bool) {
+	p := s.lookupPool(name)
+	if p == nil {
+		return PoolStats{}, false
+	}
+	return p.snapshot(), true
+}
+
+func (s *Service) lookupPool(name string) *pool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pools[name]
+}
+
 func (s *Service) connGone(c *conn) {
 	s.mu.Lock()
 	delete(s.accepted, c)
@@ -276,6 +350,8 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 	c.rc, c.id, c.remote = rc, rc.ID(), rc.RemoteAddr()
 	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
 	c.active = true
+	c.passive = c.pool != nil && h.s.cfg.StartPassive
+	c.startTimers()
 	if h := h.s.cfg.ConnectionStart; h != nil {
 		h(c.info())
 	}

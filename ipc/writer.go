@@ -9,13 +9,13 @@ import (
 
 // Writer slot phases.
 const (
-	slotFree     uint8 = iota
-	slotQueued         // accepted, no byte written yet
-	slotHeader         // header partly written
-	slotBody           // header written, body under way
-	slotWait           // fully written, waiting for the response
-	slotSyncWait       // synchronous, waiting for the current synchronous message
-	slotWaitCanceled   // canceled while waiting: absorbs the late response
+	slotFree         uint8 = iota
+	slotQueued             // accepted, no byte written yet
+	slotHeader             // header partly written
+	slotBody               // header written, body under way
+	slotWait               // fully written, waiting for the response
+	slotSyncWait           // synchronous, waiting for the current synchronous message
+	slotWaitCanceled       // canceled while waiting: absorbs the late response
 )
 
 // wslot is one writer slot. Its index + 1 and unique form the sender request
@@ -201,7 +201,7 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 		st := s.st
 		st.started = true
 		s.hdr = msgHeader{
-			flags:           st.flags | StartedSend | st.state,
+			flags:           (st.flags &^ localFlags) | StartedSend | st.state,
 			senderIndex:     uint32(i) + 1,
 			senderUnique:    s.unique,
 			recipientIndex:  st.recipIndex,

@@ -1,0 +1,100 @@
+package ipc
+
+import "fmt"
+
+// Conn is a handle on one connection, accepted or dialed. It is a small
+// comparable value, valid from any goroutine and after the connection
+// closed (operations then fail with ErrConnectionGone). The zero Conn is
+// not a connection.
+type Conn struct {
+	c *conn
+}
+
+// ID is unique within the service.
+func (x Conn) ID() uint64 {
+	if x.c == nil {
+		return 0
+	}
+	return x.c.id
+}
+
+// RemoteAddr returns the peer's address.
+func (x Conn) RemoteAddr() string {
+	if x.c == nil {
+		return ""
+	}
+	return x.c.remote
+}
+
+// Pool returns the destination name of a dialed connection, "" for an
+// accepted one.
+func (x Conn) Pool() string {
+	if x.c == nil || x.c.pool == nil {
+		return ""
+	}
+	return x.c.pool.name
+}
+
+// Activate moves a connection that started passive (Config.StartPassive)
+// to the active state: it starts taking messages from its pool. Messages
+// sent to the connection itself flow in both states, which is what a
+// login or version handshake uses before activating.
+func (x Conn) Activate() error {
+	if x.c == nil {
+		return ErrConnectionGone
+	}
+	c := x.c
+	if err := c.rc.Execute(func() { c.activateOnLoop() }); err != nil {
+		return fmt.Errorf("%w: %w", ErrConnectionGone, err)
+	}
+	return nil
+}
+
+// Close closes the connection gracefully: what has been written drains,
+// then the socket closes. Messages it still held are resent or fail
+// following their kinds' rules (package doc).
+func (x Conn) Close() error {
+	if x.c == nil || x.c.rc == nil {
+		return ErrConnectionGone
+	}
+	x.c.rc.Close(ErrConnectionClosed)
+	return nil
+}
+
+// SendTo sends m on the connection conn, one-shot: it fails at once, with
+// ErrConnection, if that connection closes first. done is called once, as
+// for Send.
+func (s *Service) SendTo(conn Conn, m Message, flags Flags, done func(err error)) error {
+	if conn.c == nil {
+		return ErrConnectionGone
+	}
+	st, err := s.newStub(m, (flags&^AwaitResponse)|OneShot)
+	if err != nil {
+		return err
+	}
+	st.done = done
+	return conn.c.sendDirect(st)
+}
+
+// SendRequestTo sends req on the connection conn and calls cb once with
+// the response or an error, as SendRequest does. It is one-shot.
+func SendRequestTo[Req, Resp any, PReq interface {
+	*Req
+	Message
+}, PResp interface {
+	*Resp
+	Message
+}](s *Service, conn Conn, req PReq, flags Flags, cb func(req PReq, resp PResp, err error)) error {
+	if conn.c == nil {
+		return ErrConnectionGone
+	}
+	if cb == nil {
+		return fmt.Errorf("%w: nil callback", ErrNilMessage)
+	}
+	st, err := s.newStub(req, flags|AwaitResponse|OneShot)
+	if err != nil {
+		return err
+	}
+	st.onResp, st.respFn = cb, typedCompleter[Req, Resp, PReq, PResp]{}
+	return conn.c.sendDirect(st)
+}

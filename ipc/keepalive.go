@@ -1,0 +1,109 @@
+package ipc
+
+import (
+	"time"
+
+	"github.com/ipcframe/ipcframe/reactor"
+)
+
+// Keepalive and inactivity.
+//
+// A dialed connection pings (a KeepAlive packet) when it has neither sent
+// nor received anything for Config.KeepAlive, and closes with ErrDeadPeer
+// when it has received nothing for Config.DeadPeerTimeout. An accepted
+// connection answers each ping with a ping, closes with ErrInactivity when
+// a whole Config.InactivityTimeout window passes without a byte received,
+// and with ErrKeepAliveFlood when it receives more than
+// Config.MaxKeepAlives pings in one window. The defaults (ping every 30 s,
+// dead after 90 s of silence, a 120 s inactivity window, 10 pings per
+// window) never close a healthy idle connection: a client pings at most 5
+// times per window and the server's answers keep the client's dead-peer
+// timer fresh.
+
+var keepAlivePacket = []byte{packetTypeKeepAlive, 0, 0, 0}
+
+// startTimers arms the connection's keepalive or inactivity timer (loop).
+func (c *conn) startTimers() {
+	cfg := &c.svc.cfg
+	c.lastRecv, c.lastSend = time.Now(), time.Now()
+	var period time.Duration
+	if c.rc.Dialed() {
+		switch {
+		case cfg.KeepAlive > 0:
+			period = cfg.KeepAlive
+		case cfg.DeadPeerTimeout > 0:
+			period = cfg.DeadPeerTimeout
+		}
+	} else if cfg.InactivityTimeout > 0 {
+		period = cfg.InactivityTimeout
+	}
+	if period <= 0 {
+		return
+	}
+	c.tickPeriod = period
+	c.tickFn = c.tick
+	c.timer = c.rc.Loop().AfterFunc(period, c.tickFn)
+}
+
+// tick runs every tickPeriod on the connection's loop.
+func (c *conn) tick() {
+	c.timer = nil
+	if c.closed {
+		return
+	}
+	cfg := &c.svc.cfg
+	now := time.Now()
+	if c.rc.Dialed() {
+		if cfg.DeadPeerTimeout > 0 && now.Sub(c.lastRecv) >= cfg.DeadPeerTimeout {
+			c.abort("keepalive", ErrDeadPeer)
+			return
+		}
+		last := c.lastSend
+		if c.lastRecv.After(last) {
+			last = c.lastRecv
+		}
+		if cfg.KeepAlive > 0 && now.Sub(last) >= cfg.KeepAlive && !c.w.hasOutput() {
+			c.writeKeepAlive()
+		}
+	} else {
+		if !c.recvInWindow {
+			c.abort("keepalive", ErrInactivity)
+			return
+		}
+		c.recvInWindow, c.keepAlives = false, 0
+	}
+	c.timer = c.rc.Loop().AfterFunc(c.tickPeriod, c.tickFn)
+}
+
+func (c *conn) writeKeepAlive() {
+	if err := c.rc.Write(keepAlivePacket); err == nil {
+		c.lastSend = time.Now()
+		c.stats.keepAlivesSent++
+	}
+}
+
+// onKeepAlive implements readerEvents: a server answers pings up to the
+// flood limit; a client only notes that the peer is alive (onData did).
+func (c *conn) onKeepAlive() {
+	c.stats.keepAlivesRecv++
+	if c.rc.Dialed() {
+		return
+	}
+	c.keepAlives++
+	if max := c.svc.cfg.MaxKeepAlives; max > 0 && c.keepAlives > max {
+		c.abort("keepalive", ErrKeepAliveFlood)
+		return
+	}
+	c.writeKeepAlive()
+}
+
+// stopTimers cancels the connection's timer (loop, on close).
+func (c *conn) stopTimers() {
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+}
+
+// keepAliveTimer is the timer type, named for the conn struct.
+type keepAliveTimer = *reactor.Timer
