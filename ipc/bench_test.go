@@ -147,7 +147,7 @@ func benchOneWay(b *testing.B, msgSize, bufSize int) {
 // a source a buffer at a time and the receiver hands each chunk to a sink,
 // so neither side holds the message in memory.
 type streamMsg struct {
-	src  io.Reader    // encoding
+	src  io.Reader     // encoding
 	sink *countingSink // decoding
 }
 
