@@ -41,7 +41,7 @@ type Meta struct {
 func newReport(o options) Report {
 	mode := "in-process (client and server share GOMAXPROCS)"
 	if o.twoProc {
-		mode = "two processes (server in a child; cost columns are client-side only)"
+		mode = "two processes (server in a child; allocs, B and CPU per op are client-side, srv CPU/op is the child)"
 	}
 	vers := map[string]string{}
 	if bi, ok := debug.ReadBuildInfo(); ok {
