@@ -321,6 +321,8 @@ func (c *conn) onClose(err error) {
 		cause = ErrConnectionClosed
 	case errors.Is(cause, io.EOF) && c.partial:
 		cause = fmt.Errorf("%w: %w", ErrTruncated, cause)
+	case errors.Is(cause, io.EOF):
+		cause = fmt.Errorf("%w: %w", ErrConnectionClosed, cause) // closed by the peer
 	}
 	var ce *ConnError
 	if !errors.As(cause, &ce) {
