@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -63,7 +64,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		return
 	}
 	deadline := time.Now().Add(l.r.cfg.BusyPoll)
-	for l.r.tasks.Load() == seen {
+	for i := 1; l.r.tasks.Load() == seen; i++ {
 		n, err := unix.EpollWait(l.epfd, l.spinEvents, 0)
 		if n > 0 || (err != nil && err != unix.EINTR) {
 			return
@@ -71,8 +72,17 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		if time.Now().After(deadline) {
 			return
 		}
+		// Let goroutines waiting for a P run meanwhile (the application's
+		// goroutine that will send the next request, say): the loop's
+		// thread keeps the vCPU busy without holding the P.
+		if i%spinYieldEvery == 0 {
+			runtime.Gosched()
+		}
 	}
 }
+
+// spinYieldEvery is how many polls a spin makes between yields of its P.
+const spinYieldEvery = 16
 
 // spinClose releases the epoll set once the loop has exited.
 func (l *Loop) spinClose() {
