@@ -72,7 +72,35 @@ func (c *conn) tick() {
 		}
 		c.recvInWindow, c.keepAlives = false, 0
 	}
-	c.timer = c.rc.Loop().AfterFunc(c.tickPeriod, c.tickFn)
+	next := c.tickPeriod
+	if c.rc.Dialed() {
+		next = c.nextDialedTick(now)
+	}
+	c.timer = c.rc.Loop().AfterFunc(next, c.tickFn)
+}
+
+// nextDialedTick returns when a dialed connection's next tick is due: when
+// its silence reaches KeepAlive (a ping is due) or, sooner, when
+// DeadPeerTimeout would pass without a byte received. A fixed period would
+// ping up to 2×KeepAlive after the last activity. When the ping is overdue
+// (output pending, none written), it waits a whole period.
+func (c *conn) nextDialedTick(now time.Time) time.Duration {
+	cfg := &c.svc.cfg
+	d := c.tickPeriod
+	if cfg.KeepAlive > 0 {
+		last := c.lastSend
+		if c.lastRecv.After(last) {
+			last = c.lastRecv
+		}
+		d = cfg.KeepAlive - now.Sub(last)
+	}
+	if cfg.DeadPeerTimeout > 0 {
+		d = min(d, cfg.DeadPeerTimeout-now.Sub(c.lastRecv))
+	}
+	if d <= 0 {
+		d = c.tickPeriod
+	}
+	return d
 }
 
 func (c *conn) writeKeepAlive() {
