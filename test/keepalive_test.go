@@ -253,6 +253,71 @@ func TestKeepAliveDeadPeer(t *testing.T) {
 	}
 }
 
+// TestKeepAliveInterval: a dialed connection pings once it has been silent
+// (nothing sent or received) for KeepAlive, not on a fixed grid: against a
+// peer that answers each ping 3 ms late, pings are about KeepAlive + 3 ms
+// apart, not 2×KeepAlive (a ping answered after the grid point used to be
+// skipped until the next one). The peer is a raw socket that records the
+// pings.
+func TestKeepAliveInterval(t *testing.T) {
+	const (
+		keepAlive = 10 * time.Millisecond
+		answer    = 3 * time.Millisecond
+		pings     = 9
+	)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	got := make(chan []time.Time, 1)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		nc, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer nc.Close()
+		var ts []time.Time
+		hdr := make([]byte, 4)
+		_ = nc.SetReadDeadline(time.Now().Add(deadline))
+		for len(ts) < pings {
+			if _, err := io.ReadFull(nc, hdr); err != nil {
+				break
+			}
+			if _, err := io.CopyN(io.Discard, nc, int64(hdr[2])|int64(hdr[3])<<8|int64(hdr[1]&1)<<16); err != nil {
+				break
+			}
+			if hdr[0] == 2 { // KeepAlive
+				ts = append(ts, time.Now())
+				time.Sleep(answer) // the peer's latency, simulated
+				if _, err := nc.Write([]byte{2, 0, 0, 0}); err != nil {
+					break
+				}
+			}
+		}
+		got <- ts
+	}()
+	client := startService(t, ipc.Config{
+		Protocol:        plClientProto(),
+		KeepAlive:       keepAlive,
+		DeadPeerTimeout: time.Second,
+	})
+	require.NoError(t, client.CreatePool(ln.Addr().String(), ipc.PoolOptions{}))
+	var ts []time.Time
+	select {
+	case ts = <-got:
+	case <-time.After(deadline):
+		t.Fatal("no pings")
+	}
+	require.Len(t, ts, pings)
+	mean := ts[len(ts)-1].Sub(ts[0]) / time.Duration(len(ts)-1)
+	t.Logf("mean interval between pings %v (KeepAlive %v, answers %v late)", mean, keepAlive, answer)
+	require.GreaterOrEqual(t, mean, keepAlive+answer-time.Millisecond)
+	require.Less(t, mean, keepAlive+answer+5*time.Millisecond, "pings are late: silence of up to 2×KeepAlive")
+}
+
 // kaLogout is connection_close's Logout request and response.
 type kaLogout struct{ Seq uint32 }
 
