@@ -45,7 +45,8 @@ func (c *conn) startTimers() {
 	c.timer = c.rc.Loop().AfterFunc(period, c.tickFn)
 }
 
-// tick runs every tickPeriod on the connection's loop.
+// tick runs on the connection's loop: every tickPeriod on an accepted
+// connection, when a ping or the dead-peer check is due on a dialed one.
 func (c *conn) tick() {
 	c.timer = nil
 	if c.closed {
