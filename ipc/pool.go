@@ -450,11 +450,15 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 	}
 	p.mu.Lock()
 	state := p.state.Load()
+	// A connection that opened while the pool was aborting was never
+	// registered (and had no start event): no stop event either.
+	registered := false
 	if i := p.indexLocked(c); i >= 0 {
 		p.conns = slices.Delete(p.conns, i, i+1)
 		p.ready = slices.Delete(p.ready, i, i+1)
 		p.idle = slices.Delete(p.idle, i, i+1)
 		p.stats.Disconnects++
+		registered = true
 	}
 	if state == poolAborting || state == poolStopped {
 		failed = append(failed, resend...)
@@ -475,7 +479,7 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 	down := len(p.conns) == 0
 	done := p.finishLocked()
 	p.mu.Unlock()
-	if c.active {
+	if c.active && registered {
 		p.event(PoolConnectionStop, c, cause)
 		if down {
 			p.event(PoolDisconnected, nil, cause)
