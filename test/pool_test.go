@@ -391,6 +391,11 @@ func runPoolForceClose(t *testing.T, conns int) {
 	serverSig.waitFor(t, "the server's connections to close", func() bool { return serverOpen.Load() == 0 })
 	require.Zero(t, handled.Load(), "the server completed a message")
 	require.Equal(t, int32(1), closeCalls.Load())
+	// Connection events pair up, even for a connection that opened while the
+	// pool was aborting; the pool disconnects at most once.
+	require.Equal(t, events.count(ipc.PoolConnectionStart), events.count(ipc.PoolConnectionStop))
+	require.LessOrEqual(t, events.count(ipc.PoolDisconnected), 1)
+	require.Equal(t, 1, events.count(ipc.PoolClosed))
 	_, ok := client.PoolStats(addr)
 	require.False(t, ok, "the closed pool is forgotten")
 	// Each message completed once: nothing more arrives.
