@@ -38,12 +38,19 @@ func (x Context) Respond(resp Message) error {
 
 // RespondFlags is Respond with extra flags (ResponsePart, ResponseLast,
 // AwaitResponse for a conversation) and a completion callback called once
-// the response is written or has failed.
+// the response is written or has failed. Responses with ResponsePart or
+// ResponseLast are sent Synchronous, so the parts arrive in order.
 func (x Context) RespondFlags(resp Message, flags Flags, done func(error)) error {
 	if x.c == nil {
 		return ErrConnectionGone
 	}
 	svc := x.c.svc
+	if flags&(ResponsePart|ResponseLast) != 0 {
+		// The parts of one response go one at a time, in order: a small
+		// last part must not overtake a large part and complete the
+		// request before it (SolidFrame forces Synchronous too).
+		flags |= Synchronous
+	}
 	st, err := svc.newStub(resp, flags|Response|OneShot)
 	if err != nil {
 		return err
