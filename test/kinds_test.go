@@ -437,12 +437,12 @@ func TestIdempotentResendSecondary(t *testing.T) {
 		conn uint64
 	}
 	var (
-		smu      sync.Mutex
-		holding  []held
-		arrivals = map[int][]uint64{} // request -> server connections it arrived on
-		order    []uint64             // server connections, in order of first arrival
-		arrived  = make(chan struct{}, 1)
-		released bool
+		smu         sync.Mutex
+		holding     []held
+		arrivals    = map[int][]uint64{} // request -> server connections it arrived on
+		arrived     = make(chan struct{}, 1)
+		released    bool
+		serverStops = make(chan uint64, 10)
 	)
 	server := startService(t, ipc.Config{
 		Protocol: semClientProto(t, func(ctx ipc.Context, m *testmsg.Message) {
@@ -454,20 +454,14 @@ func TestIdempotentResendSecondary(t *testing.T) {
 				holding = append(holding, held{ctx, m, id})
 			}
 			arrivals[int(m.Idx)] = append(arrivals[int(m.Idx)], id)
-			known := false
-			for _, c := range order {
-				known = known || c == id
-			}
-			if !known {
-				order = append(order, id)
-			}
 			smu.Unlock()
 			select {
 			case arrived <- struct{}{}:
 			default:
 			}
 		}),
-		Listen: "127.0.0.1:0",
+		Listen:         "127.0.0.1:0",
+		ConnectionStop: func(ci ipc.ConnInfo, _ error) { serverStops <- ci.ID },
 	})
 	waitArrivals := func(cond func() bool, what string) {
 		t.Helper()
@@ -517,11 +511,15 @@ func TestIdempotentResendSecondary(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, 2, st.Active, "two connections open")
 
-	// The second server connection is the client's second one: it was
-	// dialed only once the first was open.
+	// Close the client's second connection; the server connection that
+	// closes with it names the requests it carried.
+	cmu.Lock()
+	require.Len(t, conns, 2)
+	second := conns[1]
+	cmu.Unlock()
+	require.NoError(t, second.Close())
+	secondary := semAwait(t, serverStops, "the server side of the closed connection")
 	smu.Lock()
-	require.Len(t, order, 2)
-	secondary := order[1]
 	onSecondary := map[int]bool{}
 	for idx, at := range arrivals {
 		if at[0] == secondary {
@@ -539,12 +537,6 @@ func TestIdempotentResendSecondary(t *testing.T) {
 	}
 	require.Positive(t, idem, "no idempotent request on the secondary connection")
 	require.Positive(t, plain, "no plain request on the secondary connection")
-
-	cmu.Lock()
-	require.Len(t, conns, 2)
-	second := conns[1]
-	cmu.Unlock()
-	require.NoError(t, second.Close())
 
 	// The idempotent ones arrive again, on another connection.
 	waitArrivals(func() bool {
