@@ -53,6 +53,7 @@ func (s *Service) cancelMsg(id MessageID, kind, cause error) error {
 	if owner == nil || st.completed.Load() {
 		return ErrUnknownMessage
 	}
+	st.cancelAsked.Store(true)
 	if err := owner.rc.Execute(func() { owner.cancelOnLoop(st, kind, cause) }); err != nil {
 		// The connection is closing: its close completes the message.
 		return nil
@@ -118,6 +119,27 @@ func SendRequestContext[Req, Resp any, PReq interface {
 	}
 	st.onResp, st.respFn, st.keep = cb, typedCompleter[Req, Resp, PReq, PResp]{}, true
 	if err := s.sendToPool(name, st); err != nil {
+		return MessageID{}, err
+	}
+	s.watch(ctx, st)
+	return MessageID{st}, nil
+}
+
+// SendToContext is SendTo with a MessageID for Cancel, canceled also when
+// ctx ends (see SendContext).
+func (s *Service) SendToContext(ctx context.Context, conn Conn, m Message, flags Flags, done func(err error)) (MessageID, error) {
+	if err := ctx.Err(); err != nil {
+		return MessageID{}, fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
+	}
+	if conn.c == nil {
+		return MessageID{}, ErrConnectionGone
+	}
+	st, err := s.newStub(m, (flags&^AwaitResponse)|OneShot)
+	if err != nil {
+		return MessageID{}, err
+	}
+	st.done, st.keep = done, true
+	if err := conn.c.sendDirect(st); err != nil {
 		return MessageID{}, err
 	}
 	s.watch(ctx, st)

@@ -44,6 +44,7 @@ type conn struct {
 	tickPeriod   time.Duration
 	lastRecv     time.Time // dialed: last byte received
 	lastSend     time.Time // dialed: last write
+	lastPing     time.Time // dialed: last KeepAlive sent
 	recvInWindow bool      // accepted: a byte arrived in this window
 	keepAlives   int       // accepted: pings received in this window
 	stats        struct{ keepAlivesSent, keepAlivesRecv uint64 }
@@ -339,7 +340,11 @@ func (c *conn) onClose(err error) {
 		return
 	}
 	for _, st := range held {
-		st.fail(ErrConnection, cause)
+		if st.cancelAsked.Load() {
+			st.fail(ErrCanceled, nil)
+		} else {
+			st.fail(ErrConnection, cause)
+		}
 	}
 	c.svc.connGone(c)
 }

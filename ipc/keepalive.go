@@ -63,8 +63,15 @@ func (c *conn) tick() {
 		if c.lastRecv.After(last) {
 			last = c.lastRecv
 		}
-		if cfg.KeepAlive > 0 && now.Sub(last) >= cfg.KeepAlive && !c.w.hasOutput() {
+		// Ping when silent, and also when only sending: a long upload with
+		// nothing coming back would otherwise trip the dead-peer timeout.
+		heard := c.lastRecv
+		if c.lastPing.After(heard) {
+			heard = c.lastPing
+		}
+		if cfg.KeepAlive > 0 && (now.Sub(last) >= cfg.KeepAlive || now.Sub(heard) >= cfg.KeepAlive) {
 			c.writeKeepAlive()
+			c.lastPing = now
 		}
 	} else {
 		if !c.recvInWindow {
@@ -94,6 +101,11 @@ func (c *conn) nextDialedTick(now time.Time) time.Duration {
 			last = c.lastRecv
 		}
 		d = cfg.KeepAlive - now.Sub(last)
+		heard := c.lastRecv
+		if c.lastPing.After(heard) {
+			heard = c.lastPing
+		}
+		d = min(d, cfg.KeepAlive-now.Sub(heard))
 	}
 	if cfg.DeadPeerTimeout > 0 {
 		d = min(d, cfg.DeadPeerTimeout-now.Sub(c.lastRecv))

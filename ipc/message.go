@@ -35,6 +35,11 @@ type msgStub struct {
 	queued bool
 	owner  *conn
 
+	// cancelAsked is set by Cancel before it hands the cancel to the owning
+	// connection's loop: if the connection closes first, the message fails
+	// as canceled instead of being resent.
+	cancelAsked atomic.Bool
+
 	// seq orders a pool's messages; resent messages go back in this order.
 	seq uint64
 	// slot is the writer slot while a writer holds the message (loop-owned).
@@ -92,6 +97,7 @@ func (st *msgStub) recycle() {
 	st.started, st.seq, st.slot = false, 0, 0
 	st.queued, st.owner = false, nil
 	st.stopWatch.Store(nil)
+	st.cancelAsked.Store(false)
 	st.completed.Store(false)
 	stubPool.Put(st)
 }

@@ -440,7 +440,12 @@ func (p *pool) backoffLocked() time.Duration {
 func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 	var failed, resend []*msgStub
 	slices.SortFunc(held, func(a, b *msgStub) int { return cmp.Compare(a.seq, b.seq) })
+	var canceled []*msgStub
 	for _, st := range held {
+		if st.cancelAsked.Load() {
+			canceled = append(canceled, st)
+			continue
+		}
 		if st.resendable() {
 			st.started = false
 			resend = append(resend, st)
@@ -474,6 +479,11 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 	if c.active {
 		p.failures = 0
 	}
+	if len(p.conns) == 0 && state == poolOpen {
+		// The pool lost its last connection: one-shot messages still
+		// queued fail now (SolidFrame's "clean one-shot" pass).
+		failed = append(failed, p.takeOneShotLocked()...)
+	}
 	p.maybeDialLocked()
 	p.scheduleRetryLocked()
 	down := len(p.conns) == 0
@@ -494,6 +504,9 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 		default:
 			st.fail(ErrConnection, cause)
 		}
+	}
+	for _, st := range canceled {
+		st.fail(ErrCanceled, nil)
 	}
 	p.finished(done)
 }
