@@ -264,13 +264,20 @@ func (c *Conn) afterUserOnLoop() {
 // Abort or close.
 func (c *Conn) Wake() {
 	if c.woken.CompareAndSwap(false, true) {
+		if l := c.loop; l != nil && l.handOff(c) {
+			return // the loop is busy polling: it runs the wake itself
+		}
 		if c.r.execute(c.el, c.wakeTask) != nil {
 			c.woken.Store(false)
 		}
 	}
 }
 
-func (c *Conn) wakeOnLoop() {
+func (c *Conn) wakeOnLoop() { c.wakeOnLoopSpin(true) }
+
+// wakeOnLoopSpin runs OnWake; spin says whether to busy-poll afterwards
+// (not when the wake was handed to a loop that is polling already).
+func (c *Conn) wakeOnLoopSpin(spin bool) {
 	seen := c.r.tasks.Load()
 	c.woken.Store(false)
 	if c.dead || c.closeState.Load() == closeAbort {
@@ -278,7 +285,7 @@ func (c *Conn) wakeOnLoop() {
 	}
 	c.r.h.OnWake(c)
 	c.afterUserOnLoop()
-	if !c.dead {
+	if spin && !c.dead {
 		c.spinOnLoop(seen)
 	}
 }

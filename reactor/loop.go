@@ -29,9 +29,10 @@ type Loop struct {
 	spare      []*Conn            // recheck's second buffer for stalled
 	stallTimer *Timer             // pending recheck, nil if none
 	timers     timerHeap
-	seq        uint64            // timer sequence: equal deadlines fire FIFO
-	wakeAt     time.Time         // deadline tm is armed for; zero if disarmed
-	tm         *time.Timer       // the one runtime timer; created on first use
+	seq        uint64      // timer sequence: equal deadlines fire FIFO
+	wakeAt     time.Time   // deadline tm is armed for; zero if disarmed
+	tm         *time.Timer // the one runtime timer; created on first use
+	spinState
 	epfd       int               // busy polling's private epoll set; 0 if off
 	spinEvents []unix.EpollEvent // EpollWait output for spinOnLoop
 }

@@ -2,6 +2,8 @@ package reactor
 
 import (
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -58,19 +60,29 @@ func (l *Loop) spinDel(fd int) {
 
 // spinOnLoop polls the loop's sockets without blocking until one is
 // readable, a task is submitted (the reactor's task count moves past seen,
-// read before the handler ran), or BusyPoll has passed (loop-only).
+// read before the handler ran), or BusyPoll has passed (loop-only). Wakes
+// of the loop's connections arriving meanwhile are handed to the spin
+// (handOff) and run here, without a trip through gnet's task queue and its
+// eventfd; each one restarts the budget.
 func (l *Loop) spinOnLoop(seen uint64) {
-	if l.epfd <= 0 || len(l.conns) == 0 {
+	if l.epfd <= 0 || len(l.conns) == 0 || l.inSpin {
 		return
 	}
+	l.inSpin = true
+	l.spinMu.Lock()
+	l.spinning = true
+	l.spinMu.Unlock()
 	deadline := time.Now().Add(l.r.cfg.BusyPoll)
 	for i := 1; l.r.tasks.Load() == seen; i++ {
+		if l.handed.Load() > 0 && l.runHandedOff() {
+			deadline = time.Now().Add(l.r.cfg.BusyPoll)
+		}
 		n, err := unix.EpollWait(l.epfd, l.spinEvents, 0)
 		if n > 0 || (err != nil && err != unix.EINTR) {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
-			return
+			break
 		}
 		// Let goroutines waiting for a P run meanwhile (the application's
 		// goroutine that will send the next request, say): the loop's
@@ -79,6 +91,44 @@ func (l *Loop) spinOnLoop(seen uint64) {
 			runtime.Gosched()
 		}
 	}
+	l.spinMu.Lock()
+	l.spinning = false
+	l.spinMu.Unlock()
+	l.runHandedOff()
+	l.inSpin = false
+}
+
+// handOff gives c's wake to the loop if it is busy polling (any goroutine).
+func (l *Loop) handOff(c *Conn) bool {
+	l.spinMu.Lock()
+	if !l.spinning {
+		l.spinMu.Unlock()
+		return false
+	}
+	l.spinWakes = append(l.spinWakes, c)
+	l.handed.Add(1)
+	l.spinMu.Unlock()
+	return true
+}
+
+// runHandedOff runs the wakes handed to the spin (loop-only) and reports
+// whether there were any.
+func (l *Loop) runHandedOff() bool {
+	l.spinMu.Lock()
+	list := l.spinWakes
+	l.spinWakes = l.spinSpare[:0]
+	l.handed.Store(0)
+	l.spinMu.Unlock()
+	for i, c := range list {
+		list[i] = nil
+		if !c.dead {
+			c.wakeOnLoopSpin(false)
+		} else {
+			c.woken.Store(false)
+		}
+	}
+	l.spinSpare = list[:0]
+	return len(list) > 0
 }
 
 // spinYieldEvery is how many polls a spin makes between yields of its P.
@@ -90,4 +140,14 @@ func (l *Loop) spinClose() {
 		_ = unix.Close(l.epfd)
 		l.epfd = 0
 	}
+}
+
+// spinState is the busy-poll hand-off state of a Loop.
+type spinState struct {
+	inSpin    bool // loop-owned: a spin is running (no nesting)
+	spinMu    sync.Mutex
+	spinning  bool    // guarded by spinMu: wakes may be handed off
+	spinWakes []*Conn // guarded by spinMu
+	spinSpare []*Conn // loop-owned second buffer
+	handed    atomic.Int32
 }
