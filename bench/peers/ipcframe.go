@@ -47,10 +47,10 @@ type ipcSinkCli struct{ Data []byte }
 
 type ipcSinkResp struct{}
 
-func (m *ipcEchoSrv) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
-func (m *ipcEchoCli) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
-func (m *ipcSinkSrv) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
-func (m *ipcSinkCli) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
+func (m *ipcEchoSrv) Serde(v *serde.Visitor)  { v.Bytes(&m.Data) }
+func (m *ipcEchoCli) Serde(v *serde.Visitor)  { v.Bytes(&m.Data) }
+func (m *ipcSinkSrv) Serde(v *serde.Visitor)  { v.Bytes(&m.Data) }
+func (m *ipcSinkCli) Serde(v *serde.Visitor)  { v.Bytes(&m.Data) }
 func (m *ipcSinkResp) Serde(v *serde.Visitor) {}
 
 func ipcConfig(server bool, listen string) ipc.Config {
