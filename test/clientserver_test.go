@@ -47,58 +47,7 @@ func runClientServerBasic(t *testing.T, conns int) {
 	client := startService(t, ipc.Config{Protocol: clientProto, MaxActiveConnections: conns})
 	addr := server.Addr().String()
 
-	var (
-		mu        sync.Mutex
-		sent      int
-		completed int
-		errs      []error
-		done      = make(chan struct{})
-	)
-	var send func()
-	callback := func(req, resp *testmsg.Message, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		completed++
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case resp == nil:
-			errs = append(errs, fmt.Errorf("request %d: nil response", req.Idx))
-		default:
-			if err := testmsg.Verify(resp, sizes[int(resp.Idx)%len(sizes)]); err != nil {
-				errs = append(errs, err)
-			}
-			if resp.Idx != req.Idx {
-				errs = append(errs, fmt.Errorf("request %d answered by %d", req.Idx, resp.Idx))
-			}
-		}
-		if sent < total {
-			send()
-		}
-		if completed == total {
-			close(done)
-		}
-	}
-	send = func() { // mu held
-		idx := sent
-		sent++
-		m := testmsg.New(idx, sizes[idx%len(sizes)])
-		if err := ipc.SendRequest(client, addr, m, 0, callback); err != nil {
-			errs = append(errs, err)
-			completed++
-		}
-	}
-	mu.Lock()
-	for i := 0; i < initial; i++ {
-		send()
-	}
-	mu.Unlock()
-	wait(t, done, "150 echoed requests")
-	mu.Lock()
-	defer mu.Unlock()
-	require.Empty(t, errs)
-	require.Equal(t, total, completed)
-	require.Equal(t, total, sent)
+	chainedEcho(t, client, addr, total, initial)
 	if err, _ := serverErr.Load().(error); err != nil {
 		t.Fatal(err)
 	}

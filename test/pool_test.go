@@ -206,54 +206,7 @@ func TestPoolBasic(t *testing.T) {
 	require.Equal(t, 1, st.Active)
 	require.Zero(t, st.Queued)
 
-	var (
-		mu              sync.Mutex
-		sent, completed int
-		errs            []error
-		done            = make(chan struct{})
-	)
-	var send func()
-	cb := func(req, resp *testmsg.Message, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		completed++
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case resp == nil:
-			errs = append(errs, fmt.Errorf("request %d: nil response", req.Idx))
-		case resp.Idx != req.Idx:
-			errs = append(errs, fmt.Errorf("request %d answered by %d", req.Idx, resp.Idx))
-		default:
-			if err := testmsg.Verify(resp, sizes[int(resp.Idx)%len(sizes)]); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if sent < total {
-			send()
-		}
-		if completed == total {
-			close(done)
-		}
-	}
-	send = func() { // mu held
-		idx := sent
-		sent++
-		if err := ipc.SendRequest(client, addr, testmsg.New(idx, sizes[idx%len(sizes)]), 0, cb); err != nil {
-			errs = append(errs, err)
-			completed++
-		}
-	}
-	mu.Lock()
-	for range initial {
-		send()
-	}
-	mu.Unlock()
-	wait(t, done, fmt.Sprintf("%d echoed requests", total))
-	mu.Lock()
-	require.Empty(t, errs)
-	require.Equal(t, total, completed)
-	mu.Unlock()
+	chainedEcho(t, client, addr, total, initial)
 	serverErrs.check(t)
 
 	// Everything went through the pool's one persistent connection.
