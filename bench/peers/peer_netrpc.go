@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/rpc"
-	"sync"
 )
 
 // netrpcSystem runs the standard library's net/rpc (gob encoding) with []byte
@@ -29,48 +28,11 @@ func (NetRPCBench) Echo(args []byte, reply *[]byte) error {
 func (NetRPCBench) Sink(args []byte, reply *[]byte) error { return nil }
 
 func (netrpcSystem) Serve(addr string) (string, func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, err
-	}
 	srv := rpc.NewServer()
 	if err := srv.RegisterName("Bench", NetRPCBench{}); err != nil {
-		ln.Close()
 		return "", nil, err
 	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				srv.ServeConn(c)
-			}()
-		}
-	}()
-	stop := func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}
-	return ln.Addr().String(), stop, nil
+	return serveConns(addr, func(c net.Conn) { srv.ServeConn(c) })
 }
 
 func (netrpcSystem) Dial(addr string) (Client, error) {
