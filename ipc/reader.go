@@ -143,7 +143,7 @@ func (r *reader) chunk(cmd *command) error {
 		r.slots[cmd.slot] = s
 	}
 	start := cmd.code == cmdNewMessage || cmd.code == cmdFullMessage
-	end := cmd.code == cmdEndMessage || cmd.code == cmdFullMessage
+	end := cmd.code == cmdEndMessage // FullMessage is read as NewMessage (docs/protocol.md §3)
 	switch {
 	case start && s.phase != rIdle:
 		return fmt.Errorf("%w: new message on busy slot %d", ErrBadSlot, cmd.slot)
