@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ipcframe/ipcframe/ipc"
 	"github.com/ipcframe/ipcframe/serde"
@@ -226,3 +229,90 @@ func BenchmarkOneWayStream64MiB(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEchoBesideBulk measures head-of-line blocking: 1 KiB requests
+// at concurrency 1 on the same connection that carries a continuous flow of
+// 16 MiB one-way messages. It reports the small requests' p50 and p99 (µs)
+// and the bulk rate (MB/s); compare with BenchmarkEcho/conc=1.
+func BenchmarkEchoBesideBulk(b *testing.B) {
+	lim := serde.Limits{MaxString: 1 << 30}
+	sp := ipc.NewProtocol()
+	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *benchMsg) { _ = ctx.Respond(m) })
+	var bulkBytes atomic.Int64
+	ipc.MustRegister(sp, 2, func(ctx ipc.Context, m *bulkMsg) { bulkBytes.Add(int64(len(m.Data))) })
+	server, err := ipc.NewService(ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := server.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer server.Stop(context.Background())
+	cp := ipc.NewProtocol()
+	ipc.MustRegister[benchMsg](cp, 1, nil)
+	ipc.MustRegister[bulkMsg](cp, 2, nil)
+	client, err := ipc.NewService(ipc.Config{Protocol: cp, Limits: lim})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer client.Stop(context.Background())
+	addr := server.Addr().String()
+
+	// The bulk flow: the next 16 MiB message is sent when the previous one
+	// has been written, until stop.
+	stop := make(chan struct{})
+	bulkDone := make(chan struct{})
+	bulk := &bulkMsg{Data: make([]byte, 16<<20)}
+	var sendBulk func()
+	sendBulk = func() {
+		select {
+		case <-stop:
+			close(bulkDone)
+			return
+		default:
+		}
+		if err := client.Send(addr, bulk, 0, func(error) { sendBulk() }); err != nil {
+			close(bulkDone)
+		}
+	}
+	sendBulk()
+
+	lat := make([]time.Duration, 0, b.N)
+	m := &benchMsg{Data: make([]byte, 1024)}
+	done := make(chan struct{}, 1)
+	cb := func(_, _ *benchMsg, err error) {
+		if err != nil {
+			b.Error(err)
+		}
+		done <- struct{}{}
+	}
+	start := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if err := ipc.SendRequest(client, addr, m, 0, cb); err != nil {
+			b.Fatal(err)
+		}
+		<-done
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	elapsed := time.Since(start)
+	close(stop)
+	<-bulkDone
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(bulkBytes.Load())/elapsed.Seconds()/1e6, "bulk-MB/s")
+}
+
+// bulkMsg is the recyclable one-way bulk message.
+type bulkMsg struct {
+	ipc.Recyclable
+	Data []byte
+}
+
+func (m *bulkMsg) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
