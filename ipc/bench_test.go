@@ -35,24 +35,10 @@ func BenchmarkEcho(b *testing.B) {
 func benchEcho(b *testing.B, conc, size int) {
 	sp := ipc.NewProtocol()
 	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *benchMsg) { _ = ctx.Respond(m) })
-	server, err := ipc.NewService(ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", MaxQueuedMessages: 4096, MaxReaderSlots: 64 + 1024})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer server.Stop(context.Background())
+	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", MaxQueuedMessages: 4096, MaxReaderSlots: 64 + 1024})
 	cp := ipc.NewProtocol()
 	ipc.MustRegister[benchMsg](cp, 1, nil)
-	client, err := ipc.NewService(ipc.Config{Protocol: cp, MaxQueuedMessages: 4096, MaxResponseWait: 1024})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := client.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer client.Stop(context.Background())
+	client := startBenchService(b, ipc.Config{Protocol: cp, MaxQueuedMessages: 4096, MaxResponseWait: 1024})
 	addr := server.Addr().String()
 
 	var (
@@ -109,24 +95,10 @@ func benchOneWay(b *testing.B, msgSize, bufSize int) {
 	lim := serde.Limits{MaxString: 1 << 30}
 	sp := ipc.NewProtocol()
 	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *benchMsg) { received <- struct{}{} })
-	server, err := ipc.NewService(ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: bufSize})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer server.Stop(context.Background())
+	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: bufSize})
 	cp := ipc.NewProtocol()
 	ipc.MustRegister[benchMsg](cp, 1, nil)
-	client, err := ipc.NewService(ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := client.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer client.Stop(context.Background())
+	client := startBenchService(b, ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize})
 	addr := server.Addr().String()
 	m := &benchMsg{Data: make([]byte, msgSize)}
 	sent := make(chan error, 1)
@@ -195,18 +167,10 @@ func BenchmarkOneWayStream64MiB(b *testing.B) {
 			received := make(chan int64, 1024)
 			sp := ipc.NewProtocol()
 			ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *streamMsg) { received <- m.sink.n })
-			server, _ := ipc.NewService(ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", BufferSize: size})
-			if err := server.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer server.Stop(context.Background())
+			server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", BufferSize: size})
 			cp := ipc.NewProtocol()
 			ipc.MustRegister[streamMsg](cp, 1, nil)
-			client, _ := ipc.NewService(ipc.Config{Protocol: cp, BufferSize: size})
-			if err := client.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer client.Stop(context.Background())
+			client := startBenchService(b, ipc.Config{Protocol: cp, BufferSize: size})
 			addr := server.Addr().String()
 			sent := make(chan error, 1)
 			b.SetBytes(msgSize)
@@ -240,25 +204,11 @@ func BenchmarkEchoBesideBulk(b *testing.B) {
 	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *benchMsg) { _ = ctx.Respond(m) })
 	var bulkBytes atomic.Int64
 	ipc.MustRegister(sp, 2, func(ctx ipc.Context, m *bulkMsg) { bulkBytes.Add(int64(len(m.Data))) })
-	server, err := ipc.NewService(ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer server.Stop(context.Background())
+	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim})
 	cp := ipc.NewProtocol()
 	ipc.MustRegister[benchMsg](cp, 1, nil)
 	ipc.MustRegister[bulkMsg](cp, 2, nil)
-	client, err := ipc.NewService(ipc.Config{Protocol: cp, Limits: lim})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := client.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer client.Stop(context.Background())
+	client := startBenchService(b, ipc.Config{Protocol: cp, Limits: lim})
 	addr := server.Addr().String()
 
 	// The bulk flow: the next 16 MiB message is sent when the previous one
@@ -316,3 +266,18 @@ type bulkMsg struct {
 }
 
 func (m *bulkMsg) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
+
+// startBenchService starts a service for a benchmark and stops it when the
+// benchmark ends.
+func startBenchService(b *testing.B, cfg ipc.Config) *ipc.Service {
+	b.Helper()
+	s, err := ipc.NewService(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Stop(context.Background()) })
+	return s
+}
