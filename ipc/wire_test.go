@@ -222,7 +222,7 @@ func TestProtocolDocExamples(t *testing.T) {
 				return
 			}
 			want, ok := docPacketTraces[ex.name]
-			require.True(t, ok, "example %q (docs/protocol.md line %d) has no expectation in protocol_test.go", ex.name, ex.line)
+			require.True(t, ok, "example %q (docs/protocol.md line %d) has no expectation in wire_test.go", ex.name, ex.line)
 			trace, out := tracePackets(t, ex.data)
 			require.Equal(t, want, trace)
 			require.Equal(t, hex.EncodeToString(ex.data), hex.EncodeToString(out), "re-encoding")
