@@ -75,6 +75,9 @@ type Config struct {
 	// Logger receives reactor logs, including gnet's own (adapted); nil
 	// discards them.
 	Logger *slog.Logger
+	// TLS configures TLS for accepted connections and the handshakes of
+	// both roles (tls.go). The zero value accepts plain TCP.
+	TLS TLSConfig
 }
 
 // withDefaults returns a copy of cfg with defaults filled in, or an error
@@ -117,7 +120,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return cfg, nil
+	var err error
+	cfg.TLS, err = cfg.TLS.withDefaults()
+	return cfg, err
 }
 
 // Reactor states.
@@ -144,6 +149,7 @@ type Reactor struct {
 	nextID atomic.Uint64
 	stats  counters
 	tasks  atomic.Uint64 // tasks submitted to any loop; ends busy polls
+	hs     *handshaker   // TLS handshake goroutines (tls_handshake.go)
 
 	// mu guards the fields below it. Lock order: mu before loopsMu; never
 	// hold mu while calling gnet or user code.
@@ -191,6 +197,7 @@ func New(cfg Config, h Handler) (*Reactor, error) {
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 		loops:    make(map[gnet.EventLoop]*Loop),
+		hs:       &handshaker{max: cfg.TLS.MaxHandshakes},
 	}, nil
 }
 
@@ -306,6 +313,7 @@ func (r *Reactor) Stop(ctx context.Context) error {
 	cancel()
 	_ = eng.Stop(cctx) // triggers shutdown; we wait on done instead of gnet's 500 ms poll
 	<-r.done
+	r.hs.wait() // every connection closed, so every handshake has ended
 
 	for _, l := range loops {
 		l.stopTimer()
@@ -430,6 +438,12 @@ func (eh *engineHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	c.openOnLoop(gc, r.loopFor(gc.EventLoop()))
 	r.connOpened()
+	if c.startTLSOnLoop() { // Handler.OnOpen runs after the handshake
+		if r.stopping.Load() {
+			c.Close(ErrStopped)
+		}
+		return nil, gnet.None
+	}
 	r.h.OnOpen(c)
 	if c.dead {
 		return nil, gnet.None
