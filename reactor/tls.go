@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -330,10 +331,12 @@ func (c *Conn) tlsReadOnLoop() error {
 	return nil
 }
 
-// tlsRecordError names a read error after the handshake.
+// tlsRecordError names a read error after the handshake. crypto/tls
+// reports a received alert as a *net.OpError with Op "remote error".
 func tlsRecordError(err error) error {
 	var ae tls.AlertError
-	if errors.As(err, &ae) {
+	var oe *net.OpError
+	if errors.As(err, &ae) || (errors.As(err, &oe) && oe.Op == "remote error") {
 		return fmt.Errorf("%w: %w", ErrTLSAlert, err)
 	}
 	return fmt.Errorf("%w: %w", ErrTLSRecord, err)
@@ -427,10 +430,13 @@ func (c *Conn) tlsClosedOnLoop(err error) error {
 	}
 	c.mu.Unlock()
 	t.p.close(cause)
-	// A handshake still queued, or one that succeeded but whose open never
-	// ran, reports here; one running reports when the closed pipe ends it.
-	if !t.open && (t.hs.CompareAndSwap(hsQueued, hsDone) || t.hs.Load() == hsDone) {
-		t.report(c, classifyHandshake(nil, cause, false, c.dialed))
+	// A handshake that succeeded but whose open never ran, or one still
+	// queued with no byte received, reports here. One running reports when
+	// the closed pipe ends it; one queued with bytes received still runs on
+	// them, so that its error names what the peer sent.
+	_, received := t.p.closeCause()
+	if !t.open && ((!received && t.hs.CompareAndSwap(hsQueued, hsDone)) || t.hs.Load() == hsDone) {
+		t.report(c, classifyHandshake(nil, cause, received, c.dialed))
 	}
 	return err
 }

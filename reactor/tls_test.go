@@ -162,3 +162,28 @@ func TestTLSDialPlainPort(t *testing.T) {
 	require.ErrorIs(t, err, ErrDial)
 	require.ErrorIs(t, err, ErrTLSNotTLS)
 }
+
+// TestTLSTruncatedRecord: a peer that ends the stream inside a record
+// closes the connection with ErrTLSTruncated.
+func TestTLSTruncatedRecord(t *testing.T) {
+	scfg, ccfg := tlsPair(t)
+	closed := make(chan error, 1)
+	opened := make(chan struct{})
+	h := echoTLSHandler(closed)
+	h.open = func(*Conn) { close(opened) }
+	r := startReactor(t, Config{Loops: 1, TLS: TLSConfig{Server: scfg}}, h)
+	raw, err := net.Dial("tcp", r.Addr().String())
+	require.NoError(t, err)
+	defer raw.Close()
+	require.NoError(t, tls.Client(raw, ccfg).Handshake())
+	<-opened
+	_, err = raw.Write([]byte{23, 3, 3, 0, 100, 1, 2, 3, 4, 5})
+	require.NoError(t, err)
+	require.NoError(t, raw.(*net.TCPConn).CloseWrite())
+	select {
+	case err := <-closed:
+		require.ErrorIs(t, err, ErrTLSTruncated)
+	case <-time.After(waitLong):
+		t.Fatal("no close")
+	}
+}
