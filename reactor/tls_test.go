@@ -17,8 +17,8 @@ import (
 
 // tlsPair returns a server config and a client config trusting it.
 func tlsPair(t *testing.T) (server, client *tls.Config) {
-	ca := testcert.NewCA(t, "reactor test CA")
-	cert := ca.Issue(t, testcert.Leaf{})
+	ca := testcert.NewCA("reactor test CA")
+	cert := ca.Issue(testcert.Leaf{})
 	return &tls.Config{Certificates: []tls.Certificate{cert}},
 		&tls.Config{RootCAs: ca.Pool, ServerName: "localhost"}
 }

@@ -37,10 +37,10 @@ type testTLS struct {
 }
 
 func newTestTLS(t *testing.T) *testTLS {
-	ca := testcert.NewCA(t, "ipcframe test CA")
+	ca := testcert.NewCA("ipcframe test CA")
 	return &testTLS{
 		ca:     ca,
-		server: &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, testcert.Leaf{})}},
+		server: &tls.Config{Certificates: []tls.Certificate{ca.Issue(testcert.Leaf{})}},
 		client: &tls.Config{RootCAs: ca.Pool},
 	}
 }
@@ -179,18 +179,18 @@ func TestTLSMutual(t *testing.T) {
 
 	t.Run("accept", func(t *testing.T) {
 		ccfg := tt.client.Clone()
-		ccfg.Certificates = []tls.Certificate{tt.ca.Issue(t, testcert.Leaf{Names: []string{"client-a"}})}
+		ccfg.Certificates = []tls.Certificate{tt.ca.Issue(testcert.Leaf{Names: []string{"client-a"}})}
 		client, _ := tlsClient(t, ipc.Config{TLSClient: ccfg})
 		echoOnce(t, client, addr, 1)
 		_, ok := peerName.Load("client-a")
 		require.True(t, ok, "server saw the client certificate")
 	})
 	t.Run("reject", func(t *testing.T) {
-		other := testcert.NewCA(t, "other CA")
+		other := testcert.NewCA("other CA")
 		ccfg := tt.client.Clone()
 		// Offered whatever CAs the server asks for (a client only sends a
 		// certificate from an authority the server names).
-		cert := other.Issue(t, testcert.Leaf{Names: []string{"client-b"}})
+		cert := other.Issue(testcert.Leaf{Names: []string{"client-b"}})
 		ccfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 		client, failed := tlsClient(t, ipc.Config{TLSClient: ccfg})
 		require.NoError(t, client.Send(addr, testmsg.New(1, 100), 0, nil))
@@ -214,13 +214,13 @@ func TestTLSCertificateRejections(t *testing.T) {
 		others []error
 	}{
 		{"expired", func() tls.Certificate {
-			return tt.ca.Issue(t, testcert.Leaf{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+			return tt.ca.Issue(testcert.Leaf{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
 		}, ipc.ErrTLSCertExpired, []error{ipc.ErrTLSCertName, ipc.ErrTLSCertUntrusted}},
 		{"wrong-name", func() tls.Certificate {
-			return tt.ca.Issue(t, testcert.Leaf{Names: []string{"other.example"}})
+			return tt.ca.Issue(testcert.Leaf{Names: []string{"other.example"}})
 		}, ipc.ErrTLSCertName, []error{ipc.ErrTLSCertExpired, ipc.ErrTLSCertUntrusted}},
 		{"untrusted", func() tls.Certificate {
-			return testcert.NewCA(t, "rogue CA").Issue(t, testcert.Leaf{})
+			return testcert.NewCA("rogue CA").Issue(testcert.Leaf{})
 		}, ipc.ErrTLSCertUntrusted, []error{ipc.ErrTLSCertExpired, ipc.ErrTLSCertName}},
 	}
 	for _, tc := range cases {

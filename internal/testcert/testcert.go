@@ -1,5 +1,6 @@
 // Package testcert makes certificate authorities and leaf certificates at
-// test time (ECDSA P-256, crypto/x509), so TLS tests need no files.
+// test time (ECDSA P-256, crypto/x509), so TLS tests and examples need no
+// files. It panics on failure (of crypto/rand or x509, which do not fail).
 package testcert
 
 import (
@@ -12,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -26,9 +26,8 @@ type CA struct {
 }
 
 // NewCA returns a new self-signed authority named name.
-func NewCA(t testing.TB, name string) *CA {
-	t.Helper()
-	key := newKey(t)
+func NewCA(name string) *CA {
+	key := newKey()
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(serial.Add(1)),
 		Subject:               pkix.Name{CommonName: name},
@@ -40,11 +39,11 @@ func NewCA(t testing.TB, name string) *CA {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
@@ -62,8 +61,7 @@ type Leaf struct {
 
 // Issue returns a certificate for l signed by ca, usable by servers and
 // clients.
-func (ca *CA) Issue(t testing.TB, l Leaf) tls.Certificate {
-	t.Helper()
+func (ca *CA) Issue(l Leaf) tls.Certificate {
 	if l.Names == nil {
 		l.Names = []string{"localhost", "127.0.0.1"}
 	}
@@ -73,7 +71,7 @@ func (ca *CA) Issue(t testing.TB, l Leaf) tls.Certificate {
 	if l.NotAfter.IsZero() {
 		l.NotAfter = time.Now().Add(24 * time.Hour)
 	}
-	key := newKey(t)
+	key := newKey()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial.Add(1)),
 		Subject:      pkix.Name{CommonName: l.Names[0]},
@@ -91,16 +89,15 @@ func (ca *CA) Issue(t testing.TB, l Leaf) tls.Certificate {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
+func newKey() *ecdsa.PrivateKey {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return key
 }
