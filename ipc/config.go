@@ -66,6 +66,11 @@ type Config struct {
 	// Compression compresses each packet when it saves bytes; nil sends
 	// everything raw. Both peers must configure the same codec.
 	Compression compress.Codec
+	// CompressionBackoff is how a connection stops trying to compress
+	// packets that do not compress, and probes again later
+	// (compress.Backoff). The zero value means the defaults: back off after
+	// 4 misses in a row, skip 8 packets, doubling to 256 per probe.
+	CompressionBackoff compress.Backoff
 
 	// TLSServer, when set, makes the listener TLS-only with this
 	// configuration (it needs Certificates or GetCertificate; set ClientAuth
