@@ -34,12 +34,22 @@ const (
 	DefaultMaxHandshakes    = 256
 )
 
-// tlsMaxHandshakeInput bounds the ciphertext buffered while a handshake runs
-// (a client hello with a long certificate chain fits many times over).
+// tlsMaxHandshakeInput bounds the ciphertext buffered for a handshake still
+// waiting for its goroutine (a client hello with a long certificate chain
+// fits many times over).
 const tlsMaxHandshakeInput = 256 << 10
 
-// tlsPlainChunk is the room decrypted bytes get per read call: one full
-// record's plaintext at least.
+// tlsMaxEarlyInput bounds the ciphertext buffered once the handshake
+// goroutine runs. A TLS 1.3 client sends application data right after its
+// Finished, before the server's goroutine has read it and the loop has
+// taken the connection over; gnet cannot stop reading, so those bytes wait
+// in the pipe. A running handshake reads its records as they come, so only
+// such early data accumulates, for a few loop turns.
+const tlsMaxEarlyInput = 16 << 20
+
+// tlsPlainChunk is the least room decrypted bytes get per OnData (one full
+// record's plaintext fits many times); the loop's buffer grows to
+// ReadBufferCap, so one read's worth of records reaches OnData at once.
 const tlsPlainChunk = 64 << 10
 
 // TLSConfig turns on TLS for a reactor.
@@ -201,8 +211,8 @@ func (c *Conn) tlsOpenOnLoop() {
 	}
 	t.p.setNonblock()
 	t.open = true
-	t.report(c, nil)
 	c.r.h.OnOpen(c)
+	t.report(c, nil) // DialTLS returns after OnOpen, as Dial does
 	c.afterUserOnLoop()
 	if c.dead {
 		return
@@ -242,8 +252,12 @@ func (c *Conn) tlsTrafficOnLoop() gnet.Action {
 	if !t.open {
 		n := t.p.feed(buf)
 		_, _ = gc.Discard(len(buf))
-		if n > tlsMaxHandshakeInput {
-			c.Abort(fmt.Errorf("%w: more than %d bytes buffered", ErrTLSHandshake, tlsMaxHandshakeInput))
+		limit := tlsMaxEarlyInput
+		if t.hs.Load() == hsQueued {
+			limit = tlsMaxHandshakeInput
+		}
+		if n > limit {
+			c.Abort(fmt.Errorf("%w: more than %d bytes buffered", ErrTLSHandshake, limit))
 			return gnet.Close
 		}
 		return gnet.None
@@ -277,7 +291,9 @@ func (c *Conn) tlsReadOnLoop() error {
 		if scratch {
 			buf = c.loop.tlsPlain[:0]
 		}
-		if cap(buf)-len(buf) < tlsPlainChunk {
+		if want := max(tlsPlainChunk, c.r.cfg.ReadBufferCap); scratch && cap(buf) < want {
+			buf = make([]byte, 0, want)
+		} else if cap(buf)-len(buf) < tlsPlainChunk {
 			buf = append(buf, make([]byte, tlsPlainChunk)...)[:len(buf)]
 		}
 		had := len(buf)

@@ -16,7 +16,7 @@ import (
 )
 
 // tlsPair returns a server config and a client config trusting it.
-func tlsPair(t *testing.T) (server, client *tls.Config) {
+func tlsPair(testing.TB) (server, client *tls.Config) {
 	ca := testcert.NewCA("reactor test CA")
 	cert := ca.Issue(testcert.Leaf{})
 	return &tls.Config{Certificates: []tls.Certificate{cert}},
