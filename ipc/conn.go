@@ -151,7 +151,7 @@ func (c *conn) pump() {
 		if err := c.rc.Write(c.out[:n]); err != nil {
 			break // OnClose follows
 		}
-		c.lastSend = time.Now()
+		c.lastSend = c.svc.cfg.Clock.Now()
 		c.runCompletions()
 		if budget -= n; budget <= 0 {
 			c.rc.Wake()
@@ -196,7 +196,7 @@ func (c *conn) abort(op string, err error) {
 // c.rest until the packet is whole, so that the reactor never has to join
 // its buffered bytes with the next read (which would copy and allocate).
 func (c *conn) onData(data []byte) int {
-	c.lastRecv, c.recvInWindow = time.Now(), true
+	c.lastRecv, c.recvInWindow = c.svc.cfg.Clock.Now(), true
 	c.dispatching.Store(true)
 	err := c.feed(data)
 	c.dispatching.Store(false)

@@ -51,7 +51,7 @@ type pool struct {
 	seq       uint64     // last message sequence number
 	addrs     []string   // resolved addresses not yet tried
 	failures  int        // consecutive failed attempts
-	retry     *time.Timer
+	retry     clockTimer
 	minConns  int      // persistent connections to keep (CreatePool)
 	closeDone []func() // ClosePool/AbortPool callbacks
 	stats     PoolStats
@@ -411,7 +411,7 @@ func (p *pool) scheduleRetryLocked() {
 		return
 	}
 	d := p.backoffLocked()
-	p.retry = time.AfterFunc(d, func() {
+	p.retry = p.svc.cfg.Clock.AfterFunc(d, func() {
 		p.mu.Lock()
 		p.retry = nil
 		p.maybeDialLocked()

@@ -52,6 +52,7 @@ func NewService(cfg Config) (*Service, error) {
 		BusyPoll:    c.BusyPoll,
 		MaxInbound:  2 * (maxPacketPayload + packetHeaderSize),
 		Logger:      c.Logger,
+		Clock:       c.Clock,
 	}, handler{s})
 	if err != nil {
 		return nil, err

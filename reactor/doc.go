@@ -50,17 +50,19 @@
 //     queue) and then owes an OnWritable.
 //
 // A loop with stalled connections rechecks them every StallPoll (a loop
-// timer): at LowWater it calls OnWritable and resumes the pump. Inbound,
+// poll on the system clock): at LowWater it calls OnWritable and resumes the pump. Inbound,
 // gnet always reads; the handler gets every unconsumed byte in OnData, and
 // more than MaxInbound unconsumed bytes close the connection with
 // ErrInboundOverflow. Flow control across the wire is the protocol's job.
 //
 // # Timers
 //
-// Loop.AfterFunc keeps a per-loop min-heap of deadlines and one runtime
+// Loop.AfterFunc keeps a per-loop min-heap of deadlines and one clock
 // timer armed for the earliest; it fires into the loop with one Execute that
 // runs every due timer. Timer.Stop removes the timer, so a stopped timer
-// never runs.
+// never runs. Deadlines are read from Config.Clock (nil: the system clock),
+// so tests can drive timers with a manual clock; StallPoll, BusyPoll and
+// DialTimeout always use the system clock.
 //
 // # Close
 //
