@@ -108,6 +108,14 @@ var docPacketTraces = map[string][]string{
 		`header flags=StartedSend|OnPeer url="" sender=3,0 recipient=0,0`,
 		"CancelMessage slot=2",
 	},
+	"message continuation (writer)": {
+		`header flags=AwaitResponse|StartedSend|OnPeer url="" sender=1,4 recipient=0,0`,
+		`message Echo{text="012345678901234567890123456789012345678901234567890123456789"}`,
+	},
+	"CancelMessage (writer)": {
+		`header flags=StartedSend|OnPeer url="" sender=3,0 recipient=0,0`,
+		"CancelMessage slot=2",
+	},
 	"CancelRequest":     {"CancelRequest index=7 unique=300"},
 	"AckdCount":         nil, // read and ignored
 	"Update is skipped": nil,
@@ -144,6 +152,24 @@ var docWriterOutput = map[string]func(t *testing.T) []byte{
 		server.respond(0, &docEcho{Text: "hello"})
 		return server.output(server.svc.cfg.BufferSize)
 	},
+	"message continuation (writer)": func(t *testing.T) []byte {
+		client, _ := newWirePair(t)
+		client.primeSlot(0, 4)
+		client.request(&docEcho{Text: strings.Repeat("0123456789", 6)}, 0)
+		return client.output(64)
+	},
+	"CancelMessage (writer)": func(t *testing.T) []byte {
+		// Canceled on its loop (conn.cancelOnLoop → writer.cancel) after
+		// its first packet.
+		client, _ := newWirePair(t)
+		client.primeSlot(2, 0)
+		st := client.send(&docEcho{Text: strings.Repeat("ab", 40)}, 0)
+		first := make([]byte, 64)
+		n, err := client.w.fill(first)
+		require.NoError(t, err)
+		require.True(t, client.w.cancel(st.slot, st, ErrCanceled, nil))
+		return append(first[:n], client.output(64)...)
+	},
 	"CancelRequest": func(t *testing.T) []byte {
 		// What conn.onHeader queues when the response to a request
 		// canceled while it waited arrives from the peer's slot 6.
@@ -174,8 +200,8 @@ var docWriterOutput = map[string]func(t *testing.T) []byte{
 var docReaderOnly = map[string]string{
 	"64 KiB packet header":     "header only, payload not shown",
 	"compressed packet header": "header only, payload not shown",
-	"message continuation":     "the writer never cuts a header shorter than minFreePacketData",
-	"CancelMessage":            "the writer starts no chunk with fewer than minFreePacketData bytes left",
+	"message continuation":     "a header cut after 6 bytes: the writer never cuts a header that short (see the writer example)",
+	"CancelMessage":            "a 5-byte chunk at the end of a packet: the writer starts no chunk with fewer than minFreePacketData bytes left (see the writer example)",
 	"AckdCount":                "relay credits are not sent by this engine",
 	"Update is skipped":        "Update is not sent by this engine",
 }
