@@ -53,7 +53,9 @@ func (s *Service) cancelMsg(id MessageID, kind, cause error) error {
 	if owner == nil || st.completed.Load() {
 		return ErrUnknownMessage
 	}
-	st.cancelAsked.Store(true)
+	// cancelAsked is set by now (pool.cancel or cancelDirect, under the
+	// lock the close path reads it under): if the connection closes before
+	// cancelOnLoop runs, the message fails as canceled and is not resent.
 	if err := owner.rc.Execute(func() { owner.cancelOnLoop(st, kind, cause) }); err != nil {
 		// The connection is closing: its close completes the message.
 		return nil

@@ -362,6 +362,9 @@ func (c *conn) cancelDirect(st *msgStub) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !st.queued {
+		if st.owner == c && !st.completed.Load() {
+			st.cancelAsked.Store(true)
+		}
 		return false
 	}
 	for i, x := range c.direct {

@@ -212,8 +212,14 @@ func (p *pool) pull(c *conn) {
 		main = p.conns[i] == c
 	}
 	k, full, left := 0, false, false
+	var canceled []*msgStub
 	for _, st := range p.queue {
 		switch {
+		case st.cancelAsked.Load():
+			// Never the case today (a queued message is canceled by removing
+			// it), kept so that a canceled message can never be sent.
+			st.queued = false
+			canceled = append(canceled, st)
 		case full || (st.flags&Synchronous != 0 && !main):
 			left = left || st.flags&Synchronous == 0 || main
 			p.queue[k] = st
@@ -236,6 +242,9 @@ func (p *pool) pull(c *conn) {
 		p.maybeDialLocked()
 	}
 	p.mu.Unlock()
+	for _, st := range canceled {
+		st.fail(ErrCanceled, nil)
+	}
 }
 
 func (p *pool) isIdle(c *conn) bool {
@@ -437,23 +446,26 @@ func (p *pool) backoffLocked() time.Duration {
 // connClosed takes back what a closed connection held (its loop): resendable
 // messages go to the front of the queue in their send order, the others
 // fail; then the pool reconnects if it needs to.
+//
+// A message whose cancel was asked is never resent: pool.cancel sets
+// cancelAsked under p.mu, and the messages are sorted out here under p.mu,
+// so either the cancel finds the message back in the queue, or this sees
+// the flag.
 func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
-	var failed, resend []*msgStub
+	var failed, resend, canceled []*msgStub
 	slices.SortFunc(held, func(a, b *msgStub) int { return cmp.Compare(a.seq, b.seq) })
-	var canceled []*msgStub
+	p.mu.Lock()
 	for _, st := range held {
-		if st.cancelAsked.Load() {
+		switch {
+		case st.cancelAsked.Load():
 			canceled = append(canceled, st)
-			continue
-		}
-		if st.resendable() {
+		case st.resendable():
 			st.started = false
 			resend = append(resend, st)
-		} else {
+		default:
 			failed = append(failed, st)
 		}
 	}
-	p.mu.Lock()
 	state := p.state.Load()
 	// A connection that opened while the pool was aborting was never
 	// registered (and had no start event): no stop event either.
@@ -632,11 +644,16 @@ func (p *pool) stop() {
 }
 
 // cancel removes st from the queue if it is still there and reports
-// whether it did; otherwise it returns the connection that took it.
+// whether it did; otherwise it marks st canceled (cancelAsked, under p.mu,
+// which connClosed reads under p.mu too) and returns the connection that
+// took it.
 func (p *pool) cancel(st *msgStub) (removed bool, owner *conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !st.queued {
+		if st.owner != nil && !st.completed.Load() {
+			st.cancelAsked.Store(true)
+		}
 		return false, st.owner
 	}
 	for i, x := range p.queue {
