@@ -631,11 +631,13 @@ func (p *pool) stop() {
 	q := p.queue
 	p.queue = nil
 	p.queuedN.Store(0)
+	for _, st := range q {
+		st.queued = false // guarded by p.mu: pool.cancel reads it
+	}
 	done := p.closeDone
 	p.closeDone = nil
 	p.mu.Unlock()
 	for _, st := range q {
-		st.queued = false
 		st.fail(ErrConnection, ErrServiceStopped)
 	}
 	for _, f := range done {

@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -166,5 +167,60 @@ func TestCancelRacesClose(t *testing.T) {
 	for idx, n := range counts {
 		require.Equal(t, 1, n, "request %d completions", idx)
 		require.ErrorIs(t, results[idx], ipc.ErrCanceled, "request %d", idx)
+	}
+}
+
+// TestCancelRacesStop (defect 6): Cancel and Stop on the same queued
+// messages at once. Under -race this caught the unguarded write of a
+// message's queue state by Stop; every message completes once, canceled
+// or failed by the stop.
+func TestCancelRacesStop(t *testing.T) {
+	const n = 200
+	client := startService(t, ipc.Config{
+		Protocol:     semClientProto(t, nil),
+		ReconnectMin: 3600e9,
+		ReconnectMax: 3600e9,
+	})
+	addr := semDeadAddr(t)
+	var (
+		mu     sync.Mutex
+		counts = map[int]int{}
+		bad    []error
+	)
+	ids := make([]ipc.MessageID, n)
+	for i := range n {
+		id, err := client.SendContext(context.Background(), addr, testmsg.New(i, 64), 0, func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			counts[i]++
+			if !errors.Is(err, ipc.ErrCanceled) && !errors.Is(err, ipc.ErrServiceStopped) {
+				bad = append(bad, fmt.Errorf("message %d: %w", i, err))
+			}
+		})
+		require.NoError(t, err)
+		ids[i] = id
+	}
+	// Stop with a context that has ended: it fails the queued messages at
+	// once, while Cancel looks at them.
+	stopped := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	go func() { stopped <- client.Stop(ctx) }()
+	for _, id := range ids {
+		if err := client.Cancel(id); err != nil {
+			require.ErrorIs(t, err, ipc.ErrUnknownMessage)
+		}
+	}
+	// Stop reports the ended context unless the cancels completed every
+	// message before it looked.
+	if err := semAwait(t, stopped, "Stop"); err != nil {
+		require.ErrorIs(t, err, context.Canceled)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, bad)
+	require.Len(t, counts, n)
+	for i, c := range counts {
+		require.Equal(t, 1, c, "message %d completions", i)
 	}
 }
