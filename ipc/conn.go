@@ -68,20 +68,30 @@ func newConn(svc *Service, p *pool) *conn {
 	return c
 }
 
+// testHookDirectPublished, if set by a test, runs in sendDirect once the
+// message is visible to the connection's loop.
+var testHookDirectPublished func(c *conn)
+
 // sendDirect queues st for this connection from any goroutine.
+//
+// The message is counted in flight before the loop can see it: counted
+// after, its completion could bring the count to zero while other messages
+// are still in flight, and Stop would stop draining early.
 func (c *conn) sendDirect(st *msgStub) error {
+	c.svc.messageQueued()
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
-		releaseMsg(st.msg)
-		st.recycle()
+		st.discard()
 		return ErrConnectionGone
 	}
 	st.queued, st.owner = true, c
 	c.direct = append(c.direct, st)
 	c.directN.Add(1)
 	c.mu.Unlock()
-	c.svc.messageQueued()
+	if testHookDirectPublished != nil {
+		testHookDirectPublished(c)
+	}
 	if !c.dispatching.Load() {
 		c.rc.Wake()
 	}
