@@ -34,9 +34,11 @@ type conn struct {
 	out     []byte // batch of packets handed to the socket in one write
 	rest    []byte // the start of a packet cut by the end of a read
 	closed  bool
-	active  bool // reached OnOpen
-	passive bool // takes no pool messages until activateOnLoop
-	partial bool // the last onData left part of a packet unconsumed
+	active  bool      // reached OnOpen
+	passive bool      // takes no pool messages until activateOnLoop
+	partial bool      // the last onData left part of a packet unconsumed
+	gotMsg  bool      // a whole message arrived (healthy)
+	openAt  time.Time // when OnOpen ran (healthy)
 
 	// keepalive (keepalive.go)
 	timer        keepAliveTimer
@@ -260,8 +262,21 @@ func (c *conn) feed(data []byte) error {
 	return nil
 }
 
+// healthy reports whether losing this connection should reconnect at once
+// (loop, or after its close): it was active — opened and not left passive —
+// and either a whole message arrived on it, or it stayed open at least
+// ReconnectMax. Otherwise its loss counts as a failed connection attempt
+// and the pool's backoff applies (docs/tuning.md, ReconnectMin).
+func (c *conn) healthy() bool {
+	if !c.active || c.passive {
+		return false
+	}
+	return c.gotMsg || time.Since(c.openAt) >= c.svc.cfg.ReconnectMax
+}
+
 // onMessage implements readerEvents: a complete message arrived.
 func (c *conn) onMessage(h *msgHeader, m Message) {
+	c.gotMsg = true
 	if isBack(h.flags) && h.recipientIndex != 0 {
 		keep := h.flags&ResponsePart != 0
 		st, canceled := c.w.takeResponse(h.recipientIndex, h.recipientUnique, keep)

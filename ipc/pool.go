@@ -30,11 +30,19 @@ const (
 // minimum). A name that resolves to several addresses is tried one address
 // per attempt; the others are kept for the next attempts. After a failed
 // attempt with no address left, the pool retries with capped exponential
-// backoff with jitter while messages wait; after losing a connection that
-// had been active it reconnects at once.
+// backoff with jitter while messages wait. Losing a connection reconnects
+// at once only if the connection was healthy (conn.healthy); otherwise the
+// loss counts as a failed attempt and the backoff applies, so a peer that
+// accepts and then closes is not redialed in a loop.
 //
-// The main connection is the oldest active one: only it takes synchronous
-// messages, so they leave in send order.
+// Synchronous messages go to one connection only, the pool's synchronous
+// connection (main), so they leave in send order. It is chosen, when a
+// synchronous message needs it, as the oldest active connection, and keeps
+// the role until it closes: activating an older passive connection, or
+// opening more connections, never moves it while it still holds
+// synchronous messages. When it closes, the messages it held go back to
+// the front of the queue, under the lock that clears the role, so its
+// successor takes them first.
 type pool struct {
 	svc  *Service
 	name string
@@ -44,9 +52,8 @@ type pool struct {
 
 	mu        sync.Mutex
 	queue     []*msgStub // FIFO; resent messages go back to the front
-	conns     []*conn    // open connections, oldest first
-	ready     []bool     // parallel to conns: active (not passive)
-	idle      []bool     // parallel to conns: drained the queue with room left
+	conns     []poolConn // open connections, oldest first
+	main      *conn      // the synchronous connection; nil until needed
 	pending   int        // connections resolving or dialing
 	seq       uint64     // last message sequence number
 	addrs     []string   // resolved addresses not yet tried
@@ -55,6 +62,14 @@ type pool struct {
 	minConns  int      // persistent connections to keep (CreatePool)
 	closeDone []func() // ClosePool/AbortPool callbacks
 	stats     PoolStats
+}
+
+// poolConn is the pool's record of one of its open connections (guarded by
+// the pool's mu).
+type poolConn struct {
+	c     *conn
+	ready bool // active: takes messages from the queue
+	idle  bool // pulled the queue with room left and found nothing to take
 }
 
 // PoolOptions configures a pool created ahead of sending (CreatePool).
@@ -150,9 +165,8 @@ func (p *pool) send(st *msgStub) error {
 	p.queuedN.Store(int32(len(p.queue)))
 	var wake *conn
 	if st.flags&Synchronous != 0 {
-		if i := p.mainLocked(); i >= 0 {
-			wake = p.conns[i]
-			p.idle[i] = false
+		if wake = p.mainLocked(); wake != nil {
+			p.conns[p.indexLocked(wake)].idle = false
 		}
 	} else {
 		wake = p.takeIdleLocked()
@@ -169,21 +183,25 @@ func (p *pool) send(st *msgStub) error {
 	return nil
 }
 
-// mainLocked returns the index of the main connection, -1 if none.
-func (p *pool) mainLocked() int {
-	for i := range p.conns {
-		if p.ready[i] {
-			return i
+// mainLocked returns the synchronous connection, choosing the oldest
+// active one if there is none; nil if no connection is active.
+func (p *pool) mainLocked() *conn {
+	if p.main == nil {
+		for _, pc := range p.conns {
+			if pc.ready {
+				p.main = pc.c
+				break
+			}
 		}
 	}
-	return -1
+	return p.main
 }
 
 func (p *pool) takeIdleLocked() *conn {
-	for i, c := range p.conns {
-		if p.idle[i] && p.ready[i] {
-			p.idle[i] = false
-			return c
+	for i := range p.conns {
+		if pc := &p.conns[i]; pc.idle && pc.ready {
+			pc.idle = false
+			return pc.c
 		}
 	}
 	return nil
@@ -191,8 +209,8 @@ func (p *pool) takeIdleLocked() *conn {
 
 func (p *pool) idleCountLocked() int {
 	n := 0
-	for i, b := range p.idle {
-		if b && p.ready[i] {
+	for _, pc := range p.conns {
+		if pc.idle && pc.ready {
 			n++
 		}
 	}
@@ -207,10 +225,7 @@ func (p *pool) pull(c *conn) {
 		return
 	}
 	p.mu.Lock()
-	main := false
-	if i := p.mainLocked(); i >= 0 {
-		main = p.conns[i] == c
-	}
+	main := p.mainLocked() == c
 	k, full, left := 0, false, false
 	var canceled []*msgStub
 	for _, st := range p.queue {
@@ -236,7 +251,7 @@ func (p *pool) pull(c *conn) {
 	p.queue = p.queue[:k]
 	p.queuedN.Store(int32(k))
 	if i := p.indexLocked(c); i >= 0 {
-		p.idle[i] = !left
+		p.conns[i].idle = !left
 	}
 	if left {
 		p.maybeDialLocked()
@@ -251,12 +266,12 @@ func (p *pool) isIdle(c *conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	i := p.indexLocked(c)
-	return i >= 0 && p.idle[i]
+	return i >= 0 && p.conns[i].idle
 }
 
 func (p *pool) indexLocked(c *conn) int {
-	for i, x := range p.conns {
-		if x == c {
+	for i, pc := range p.conns {
+		if pc.c == c {
 			return i
 		}
 	}
@@ -276,17 +291,23 @@ func (p *pool) maybeDialLocked() {
 	if len(p.conns)+p.pending >= cfg.MaxActiveConnections || p.pending >= cfg.MaxPendingConnections {
 		return
 	}
-	need := len(p.queue) > 0 && len(p.queue) > p.idleCountLocked()
-	if st == poolOpen && len(p.conns)+p.pending < p.minConns {
-		need = true
-	}
-	if !need {
+	if !p.needLocked() {
 		return
 	}
 	p.pending++
 	p.stats.Dials++
 	p.svc.dialWG.Add(1)
 	go p.dial()
+}
+
+// needLocked reports whether the pool wants one more connection: more
+// messages wait than there are idle connections, or an open pool has fewer
+// connections than its persistent minimum.
+func (p *pool) needLocked() bool {
+	if len(p.queue) > 0 && len(p.queue) > p.idleCountLocked() {
+		return true
+	}
+	return p.state.Load() == poolOpen && len(p.conns)+p.pending < p.minConns
 }
 
 func (p *pool) dial() {
@@ -331,15 +352,15 @@ func (p *pool) nextAddr(ctx context.Context) (string, error) {
 func (p *pool) opened(c *conn) {
 	p.mu.Lock()
 	p.pending--
-	p.failures = 0
+	// failures is not reset here: a peer that accepts and closes at once
+	// must not be redialed in a loop. connClosed resets it when a healthy
+	// connection is lost.
 	if st := p.state.Load(); st == poolAborting || st == poolStopped || st == poolClosed {
 		p.mu.Unlock()
 		c.rc.Abort(ErrPoolClosed)
 		return
 	}
-	p.conns = append(p.conns, c)
-	p.ready = append(p.ready, !c.passive)
-	p.idle = append(p.idle, false)
+	p.conns = append(p.conns, poolConn{c: c, ready: !c.passive})
 	p.stats.Connects++
 	// Grow one connection at a time while the backlog exceeds idle
 	// connections: the queue is still full here, before c pulls.
@@ -351,11 +372,12 @@ func (p *pool) opened(c *conn) {
 	}
 }
 
-// activated marks a passive connection active (its loop).
+// activated marks a passive connection active (its loop). It does not
+// take the synchronous role from the connection that has it.
 func (p *pool) activated(c *conn) {
 	p.mu.Lock()
 	if i := p.indexLocked(c); i >= 0 {
-		p.ready[i] = true
+		p.conns[i].ready = true
 	}
 	p.maybeDialLocked()
 	p.mu.Unlock()
@@ -419,6 +441,12 @@ func (p *pool) scheduleRetryLocked() {
 	if len(p.queue) == 0 && (st != poolOpen || p.minConns == 0) {
 		return
 	}
+	p.armRetryLocked()
+}
+
+// armRetryLocked arms the backoff timer: until it fires, maybeDialLocked
+// dials nothing.
+func (p *pool) armRetryLocked() {
 	d := p.backoffLocked()
 	p.retry = time.AfterFunc(d, func() {
 		p.mu.Lock()
@@ -472,10 +500,13 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 	registered := false
 	if i := p.indexLocked(c); i >= 0 {
 		p.conns = slices.Delete(p.conns, i, i+1)
-		p.ready = slices.Delete(p.ready, i, i+1)
-		p.idle = slices.Delete(p.idle, i, i+1)
 		p.stats.Disconnects++
 		registered = true
+	}
+	if p.main == c {
+		// Its synchronous messages go back to the front of the queue below,
+		// under this lock: the next synchronous connection takes them first.
+		p.main = nil
 	}
 	if state == poolAborting || state == poolStopped {
 		failed = append(failed, resend...)
@@ -488,8 +519,16 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 		p.queue = append(resend, p.queue...)
 		p.queuedN.Store(int32(len(p.queue)))
 	}
-	if c.active {
+	healthy := c.healthy()
+	if healthy {
 		p.failures = 0
+	} else if registered {
+		// Lost before it had proven itself: as a failed attempt, the next
+		// dial waits for the backoff (even if other connections are up).
+		p.failures++
+		if p.retry == nil && (state == poolOpen || state == poolClosing) && p.needLocked() {
+			p.armRetryLocked()
+		}
 	}
 	if len(p.conns) == 0 && state == poolOpen {
 		// The pool lost its last connection: one-shot messages still
@@ -570,7 +609,10 @@ func (p *pool) close(force bool, done func()) {
 		p.state.Store(poolClosing)
 	}
 	p.stats.Closing = true
-	conns := slices.Clone(p.conns)
+	conns := make([]*conn, len(p.conns))
+	for i, pc := range p.conns {
+		conns[i] = pc.c
+	}
 	fin := p.finishLocked()
 	p.mu.Unlock()
 	for _, st := range failed {
@@ -675,8 +717,8 @@ func (p *pool) snapshot() PoolStats {
 	defer p.mu.Unlock()
 	s := p.stats
 	s.Queued, s.Pending = len(p.queue), p.pending
-	for i := range p.conns {
-		if p.ready[i] {
+	for _, pc := range p.conns {
+		if pc.ready {
 			s.Active++
 		} else {
 			s.Passive++

@@ -349,7 +349,7 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 	}
 	c.rc, c.id, c.remote = rc, rc.ID(), rc.RemoteAddr()
 	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
-	c.active = true
+	c.active, c.openAt = true, time.Now()
 	c.passive = c.pool != nil && h.s.cfg.StartPassive
 	c.startTimers()
 	if h := h.s.cfg.ConnectionStart; h != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ipcframe/ipcframe/internal/testmsg"
@@ -222,5 +224,184 @@ func TestCancelRacesStop(t *testing.T) {
 	require.Len(t, counts, n)
 	for i, c := range counts {
 		require.Equal(t, 1, c, "message %d completions", i)
+	}
+}
+
+// lcRawServer accepts TCP connections and keeps them open without reading.
+// closeOnAccept closes each connection at once instead.
+type lcRawServer struct {
+	ln       net.Listener
+	accepted atomic.Int32
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func newLCRawServer(t testing.TB, closeOnAccept bool) *lcRawServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &lcRawServer{ln: ln}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.accepted.Add(1)
+			if closeOnAccept {
+				_ = c.Close()
+				continue
+			}
+			s.mu.Lock()
+			s.conns = append(s.conns, c)
+			s.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, c := range s.conns {
+			_ = c.Close()
+		}
+	})
+	return s
+}
+
+// TestReconnectAfterUnhealthyLoss (defect 3): a peer that accepts and
+// closes at once must not be redialed in a loop. With a one-hour backoff,
+// the pool's first connection is lost before it carried anything, and the
+// pool has not dialed again when it reports the loss (it waits for the
+// backoff).
+func TestReconnectAfterUnhealthyLoss(t *testing.T) {
+	srv := newLCRawServer(t, true)
+	events := newPLEvents()
+	client := startService(t, ipc.Config{
+		Protocol:     plClientProto(),
+		ReconnectMin: 3600e9,
+		ReconnectMax: 3600e9,
+		PoolEvent:    events.add,
+	})
+	addr := srv.ln.Addr().String()
+	require.NoError(t, client.CreatePool(addr, ipc.PoolOptions{MinConnections: 1}))
+	events.waitFor(t, "the first connection lost", func() bool {
+		return events.count(ipc.PoolDisconnected) > 0 || events.count(ipc.PoolConnectFailed) > 0
+	})
+	st, ok := client.PoolStats(addr)
+	require.True(t, ok)
+	require.Equal(t, uint64(1), st.Dials, "the pool redialed at once after an unhealthy loss")
+	require.Zero(t, st.Pending)
+}
+
+// TestReconnectAfterHealthyLoss (defect 3, the other side): a connection
+// that carried traffic and is then lost is replaced at once, whatever the
+// backoff.
+func TestReconnectAfterHealthyLoss(t *testing.T) {
+	sconns := newLCConns()
+	server := startService(t, ipc.Config{
+		Protocol:        plEchoProto(nil),
+		Listen:          "127.0.0.1:0",
+		ConnectionStart: sconns.start,
+		ConnectionStop:  sconns.stop,
+	})
+	events := newPLEvents()
+	client := startService(t, ipc.Config{
+		Protocol:     plClientProto(),
+		ReconnectMin: 3600e9,
+		ReconnectMax: 3600e9,
+		PoolEvent:    events.add,
+	})
+	addr := server.Addr().String()
+	require.NoError(t, client.CreatePool(addr, ipc.PoolOptions{MinConnections: 1}))
+	res := make(chan error, 1)
+	require.NoError(t, ipc.SendRequest(client, addr, testmsg.New(1, 64), 0,
+		func(_, _ *testmsg.Message, err error) { res <- err }))
+	require.NoError(t, semAwait(t, res, "the echo"))
+	open := sconns.current()
+	require.Len(t, open, 1)
+	require.NoError(t, open[0].Close())
+	events.waitCount(t, ipc.PoolConnectionStart, 2)
+	st, _ := client.PoolStats(addr)
+	require.Equal(t, uint64(2), st.Dials)
+}
+
+// TestSynchronousOrderAcrossActivation (defect 5): the pool's synchronous
+// messages stay on the connection that took the first of them, even when
+// an older passive connection is activated meanwhile. The server reads
+// nothing, so the four large synchronous messages stay in their
+// connection's writer; a fifth synchronous message sent after the older
+// connection's activation must wait behind them instead of leaving on the
+// other connection (a server then saw 5, 1, 2, 3, 4).
+func TestSynchronousOrderAcrossActivation(t *testing.T) {
+	srv := newLCRawServer(t, false)
+	conns := newLCConns()
+	events := newPLEvents()
+	client := startService(t, ipc.Config{
+		Protocol:              plClientProto(),
+		StartPassive:          true,
+		MaxActiveConnections:  2,
+		MaxPendingConnections: 1,
+		ConnectionStart:       conns.start,
+		ConnectionStop:        conns.stop,
+		PoolEvent:             events.add,
+	})
+	addr := srv.ln.Addr().String()
+	require.NoError(t, client.CreatePool(addr, ipc.PoolOptions{MinConnections: 2}))
+	events.waitCount(t, ipc.PoolConnectionStart, 2)
+	cs := conns.all()
+	require.Len(t, cs, 2)
+	older, newer := cs[0], cs[1]
+
+	var doneMu sync.Mutex
+	completed := map[int]error{}
+	sig := newPLSignal()
+	send := func(idx, size int, flags ipc.Flags) {
+		require.NoError(t, client.Send(addr, testmsg.New(idx, size), flags, func(err error) {
+			doneMu.Lock()
+			completed[idx] = err
+			doneMu.Unlock()
+			sig.notify()
+		}))
+	}
+	isDone := func(idx int) bool {
+		doneMu.Lock()
+		defer doneMu.Unlock()
+		_, ok := completed[idx]
+		return ok
+	}
+
+	require.NoError(t, newer.Activate())
+	events.waitCount(t, ipc.PoolConnectionActivate, 1)
+	for i := 1; i <= 4; i++ {
+		send(i, 8<<20, ipc.Synchronous)
+	}
+	require.NoError(t, older.Activate())
+	events.waitCount(t, ipc.PoolConnectionActivate, 2)
+	send(5, 64, ipc.Synchronous)
+	// Two small messages on the older connection itself, one after the
+	// other: once the second is written, anything the older connection
+	// took from the pool before it was written too.
+	for _, idx := range []int{6, 7} {
+		ch := make(chan error, 1)
+		require.NoError(t, client.SendTo(older, testmsg.New(idx, 64), 0, func(err error) { ch <- err }))
+		require.NoError(t, semAwait(t, ch, fmt.Sprintf("message %d", idx)))
+	}
+	require.False(t, isDone(4), "the server read nothing, yet all synchronous messages were written")
+	require.False(t, isDone(5), "synchronous message 5 overtook 1..4")
+
+	// The server never reads: abort the pool so that the messages fail.
+	aborted := make(chan struct{})
+	require.NoError(t, client.AbortPool(addr, func() { close(aborted) }))
+	wait(t, aborted, "the pool aborted")
+	sig.waitFor(t, "every message completed", func() bool {
+		doneMu.Lock()
+		defer doneMu.Unlock()
+		return len(completed) == 5
+	})
+	for i := 1; i <= 5; i++ {
+		require.ErrorIs(t, completed[i], ipc.ErrConnection, "message %d", i)
 	}
 }
