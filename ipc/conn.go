@@ -38,6 +38,7 @@ type conn struct {
 	passive bool      // takes no pool messages until activateOnLoop
 	partial bool      // the last onData left part of a packet unconsumed
 	gotMsg  bool      // a whole message arrived (healthy)
+	retired bool      // takes no pool messages; closes once idle (retire)
 	openAt  time.Time // when OnOpen ran (healthy)
 
 	// keepalive (keepalive.go)
@@ -117,7 +118,7 @@ func (c *conn) pull() {
 		}
 		c.mu.Unlock()
 	}
-	if c.pool != nil && !c.passive {
+	if c.pool != nil && !c.passive && !c.retired {
 		c.pool.pull(c)
 	}
 }
@@ -140,6 +141,9 @@ func (c *conn) activateOnLoop() {
 func (c *conn) pump() {
 	budget := DefaultPumpQuantum
 	size := c.svc.cfg.BufferSize
+	if !c.retired && c.w.canceledWaits >= c.retireAt() {
+		c.retire()
+	}
 	for !c.closed {
 		c.pull()
 		if !c.w.hasOutput() || !c.rc.Writable() {
@@ -171,8 +175,32 @@ func (c *conn) pump() {
 		}
 	}
 	c.runCompletions()
-	if c.pool != nil && !c.closed {
+	if c.closed {
+		return
+	}
+	if c.retired && !c.w.busy() && c.directN.Load() == 0 {
+		c.rc.Close(&ConnError{Op: "retire", Peer: c.remote, ConnID: c.id, Err: ErrTooManyCanceled})
+		return
+	}
+	if c.pool != nil {
 		c.pool.closeIdle(c)
+	}
+}
+
+// retireAt is how many requests canceled while waiting, and never
+// answered, retire the connection: half of MaxResponseWait, at least 1.
+func (c *conn) retireAt() int { return max(1, c.svc.cfg.MaxResponseWait/2) }
+
+// retire stops the connection from taking pool messages; it closes once its
+// writer is idle, and its pool replaces it. A canceled request keeps its
+// writer slot until its response arrives (to drop it and tell the peer to
+// stop), so a peer that never answers them would otherwise clog the
+// connection for good.
+func (c *conn) retire() {
+	c.retired = true
+	c.log.Debug("ipc: retiring connection", "canceled_waits", c.w.canceledWaits)
+	if c.pool != nil {
+		c.pool.retired(c)
 	}
 }
 
@@ -270,6 +298,9 @@ func (c *conn) feed(data []byte) error {
 func (c *conn) healthy() bool {
 	if !c.active || c.passive {
 		return false
+	}
+	if c.retired {
+		return true // retired by us, not a failure of the peer
 	}
 	return c.gotMsg || time.Since(c.openAt) >= c.svc.cfg.ReconnectMax
 }

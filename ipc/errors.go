@@ -83,6 +83,11 @@ var (
 	ErrDeadPeer = errors.New("ipc: peer silent (dead peer timeout)")
 	// ErrInactivity reports a connection that was silent for too long.
 	ErrInactivity = errors.New("ipc: inactivity timeout")
+	// ErrTooManyCanceled reports a connection closed because half of its
+	// MaxResponseWait was held by requests canceled while they waited for
+	// a response that never came. It closes once its other messages are
+	// done; its pool replaces it.
+	ErrTooManyCanceled = errors.New("ipc: connection retired: too many canceled requests left unanswered")
 	// ErrConnectionClosed reports a connection closed by the peer or by a
 	// local Close.
 	ErrConnectionClosed = errors.New("ipc: connection closed")

@@ -67,9 +67,10 @@ type pool struct {
 // poolConn is the pool's record of one of its open connections (guarded by
 // the pool's mu).
 type poolConn struct {
-	c     *conn
-	ready bool // active: takes messages from the queue
-	idle  bool // pulled the queue with room left and found nothing to take
+	c       *conn
+	ready   bool // active: takes messages from the queue
+	idle    bool // pulled the queue with room left and found nothing to take
+	retired bool // closes once idle (conn.retire); not counted in the limits
 }
 
 // PoolOptions configures a pool created ahead of sending (CreatePool).
@@ -288,7 +289,7 @@ func (p *pool) maybeDialLocked() {
 	if p.retry != nil {
 		return
 	}
-	if len(p.conns)+p.pending >= cfg.MaxActiveConnections || p.pending >= cfg.MaxPendingConnections {
+	if p.liveLocked()+p.pending >= cfg.MaxActiveConnections || p.pending >= cfg.MaxPendingConnections {
 		return
 	}
 	if !p.needLocked() {
@@ -307,7 +308,31 @@ func (p *pool) needLocked() bool {
 	if len(p.queue) > 0 && len(p.queue) > p.idleCountLocked() {
 		return true
 	}
-	return p.state.Load() == poolOpen && len(p.conns)+p.pending < p.minConns
+	return p.state.Load() == poolOpen && p.liveLocked()+p.pending < p.minConns
+}
+
+// liveLocked counts the open connections that are not retired.
+func (p *pool) liveLocked() int {
+	n := 0
+	for _, pc := range p.conns {
+		if !pc.retired {
+			n++
+		}
+	}
+	return n
+}
+
+// retired takes a retiring connection out of the pool's rotation (its
+// loop): it takes no more messages and a replacement may be dialed. It
+// keeps the synchronous role, if it has it, until it closes, so that
+// synchronous messages stay in order.
+func (p *pool) retired(c *conn) {
+	p.mu.Lock()
+	if i := p.indexLocked(c); i >= 0 {
+		p.conns[i].ready, p.conns[i].idle, p.conns[i].retired = false, false, true
+	}
+	p.maybeDialLocked()
+	p.mu.Unlock()
 }
 
 func (p *pool) dial() {
@@ -718,7 +743,7 @@ func (p *pool) snapshot() PoolStats {
 	s := p.stats
 	s.Queued, s.Pending = len(p.queue), p.pending
 	for _, pc := range p.conns {
-		if pc.ready {
+		if pc.ready || pc.retired {
 			s.Active++
 		} else {
 			s.Passive++

@@ -227,6 +227,57 @@ func TestCancelRacesStop(t *testing.T) {
 	}
 }
 
+// TestCanceledWaitsBounded (defect 2): requests canceled while they wait
+// for a response that never comes must not hold writer slots forever.
+// With MaxMultiplex 2 and MaxResponseWait 4, three times that many such
+// requests are canceled one after the other; each one is still sent (the
+// pool retires the clogged connection and opens another one), and a final
+// request is answered.
+func TestCanceledWaitsBounded(t *testing.T) {
+	const answerFrom = 1000
+	recv := newLCRecv()
+	server := startService(t, ipc.Config{
+		Protocol: semClientProto(t, func(ctx ipc.Context, m *testmsg.Message) {
+			recv.add(m.Idx)
+			if m.Idx >= answerFrom {
+				_ = ctx.Respond(m)
+			}
+		}),
+		Listen: "127.0.0.1:0",
+	})
+	events := newPLEvents()
+	client := startService(t, ipc.Config{
+		Protocol:        semClientProto(t, nil),
+		MaxMultiplex:    2,
+		MaxResponseWait: 4,
+		PoolEvent:       events.add,
+	})
+	addr := server.Addr().String()
+	for i := range 3 * (2 + 4) {
+		ctx, cancel := context.WithCancel(context.Background())
+		res := make(chan error, 2)
+		_, err := ipc.SendRequestContext(ctx, client, addr, testmsg.New(i, 64), 0,
+			func(_, _ *testmsg.Message, err error) { res <- err })
+		require.NoError(t, err)
+		recv.waitFor(t, fmt.Sprintf("request %d delivered", i), func() bool { return recv.has(i, i+1) })
+		cancel()
+		require.ErrorIs(t, semAwait(t, res, fmt.Sprintf("request %d canceled", i)), ipc.ErrCanceled)
+		require.Len(t, res, 0)
+	}
+	res := make(chan semResult, 2)
+	require.NoError(t, ipc.SendRequest(client, addr, testmsg.New(answerFrom, 64), 0,
+		func(_, resp *testmsg.Message, err error) { res <- semResult{resp, err} }))
+	r := semAwait(t, res, "the final request")
+	require.NoError(t, r.err)
+	require.Equal(t, uint32(answerFrom), r.resp.Idx)
+	// The clogged connections were retired, not failed.
+	stops := events.of(ipc.PoolConnectionStop)
+	require.NotEmpty(t, stops)
+	for _, s := range stops {
+		require.ErrorIs(t, s.Err, ipc.ErrTooManyCanceled)
+	}
+}
+
 // lcRawServer accepts TCP connections and keeps them open without reading.
 // closeOnAccept closes each connection at once instead.
 type lcRawServer struct {
