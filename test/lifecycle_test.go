@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -455,4 +456,82 @@ func TestSynchronousOrderAcrossActivation(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		require.ErrorIs(t, completed[i], ipc.ErrConnection, "message %d", i)
 	}
+}
+
+// TestCreatePoolOnce (defect 7): two concurrent CreatePool calls for one
+// name: exactly one succeeds (the check and the creation are one step).
+func TestCreatePoolOnce(t *testing.T) {
+	const names = 100
+	client := startService(t, ipc.Config{
+		Protocol:     plClientProto(),
+		ReconnectMin: 3600e9,
+		ReconnectMax: 3600e9,
+	})
+	port := plClosedPorts(t, 1)[0]
+	_, p, err := net.SplitHostPort(port)
+	require.NoError(t, err)
+	var ok [names]atomic.Int32
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range names {
+		name := fmt.Sprintf("127.0.%d.%d:%s", i/200, 1+i%200, p)
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if err := client.CreatePool(name, ipc.PoolOptions{}); err == nil {
+					ok[i].Add(1)
+				} else if !errors.Is(err, ipc.ErrInvalidConfig) {
+					t.Errorf("CreatePool %s: %v", name, err)
+				}
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+	for i := range names {
+		require.Equal(t, int32(1), ok[i].Load(), "name %d: CreatePool successes", i)
+	}
+}
+
+// TestSecondStopWaits (defect 7): a second Stop returns only after the
+// first one has finished draining.
+func TestSecondStopWaits(t *testing.T) {
+	got := make(chan struct{}, 1)
+	server := startService(t, ipc.Config{
+		Protocol: semClientProto(t, func(ipc.Context, *testmsg.Message) { got <- struct{}{} }), // never answers
+		Listen:   "127.0.0.1:0",
+	})
+	client := startService(t, ipc.Config{Protocol: semClientProto(t, nil)})
+	res := make(chan error, 1)
+	id, err := ipc.SendRequestContext(context.Background(), client, server.Addr().String(), testmsg.New(1, 64), 0,
+		func(_, _ *testmsg.Message, err error) { res <- err })
+	require.NoError(t, err)
+	wait(t, got, "the request at the server")
+
+	var firstDone atomic.Bool
+	first := make(chan error, 1)
+	go func() {
+		err := client.Stop(context.Background()) // drains: waits for the request
+		firstDone.Store(true)
+		first <- err
+	}()
+	// Sends fail once the first Stop has begun.
+	for client.Send(server.Addr().String(), testmsg.New(2, 64), 0, nil) == nil {
+		runtime.Gosched()
+	}
+	second := make(chan bool, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		if err := client.Stop(ctx); err != nil {
+			t.Errorf("second Stop: %v", err)
+		}
+		second <- firstDone.Load()
+	}()
+	require.NoError(t, client.Cancel(id)) // lets the first Stop finish
+	require.ErrorIs(t, semAwait(t, res, "the request"), ipc.ErrCanceled)
+	require.NoError(t, semAwait(t, first, "the first Stop"))
+	require.True(t, semAwait(t, second, "the second Stop"), "the second Stop returned before the first had finished")
 }
