@@ -183,55 +183,6 @@ func (s *Service) newStub(m Message, flags Flags) (*msgStub, error) {
 	return st, nil
 }
 
-// Send sends m to the destination name ("host:port"). done, if not nil, is
-// called once: with nil when the message has been written to the
-// connection, or with an error. When Send returns an error, done is never
-// called.
-func (s *Service) Send(name string, m Message, flags Flags, done func(err error)) error {
-	st, err := s.newStub(m, flags&^AwaitResponse)
-	if err != nil {
-		return err
-	}
-	st.done = done
-	return s.sendToPool(name, st)
-}
-
-// Request sends req to name and calls cb once, with the response or an
-// error. It is the untyped form of SendRequest.
-func (s *Service) Request(name string, req Message, flags Flags, cb func(resp Message, err error)) error {
-	if cb == nil {
-		return fmt.Errorf("%w: nil callback", ErrNilMessage)
-	}
-	st, err := s.newStub(req, flags|AwaitResponse)
-	if err != nil {
-		return err
-	}
-	st.onResp, st.respFn = cb, untypedCompleter{}
-	return s.sendToPool(name, st)
-}
-
-// SendRequest sends req to the destination name and calls cb once, on an
-// event loop: with the response, or with a nil response and an error
-// (ErrConnection, ErrCanceled, ...; see MessageError). When SendRequest
-// returns an error, cb is never called.
-func SendRequest[Req, Resp any, PReq interface {
-	*Req
-	Message
-}, PResp interface {
-	*Resp
-	Message
-}](s *Service, name string, req PReq, flags Flags, cb func(req PReq, resp PResp, err error)) error {
-	if cb == nil {
-		return fmt.Errorf("%w: nil callback", ErrNilMessage)
-	}
-	st, err := s.newStub(req, flags|AwaitResponse)
-	if err != nil {
-		return err
-	}
-	st.onResp, st.respFn = cb, typedCompleter[Req, Resp, PReq, PResp]{}
-	return s.sendToPool(name, st)
-}
-
 func (s *Service) sendToPool(name string, st *msgStub) error {
 	p, err := s.poolFor(name, false)
 	if err != nil {
