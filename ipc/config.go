@@ -236,8 +236,14 @@ func (c *Config) validate() error {
 	if c.WriteBatch < c.BufferSize {
 		return bad("WriteBatch", "must be at least BufferSize (%d)", c.BufferSize)
 	}
-	if c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin {
-		return bad("ReconnectMax", "durations must be positive and ReconnectMin <= ReconnectMax")
+	if c.DialTimeout < 0 {
+		return bad("DialTimeout", "must not be negative, got %v", c.DialTimeout)
+	}
+	if c.ReconnectMin < 0 {
+		return bad("ReconnectMin", "must not be negative, got %v", c.ReconnectMin)
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		return bad("ReconnectMax", "must be at least ReconnectMin (%v), got %v", c.ReconnectMin, c.ReconnectMax)
 	}
 	if c.Protocol.maxID() >= 1<<(8*c.TypeIDSize) {
 		return bad("TypeIDSize", "protocol has type id %d, too wide for %d byte(s)", c.Protocol.maxID(), c.TypeIDSize)
