@@ -103,8 +103,9 @@ var (
 	// ErrTLSHandshake reports a failed TLS handshake; the cause is wrapped.
 	ErrTLSHandshake = errors.New("reactor: TLS handshake failed")
 	// ErrTLSHandshakeTimeout reports a handshake that did not finish within
-	// TLSConfig.HandshakeTimeout (a silent or stalled peer).
-	ErrTLSHandshakeTimeout = fmt.Errorf("%w: timeout", ErrTLSHandshake)
+	// TLSConfig.HandshakeTimeout (a silent or stalled peer). It matches
+	// ErrTLSHandshake and has a Timeout() bool method that reports true.
+	ErrTLSHandshakeTimeout error = tlsTimeoutError{}
 	// ErrTLSNotTLS reports a peer that does not speak TLS: a server got
 	// something other than a ClientHello (a plain client on a TLS port), or
 	// a client's peer closed before sending any byte back (a TLS client on
@@ -130,6 +131,13 @@ var (
 	// ErrTLSTruncated reports a connection that ended inside a TLS record.
 	ErrTLSTruncated = errors.New("reactor: connection ended inside a TLS record")
 )
+
+// tlsTimeoutError is ErrTLSHandshakeTimeout.
+type tlsTimeoutError struct{}
+
+func (tlsTimeoutError) Error() string { return "reactor: TLS handshake failed: timeout" }
+func (tlsTimeoutError) Timeout() bool { return true }
+func (tlsTimeoutError) Unwrap() error { return ErrTLSHandshake }
 
 // Handshake states (tlsState.hs).
 const (

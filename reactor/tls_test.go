@@ -187,3 +187,13 @@ func TestTLSTruncatedRecord(t *testing.T) {
 		t.Fatal("no close")
 	}
 }
+
+// TestTLSHandshakeTimeoutError: the timeout error is a timeout and a
+// handshake failure.
+func TestTLSHandshakeTimeoutError(t *testing.T) {
+	var te interface{ Timeout() bool }
+	require.ErrorAs(t, ErrTLSHandshakeTimeout, &te)
+	require.True(t, te.Timeout())
+	require.ErrorIs(t, ErrTLSHandshakeTimeout, ErrTLSHandshake)
+	require.NotErrorIs(t, ErrTLSHandshake, ErrTLSHandshakeTimeout)
+}

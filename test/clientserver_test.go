@@ -49,7 +49,7 @@ func runClientServerBasic(t *testing.T, conns, total int, v variant) {
 	client := startService(t, ccfg)
 	addr := server.Addr().String()
 
-	chainedEcho(t, client, addr, total, initial)
+	chainedEcho(t, client, addr, total, initial).quiet(t, client)
 	if err, _ := serverErr.Load().(error); err != nil {
 		t.Fatal(err)
 	}
