@@ -154,21 +154,30 @@ const stopGrace = time.Second
 // begun; responses (flags has Response) are still accepted so that requests
 // in flight can be answered while the service drains.
 func (s *Service) newStub(m Message, flags Flags) (*msgStub, error) {
+	st := stubPool.Get().(*msgStub)
+	if err := s.initStub(st, m, flags); err != nil {
+		stubPool.Put(st)
+		return nil, err
+	}
+	return st, nil
+}
+
+// initStub is newStub with the stub given (a Call's pooled one).
+func (s *Service) initStub(st *msgStub, m Message, flags Flags) error {
 	if m == nil {
-		return nil, ErrNilMessage
+		return ErrNilMessage
 	}
 	if s.stopping.Load() && flags&Response == 0 {
-		return nil, ErrServiceStopped
+		return ErrServiceStopped
 	}
 	ti := s.cfg.Protocol.lookup(m)
 	if ti == nil {
-		return nil, fmt.Errorf("%w: %T", ErrUnknownType, m)
+		return fmt.Errorf("%w: %T", ErrUnknownType, m)
 	}
-	st := stubPool.Get().(*msgStub)
 	st.svc, st.msg, st.ti = s, m, ti
 	st.flags, st.state = flags&(userFlags|Response), OnPeer
 	retainMsg(m, ti)
-	return st, nil
+	return nil
 }
 
 // Send sends m to the destination name ("host:port"). done, if not nil, is
