@@ -3,9 +3,11 @@ package ipc_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ipcframe/ipcframe/ipc"
 )
@@ -38,6 +40,8 @@ func benchCall(b *testing.B, conc, size int) {
 	b.SetBytes(int64(2 * size))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU(b)
+	defer func() { reportCPU(b, processCPU(b)-cpu0) }()
 	for range conc {
 		wg.Add(1)
 		go func() {
@@ -52,4 +56,72 @@ func benchCall(b *testing.B, conc, size int) {
 		}()
 	}
 	wg.Wait()
+}
+
+// BenchmarkCallHops splits a concurrency-1 Call round trip of a 1 KiB
+// plain message into its two halves, timed in one process: caller to
+// server handler (caller goroutine → client loop → socket → server loop)
+// and handler back to the caller (server loop → socket → client loop →
+// caller goroutine). It reports their medians, with busy polling at its
+// default and off.
+func BenchmarkCallHops(b *testing.B) {
+	for _, bp := range []time.Duration{0, -1} {
+		name := "busypoll=default"
+		if bp < 0 {
+			name = "busypoll=off"
+		}
+		b.Run(name, func(b *testing.B) { benchCallHops(b, bp) })
+	}
+}
+
+func benchCallHops(b *testing.B, busyPoll time.Duration) {
+	var atHandler atomic.Int64 // monotonic ns since base, set by the handler
+	base := time.Now()
+	sp := ipc.NewProtocol()
+	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *callMsg) {
+		atHandler.Store(int64(time.Since(base)))
+		_ = ctx.Respond(m)
+	})
+	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", BusyPoll: busyPoll})
+	cp := ipc.NewProtocol()
+	ipc.MustRegister[callMsg](cp, 1, nil)
+	client := startBenchService(b, ipc.Config{Protocol: cp, BusyPoll: busyPoll})
+	addr := server.Addr().String()
+	ctx := context.Background()
+	req := &callMsg{Data: make([]byte, 1024)}
+	if _, err := ipc.Call[callMsg, callMsg](ctx, client, addr, req, 0); err != nil {
+		b.Fatal(err)
+	}
+	there := make([]int64, 0, b.N)
+	back := make([]int64, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU(b)
+	for range b.N {
+		t0 := int64(time.Since(base))
+		if _, err := ipc.Call[callMsg, callMsg](ctx, client, addr, req, 0); err != nil {
+			b.Fatal(err)
+		}
+		t2 := int64(time.Since(base))
+		t1 := atHandler.Load()
+		there, back = append(there, t1-t0), append(back, t2-t1)
+	}
+	b.StopTimer()
+	reportCPU(b, processCPU(b)-cpu0)
+	b.ReportMetric(median(there)/1e3, "µs-to-handler")
+	b.ReportMetric(median(back)/1e3, "µs-back")
+}
+
+func median(v []int64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return float64(v[len(v)/2])
+}
+
+// reportCPU reports the process's CPU time per operation (getrusage: the
+// client, the server and the benchmark's goroutines).
+func reportCPU(b *testing.B, cpu time.Duration) {
+	b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 }
