@@ -89,8 +89,19 @@ func (p *Page) Line(title, subtitle, xName, yName string, x []string, series ...
 
 // Bar adds a bar chart: one bar per category and series.
 func (p *Page) Bar(title, subtitle, xName, yName string, categories []string, series ...Series) {
+	p.bar(title, subtitle, xName, yName, "value", categories, series)
+}
+
+// BarLog is Bar with a logarithmic value axis, for values that span
+// orders of magnitude (latencies at several concurrencies).
+func (p *Page) BarLog(title, subtitle, xName, yName string, categories []string, series ...Series) {
+	p.bar(title, subtitle, xName, yName, "log", categories, series)
+}
+
+func (p *Page) bar(title, subtitle, xName, yName, yType string, categories []string, series []Series) {
 	c := charts.NewBar()
 	c.SetGlobalOptions(p.globals(title, subtitle, xName, yName)...)
+	c.SetGlobalOptions(charts.WithYAxisOpts(opts.YAxis{Name: yName, Type: yType}))
 	c.SetXAxis(categories)
 	for _, s := range series {
 		data := make([]opts.BarData, len(s.Y))
