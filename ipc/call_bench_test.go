@@ -62,8 +62,8 @@ func benchCall(b *testing.B, conc, size int) {
 // plain message into its two halves, timed in one process: caller to
 // server handler (caller goroutine → client loop → socket → server loop)
 // and handler back to the caller (server loop → socket → client loop →
-// caller goroutine). It reports their medians, with busy polling at its
-// default and off.
+// caller goroutine). It reports their medians and the round trip's 99th
+// percentile, with busy polling at its default and off.
 func BenchmarkCallHops(b *testing.B) {
 	for _, bp := range []time.Duration{0, -1} {
 		name := "busypoll=default"
@@ -94,6 +94,7 @@ func benchCallHops(b *testing.B, busyPoll time.Duration) {
 	}
 	there := make([]int64, 0, b.N)
 	back := make([]int64, 0, b.N)
+	round := make([]int64, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := processCPU(b)
@@ -104,20 +105,24 @@ func benchCallHops(b *testing.B, busyPoll time.Duration) {
 		}
 		t2 := int64(time.Since(base))
 		t1 := atHandler.Load()
-		there, back = append(there, t1-t0), append(back, t2-t1)
+		there, back, round = append(there, t1-t0), append(back, t2-t1), append(round, t2-t0)
 	}
 	b.StopTimer()
 	reportCPU(b, processCPU(b)-cpu0)
 	b.ReportMetric(median(there)/1e3, "µs-to-handler")
 	b.ReportMetric(median(back)/1e3, "µs-back")
+	b.ReportMetric(quantile(round, 0.99)/1e3, "µs-p99")
 }
 
-func median(v []int64) float64 {
+func median(v []int64) float64 { return quantile(v, 0.5) }
+
+// quantile returns the q-quantile of v (sorting v).
+func quantile(v []int64, q float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
 	slices.Sort(v)
-	return float64(v[len(v)/2])
+	return float64(v[int(float64(len(v)-1)*q)])
 }
 
 // reportCPU reports the process's CPU time per operation (getrusage: the
