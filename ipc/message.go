@@ -58,6 +58,7 @@ func (st *msgStub) complete(resp Message, err error) bool {
 	if !st.completed.CompareAndSwap(false, true) {
 		return false
 	}
+	countCompletion(st.svc, err)
 	if st.respFn != nil {
 		st.respFn.complete(st, resp, err)
 	} else if st.done != nil {

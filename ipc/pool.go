@@ -447,6 +447,7 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 			continue
 		}
 		if st.resendable() {
+			p.svc.counters.resends.Add(1)
 			st.started = false
 			resend = append(resend, st)
 		} else {

@@ -22,6 +22,8 @@ type Service struct {
 	cfg Config
 	r   *reactor.Reactor
 
+	counters serviceCounters // stats.go; atomics and their own lock
+
 	ctx    context.Context // canceled by Stop; bounds dials
 	cancel context.CancelFunc
 	dialWG sync.WaitGroup
@@ -107,13 +109,7 @@ func (s *Service) Stop(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
-	s.mu.Lock()
-	pools := make([]*pool, 0, len(s.pools))
-	for _, p := range s.pools {
-		pools = append(pools, p)
-	}
-	s.mu.Unlock()
-	for _, p := range pools {
+	for _, p := range s.poolList() {
 		p.stop()
 	}
 	s.cancel()
@@ -358,6 +354,7 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 	}
 	c.rc, c.id, c.remote = rc, rc.ID(), rc.RemoteAddr()
 	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
+	c.countOpen()
 	c.active = true
 	c.passive = c.pool != nil && h.s.cfg.StartPassive
 	c.startTimers()

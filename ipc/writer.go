@@ -63,6 +63,7 @@ type writer struct {
 	queued     int     // slots in wq and syncWait
 	queuedReqs int     // requests among them
 	waiting    int     // slots in slotWait
+	finished   uint64  // messages fully serialized (counted by stats.go)
 
 	cancelReqs []reqID     // CancelRequest commands to send
 	cancelMsgs []uint32    // CancelMessage commands to send
@@ -273,6 +274,7 @@ func (w *writer) finish(i int32) {
 	s := &w.slots[i]
 	st := s.st
 	w.unqueue(i)
+	w.finished++
 	if st.isRequest() {
 		s.phase = slotWait
 		w.waiting++
