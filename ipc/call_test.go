@@ -139,16 +139,24 @@ func TestCallErrors(t *testing.T) {
 // response, sent later, is dropped; the next calls get their own
 // responses; every request has completed once when the client stops.
 func TestCallCancel(t *testing.T) {
-	held := make(chan ipc.Context, 4)
+	type heldReq struct {
+		ctx ipc.Context
+		n   uint64
+	}
+	held := make(chan heldReq, 4)
 	server, client := callPair(t, func(ctx ipc.Context, m *callMsg) {
 		if m.N >= 100 {
-			held <- ctx // answered late, by the test
+			held <- heldReq{ctx, m.N} // answered late, by the test
 			return
 		}
 		_ = ctx.Respond(m)
 	}, ipc.Config{})
 	addr := server.Addr().String()
 
+	// late calls with request n under ctx, ends ctx once the server holds
+	// the request (cancel; nil for a deadline, which ends by itself), and
+	// checks the error, then answers late and checks that the next call
+	// gets its own response.
 	late := func(n uint64, ctx context.Context, cancel func(), want error) {
 		t.Helper()
 		res := make(chan error, 1)
@@ -156,15 +164,35 @@ func TestCallCancel(t *testing.T) {
 			_, err := ipc.Call[callMsg, callMsg](ctx, client, addr, &callMsg{N: n}, 0)
 			res <- err
 		}()
-		hctx := <-held // the server has the request: it is waiting
-		if cancel != nil {
-			cancel()
+		var err error
+		var h heldReq
+	wait:
+		for {
+			select {
+			case h = <-held:
+				if h.n != n {
+					// A request canceled earlier that reached the
+					// server anyway: its answer is absorbed too.
+					require.NoError(t, h.ctx.Respond(&callMsg{N: h.n}))
+					continue
+				}
+				if cancel != nil {
+					cancel()
+				}
+				err = <-res
+				break wait
+			case err = <-res:
+				// Only a deadline ends by itself: it passed before the
+				// server ran the handler.
+				require.Nil(t, cancel)
+				break wait
+			}
 		}
-		err := <-res
 		require.ErrorIs(t, err, ipc.ErrCanceled)
 		require.ErrorIs(t, err, want)
-		// The late response is absorbed: the next call gets its own.
-		require.NoError(t, hctx.Respond(&callMsg{N: n}))
+		if h.n == n {
+			require.NoError(t, h.ctx.Respond(&callMsg{N: n}))
+		}
 		resp, err := ipc.Call[callMsg, callMsg](context.Background(), client, addr, &callMsg{N: n - 99}, 0)
 		require.NoError(t, err)
 		require.Equal(t, n-99, resp.N)
@@ -172,7 +200,7 @@ func TestCallCancel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	late(100, ctx, cancel, context.Canceled)
-	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	late(101, ctx, nil, context.DeadlineExceeded)
 	cause := errors.New("caller gave up")
