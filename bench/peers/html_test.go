@@ -38,7 +38,7 @@ func TestHTML(t *testing.T) {
 	if bytes.Contains(page, []byte("<script src=")) {
 		t.Error("report loads an external script")
 	}
-	png := reporttest.RequireScreenshot(t, path, 3200, 500)
+	png := reporttest.RequireScreenshot(t, path, 3200, 20000, 5000)
 	if d := os.Getenv("REPORT_SCREENSHOT_DIR"); d != "" {
 		if b, err := os.ReadFile(png); err == nil {
 			_ = os.WriteFile(filepath.Join(d, "peers-report.png"), b, 0o644)

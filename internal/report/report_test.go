@@ -56,7 +56,7 @@ func TestScreenshot(t *testing.T) {
 	if err := samplePage().WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
-	png := reporttest.RequireScreenshot(t, path, 1000, 200)
+	png := reporttest.RequireScreenshot(t, path, 1000, 5000, 5000)
 	if dir := os.Getenv("REPORT_SCREENSHOT_DIR"); dir != "" {
 		b, err := os.ReadFile(png)
 		if err == nil {
