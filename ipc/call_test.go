@@ -279,3 +279,19 @@ func TestCallAllocs(t *testing.T) {
 	t.Logf("allocations per Call: %v", allocs)
 	require.LessOrEqual(t, allocs, 2.0, "allocations per Call, client and server")
 }
+
+// TestCallResponseParts: a request answered in parts returns the last
+// part (ResponseLast); the parts before it are not returned.
+func TestCallResponseParts(t *testing.T) {
+	server, client := callPair(t, func(ctx ipc.Context, m *callMsg) {
+		_ = ctx.RespondFlags(&callMsg{N: m.N + 1}, ipc.ResponsePart, nil)
+		_ = ctx.RespondFlags(&callMsg{N: m.N + 2}, ipc.ResponsePart, nil)
+		_ = ctx.RespondFlags(&callMsg{N: m.N + 3}, ipc.ResponseLast, nil)
+	}, ipc.Config{})
+	for i := range 20 {
+		n := uint64(i * 10)
+		resp, err := ipc.Call[callMsg, callMsg](context.Background(), client, server.Addr().String(), &callMsg{N: n}, 0)
+		require.NoError(t, err)
+		require.Equal(t, n+3, resp.N)
+	}
+}
