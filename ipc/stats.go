@@ -24,10 +24,8 @@ import (
 // show as sent and not yet as completed. Counting costs one atomic add per
 // event and never allocates or locks.
 type Stats struct {
-	// Messages and payload bytes (packet bytes on the socket, headers
-	// included) over all connections, closed ones included.
-	MessagesSent, MessagesReceived uint64
-	BytesSent, BytesReceived       uint64
+	// Traffic over all connections, closed ones included.
+	Traffic
 	// Completions counts completed sends by outcome.
 	Completions Completions
 	// InFlight is the number of accepted sends not yet completed.
@@ -40,10 +38,43 @@ type Stats struct {
 	// (kinds that allow it, package doc). Cancels counts Cancel calls and
 	// ended contexts that reached a message not yet completed.
 	Resends, Cancels uint64
-	// Pools holds each pool's statistics, sorted by name.
-	Pools []PoolStats
+	// Pools holds each pool's statistics, sorted by name, and PoolTraffic
+	// the traffic of each pool's connections, closed ones included, by
+	// pool name.
+	Pools       []PoolStats
+	PoolTraffic map[string]Traffic
 	// Conns holds each open connection's counters, sorted by ID.
 	Conns []ConnStats
+}
+
+// Traffic counts messages and bytes: messages fully serialized and fully
+// received; packet bytes on the socket (headers included).
+type Traffic struct {
+	MessagesSent, MessagesReceived uint64
+	BytesSent, BytesReceived       uint64
+}
+
+// trafficCounters are the atomics behind a Traffic, added to on the loop
+// of the connection concerned.
+type trafficCounters struct {
+	msgsSent, msgsRecv   atomic.Uint64
+	bytesSent, bytesRecv atomic.Uint64
+}
+
+func (t *trafficCounters) sent(bytes int, msgs uint64) {
+	t.bytesSent.Add(uint64(bytes))
+	if msgs > 0 {
+		t.msgsSent.Add(msgs)
+	}
+}
+
+func (t *trafficCounters) load() Traffic {
+	return Traffic{
+		MessagesSent:     t.msgsSent.Load(),
+		MessagesReceived: t.msgsRecv.Load(),
+		BytesSent:        t.bytesSent.Load(),
+		BytesReceived:    t.bytesRecv.Load(),
+	}
 }
 
 // Completions counts completed sends by outcome: OK for success, then by
@@ -79,8 +110,7 @@ type ConnStats struct {
 	Remote string
 	Pool   string // "" for an accepted connection
 	// As in Stats, for this connection.
-	MessagesSent, MessagesReceived     uint64
-	BytesSent, BytesReceived           uint64
+	Traffic
 	KeepAlivesSent, KeepAlivesReceived uint64
 	// Queued counts connection-directed messages (responses, SendTo) not
 	// yet taken by the connection's writer.
@@ -90,16 +120,14 @@ type ConnStats struct {
 // connCounters are a connection's counters: written on its loop, read by
 // Stats from any goroutine.
 type connCounters struct {
-	msgsSent, msgsRecv             atomic.Uint64
-	bytesSent, bytesRecv           atomic.Uint64
+	traffic                        trafficCounters
 	keepAlivesSent, keepAlivesRecv atomic.Uint64
 	finishedSeen                   uint64 // loop-owned: writer.finished already counted
 }
 
 // serviceCounters are a service's counters (Service.counters).
 type serviceCounters struct {
-	msgsSent, msgsRecv             atomic.Uint64
-	bytesSent, bytesRecv           atomic.Uint64
+	traffic                        trafficCounters
 	completions                    [completionKinds]atomic.Uint64
 	accepted, dialed               atomic.Uint64
 	closed                         [closeCauses]atomic.Uint64
@@ -200,28 +228,34 @@ func (c *conn) countClose(cause error) {
 }
 
 // countSent counts n bytes written to the socket and the messages the
-// writer finished serializing since the last call (loop).
+// writer finished serializing since the last call, for the connection,
+// its pool and its service (loop).
 func (c *conn) countSent(n int) {
-	sc := &c.svc.counters
-	c.stats.bytesSent.Add(uint64(n))
-	sc.bytesSent.Add(uint64(n))
-	if d := c.w.finished - c.stats.finishedSeen; d > 0 {
-		c.stats.finishedSeen = c.w.finished
-		c.stats.msgsSent.Add(d)
-		sc.msgsSent.Add(d)
+	d := c.w.finished - c.stats.finishedSeen
+	c.stats.finishedSeen = c.w.finished
+	c.stats.traffic.sent(n, d)
+	c.svc.counters.traffic.sent(n, d)
+	if c.pool != nil {
+		c.pool.traffic.sent(n, d)
 	}
 }
 
 // countReceived counts n bytes read from the socket (loop).
 func (c *conn) countReceived(n int) {
-	c.stats.bytesRecv.Add(uint64(n))
-	c.svc.counters.bytesRecv.Add(uint64(n))
+	c.stats.traffic.bytesRecv.Add(uint64(n))
+	c.svc.counters.traffic.bytesRecv.Add(uint64(n))
+	if c.pool != nil {
+		c.pool.traffic.bytesRecv.Add(uint64(n))
+	}
 }
 
 // countMessage counts a message received whole (loop).
 func (c *conn) countMessage() {
-	c.stats.msgsRecv.Add(1)
-	c.svc.counters.msgsRecv.Add(1)
+	c.stats.traffic.msgsRecv.Add(1)
+	c.svc.counters.traffic.msgsRecv.Add(1)
+	if c.pool != nil {
+		c.pool.traffic.msgsRecv.Add(1)
+	}
 }
 
 // countKeepAlive counts a KeepAlive packet sent or received (loop).
@@ -240,10 +274,7 @@ func (c *conn) snapshot() ConnStats {
 	cs := ConnStats{
 		ID:                 c.id,
 		Remote:             c.remote,
-		MessagesSent:       c.stats.msgsSent.Load(),
-		MessagesReceived:   c.stats.msgsRecv.Load(),
-		BytesSent:          c.stats.bytesSent.Load(),
-		BytesReceived:      c.stats.bytesRecv.Load(),
+		Traffic:            c.stats.traffic.load(),
 		KeepAlivesSent:     c.stats.keepAlivesSent.Load(),
 		KeepAlivesReceived: c.stats.keepAlivesRecv.Load(),
 		Queued:             int(c.directN.Load()),
@@ -260,10 +291,7 @@ func (c *conn) snapshot() ConnStats {
 func (s *Service) Stats() Stats {
 	sc := &s.counters
 	st := Stats{
-		MessagesSent:     sc.msgsSent.Load(),
-		MessagesReceived: sc.msgsRecv.Load(),
-		BytesSent:        sc.bytesSent.Load(),
-		BytesReceived:    sc.bytesRecv.Load(),
+		Traffic: sc.traffic.load(),
 		Completions: Completions{
 			OK:             sc.completions[doneOK].Load(),
 			Canceled:       sc.completions[doneCanceled].Load(),
@@ -296,6 +324,10 @@ func (s *Service) Stats() Stats {
 		ps := p.snapshot()
 		ps.Name = p.name
 		st.Pools = append(st.Pools, ps)
+		if st.PoolTraffic == nil {
+			st.PoolTraffic = map[string]Traffic{}
+		}
+		st.PoolTraffic[p.name] = p.traffic.load()
 	}
 	slices.SortFunc(st.Pools, func(a, b PoolStats) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(st.Conns, func(a, b ConnStats) int { return cmp.Compare(a.ID, b.ID) })

@@ -59,6 +59,7 @@ func TestStats(t *testing.T) {
 	require.Greater(t, cs.BytesSent, uint64(calls*100))
 	require.Len(t, cs.Pools, 1)
 	require.Equal(t, addr, cs.Pools[0].Name)
+	require.Equal(t, map[string]ipc.Traffic{addr: cs.Traffic}, cs.PoolTraffic)
 	require.Equal(t, 1, cs.Pools[0].Active)
 	require.Len(t, cs.Conns, 1)
 	c := cs.Conns[0]

@@ -23,6 +23,8 @@
 //	pool_connections{pool,state}                     gauge: active, passive,
 //	                                                 pending, idle
 //	pool_dials_total{pool}, pool_dial_failures_total{pool} counters
+//	pool_messages_sent_total{pool}, pool_messages_received_total{pool},
+//	pool_bytes_sent_total{pool}, pool_bytes_received_total{pool} counters
 //
 // Per-connection counters (ipc.Stats.Conns) are not exported: one label
 // value per connection would grow without bound.
@@ -46,6 +48,8 @@ type Collector struct {
 	kaSent, kaRecv, resends, cancels         *prometheus.Desc
 	poolQueued, poolConns                    *prometheus.Desc
 	poolDials, poolDialFailures              *prometheus.Desc
+	poolMsgsSent, poolMsgsRecv               *prometheus.Desc
+	poolBytesSent, poolBytesRecv             *prometheus.Desc
 }
 
 // NewCollector returns a Collector of svc's statistics; constLabels (may
@@ -73,6 +77,10 @@ func NewCollector(svc *ipc.Service, constLabels prometheus.Labels) *Collector {
 		poolConns:        d("pool_connections", "A pool's connections by state.", "pool", "state"),
 		poolDials:        d("pool_dials_total", "A pool's connection attempts.", "pool"),
 		poolDialFailures: d("pool_dial_failures_total", "A pool's failed connection attempts.", "pool"),
+		poolMsgsSent:     d("pool_messages_sent_total", "Messages a pool's connections wrote.", "pool"),
+		poolMsgsRecv:     d("pool_messages_received_total", "Messages a pool's connections received.", "pool"),
+		poolBytesSent:    d("pool_bytes_sent_total", "Packet bytes a pool's connections wrote.", "pool"),
+		poolBytesRecv:    d("pool_bytes_received_total", "Packet bytes a pool's connections read.", "pool"),
 	}
 }
 
@@ -82,6 +90,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.msgsSent, c.msgsRecv, c.bytesSent, c.bytesRecv, c.completions, c.inflight,
 		c.opened, c.closed, c.open, c.kaSent, c.kaRecv, c.resends, c.cancels,
 		c.poolQueued, c.poolConns, c.poolDials, c.poolDialFailures,
+		c.poolMsgsSent, c.poolMsgsRecv, c.poolBytesSent, c.poolBytesRecv,
 	} {
 		ch <- d
 	}
@@ -129,5 +138,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.poolConns, float64(p.Idle), p.Name, "idle")
 		counter(c.poolDials, p.Dials, p.Name)
 		counter(c.poolDialFailures, p.DialFailures, p.Name)
+		t := st.PoolTraffic[p.Name]
+		counter(c.poolMsgsSent, t.MessagesSent, p.Name)
+		counter(c.poolMsgsRecv, t.MessagesReceived, p.Name)
+		counter(c.poolBytesSent, t.BytesSent, p.Name)
+		counter(c.poolBytesRecv, t.BytesReceived, p.Name)
 	}
 }

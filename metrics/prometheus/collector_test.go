@@ -88,6 +88,8 @@ func TestScrape(t *testing.T) {
 		{"ipcframe_connections_open", nil, 1},
 		{"ipcframe_pool_connections", map[string]string{"pool": addr, "state": "active"}, 1},
 		{"ipcframe_pool_queued_messages", map[string]string{"pool": addr}, 0},
+		{"ipcframe_pool_messages_sent_total", map[string]string{"pool": addr}, 21},
+		{"ipcframe_pool_messages_received_total", map[string]string{"pool": addr}, 20},
 	}
 	for _, w := range want {
 		got, ok := find(fams[w.name], w.labels)
