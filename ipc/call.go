@@ -36,22 +36,10 @@ func Call[Req, Resp any, PReq interface {
 	*Resp
 	Message
 }](ctx context.Context, s *Service, name string, req PReq, flags Flags) (PResp, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
-	}
 	if req == nil {
 		return nil, ErrNilMessage
 	}
-	w := getCallWaiter()
-	if err := s.initStub(&w.st, req, flags|AwaitResponse); err != nil {
-		putCallWaiter(w)
-		return nil, err
-	}
-	if err := s.sendToPool(name, &w.st); err != nil {
-		putCallWaiter(w)
-		return nil, err
-	}
-	return waitCall[Resp, PResp](ctx, s, w)
+	return call[Resp, PResp](ctx, s, toPool(name), req, flags)
 }
 
 // CallTo is Call on the connection conn (one-shot, as SendRequestTo): it
@@ -63,21 +51,34 @@ func CallTo[Req, Resp any, PReq interface {
 	*Resp
 	Message
 }](ctx context.Context, s *Service, conn Conn, req PReq, flags Flags) (PResp, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
-	}
 	if req == nil {
 		return nil, ErrNilMessage
 	}
-	if conn.c == nil {
-		return nil, ErrConnectionGone
+	return call[Resp, PResp](ctx, s, toConn(conn), req, flags)
+}
+
+// call sends req as a request to to through the path every send takes
+// (initStub, then dispatch, as in submit), with a pooled waiter's stub, and
+// waits for its response.
+func call[Resp any, PResp interface {
+	*Resp
+	Message
+}](ctx context.Context, s *Service, to target, req Message, flags Flags) (PResp, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
+	}
+	if to.direct {
+		if to.conn == nil {
+			return nil, ErrConnectionGone
+		}
+		flags |= OneShot
 	}
 	w := getCallWaiter()
-	if err := s.initStub(&w.st, req, flags|AwaitResponse|OneShot); err != nil {
+	if err := s.initStub(&w.st, req, flags|AwaitResponse); err != nil {
 		putCallWaiter(w)
 		return nil, err
 	}
-	if err := conn.c.sendDirect(&w.st); err != nil {
+	if err := s.dispatch(to, &w.st); err != nil {
 		putCallWaiter(w)
 		return nil, err
 	}
