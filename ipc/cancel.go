@@ -34,6 +34,7 @@ func (s *Service) cancelMsg(id MessageID, kind, cause error) error {
 	if st == nil || st.completed.Load() {
 		return ErrUnknownMessage
 	}
+	s.counters.cancels.Add(1)
 	var owner *conn
 	if st.pool != nil {
 		removed, c := st.pool.cancel(st)

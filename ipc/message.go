@@ -28,6 +28,9 @@ type msgStub struct {
 	keep bool
 	// stopWatch stops the context watch of a SendContext message.
 	stopWatch atomic.Pointer[func() bool]
+	// call is the waiter of a Call's request (call.go), woken once
+	// complete is over; nil otherwise. Immutable: set once per pooled stub.
+	call *callWaiter
 
 	// Where the message is, for Cancel: queued (in a pool queue, guarded by
 	// the pool's mu, or in a connection's direct queue, guarded by its mu)
@@ -57,6 +60,7 @@ func (st *msgStub) complete(resp Message, err error) bool {
 	if !st.completed.CompareAndSwap(false, true) {
 		return false
 	}
+	countCompletion(st.svc, err)
 	if st.respFn != nil {
 		st.respFn.complete(st, resp, err)
 	} else if st.done != nil {
@@ -68,6 +72,9 @@ func (st *msgStub) complete(resp Message, err error) bool {
 	}
 	if st.svc != nil {
 		st.svc.messageDone()
+	}
+	if st.call != nil {
+		st.call.wake()
 	}
 	return true
 }
@@ -92,6 +99,12 @@ func (st *msgStub) recycle() {
 	if st.keep {
 		return
 	}
+	st.reset()
+	stubPool.Put(st)
+}
+
+// reset clears st for reuse, except keep and call.
+func (st *msgStub) reset() {
 	st.svc, st.msg, st.ti = nil, nil, nil
 	st.flags, st.state = 0, 0
 	st.recipIndex, st.recipUnique = 0, 0
@@ -101,7 +114,6 @@ func (st *msgStub) recycle() {
 	st.stopWatch.Store(nil)
 	st.cancelAsked.Store(false)
 	st.completed.Store(false)
-	stubPool.Put(st)
 }
 
 // fail completes st with a *MessageError of kind.

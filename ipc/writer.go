@@ -63,6 +63,7 @@ type writer struct {
 	queued     int     // slots in wq and syncWait
 	queuedReqs int     // requests among them
 	waiting    int     // slots in slotWait
+	finished   uint64  // messages fully serialized (counted by stats.go)
 	// canceledWaits counts slots in slotWaitCanceled: they hold a slot
 	// until the late response arrives or the connection closes, count
 	// against MaxResponseWait, and retire the connection when too many
@@ -278,6 +279,7 @@ func (w *writer) finish(i int32) {
 	s := &w.slots[i]
 	st := s.st
 	w.unqueue(i)
+	w.finished++
 	if st.isRequest() {
 		s.phase = slotWait
 		w.waiting++
