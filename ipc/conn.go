@@ -245,6 +245,7 @@ func (c *conn) onData(data []byte) int {
 	c.dispatching.Store(false)
 	c.partial = len(c.rest) > 0
 	if err != nil {
+		err = tlsMismatch(data, err)
 		c.log.Debug("ipc: closing on bad input", "err", err)
 		c.abort("read", err)
 		return len(data)

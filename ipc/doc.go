@@ -30,6 +30,18 @@
 // no lock is held across I/O and nothing blocks a loop. docs/architecture.md
 // follows one message from Send to the socket and back.
 //
+// # TLS
+//
+// Config.TLSServer makes the listener TLS-only; Config.TLSClient makes every
+// dialed connection TLS, verifying the host part of the destination name.
+// Handshakes run on short-lived goroutines (at most Config.MaxTLSHandshakes,
+// each bounded by Config.TLSHandshakeTimeout); afterwards the event loop
+// encrypts and decrypts, so a TLS connection costs no goroutine in steady
+// state. A failed handshake closes only its connection with a named error
+// (ErrTLSHandshake and, by cause, ErrTLSNotTLS, ErrTLSHandshakeTimeout,
+// ErrTLSCertExpired, ErrTLSCertName, ErrTLSCertUntrusted); see
+// docs/architecture.md §8.1.
+//
 // # Completion
 //
 // Every accepted send completes exactly once: a one-way message when its

@@ -56,6 +56,7 @@ func NewService(cfg Config) (*Service, error) {
 		MaxInbound:  2 * (maxPacketPayload + packetHeaderSize),
 		Logger:      c.Logger,
 		Clock:       c.Clock,
+		TLS:         c.reactorTLS(),
 	}, handler{s})
 	if err != nil {
 		return nil, err

@@ -75,6 +75,8 @@ type writer struct {
 	done       []*msgStub  // written one-way messages, to complete after the write
 	failed     []failedMsg // messages that failed to encode, to complete
 	scratch    []byte      // compression output
+
+	comp compress.Adaptive // the codec under the connection's back-off
 }
 
 type failedMsg struct {
@@ -101,6 +103,7 @@ func newWriter(cfg *Config) *writer {
 		wq:           newRing(n),
 		syncWait:     newRing(n),
 		curSync:      -1,
+		comp:         compress.NewAdaptive(cfg.Compression, cfg.CompressionBackoff),
 	}
 	for i := range w.free {
 		w.free[i] = int32(n - 1 - i) // pop gives slot 0 first
@@ -186,12 +189,10 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		return 0, nil
 	}
 	var flags uint8
-	if w.codec != nil {
-		if n, ok := w.codec.Compress(w.scratch, p[:off]); ok && n < off {
-			copy(p, w.scratch[:n])
-			off = n
-			flags |= packetFlagCompressed
-		}
+	if n, ok := w.comp.Compress(w.scratch, p[:off]); ok {
+		copy(p, w.scratch[:n])
+		off = n
+		flags |= packetFlagCompressed
 	}
 	putPacketHeader(pkt, packetHeader{typ: packetTypeData, flags: flags, size: off})
 	return packetHeaderSize + off, nil

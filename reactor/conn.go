@@ -56,6 +56,7 @@ type Conn struct {
 	pumpStalled  bool      // pump paused at HighWater; scheduled stays true
 	wantWritable bool      // Writable returned false: OnWritable is owed
 	closeWait    bool      // graceful close waits for gnet's buffer to drain
+	tls          *tlsState // nil for plain TCP; set before open (tls.go)
 
 	scheduled  atomic.Bool  // a pump turn is pending or paused (at most one)
 	woken      atomic.Bool  // a wake task is pending
@@ -142,6 +143,9 @@ func (c *Conn) Write(bufs ...[]byte) error {
 func (c *Conn) writeOnLoop(bufs [][]byte) error {
 	if c.dead {
 		return ErrClosed
+	}
+	if ok, err := c.tlsWriteOnLoop(bufs); ok {
+		return err
 	}
 	var err error
 	switch len(bufs) {
@@ -298,6 +302,9 @@ func (c *Conn) trafficOnLoop() gnet.Action {
 	if c.closeState.Load() == closeAbort {
 		return gnet.Close
 	}
+	if c.tls != nil {
+		return c.tlsTrafficOnLoop()
+	}
 	buf, _ := gc.Peek(-1)
 	if len(buf) == 0 {
 		return gnet.None
@@ -333,6 +340,9 @@ func (c *Conn) closedOnLoop(err error) {
 	if c.dead {
 		return
 	}
+	if c.tls != nil {
+		err = c.tlsClosedOnLoop(err)
+	}
 	c.dead = true
 	c.gc = nil
 	c.loop.spinDel(c.fd)
@@ -352,7 +362,9 @@ func (c *Conn) closedOnLoop(err error) {
 	c.dropQueueLocked()
 	c.mu.Unlock()
 	delete(c.loop.conns, c)
-	c.r.h.OnClose(c, reason)
+	if c.handlerOwnsOnLoop() {
+		c.r.h.OnClose(c, reason)
+	}
 	c.r.connClosed()
 }
 

@@ -81,6 +81,15 @@
 // context), then stops gnet, which closes what is left; afterwards nothing
 // enters gnet's loops (their event fds are closed).
 //
+// # TLS
+//
+// With TLSConfig.Server set every accepted connection is a TLS server;
+// DialTLS dials a TLS client. The handshake runs on a short-lived goroutine
+// of a bounded pool, fed by the loop through a pipe, and the loop owns the
+// record layer afterwards (tls.go): Handler.OnOpen runs once the handshake
+// succeeded, OnData sees plaintext, Write encrypts, a graceful Close sends
+// close_notify. A failed handshake never reaches the Handler.
+//
 // # Latency (measured, 2-vCPU VM, go test -bench, one loop)
 //
 // BenchmarkPingPong1K (std-net client, reactor echo with loop-side Write):

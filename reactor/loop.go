@@ -33,6 +33,7 @@ type Loop struct {
 	spinState
 	epfd       int               // busy polling's private epoll set; 0 if off
 	spinEvents []unix.EpollEvent // EpollWait output for spinOnLoop
+	tlsPlain   []byte            // TLS decrypt buffer shared by the loop's connections (tls.go)
 }
 
 func newLoop(r *Reactor, el gnet.EventLoop) *Loop {

@@ -81,6 +81,9 @@ type Config struct {
 	// system clock; tests pass a clock.Manual to move time themselves.
 	// StallPoll, BusyPoll and DialTimeout always use the system clock.
 	Clock clock.Clock
+	// TLS configures TLS for accepted connections and the handshakes of
+	// both roles (tls.go). The zero value accepts plain TCP.
+	TLS TLSConfig
 }
 
 // withDefaults returns a copy of cfg with defaults filled in, or an error
@@ -124,7 +127,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Clock = clock.Or(cfg.Clock)
-	return cfg, nil
+	var err error
+	cfg.TLS, err = cfg.TLS.withDefaults()
+	return cfg, err
 }
 
 // Reactor states.
@@ -151,6 +156,7 @@ type Reactor struct {
 	nextID atomic.Uint64
 	stats  counters
 	tasks  atomic.Uint64 // tasks submitted to any loop; ends busy polls
+	hs     *handshaker   // TLS handshake goroutines (tls_handshake.go)
 
 	// mu guards the fields below it. Lock order: mu before loopsMu; never
 	// hold mu while calling gnet or user code.
@@ -198,6 +204,7 @@ func New(cfg Config, h Handler) (*Reactor, error) {
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 		loops:    make(map[gnet.EventLoop]*Loop),
+		hs:       &handshaker{max: cfg.TLS.MaxHandshakes},
 	}, nil
 }
 
@@ -313,6 +320,7 @@ func (r *Reactor) Stop(ctx context.Context) error {
 	cancel()
 	_ = eng.Stop(cctx) // triggers shutdown; we wait on done instead of gnet's 500 ms poll
 	<-r.done
+	r.hs.wait() // every connection closed, so every handshake has ended
 
 	for _, l := range loops {
 		l.stopTimer()
@@ -437,6 +445,12 @@ func (eh *engineHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	c.openOnLoop(gc, r.loopFor(gc.EventLoop()))
 	r.connOpened()
+	if c.startTLSOnLoop() { // Handler.OnOpen runs after the handshake
+		if r.stopping.Load() {
+			c.Close(ErrStopped)
+		}
+		return nil, gnet.None
+	}
 	r.h.OnOpen(c)
 	if c.dead {
 		return nil, gnet.None
