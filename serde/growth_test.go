@@ -74,4 +74,3 @@ func TestDecodeDeclaredSizeNotTrusted(t *testing.T) {
 		require.LessOrEqual(t, used, uint64(2*(256<<10)+(64<<10)), "%T allocated %d bytes for 256 KiB received", root, used)
 	}
 }
-
