@@ -52,6 +52,11 @@ func NewService(cfg Config) (*Service, error) {
 		BusyPoll:    c.BusyPoll,
 		MaxInbound:  2 * (maxPacketPayload + packetHeaderSize),
 		Logger:      c.Logger,
+		// A short pipe below the writer (writer.go: head-of-line).
+		HighWater:          writeHighWater,
+		LowWater:           writeLowWater,
+		NotSentLowat:       writeNotSentLowat,
+		LoopbackRecvBuffer: loopbackRecvBuffer,
 	}, handler{s})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,24 @@ import (
 	"github.com/ipcframe/ipcframe/serde"
 )
 
+// The pipe below the writer (docs/benchmarks.md, head-of-line). Every byte
+// handed to the reactor is a byte a message queued later waits behind, so
+// the writer keeps little there: the reactor stops taking a connection's
+// batches once writeHighWater bytes sit in its outbound buffer and resumes
+// at writeLowWater as soon as the socket reports it drained; the kernel
+// keeps at most about writeNotSentLowat bytes unsent (TCP_NOTSENT_LOWAT);
+// and a loopback connection's receive buffer is fixed at
+// loopbackRecvBuffer instead of autotuned to megabytes (the peer is on the
+// same machine: there is no bandwidth-delay product to cover). Bulk data
+// waits in the writer instead, where a newly queued message goes ahead of
+// it.
+const (
+	writeHighWater     = 256 << 10
+	writeLowWater      = 64 << 10
+	writeNotSentLowat  = 128 << 10
+	loopbackRecvBuffer = 256 << 10
+)
+
 // Writer slot phases.
 const (
 	slotFree         uint8 = iota

@@ -201,3 +201,40 @@ func TestWritable(t *testing.T) {
 	go func() { _, _ = io.CopyN(io.Discard, nc, int64(wrote)) }()
 	recv(t, writable)
 }
+
+// TestStallResumesOnDrain: with the stall recheck timer set to an hour, a
+// connection that stopped being writable must still be resumed (OnWritable)
+// when its socket drains, by the write poller alone (writable.go). The loop
+// writes 64 MiB, 64 KiB at a time, while Writable, continuing from
+// OnWritable; the peer reads everything and checks it.
+func TestStallResumesOnDrain(t *testing.T) {
+	const (
+		total = 64 << 20
+		chunk = 64 << 10
+	)
+	pattern, period := streamPattern(chunk)
+	var (
+		pos    int
+		resume atomic.Int64
+	)
+	var pushOnLoop func(c *Conn)
+	pushOnLoop = func(c *Conn) {
+		for pos < total && c.Writable() {
+			off := pos % period
+			if c.Write(pattern[off:off+chunk]) != nil {
+				return
+			}
+			pos += chunk
+		}
+	}
+	h := &testHandler{writable: func(c *Conn) { resume.Add(1); pushOnLoop(c) }}
+	p := newPeer(t)
+	r := startReactor(t, Config{Loops: 1, StallPoll: time.Hour, HighWater: 256 << 10, LowWater: 64 << 10, NotSentLowat: 64 << 10}, h)
+	c, err := r.Dial(dialCtx(t), p.addr(), nil)
+	require.NoError(t, err)
+	nc := p.accept(t)
+	require.NoError(t, nc.SetReadDeadline(time.Now().Add(2*waitLong)))
+	onLoop(t, c, func() { pushOnLoop(c) })
+	require.NoError(t, checkStream(t, nc, total, chunk, nil))
+	require.NotZero(t, resume.Load(), "the connection never stalled")
+}
