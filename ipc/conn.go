@@ -159,6 +159,7 @@ func (c *conn) pump() {
 		}
 	}
 	c.runCompletions()
+	c.flowControl() // flow.go
 	if c.pool != nil && !c.closed {
 		c.pool.closeIdle(c)
 	}

@@ -62,6 +62,8 @@ type Conn struct {
 	wantWritable bool      // Writable returned false: OnWritable is owed
 	closeWait    bool      // graceful close waits for gnet's buffer to drain
 	wpAdded      bool      // the socket is in the write poller's epoll set
+	readPaused   bool      // PauseRead in effect (readpause.go)
+	pollFD       int       // gnet loop's epoll fd: 0 unknown yet, -1 not found
 
 	scheduled  atomic.Bool  // a pump turn is pending or paused (at most one)
 	woken      atomic.Bool  // a wake task is pending
@@ -170,6 +172,9 @@ func (c *Conn) writeOnLoop(bufs [][]byte) error {
 	}
 	if c.dead {
 		return ErrClosed
+	}
+	if c.readPaused {
+		c.applyReadPause() // gnet may have re-registered EPOLLIN
 	}
 	if len(bufs) == 1 {
 		yieldAfter(len(bufs[0]))
@@ -337,6 +342,9 @@ func (c *Conn) trafficOnLoop() gnet.Action {
 	yieldAfter(n)
 	if c.dead {
 		return gnet.None
+	}
+	if c.readPaused {
+		c.applyReadPause() // gnet re-registered EPOLLIN, or the pause began in OnData
 	}
 	if n > 0 {
 		_, _ = gc.Discard(min(n, len(buf)))
