@@ -155,7 +155,7 @@ func OneWay(ctx context.Context, svc *ipc.Service, addr string, size int64, wind
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				err := sendOne(context.WithoutCancel(ctx), svc, addr, size, payload, stream)
+				err := SendLarge(context.WithoutCancel(ctx), svc, addr, size, payload, stream)
 				mu.Lock()
 				if err != nil && first == nil {
 					first = err
@@ -177,8 +177,10 @@ func OneWay(ctx context.Context, svc *ipc.Service, addr string, size int64, wind
 	return float64(bytes) / time.Since(begin).Seconds() / 1e6, nil
 }
 
-// sendOne sends one large message and waits for its acknowledgement.
-func sendOne(ctx context.Context, svc *ipc.Service, addr string, size int64, payload []byte, stream bool) error {
+// SendLarge sends one large message of size bytes (payload as a []byte
+// field, or with stream set a stream field generated on the fly, payload
+// unused) and waits for its acknowledgement, which must match.
+func SendLarge(ctx context.Context, svc *ipc.Service, addr string, size int64, payload []byte, stream bool) error {
 	type result struct {
 		ack *AckMsg
 		err error
