@@ -184,7 +184,8 @@ func (c *conn) pump() {
 		c.rc.Close(&ConnError{Op: "retire", Peer: c.remote, ConnID: c.id, Err: ErrTooManyCanceled})
 		return
 	}
-	if c.pool != nil {
+	c.flowControl() // flow.go
+	if c.pool != nil && !c.closed {
 		c.pool.closeIdle(c)
 	}
 }

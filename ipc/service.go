@@ -57,6 +57,11 @@ func NewService(cfg Config) (*Service, error) {
 		Logger:      c.Logger,
 		Clock:       c.Clock,
 		TLS:         c.reactorTLS(),
+		// A short pipe below the writer (writer.go: head-of-line).
+		HighWater:          writeHighWater,
+		LowWater:           writeLowWater,
+		NotSentLowat:       writeNotSentLowat,
+		LoopbackRecvBuffer: loopbackRecvBuffer,
 	}, handler{s})
 	if err != nil {
 		return nil, err

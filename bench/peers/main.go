@@ -8,6 +8,8 @@
 //   - ceil: 1-byte ping-pong and a 64 KiB-write TCP stream on one connection.
 //   - echo: -size byte echo, closed loop, at each -conc, one connection.
 //   - bulk: -bulk byte messages one way (acknowledged) on one connection.
+//   - hol: -size byte calls at each -conc beside 16 MiB messages on the
+//     same connection (hol.go); not in the default -workloads.
 //
 // Usage, from the repository root:
 //
@@ -101,7 +103,7 @@ func main() {
 	o.workloads = map[string]bool{}
 	for _, w := range strings.Split(workloads, ",") {
 		switch w = strings.TrimSpace(w); w {
-		case "ceil", "echo", "bulk":
+		case "ceil", "echo", "bulk", "hol":
 			o.workloads[w] = true
 		case "":
 		default:
@@ -194,6 +196,13 @@ func runOnce(rep *Report, o options, sys []System, run int) {
 					logf("echo %s c=%d: %.0f QPS p50 %s p99 %s, %.1f allocs/op", s.Name(), c, r.QPS, fmtUS(r.P50US), fmtUS(r.P99US), r.AllocsPerOp)
 				}
 				rep.Echo = append(rep.Echo, r)
+			}
+		}
+	}
+	if o.workloads["hol"] {
+		for _, s := range sys {
+			if _, ok := s.(bulkOnly); !ok {
+				runHOL(s, o, settle, logf) // hol.go
 			}
 		}
 	}
