@@ -53,6 +53,7 @@ func (s *Service) cancelMsg(id MessageID, kind, cause error) error {
 	if owner == nil || st.completed.Load() {
 		return ErrUnknownMessage
 	}
+	st.cancelWhy.CompareAndSwap(nil, &cancelReason{kind, cause})
 	st.cancelAsked.Store(true)
 	if err := owner.rc.Execute(func() { owner.cancelOnLoop(st, kind, cause) }); err != nil {
 		// The connection is closing: its close completes the message.
