@@ -5,28 +5,38 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/Shopify/toxiproxy/v2/stream"
+	"github.com/Shopify/toxiproxy/v2/toxics"
 	"github.com/ipcframe/ipcframe/ipc"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 )
 
-// The chaos suite's network: toxiproxy proxies, used in-process, between the
-// client and a server that the suite kills and restarts on one fixed
-// address. Each proxy carries one fixed set of toxics; the client's
-// resolver sends each new connection through the proxy the chaos schedule
-// picked last, so faults change without touching the toxics of live links.
+// The chaos suite's network: one proxy per fault between the client and a
+// server that the suite kills and restarts on one fixed address. The
+// faults are toxiproxy's toxics (github.com/Shopify/toxiproxy/v2/toxics),
+// run in-process on links driven here: toxiproxy's own Proxy leaks the
+// goroutines of a link whose destination fails (a toxic blocks forever
+// sending to a link writer that has returned), which would hide the
+// engine's leaks. Here a link's writer drains its toxic until the toxic
+// ends, and any end closes both sockets, so every goroutine of a link
+// exits once its sockets are closed.
+//
+// The client's resolver sends each new connection through the proxy the
+// chaos schedule picked last.
 
-// chaosFault is one proxy's toxics: toxiproxy JSON toxic definitions.
+// chaosFault is one proxy's toxics, one per direction at most.
 type chaosFault struct {
-	name   string
-	toxics []string
+	name     string
+	up, down func() toxics.Toxic // client to server, server to client; nil: none
+	linger0  bool                // close with a reset (reset_peer)
 }
 
 // chaosFaults lists the proxies. "clean" forwards bytes untouched; the
@@ -35,63 +45,72 @@ type chaosFault struct {
 // (timeout) or split them into tiny segments (slicer).
 var chaosFaults = []chaosFault{
 	{name: "clean"},
-	{name: "latency", toxics: []string{
-		`{"type":"latency","stream":"upstream","attributes":{"latency":3,"jitter":3}}`,
-		`{"type":"latency","stream":"downstream","attributes":{"latency":3,"jitter":3}}`,
-	}},
-	{name: "bandwidth", toxics: []string{
-		`{"type":"bandwidth","stream":"upstream","attributes":{"rate":256}}`,
-		`{"type":"bandwidth","stream":"downstream","attributes":{"rate":256}}`,
-	}},
-	{name: "slicer", toxics: []string{
-		`{"type":"slicer","stream":"upstream","attributes":{"average_size":48,"size_variation":40,"delay":20}}`,
-		`{"type":"slicer","stream":"downstream","attributes":{"average_size":48,"size_variation":40,"delay":20}}`,
-	}},
-	{name: "cut-upstream", toxics: []string{
-		`{"type":"limit_data","stream":"upstream","attributes":{"bytes":9001}}`,
-	}},
-	{name: "cut-downstream", toxics: []string{
-		`{"type":"limit_data","stream":"downstream","attributes":{"bytes":7013}}`,
-	}},
-	{name: "reset", toxics: []string{
-		`{"type":"reset_peer","stream":"upstream","attributes":{"timeout":15}}`,
-	}},
-	{name: "blackhole-up", toxics: []string{
-		// Drops what the client sends, closes after 400 ms.
-		`{"type":"timeout","stream":"upstream","attributes":{"timeout":400}}`,
-	}},
-	{name: "blackhole-down", toxics: []string{
-		// Drops what the server sends and never closes: the client's
-		// dead-peer timeout ends the connection.
-		`{"type":"timeout","stream":"downstream","attributes":{"timeout":0}}`,
-	}},
+	{name: "latency",
+		up:   func() toxics.Toxic { return &toxics.LatencyToxic{Latency: 3, Jitter: 3} },
+		down: func() toxics.Toxic { return &toxics.LatencyToxic{Latency: 3, Jitter: 3} }},
+	{name: "bandwidth",
+		up:   func() toxics.Toxic { return &toxics.BandwidthToxic{Rate: 256} },
+		down: func() toxics.Toxic { return &toxics.BandwidthToxic{Rate: 256} }},
+	{name: "slicer",
+		up:   func() toxics.Toxic { return &toxics.SlicerToxic{AverageSize: 48, SizeVariation: 40, Delay: 20} },
+		down: func() toxics.Toxic { return &toxics.SlicerToxic{AverageSize: 48, SizeVariation: 40, Delay: 20} }},
+	{name: "cut-upstream",
+		up: func() toxics.Toxic { return &toxics.LimitDataToxic{Bytes: 9001} }},
+	{name: "cut-downstream",
+		down: func() toxics.Toxic { return &toxics.LimitDataToxic{Bytes: 7013} }},
+	{name: "reset", linger0: true,
+		up: func() toxics.Toxic { return &toxics.ResetToxic{Timeout: 15} }},
+	// Drops what the client sends, closes after 400 ms.
+	{name: "blackhole-up",
+		up: func() toxics.Toxic { return &toxics.TimeoutToxic{Timeout: 400} }},
+	// Drops what the server sends and never closes: the client's dead-peer
+	// timeout ends the connection.
+	{name: "blackhole-down",
+		down: func() toxics.Toxic { return &toxics.TimeoutToxic{Timeout: 0} }},
 }
 
 // chaosNet is the set of proxies in front of the server address.
 type chaosNet struct {
-	server  *toxiproxy.ApiServer
-	proxies []*toxiproxy.Proxy
-	current atomic.Int32 // index in proxies of the proxy new connections use
-	uses    []atomic.Int64
+	upstream string
+	proxies  []*chaosProxy
+	current  atomic.Int32 // index in proxies of the proxy new connections use
 }
 
-// newChaosNet starts one proxy per fault on 127.0.0.1:0, all forwarding to
-// upstream, and stops them when the test ends.
+// chaosProxy listens on 127.0.0.1:0 and links every accepted connection to
+// the upstream address through its fault's toxics.
+type chaosProxy struct {
+	fault    chaosFault
+	addr     string
+	upstream string
+	ln       net.Listener
+	wg       sync.WaitGroup // the accept loop and every link goroutine
+	uses     atomic.Int64   // connection attempts the resolver sent here
+
+	mu    sync.Mutex
+	links map[*chaosLink]struct{}
+}
+
+// chaosLink is one proxied connection: two sockets, two directions.
+type chaosLink struct {
+	client, server net.Conn
+	once           sync.Once
+	done           chan struct{} // closed by cut
+	p              *chaosProxy
+}
+
+// newChaosNet starts one proxy per fault, all forwarding to upstream, and
+// stops them when the test ends.
 func newChaosNet(t testing.TB, upstream string) *chaosNet {
 	t.Helper()
-	// Toxics log through zerolog's global logger (to stderr): silence it.
+	// Some toxics log through zerolog's global logger (to stderr).
 	zerolog.SetGlobalLevel(zerolog.Disabled)
-	n := &chaosNet{
-		server: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
-		uses:   make([]atomic.Int64, len(chaosFaults)),
-	}
+	n := &chaosNet{upstream: upstream}
 	for _, f := range chaosFaults {
-		p := toxiproxy.NewProxy(n.server, f.name, "127.0.0.1:0", upstream)
-		require.NoError(t, p.Start(), "proxy %s", f.name)
-		for _, tx := range f.toxics {
-			_, err := p.Toxics.AddToxicJson(strings.NewReader(tx))
-			require.NoError(t, err, "proxy %s: toxic %s", f.name, tx)
-		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		p := &chaosProxy{fault: f, addr: ln.Addr().String(), upstream: upstream, ln: ln, links: map[*chaosLink]struct{}{}}
+		p.wg.Add(1)
+		go p.accept()
 		n.proxies = append(n.proxies, p)
 	}
 	t.Cleanup(n.stop)
@@ -101,39 +120,151 @@ func newChaosNet(t testing.TB, upstream string) *chaosNet {
 // resolve implements ipc.Resolver: the current proxy's address, whatever
 // the name.
 func (n *chaosNet) resolve(_ context.Context, _ string) ([]string, error) {
-	i := n.current.Load()
-	n.uses[i].Add(1)
-	return []string{n.proxies[i].Listen}, nil
+	p := n.proxies[n.current.Load()]
+	p.uses.Add(1)
+	return []string{p.addr}, nil
 }
 
 // use makes new connections go through proxy i.
 func (n *chaosNet) use(i int) { n.current.Store(int32(i)) }
 
-// cutAll closes every proxied connection at once (both sides, mid-packet
-// if bytes were in flight) and listens again on the same addresses.
-func (n *chaosNet) cutAll() error {
+// cutAll closes every proxied connection at once, both sides, mid-packet
+// if bytes were in flight.
+func (n *chaosNet) cutAll() {
 	for _, p := range n.proxies {
-		p.Stop()
-		if err := chaosRetry(func() error { return p.Start() }); err != nil {
-			return fmt.Errorf("proxy %s: %w", p.Name, err)
+		p.mu.Lock()
+		links := make([]*chaosLink, 0, len(p.links))
+		for l := range p.links {
+			links = append(links, l)
+		}
+		p.mu.Unlock()
+		for _, l := range links {
+			l.cut()
 		}
 	}
-	return nil
 }
 
+// stop closes the listeners and every link, and waits for all their
+// goroutines.
 func (n *chaosNet) stop() {
 	for _, p := range n.proxies {
-		p.Stop()
+		_ = p.ln.Close()
+	}
+	for _, p := range n.proxies {
+		p.wg.Wait() // the accept loop has returned: no new link
+	}
+	n.cutAll()
+	for _, p := range n.proxies {
+		p.wg.Wait()
 	}
 }
 
 // usage describes how many connection attempts each proxy received.
 func (n *chaosNet) usage() string {
 	var b strings.Builder
-	for i, f := range chaosFaults {
-		fmt.Fprintf(&b, " %s=%d", f.name, n.uses[i].Load())
+	for _, p := range n.proxies {
+		fmt.Fprintf(&b, " %s=%d", p.fault.name, p.uses.Load())
 	}
 	return b.String()
+}
+
+func (p *chaosProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return // closed by stop
+		}
+		s, err := net.DialTimeout("tcp", p.upstream, time.Second)
+		if err != nil { // the server is down: accept, then close
+			_ = c.Close()
+			continue
+		}
+		if p.fault.linger0 {
+			_ = c.(*net.TCPConn).SetLinger(0)
+			_ = s.(*net.TCPConn).SetLinger(0)
+		}
+		l := &chaosLink{client: c, server: s, done: make(chan struct{}), p: p}
+		p.mu.Lock()
+		p.links[l] = struct{}{}
+		p.mu.Unlock()
+		l.direction(c, s, p.fault.up)
+		l.direction(s, c, p.fault.down)
+	}
+}
+
+// cut closes both sockets once; every goroutine of the link then ends.
+func (l *chaosLink) cut() {
+	l.once.Do(func() {
+		close(l.done)
+		_ = l.client.Close()
+		_ = l.server.Close()
+		l.p.mu.Lock()
+		delete(l.p.links, l)
+		l.p.mu.Unlock()
+	})
+}
+
+// direction copies src to dst through the toxic mk makes (none if nil):
+// a reader, the toxic and a writer, each its own goroutine. The reader
+// closes the toxic's input when src ends or the link is cut; the writer
+// drains the toxic's output until the toxic closes it, discarding what dst
+// refuses, then cuts the link.
+func (l *chaosLink) direction(src, dst net.Conn, mk func() toxics.Toxic) {
+	var tx toxics.Toxic
+	size := 0
+	if mk != nil {
+		tx = mk()
+		if b, ok := tx.(toxics.BufferedToxic); ok {
+			size = b.GetBufferSize()
+		}
+	}
+	in := make(chan *stream.StreamChunk, size)
+	out := in
+	if tx != nil {
+		out = make(chan *stream.StreamChunk)
+		stub := toxics.NewToxicStub(in, out)
+		if st, ok := tx.(toxics.StatefulToxic); ok {
+			stub.State = st.NewState()
+		}
+		l.p.wg.Add(1)
+		go func() {
+			defer l.p.wg.Done()
+			stub.Run(&toxics.ToxicWrapper{Toxic: tx, Toxicity: 1})
+		}()
+	}
+	l.p.wg.Add(2)
+	go func() { // reader
+		defer l.p.wg.Done()
+		defer close(in)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				select {
+				case in <- &stream.StreamChunk{Data: slices.Clone(buf[:n]), Timestamp: time.Now()}:
+				case <-l.done:
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() { // writer
+		defer l.p.wg.Done()
+		defer l.cut()
+		failed := false
+		for c := range out {
+			if !failed {
+				if _, err := dst.Write(c.Data); err != nil {
+					failed = true
+					l.cut()
+				}
+			}
+		}
+	}()
 }
 
 // chaosRetry retries a listen on a fixed address that may still be held

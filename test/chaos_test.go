@@ -364,10 +364,7 @@ func TestChaos(t *testing.T) {
 				nw.use(1 + r.IntN(len(chaosFaults)-1))
 			}
 			if tick%3 == 0 {
-				if err := nw.cutAll(); err != nil {
-					chaosErr <- err
-					return
-				}
+				nw.cutAll()
 				cuts.Add(1)
 			}
 			gate.open(tick)
@@ -424,7 +421,7 @@ func TestChaos(t *testing.T) {
 	// Heal: a server, clean connections only, every faulty link cut.
 	require.NoError(t, srv.start())
 	nw.use(0)
-	require.NoError(t, nw.cutAll())
+	nw.cutAll()
 
 	// Quiescence: every accepted send completes; bounded by the clock.
 	book.loadEnded.Store(true)
