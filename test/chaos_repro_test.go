@@ -121,3 +121,76 @@ func chaosProto(h func(ipc.Context, *chaosMsg)) *ipc.Protocol {
 	ipc.MustRegister(p, 1, h)
 	return p
 }
+
+// TestChaosSyncActivationRepro (issue 7, defect 5, found by TestChaos with
+// StartPassive): synchronous messages reach the server in send order even
+// when an older passive connection is activated while the main connection
+// still holds synchronous messages. Two passive connections, A (older) and
+// B; B is activated first and becomes the main connection; it takes
+// synchronous message 1 (8 MB, so that it is still being written) and 2..4
+// (waiting behind it); then A is activated and message 5 is sent. The
+// server must receive 1, 2, 3, 4, 5.
+func TestChaosSyncActivationRepro(t *testing.T) {
+	var (
+		smu   sync.Mutex
+		order []uint64
+	)
+	got := newPLSignal()
+	server := startService(t, ipc.Config{
+		Protocol: chaosProto(func(ctx ipc.Context, m *chaosMsg) {
+			smu.Lock()
+			order = append(order, m.Sync)
+			smu.Unlock()
+			got.notify()
+		}),
+		Listen: "127.0.0.1:0",
+	})
+	ev := newSemEvents()
+	var (
+		cmu   sync.Mutex
+		conns []ipc.Conn // in order of opening
+	)
+	client := startService(t, ipc.Config{
+		Protocol:             chaosProto(nil),
+		MaxActiveConnections: 2,
+		StartPassive:         true,
+		PoolEvent:            ev.add,
+		ConnectionStart: func(ci ipc.ConnInfo) {
+			cmu.Lock()
+			conns = append(conns, ci.Conn)
+			cmu.Unlock()
+		},
+	})
+	addr := server.Addr().String()
+	require.NoError(t, client.CreatePool(addr, ipc.PoolOptions{MinConnections: 2}))
+	ev.waitCount(t, ipc.PoolConnectionStart, 2)
+	cmu.Lock()
+	a, b := conns[0], conns[1]
+	cmu.Unlock()
+
+	require.NoError(t, b.Activate())
+	ev.waitCount(t, ipc.PoolConnectionActivate, 1)
+	sent := make(chan error, 5)
+	send := func(n uint64, size int) {
+		require.NoError(t, client.Send(addr, &chaosMsg{ID: n, Sync: n, Pad: make([]byte, size)}, ipc.Synchronous,
+			func(err error) { sent <- err }))
+	}
+	send(1, 8<<20)
+	for n := uint64(2); n <= 4; n++ {
+		send(n, 10)
+	}
+	require.NoError(t, a.Activate())
+	ev.waitCount(t, ipc.PoolConnectionActivate, 2)
+	send(5, 10)
+	for range 5 {
+		require.NoError(t, semAwait(t, sent, "the synchronous messages written"))
+	}
+	got.waitFor(t, "five arrivals", func() bool {
+		smu.Lock()
+		defer smu.Unlock()
+		return len(order) == 5
+	})
+	smu.Lock()
+	defer smu.Unlock()
+	require.Equal(t, []uint64{1, 2, 3, 4, 5}, order, "server arrival order of synchronous messages")
+}

@@ -145,9 +145,10 @@ type chaosBook struct {
 	nViolation int
 
 	// synchronous order at the server, per connection of one incarnation
-	smu      sync.Mutex
-	lastSync map[chaosConnKey]uint64
-	syncSeen int64
+	smu          sync.Mutex
+	lastSync     map[chaosConnKey]uint64
+	syncSeen     int64
+	lastSyncDone uint64 // the last synchronous one-way message that completed written
 }
 
 type chaosConnKey struct {
@@ -189,7 +190,7 @@ func (b *chaosBook) violate(format string, args ...any) {
 
 // complete records one completion of message id and checks its outcome
 // against the rules of its kind (event loop or other engine goroutine).
-func (b *chaosBook) complete(id uint64, resp *chaosMsg, err error) {
+func (b *chaosBook) complete(id uint64, syncNo uint64, resp *chaosMsg, err error) {
 	k := b.kinds[id]
 	if n := b.completed[id].Add(1); n > 1 {
 		b.violate("message %d (%v) completed %d times, last with %v", id, k, n, err)
@@ -203,6 +204,18 @@ func (b *chaosBook) complete(id uint64, resp *chaosMsg, err error) {
 		}
 		if k == ckSilent {
 			b.violate("request %d (%v) answered, but the server never answers it", id, k)
+		}
+		if k == ckSync {
+			// Written one after another in send order: a synchronous
+			// one-way message completes when its last byte is written,
+			// so the successes complete in send order.
+			b.smu.Lock()
+			last := b.lastSyncDone
+			b.lastSyncDone = syncNo
+			b.smu.Unlock()
+			if syncNo <= last {
+				b.violate("synchronous message #%d (id %d) written after #%d", syncNo, id, last)
+			}
 		}
 	case !errors.As(err, &me):
 		b.violate("message %d (%v): error %v is not a *MessageError", id, k, err)
@@ -304,7 +317,11 @@ func TestChaos(t *testing.T) {
 	nw := newChaosNet(t, srv.addr)
 	defer func() { _ = srv.kill(false) }()
 
-	var clientStarts, clientStops atomic.Int64
+	var (
+		clientStarts, clientStops atomic.Int64
+		activations               sync.WaitGroup
+		activateSeed              atomic.Uint64
+	)
 	cp := ipc.NewProtocol()
 	var strays atomic.Int64
 	ipc.MustRegister(cp, 1, func(ipc.Context, *chaosMsg) { strays.Add(1) })
@@ -317,8 +334,21 @@ func TestChaos(t *testing.T) {
 		ReconnectMax:         50 * time.Millisecond,
 		KeepAlive:            100 * time.Millisecond,
 		DeadPeerTimeout:      time.Second,
-		ConnectionStart:      func(ipc.ConnInfo) { clientStarts.Add(1) },
-		ConnectionStop:       func(ipc.ConnInfo, error) { clientStops.Add(1) },
+		// Connections start passive and are activated a little later, in
+		// any order (a handshake's delay): an older connection may become
+		// active, hence the main one, after a newer one.
+		StartPassive: true,
+		ConnectionStart: func(ci ipc.ConnInfo) {
+			clientStarts.Add(1)
+			d := time.Duration(rand.New(rand.NewPCG(seed, activateSeed.Add(1))).IntN(3000)) * time.Microsecond
+			activations.Add(1)
+			go func() {
+				defer activations.Done()
+				time.Sleep(d)          // load generation: the handshake's delay
+				_ = ci.Conn.Activate() // fails if the connection closed first
+			}()
+		},
+		ConnectionStop: func(ipc.ConnInfo, error) { clientStops.Add(1) },
 	})
 	require.NoError(t, err)
 	require.NoError(t, client.Start())
@@ -439,6 +469,7 @@ func TestChaos(t *testing.T) {
 	defer cancel()
 	require.NoError(t, client.Stop(ctx), "client Stop: the in-flight count did not drain")
 	clientStopped = true
+	activations.Wait()
 	require.NoError(t, srv.kill(true))
 	nw.stop()
 
@@ -523,11 +554,11 @@ func chaosSend(r *rand.Rand, client *ipc.Service, dest string, book *chaosBook, 
 	book.kinds[id] = k
 	m := &chaosMsg{ID: id, Kind: uint8(k), Pad: make([]byte, chaosPad(r))}
 	oneway := func(err error) {
-		book.complete(id, nil, err)
+		book.complete(id, m.Sync, nil, err)
 		<-inflight
 	}
 	reply := func(_, resp *chaosMsg, err error) {
-		book.complete(id, resp, err)
+		book.complete(id, m.Sync, resp, err)
 		<-inflight
 	}
 	var (
