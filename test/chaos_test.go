@@ -291,7 +291,8 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: %d messages, seed %d (rerun with -chaos.seed=%d)", n, seed, seed)
 	leaks := goleak.IgnoreCurrent()
-	book := newChaosBook(n)
+	drainN := max(n/10, 100) // sent while the client stops
+	book := newChaosBook(n + drainN)
 	heapBefore := chaosHeap()
 
 	// The server: answers requests except "silent" ones, records arrivals.
@@ -403,42 +404,20 @@ func TestChaos(t *testing.T) {
 
 	// The load: several goroutines take message ids in turn; the gate
 	// releases them over at least chaosMinTicks ticks.
-	var (
-		next     atomic.Int64
-		syncMu   sync.Mutex // orders synchronous sends: Sync numbers follow send order
-		syncNext uint64
-		inflight = make(chan struct{}, chaosInFlight)
-		cancels  = make(chan ipc.MessageID, chaosInFlight)
-		senders  sync.WaitGroup
-		canceler sync.WaitGroup
-	)
+	load := &chaosLoad{client: client, dest: dest, book: book, seed: seed,
+		inflight: make(chan struct{}, chaosInFlight), cancels: make(chan ipc.MessageID, chaosInFlight)}
+	var canceler sync.WaitGroup
 	canceler.Add(1)
 	go func() { // cancels a little after the send
 		defer canceler.Done()
-		for id := range cancels {
+		for id := range load.cancels {
 			runtime.Gosched()
 			_ = client.Cancel(id)
 		}
 	}()
-	const workers = 4
-	for w := range workers {
-		senders.Add(1)
-		go func() {
-			defer senders.Done()
-			r := rand.New(rand.NewPCG(seed, uint64(w)+2))
-			for {
-				id := uint64(next.Add(1) - 1)
-				if id >= uint64(n) {
-					return
-				}
-				gate.wait(int64(id) * chaosMinTicks / int64(n))
-				inflight <- struct{}{}
-				chaosSend(r, client, dest, book, id, &syncMu, &syncNext, inflight, cancels)
-			}
-		}()
-	}
-	senders.Wait()
-	close(cancels)
+	load.run(0, uint64(n), 4, func(id uint64) { gate.wait(int64(id) * chaosMinTicks / int64(n)) }, nil).Wait()
+	close(load.cancels)
+	load.cancels = nil
 	canceler.Wait()
 	close(stopChaos)
 	<-chaosDone
@@ -465,10 +444,25 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	st, _ := client.PoolStats(dest)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+
+	// Stop while busy: more messages are being sent when Stop begins.
+	// Stop drains: it returns nil once every accepted send completed, and
+	// none of them may fail because the client stopped (sends after Stop
+	// began are rejected with ErrServiceStopped).
+	half := make(chan struct{})
+	drain := load.run(uint64(n), uint64(n+drainN), 2, nil, func(id uint64) {
+		if id == uint64(n+drainN/2) {
+			close(half)
+		}
+	})
+	wait(t, half, "half of the messages sent while stopping")
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
+	load.stopping.Store(true)
 	require.NoError(t, client.Stop(ctx), "client Stop: the in-flight count did not drain")
 	clientStopped = true
+	drain.Wait()
+	require.Equal(t, book.accepted.Load(), book.done.Load(), "completions when Stop returned")
 	activations.Wait()
 	require.NoError(t, srv.kill(true))
 	nw.stop()
@@ -481,7 +475,7 @@ func TestChaos(t *testing.T) {
 
 	// Exactly once, per message.
 	var missing, dup, lateRejected []uint64
-	for id := range n {
+	for id := range n + drainN {
 		c := book.completed[id].Load()
 		switch {
 		case book.rejected[id].Load() && c != 0:
@@ -545,11 +539,55 @@ func chaosHeap() uint64 {
 	return ms.HeapAlloc
 }
 
-// chaosSend sends message id with a kind drawn from r and records the
-// outcome in book. The inflight token taken by the caller is given back
-// at completion (or at once if the send is rejected).
-func chaosSend(r *rand.Rand, client *ipc.Service, dest string, book *chaosBook, id uint64,
-	syncMu *sync.Mutex, syncNext *uint64, inflight chan struct{}, cancels chan<- ipc.MessageID) {
+// chaosLoad is the load generator.
+type chaosLoad struct {
+	client   *ipc.Service
+	dest     string
+	book     *chaosBook
+	seed     uint64
+	inflight chan struct{}      // one token per message sent and not completed
+	cancels  chan ipc.MessageID // to the canceler goroutine; nil: cancel inline
+	stopping atomic.Bool        // Stop begins: sends may be rejected with ErrServiceStopped
+
+	syncMu   sync.Mutex // orders synchronous sends: Sync numbers follow send order
+	syncNext uint64
+}
+
+// run sends messages from to to-1 from workers goroutines; before each
+// send it calls before (if not nil), after each after (if not nil).
+func (l *chaosLoad) run(from, to uint64, workers int, before, after func(id uint64)) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	var next atomic.Uint64
+	next.Store(from)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(l.seed, from+uint64(w)+2))
+			for {
+				id := next.Add(1) - 1
+				if id >= to {
+					return
+				}
+				if before != nil {
+					before(id)
+				}
+				l.inflight <- struct{}{}
+				l.send(r, id)
+				if after != nil {
+					after(id)
+				}
+			}
+		}()
+	}
+	return &wg
+}
+
+// send sends message id with a kind drawn from r and records the outcome
+// in the book. The inflight token taken by the caller is given back at
+// completion (or at once if the send is rejected).
+func (l *chaosLoad) send(r *rand.Rand, id uint64) {
+	client, dest, book, inflight := l.client, l.dest, l.book, l.inflight
 	k := chaosPick(r)
 	book.kinds[id] = k
 	m := &chaosMsg{ID: id, Kind: uint8(k), Pad: make([]byte, chaosPad(r))}
@@ -572,18 +610,18 @@ func chaosSend(r *rand.Rand, client *ipc.Service, dest string, book *chaosBook, 
 	case ckOneShot:
 		err = client.Send(dest, m, ipc.OneShot, oneway)
 	case ckSync, ckSyncIdem:
-		syncMu.Lock()
-		*syncNext++
-		m.Sync = *syncNext
+		l.syncMu.Lock()
+		l.syncNext++
+		m.Sync = l.syncNext
 		if k == ckSync {
 			err = client.Send(dest, m, ipc.Synchronous, oneway)
 		} else {
 			err = ipc.SendRequest(client, dest, m, ipc.Synchronous|ipc.Idempotent, reply)
 		}
 		if err != nil {
-			*syncNext-- // the number is free again: order is checked on arrivals
+			l.syncNext-- // the number is free again: order is checked on arrivals
 		}
-		syncMu.Unlock()
+		l.syncMu.Unlock()
 	case ckRequest:
 		err = ipc.SendRequest(client, dest, m, 0, reply)
 	case ckOneShotReq:
@@ -610,16 +648,18 @@ func chaosSend(r *rand.Rand, client *ipc.Service, dest string, book *chaosBook, 
 		book.rejected[id].Store(true)
 		book.outcomes[k][coRejected].Add(1)
 		<-inflight
-		if (k != ckDeadline && k != ckSilent) || !errors.Is(err, ipc.ErrCanceled) {
+		expired := (k == ckDeadline || k == ckSilent) && errors.Is(err, ipc.ErrCanceled)
+		stopped := l.stopping.Load() && errors.Is(err, ipc.ErrServiceStopped)
+		if !expired && !stopped {
 			book.violate("send %d (%v) rejected: %v", id, k, err)
 		}
 		return
 	}
 	if msgID.Valid() && (k == ckCancel || k == ckCancelPlain) {
-		if r.IntN(2) == 0 {
+		if r.IntN(2) == 0 || l.cancels == nil {
 			_ = client.Cancel(msgID)
 		} else {
-			cancels <- msgID
+			l.cancels <- msgID
 		}
 	}
 }
