@@ -291,7 +291,7 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: %d messages, seed %d (rerun with -chaos.seed=%d)", n, seed, seed)
 	leaks := goleak.IgnoreCurrent()
-	drainN := max(n/10, 100) // sent while the client stops
+	drainN := max(n/4, 100) // sent on healed connections, while the client stops
 	book := newChaosBook(n + drainN)
 	heapBefore := chaosHeap()
 
@@ -330,11 +330,15 @@ func TestChaos(t *testing.T) {
 		Protocol:             cp,
 		Resolver:             ipc.ResolverFunc(nw.resolve),
 		MaxActiveConnections: 2,
-		DialTimeout:          time.Second,
-		ReconnectMin:         5 * time.Millisecond,
-		ReconnectMax:         50 * time.Millisecond,
-		KeepAlive:            100 * time.Millisecond,
-		DeadPeerTimeout:      time.Second,
+		// Small writers: requests canceled while they wait must not
+		// block a connection for good (silent requests leave such slots).
+		MaxMultiplex:    16,
+		MaxResponseWait: 32,
+		DialTimeout:     time.Second,
+		ReconnectMin:    5 * time.Millisecond,
+		ReconnectMax:    50 * time.Millisecond,
+		KeepAlive:       100 * time.Millisecond,
+		DeadPeerTimeout: time.Second,
 		// Connections start passive and are activated a little later, in
 		// any order (a handshake's delay): an older connection may become
 		// active, hence the main one, after a newer one.
@@ -449,13 +453,13 @@ func TestChaos(t *testing.T) {
 	// Stop drains: it returns nil once every accepted send completed, and
 	// none of them may fail because the client stopped (sends after Stop
 	// began are rejected with ErrServiceStopped).
-	half := make(chan struct{})
+	most := make(chan struct{})
 	drain := load.run(uint64(n), uint64(n+drainN), 2, nil, func(id uint64) {
-		if id == uint64(n+drainN/2) {
-			close(half)
+		if id == uint64(n+drainN*3/4) {
+			close(most)
 		}
 	})
-	wait(t, half, "half of the messages sent while stopping")
+	wait(t, most, "three quarters of the messages sent before stopping")
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	load.stopping.Store(true)
