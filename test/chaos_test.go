@@ -145,10 +145,9 @@ type chaosBook struct {
 	nViolation int
 
 	// synchronous order at the server, per connection of one incarnation
-	smu          sync.Mutex
-	lastSync     map[chaosConnKey]uint64
-	syncSeen     int64
-	lastSyncDone uint64 // the last synchronous one-way message that completed written
+	smu      sync.Mutex
+	lastSync map[chaosConnKey]uint64
+	syncSeen int64
 }
 
 type chaosConnKey struct {
@@ -190,7 +189,7 @@ func (b *chaosBook) violate(format string, args ...any) {
 
 // complete records one completion of message id and checks its outcome
 // against the rules of its kind (event loop or other engine goroutine).
-func (b *chaosBook) complete(id uint64, syncNo uint64, resp *chaosMsg, err error) {
+func (b *chaosBook) complete(id uint64, resp *chaosMsg, err error) {
 	k := b.kinds[id]
 	if n := b.completed[id].Add(1); n > 1 {
 		b.violate("message %d (%v) completed %d times, last with %v", id, k, n, err)
@@ -204,18 +203,6 @@ func (b *chaosBook) complete(id uint64, syncNo uint64, resp *chaosMsg, err error
 		}
 		if k == ckSilent {
 			b.violate("request %d (%v) answered, but the server never answers it", id, k)
-		}
-		if k == ckSync {
-			// Written one after another in send order: a synchronous
-			// one-way message completes when its last byte is written,
-			// so the successes complete in send order.
-			b.smu.Lock()
-			last := b.lastSyncDone
-			b.lastSyncDone = syncNo
-			b.smu.Unlock()
-			if syncNo <= last {
-				b.violate("synchronous message #%d (id %d) written after #%d", syncNo, id, last)
-			}
 		}
 	case !errors.As(err, &me):
 		b.violate("message %d (%v): error %v is not a *MessageError", id, k, err)
@@ -596,11 +583,11 @@ func (l *chaosLoad) send(r *rand.Rand, id uint64) {
 	book.kinds[id] = k
 	m := &chaosMsg{ID: id, Kind: uint8(k), Pad: make([]byte, chaosPad(r))}
 	oneway := func(err error) {
-		book.complete(id, m.Sync, nil, err)
+		book.complete(id, nil, err)
 		<-inflight
 	}
 	reply := func(_, resp *chaosMsg, err error) {
-		book.complete(id, m.Sync, resp, err)
+		book.complete(id, resp, err)
 		<-inflight
 	}
 	var (
