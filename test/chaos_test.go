@@ -83,8 +83,11 @@ func (k chaosKind) idempotent() bool {
 }
 
 // chaosMsg is the suite's message; requests are answered with a chaosMsg
-// carrying the same ID.
+// carrying the same ID. It is recyclable, so the engine's reference
+// counting goes through the chaos too: a message reused while still in use
+// would show as a payload that does not match its ID.
 type chaosMsg struct {
+	ipc.Recyclable
 	ID   uint64
 	Kind uint8
 	Sync uint64 // position in the synchronous send order, from 1; 0 if not synchronous
@@ -96,6 +99,25 @@ func (m *chaosMsg) Serde(v *serde.Visitor) {
 	v.Uint8(&m.Kind)
 	v.Uint64(&m.Sync)
 	v.Bytes(&m.Pad)
+}
+
+// chaosFill returns the payload of message id, n bytes.
+func chaosFill(id uint64, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(id + uint64(i)*7)
+	}
+	return b
+}
+
+// chaosIntact reports whether b is a payload of message id.
+func chaosIntact(id uint64, b []byte) bool {
+	for i, c := range b {
+		if c != byte(id+uint64(i)*7) {
+			return false
+		}
+	}
+	return true
 }
 
 // chaosPad returns a payload size: mostly small, some spanning several
@@ -198,8 +220,8 @@ func (b *chaosBook) complete(id uint64, resp *chaosMsg, err error) {
 	switch {
 	case err == nil:
 		b.outcomes[k][coOK].Add(1)
-		if k.request() && (resp == nil || resp.ID != id) {
-			b.violate("request %d (%v): wrong response %+v", id, k, resp)
+		if k.request() && (resp == nil || resp.ID != id || !chaosIntact(id, resp.Pad)) {
+			b.violate("request %d (%v): wrong response", id, k)
 		}
 		if k == ckSilent {
 			b.violate("request %d (%v) answered, but the server never answers it", id, k)
@@ -241,6 +263,9 @@ func (b *chaosBook) arrive(key chaosConnKey, m *chaosMsg) {
 	if m.ID >= uint64(len(b.arrived)) {
 		b.violate("server: unknown message id %d", m.ID)
 		return
+	}
+	if !chaosIntact(m.ID, m.Pad) {
+		b.violate("server: message %d (%v) arrived with a corrupt payload", m.ID, chaosKind(m.Kind))
 	}
 	if n := b.arrived[m.ID].Add(1); n > 1 && !chaosKind(m.Kind).idempotent() {
 		b.violate("server: message %d (%v) arrived %d times", m.ID, chaosKind(m.Kind), n)
@@ -291,8 +316,8 @@ func TestChaos(t *testing.T) {
 				return
 			}
 			resp := &chaosMsg{ID: m.ID, Kind: m.Kind}
-			if m.ID%4 == 0 {
-				resp.Pad = m.Pad // some answers are as large as their request
+			if m.ID%4 == 0 { // some answers are as large as their request
+				resp.Pad = chaosFill(m.ID, len(m.Pad))
 			}
 			_ = ctx.Respond(resp) // fails when this incarnation is being killed
 		})
@@ -581,7 +606,7 @@ func (l *chaosLoad) send(r *rand.Rand, id uint64) {
 	client, dest, book, inflight := l.client, l.dest, l.book, l.inflight
 	k := chaosPick(r)
 	book.kinds[id] = k
-	m := &chaosMsg{ID: id, Kind: uint8(k), Pad: make([]byte, chaosPad(r))}
+	m := &chaosMsg{ID: id, Kind: uint8(k), Pad: chaosFill(id, chaosPad(r))}
 	oneway := func(err error) {
 		book.complete(id, nil, err)
 		<-inflight
