@@ -194,3 +194,39 @@ func TestChaosSyncActivationRepro(t *testing.T) {
 	defer smu.Unlock()
 	require.Equal(t, []uint64{1, 2, 3, 4, 5}, order, "server arrival order of synchronous messages")
 }
+
+// TestChaosCanceledWaitRepro (issue 7, defect 2, found by the long
+// TestChaos run: on healed connections the senders stalled for good):
+// requests canceled while they wait for a response that never comes must
+// not keep their writer slots forever. The client's writer has 2+4 slots;
+// one at a time, 12 requests to a server that never answers are written,
+// canceled, and complete with ErrCanceled; each next request must still
+// reach the server.
+func TestChaosCanceledWaitRepro(t *testing.T) {
+	const total = 12
+	arrived := make(chan uint64, total)
+	server := startService(t, ipc.Config{
+		Protocol: chaosProto(func(ctx ipc.Context, m *chaosMsg) { arrived <- m.ID }),
+		Listen:   "127.0.0.1:0",
+	})
+	client := startService(t, ipc.Config{
+		Protocol:        chaosProto(nil),
+		MaxMultiplex:    2,
+		MaxResponseWait: 4,
+	})
+	addr := server.Addr().String()
+	for i := range uint64(total) {
+		done := make(chan error, 2)
+		id, err := ipc.SendRequestContext(context.Background(), client, addr, &chaosMsg{ID: i}, 0,
+			func(req, resp *chaosMsg, err error) { done <- err })
+		require.NoError(t, err)
+		select {
+		case got := <-arrived:
+			require.Equal(t, i, got)
+		case <-time.After(chaosCancelWait):
+			t.Fatalf("request %d never reached the server: the writer's slots are held by the %d requests canceled before it", i, i)
+		}
+		require.NoError(t, client.Cancel(id))
+		require.ErrorIs(t, semAwait(t, done, "the canceled request"), ipc.ErrCanceled)
+	}
+}

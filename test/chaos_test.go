@@ -415,6 +415,9 @@ func TestChaos(t *testing.T) {
 				cuts.Add(1)
 			}
 			gate.open(tick)
+			if tick%100 == 0 {
+				t.Logf("chaos: tick %d: %d sends accepted, %d completed", tick, book.accepted.Load(), book.done.Load())
+			}
 		}
 	}()
 
@@ -471,7 +474,13 @@ func TestChaos(t *testing.T) {
 			close(most)
 		}
 	})
-	wait(t, most, "three quarters of the messages sent before stopping")
+	select {
+	case <-most:
+	case <-time.After(deadline):
+		st, _ := client.PoolStats(dest)
+		t.Fatalf("healed connections stalled: %d of %d sends completed after %v; pool %+v\n%s",
+			book.done.Load(), book.accepted.Load(), deadline, st, book.pending())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	load.stopping.Store(true)
