@@ -342,10 +342,9 @@ func TestChaos(t *testing.T) {
 		Protocol:             cp,
 		Resolver:             ipc.ResolverFunc(nw.resolve),
 		MaxActiveConnections: 2,
-		// Small writers: requests canceled while they wait must not
-		// block a connection for good (silent requests leave such slots).
-		MaxMultiplex:    16,
-		MaxResponseWait: 32,
+		// Writers keep their default sizes: with room for every message
+		// in flight, silent requests are written before their deadline
+		// ends, so canceled requests wait in writer slots.
 		DialTimeout:     time.Second,
 		ReconnectMin:    5 * time.Millisecond,
 		ReconnectMax:    50 * time.Millisecond,
