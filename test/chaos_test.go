@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -381,6 +382,7 @@ func TestChaos(t *testing.T) {
 	// and every third tick cuts every proxied connection.
 	var (
 		ticks, restarts, cuts atomic.Int64
+		peakHeap              uint64 // written by the chaos goroutine, read after chaosDone
 		gate                  = newChaosGate()
 		chaosErr              = make(chan error, 1)
 		stopChaos             = make(chan struct{})
@@ -414,6 +416,7 @@ func TestChaos(t *testing.T) {
 				cuts.Add(1)
 			}
 			gate.open(tick)
+			peakHeap = max(peakHeap, chaosHeapNow())
 			if tick%100 == 0 {
 				t.Logf("chaos: tick %d: %d sends accepted, %d completed", tick, book.accepted.Load(), book.done.Load())
 			}
@@ -496,6 +499,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: connections client %d/%d, server %d/%d (opened/closed); %d synchronous arrivals checked; %d stray responses",
 		clientStarts.Load(), clientStops.Load(), srv.starts.Load(), srv.stops.Load(), book.syncSeen, strays.Load())
 	t.Log("chaos: outcomes per kind\n" + book.table())
+	t.Logf("chaos: peak heap during the chaos %d KiB (live and garbage)", peakHeap>>10)
 
 	// Exactly once, per message.
 	var missing, dup, lateRejected []uint64
@@ -547,11 +551,25 @@ func TestChaos(t *testing.T) {
 	heapAfter := chaosHeap()
 	t.Logf("chaos: heap %d KiB before, %d KiB after quiescence", heapBefore>>10, heapAfter>>10)
 	require.Less(t, heapAfter, heapBefore+chaosHeapSlack, "heap after quiescence")
+	require.Less(t, peakHeap, uint64(chaosPeakHeap), "heap during the chaos")
 }
 
 // chaosHeapSlack bounds the heap growth from before the run to after it
 // (the bookkeeping tables are allocated before the first measure).
 const chaosHeapSlack = 32 << 20
+
+// chaosPeakHeap bounds the heap (live objects and garbage not yet
+// collected) sampled at every tick: at most 256 messages of at most 196
+// KiB are in flight.
+const chaosPeakHeap = 256 << 20
+
+// chaosHeapNow returns the bytes of heap objects, live or not yet
+// collected, without stopping the world.
+func chaosHeapNow() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
 
 // chaosHeap returns the live heap after collecting twice (sync.Pool
 // contents survive one collection).
