@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,16 +296,45 @@ type chaosServer struct {
 	starts, stops atomic.Int64 // connections accepted and closed, all incarnations
 }
 
-// newChaosServer picks an ephemeral port once and starts the first
-// incarnation on it.
+// newChaosServer picks a free port once and starts the first incarnation
+// on it.
 func newChaosServer(t testing.TB, cfg func(gen int) ipc.Config) *chaosServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &chaosServer{addr: ln.Addr().String(), cfg: cfg}
-	require.NoError(t, ln.Close())
+	s := &chaosServer{addr: chaosServerAddr(t), cfg: cfg}
 	require.NoError(t, s.start())
 	return s
+}
+
+// chaosServerAddr returns a free loopback address whose port lies below
+// the kernel's ephemeral range when that range leaves room: the server is
+// down for a moment at every restart, and an ephemeral port could be taken
+// meanwhile as the local port of any process's outgoing connection, making
+// the restart fail for as long as that connection lives. Otherwise (or if
+// no such port is free) it returns an ephemeral port.
+func chaosServerAddr(t testing.TB) string {
+	t.Helper()
+	lo := 0
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			lo, _ = strconv.Atoi(f[0])
+		}
+	}
+	const base = 20000
+	for range 100 {
+		port := 0
+		if lo > base+1000 {
+			port = base + rand.IntN(lo-base)
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // taken: try another
+		}
+		addr := ln.Addr().String()
+		require.NoError(t, ln.Close())
+		return addr
+	}
+	t.Fatal("no free port for the chaos server")
+	return ""
 }
 
 func (s *chaosServer) start() error {
