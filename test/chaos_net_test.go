@@ -86,7 +86,8 @@ type chaosProxy struct {
 	addr     string
 	upstream string
 	ln       net.Listener
-	wg       sync.WaitGroup // the accept loop and every link goroutine
+	accepted chan struct{}  // closed when the accept loop returns
+	wg       sync.WaitGroup // every link goroutine
 	uses     atomic.Int64   // connection attempts the resolver sent here
 
 	mu    sync.Mutex
@@ -111,8 +112,8 @@ func newChaosNet(t testing.TB, upstream string) *chaosNet {
 	for _, f := range chaosFaults {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
-		p := &chaosProxy{fault: f, addr: ln.Addr().String(), upstream: upstream, ln: ln, links: map[*chaosLink]struct{}{}}
-		p.wg.Add(1)
+		p := &chaosProxy{fault: f, addr: ln.Addr().String(), upstream: upstream, ln: ln,
+			accepted: make(chan struct{}), links: map[*chaosLink]struct{}{}}
 		go p.accept()
 		n.proxies = append(n.proxies, p)
 	}
@@ -154,7 +155,7 @@ func (n *chaosNet) stop() {
 		_ = p.ln.Close()
 	}
 	for _, p := range n.proxies {
-		p.wg.Wait() // the accept loop has returned: no new link
+		<-p.accepted // no new link
 	}
 	n.cutAll()
 	for _, p := range n.proxies {
@@ -172,7 +173,7 @@ func (n *chaosNet) usage() string {
 }
 
 func (p *chaosProxy) accept() {
-	defer p.wg.Done()
+	defer close(p.accepted)
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
