@@ -7,6 +7,7 @@ import (
 
 	"github.com/ipcframe/ipcframe/buffers"
 	"github.com/ipcframe/ipcframe/compress"
+	"github.com/ipcframe/ipcframe/internal/clock"
 	"github.com/ipcframe/ipcframe/serde"
 )
 
@@ -134,6 +135,14 @@ type Config struct {
 
 	// Logger receives the service's logs; nil discards them.
 	Logger *slog.Logger
+
+	// Clock measures every timer of the service: keepalive, dead-peer and
+	// inactivity checks and the reconnect backoff (it is also the
+	// reactor's loop clock). Nil means the system clock. It is a hook for
+	// the module's own tests, which pass a clock.Manual and move time
+	// themselves (docs/architecture.md, "Time"); DialTimeout and Stop's
+	// context use the system clock.
+	Clock clock.Clock
 }
 
 // ConnInfo describes a connection to the ConnectionStart and ConnectionStop
@@ -150,6 +159,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Protocol == nil {
 		return c, fmt.Errorf("%w: Protocol is required", ErrInvalidConfig)
 	}
+	c.Clock = clock.Or(c.Clock)
 	def := func(p *int, v int) {
 		if *p == 0 {
 			*p = v
@@ -226,8 +236,14 @@ func (c *Config) validate() error {
 	if c.WriteBatch < c.BufferSize {
 		return bad("WriteBatch", "must be at least BufferSize (%d)", c.BufferSize)
 	}
-	if c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin {
-		return bad("ReconnectMax", "durations must be positive and ReconnectMin <= ReconnectMax")
+	if c.DialTimeout < 0 {
+		return bad("DialTimeout", "must not be negative, got %v", c.DialTimeout)
+	}
+	if c.ReconnectMin < 0 {
+		return bad("ReconnectMin", "must not be negative, got %v", c.ReconnectMin)
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		return bad("ReconnectMax", "must be at least ReconnectMin (%v), got %v", c.ReconnectMin, c.ReconnectMax)
 	}
 	if c.Protocol.maxID() >= 1<<(8*c.TypeIDSize) {
 		return bad("TypeIDSize", "protocol has type id %d, too wide for %d byte(s)", c.Protocol.maxID(), c.TypeIDSize)

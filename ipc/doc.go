@@ -40,8 +40,10 @@
 // Handlers and completion callbacks run on an event loop and must not block;
 // a few failure completions run elsewhere (a one-shot message failing because
 // its pool cannot connect completes on the dialing goroutine, messages still
-// queued when Stop gives up complete on Stop's goroutine), so callbacks must
-// also be safe to run on any goroutine.
+// queued when Stop gives up complete on Stop's goroutine, those still queued
+// when AbortPool runs on its caller's, and a queued message canceled by
+// Service.Cancel or by the end of its context on the canceling goroutine),
+// so callbacks must also be safe to run on any goroutine.
 //
 // # Message kinds and resend rules
 //

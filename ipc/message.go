@@ -35,9 +35,11 @@ type msgStub struct {
 	queued bool
 	owner  *conn
 
-	// cancelAsked is set by Cancel before it hands the cancel to the owning
-	// connection's loop: if the connection closes first, the message fails
-	// as canceled instead of being resent.
+	// cancelAsked is set by Cancel, under the lock that guards queued and
+	// owner, when the message has left its queue, before Cancel hands the
+	// cancel to the owning connection's loop: if the connection closes
+	// first, the message fails as canceled instead of being resent (the
+	// pool reads it under its lock in connClosed).
 	cancelAsked atomic.Bool
 	// cancelWhy is the kind and cause of the first cancel asked, stored
 	// before cancelAsked: the close that overtakes the cancel fails the

@@ -63,6 +63,11 @@ type writer struct {
 	queued     int     // slots in wq and syncWait
 	queuedReqs int     // requests among them
 	waiting    int     // slots in slotWait
+	// canceledWaits counts slots in slotWaitCanceled: they hold a slot
+	// until the late response arrives or the connection closes, count
+	// against MaxResponseWait, and retire the connection when too many
+	// (conn.retireAt).
+	canceledWaits int
 
 	cancelReqs []reqID     // CancelRequest commands to send
 	cancelMsgs []uint32    // CancelMessage commands to send
@@ -110,7 +115,7 @@ func (w *writer) canAccept(f Flags) bool {
 	if w.queued >= w.maxMultiplex || len(w.free) == 0 {
 		return false
 	}
-	return f&AwaitResponse == 0 || w.waiting+w.queuedReqs < w.maxWait
+	return f&AwaitResponse == 0 || w.waiting+w.canceledWaits+w.queuedReqs < w.maxWait
 }
 
 // enqueue gives st to the writer; it returns false when the writer is full.
@@ -333,6 +338,7 @@ func (w *writer) takeResponse(index, unique uint32, keep bool) (st *msgStub, can
 	switch s.phase {
 	case slotWaitCanceled:
 		if !keep {
+			w.canceledWaits--
 			w.freeSlot(int32(i))
 		}
 		return nil, true
@@ -375,6 +381,7 @@ func (w *writer) cancel(i int32, st *msgStub, kind, cause error) bool {
 		w.cancelMsgs = append(w.cancelMsgs, uint32(i))
 	case slotWait:
 		w.waiting--
+		w.canceledWaits++
 		s.phase = slotWaitCanceled
 		s.st = nil
 	default:
@@ -421,6 +428,7 @@ func (w *writer) drain() []*msgStub {
 	w.wq.reset()
 	w.syncWait.reset()
 	w.curSync, w.queued, w.queuedReqs, w.waiting = -1, 0, 0, 0
+	w.canceledWaits = 0
 	w.cancelReqs, w.cancelMsgs = w.cancelReqs[:0], w.cancelMsgs[:0]
 	return out
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/ipcframe/ipcframe/internal/clock"
 )
 
 // Defaults applied to zero Config fields.
@@ -75,6 +77,10 @@ type Config struct {
 	// Logger receives reactor logs, including gnet's own (adapted); nil
 	// discards them.
 	Logger *slog.Logger
+	// Clock measures the loop timers of Loop.AfterFunc. Nil means the
+	// system clock; tests pass a clock.Manual to move time themselves.
+	// StallPoll, BusyPoll and DialTimeout always use the system clock.
+	Clock clock.Clock
 }
 
 // withDefaults returns a copy of cfg with defaults filled in, or an error
@@ -117,6 +123,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	return cfg, nil
 }
 

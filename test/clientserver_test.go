@@ -47,7 +47,7 @@ func runClientServerBasic(t *testing.T, conns int) {
 	client := startService(t, ipc.Config{Protocol: clientProto, MaxActiveConnections: conns})
 	addr := server.Addr().String()
 
-	chainedEcho(t, client, addr, total, initial)
+	chainedEcho(t, client, addr, total, initial).quiet(t, client)
 	if err, _ := serverErr.Load().(error); err != nil {
 		t.Fatal(err)
 	}

@@ -206,7 +206,7 @@ func TestPoolBasic(t *testing.T) {
 	require.Equal(t, 1, st.Active)
 	require.Zero(t, st.Queued)
 
-	chainedEcho(t, client, addr, total, initial)
+	run := chainedEcho(t, client, addr, total, initial)
 	serverErrs.check(t)
 
 	// Everything went through the pool's one persistent connection.
@@ -216,6 +216,7 @@ func TestPoolBasic(t *testing.T) {
 	require.Equal(t, uint64(1), st.Dials)
 	require.Equal(t, 1, st.Active)
 	require.Equal(t, 1, events.count(ipc.PoolConnectionStart))
+	run.quiet(t, client)
 }
 
 // plBig is a one-way message whose decoding, on the receiving side, calls
