@@ -15,7 +15,7 @@ const (
 	DefaultContinuousPackets     = 4
 	DefaultTypeIDSize            = 1
 	DefaultWriteBatch            = 64 << 10
-	DefaultPumpQuantum           = 1 << 20
+	DefaultPumpQuantum           = 256 << 10
 	DefaultDialTimeout           = 10 * time.Second
 	DefaultKeepAlive             = 30 * time.Second
 	DefaultInactivityTimeout     = 120 * time.Second

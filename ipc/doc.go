@@ -57,6 +57,10 @@
 // Service.Cancel or by the end of its context on the canceling goroutine),
 // so callbacks must also be safe to run on any goroutine.
 //
+// [Call] and [CallTo] are the blocking forms: they send a request through
+// the same path and wait, on the caller's goroutine, for its completion,
+// canceling the request when their context ends first.
+//
 // # Message kinds and resend rules
 //
 // Flags chosen per send:

@@ -123,14 +123,14 @@ func (c *conn) nextDialedTick(now time.Time) time.Duration {
 func (c *conn) writeKeepAlive() {
 	if err := c.rc.Write(keepAlivePacket); err == nil {
 		c.lastSend = c.svc.cfg.Clock.Now()
-		c.stats.keepAlivesSent++
+		c.countKeepAlive(true)
 	}
 }
 
 // onKeepAlive implements readerEvents: a server answers pings up to the
 // flood limit; a client only notes that the peer is alive (onData did).
 func (c *conn) onKeepAlive() {
-	c.stats.keepAlivesRecv++
+	c.countKeepAlive(false)
 	if c.rc.Dialed() {
 		return
 	}

@@ -45,6 +45,8 @@ type pool struct {
 	svc  *Service
 	name string
 
+	traffic trafficCounters // stats.go: its connections' traffic
+
 	queuedN atomic.Int32 // len(queue), read without the lock by pullers
 	state   atomic.Int32 // pool* state; written under mu
 

@@ -5,7 +5,9 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,4 +178,110 @@ func TestWritable(t *testing.T) {
 	require.NoError(t, nc.SetReadDeadline(time.Now().Add(waitLong)))
 	go func() { _, _ = io.CopyN(io.Discard, nc, int64(wrote)) }()
 	recv(t, writable)
+}
+
+// TestStallResumesOnDrain: with the stall recheck timer set to an hour, a
+// connection that stopped being writable must still be resumed (OnWritable)
+// when its socket drains, by the write poller alone (writable.go). The loop
+// writes 64 MiB, 64 KiB at a time, while Writable, continuing from
+// OnWritable; the peer reads everything and checks it.
+func TestStallResumesOnDrain(t *testing.T) {
+	const (
+		total = 64 << 20
+		chunk = 64 << 10
+	)
+	pattern, period := streamPattern(chunk)
+	var (
+		pos    int
+		resume atomic.Int64
+	)
+	var pushOnLoop func(c *Conn)
+	pushOnLoop = func(c *Conn) {
+		for pos < total && c.Writable() {
+			off := pos % period
+			if c.Write(pattern[off:off+chunk]) != nil {
+				return
+			}
+			pos += chunk
+		}
+	}
+	h := &testHandler{writable: func(c *Conn) { resume.Add(1); pushOnLoop(c) }}
+	p := newPeer(t)
+	r := startReactor(t, Config{Loops: 1, StallPoll: time.Hour, HighWater: 256 << 10, LowWater: 64 << 10, NotSentLowat: 64 << 10}, h)
+	c, err := r.Dial(dialCtx(t), p.addr(), nil)
+	require.NoError(t, err)
+	nc := p.accept(t)
+	require.NoError(t, nc.SetReadDeadline(time.Now().Add(2*waitLong)))
+	onLoop(t, c, func() { pushOnLoop(c) })
+	require.NoError(t, checkStream(t, nc, total, chunk, nil))
+	require.NotZero(t, resume.Load(), "the connection never stalled")
+}
+
+// TestPauseRead: a handler pauses reading at the first bytes; the peer's
+// 64 MiB write then cannot complete (TCP back-pressure: the kernel buffers
+// hold a few MiB) and its write deadline expires with part of it written.
+// After ResumeRead the peer writes the rest and every byte arrives intact.
+func TestPauseRead(t *testing.T) {
+	const total = 64 << 20
+	var (
+		got        atomic.Int64
+		paused     = make(chan bool, 1)
+		pausedOnce bool // loop-owned
+		mismatch   atomic.Bool
+	)
+	pattern, period := streamPattern(64 << 10)
+	h := &testHandler{data: func(c *Conn, b []byte) int {
+		pos := got.Load()
+		for off := 0; off < len(b); {
+			k := min(len(b)-off, 64<<10)
+			p := int(pos % int64(period))
+			if !bytes.Equal(b[off:off+k], pattern[p:p+k]) {
+				mismatch.Store(true)
+			}
+			off += k
+			pos += int64(k)
+		}
+		got.Store(pos)
+		if !pausedOnce {
+			pausedOnce = true
+			paused <- c.PauseRead()
+		}
+		return len(b)
+	}}
+	p := newPeer(t)
+	r := startReactor(t, Config{Loops: 1}, h)
+	c, err := r.Dial(dialCtx(t), p.addr(), nil)
+	require.NoError(t, err)
+	nc := p.accept(t)
+
+	var sent int
+	write := func(deadline time.Time) error {
+		require.NoError(t, nc.SetWriteDeadline(deadline))
+		for sent < total {
+			off := sent % period
+			n, err := nc.Write(pattern[off : off+min(64<<10, total-sent)])
+			sent += n
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err = write(time.Now().Add(3 * time.Second))
+	require.True(t, recv(t, paused), "PauseRead not available")
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded, "the peer wrote everything while reads were paused")
+	require.Less(t, got.Load(), int64(total))
+	onLoop(t, c, c.ResumeRead)
+	require.NoError(t, write(time.Now().Add(2*waitLong)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for got.Load() < total && !mismatch.Load() {
+			onLoop(t, c, func() {})
+		}
+	}()
+	recv(t, done)
+	require.False(t, mismatch.Load())
+	require.Equal(t, int64(total), got.Load())
+	require.NotZero(t, r.Stats().ReadPauses)
 }

@@ -49,8 +49,10 @@
 //   - Writable (loop side) is false at HighWater (gnet's buffer plus the
 //     queue) and then owes an OnWritable.
 //
-// A loop with stalled connections rechecks them every StallPoll (a loop
-// poll on the system clock): at LowWater it calls OnWritable and resumes the pump. Inbound,
+// A loop with stalled connections rechecks them when a stalled socket
+// drains (the write poller, writable.go, with TCP_NOTSENT_LOWAT from
+// Config.NotSentLowat) and at the latest every StallPoll (a loop poll on the
+// system clock): at LowWater it calls OnWritable and resumes the pump. Inbound,
 // gnet always reads; the handler gets every unconsumed byte in OnData, and
 // more than MaxInbound unconsumed bytes close the connection with
 // ErrInboundOverflow. Flow control across the wire is the protocol's job.

@@ -74,6 +74,23 @@ type Config struct {
 	// up to this much CPU time per burst for a much faster reaction to the
 	// next packet. Zero means DefaultBusyPoll; negative disables it.
 	BusyPoll time.Duration
+	// NotSentLowat is set as TCP_NOTSENT_LOWAT on every socket: the kernel
+	// holds at most about this many bytes not yet sent, and reports the
+	// socket writable (which resumes a stalled connection at once,
+	// writable.go) when fewer remain. Keeping this short keeps bytes queued
+	// later, such as a small message behind a bulk transfer, from waiting
+	// behind megabytes of kernel buffer. Zero or negative leaves the kernel
+	// default (unlimited); ipc sets it.
+	NotSentLowat int
+	// LoopbackRecvBuffer is the receive buffer (SO_RCVBUF) of connections
+	// whose peer is a loopback address. There the bandwidth-delay product
+	// is tiny, so the kernel's autotuned buffer (up to several MiB) only
+	// queues bytes that a reader slower than its writer has not consumed
+	// yet, and a small message sent behind them waits for all of them.
+	// Other connections keep the kernel's autotuning, which a long
+	// round trip needs. Zero or negative leaves the kernel's autotuning;
+	// ipc sets it.
+	LoopbackRecvBuffer int
 	// Logger receives reactor logs, including gnet's own (adapted); nil
 	// discards them.
 	Logger *slog.Logger
@@ -182,6 +199,8 @@ type Reactor struct {
 	gateClosed bool
 	stopping   atomic.Bool // set when Stop begins
 	readyOnce  sync.Once
+
+	wp writePoller // resumes stalled connections when their socket drains
 }
 
 // New returns a reactor that is not yet running. cfg is copied and validated;
@@ -321,6 +340,7 @@ func (r *Reactor) Stop(ctx context.Context) error {
 	_ = eng.Stop(cctx) // triggers shutdown; we wait on done instead of gnet's 500 ms poll
 	<-r.done
 	r.hs.wait() // every connection closed, so every handshake has ended
+	r.wp.stop()
 
 	for _, l := range loops {
 		l.stopTimer()
