@@ -493,6 +493,7 @@ func TestChaos(t *testing.T) {
 	activations.Wait()
 	require.NoError(t, srv.kill(true))
 	nw.stop()
+	cs := client.Stats()
 
 	t.Logf("chaos: %d ticks, %d server restarts, %d cuts; client pool %+v; proxies used:%s",
 		ticks.Load(), restarts.Load(), cuts.Load(), st, nw.usage())
@@ -539,6 +540,21 @@ func TestChaos(t *testing.T) {
 	}
 	require.Positive(t, resent, "idempotent messages that reached the server twice")
 	require.Positive(t, book.syncSeen, "synchronous arrivals")
+
+	// The engine's own counters agree with the book, and nothing is left.
+	var want ipc.Completions
+	for k := range ckKinds {
+		want.OK += uint64(book.outcomes[k][coOK].Load())
+		want.Canceled += uint64(book.outcomes[k][coCanceled].Load() + book.outcomes[k][coDeadline].Load())
+		want.Connection += uint64(book.outcomes[k][coConnection].Load())
+	}
+	require.Equal(t, want, cs.Completions, "client Stats completions vs the per-message count")
+	require.Zero(t, cs.InFlight, "client Stats in flight after Stop")
+	require.Empty(t, cs.Conns, "client connections listed after Stop")
+	require.Zero(t, cs.Connections.Open(), "client connections open after Stop: %+v", cs.Connections)
+	srv.lmu.Lock()
+	require.Empty(t, srv.leftovers, "stopped server incarnations")
+	srv.lmu.Unlock()
 
 	// Nothing left behind.
 	require.Equal(t, clientStarts.Load(), clientStops.Load(), "client connections opened vs closed")
