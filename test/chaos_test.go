@@ -293,9 +293,11 @@ func (b *chaosBook) arrive(key chaosConnKey, m *chaosMsg) {
 // kind allows (one-shot and default messages: ErrConnection; canceled:
 // ErrCanceled; deadlines: ErrCanceled and context.DeadlineExceeded);
 // non-idempotent messages reached the server at most once; synchronous
-// messages reached the server in send order on every connection; every
-// connection opened was closed; no goroutine leaked; the heap came back
-// within a bound.
+// messages reached the server in send order on every connection; no
+// payload arrived corrupt; every connection opened was closed; the
+// engine's Stats agree; no goroutine leaked; the heap stayed bounded and
+// came back within a bound. Sends that overlap the client's Stop must all
+// complete before Stop returns nil.
 func TestChaos(t *testing.T) {
 	n := *chaosMessages
 	seed := *chaosSeed
