@@ -32,13 +32,14 @@ func BenchmarkEcho(b *testing.B) {
 	}
 }
 
-func benchEcho(b *testing.B, conc, size int) {
+func benchEcho(b *testing.B, conc, size int, tweaks ...benchTweak) {
 	sp := ipc.NewProtocol()
 	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *benchMsg) { _ = ctx.Respond(m) })
-	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", MaxQueuedMessages: 4096, MaxReaderSlots: 64 + 1024})
 	cp := ipc.NewProtocol()
 	ipc.MustRegister[benchMsg](cp, 1, nil)
-	client := startBenchService(b, ipc.Config{Protocol: cp, MaxQueuedMessages: 4096, MaxResponseWait: 1024})
+	server, client := startBenchPair(b,
+		ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", MaxQueuedMessages: 4096, MaxReaderSlots: 64 + 1024},
+		ipc.Config{Protocol: cp, MaxQueuedMessages: 4096, MaxResponseWait: 1024}, tweaks)
 	addr := server.Addr().String()
 
 	var (
@@ -90,20 +91,29 @@ func BenchmarkOneWay64MiB(b *testing.B) {
 	}
 }
 
-func benchOneWay(b *testing.B, msgSize, bufSize int) {
+func benchOneWay(b *testing.B, msgSize, bufSize int, tweaks ...benchTweak) {
+	benchOneWayData(b, make([]byte, msgSize), bufSize, tweaks...)
+}
+
+// benchOneWayData sends payload one way per op (bufSize 0: the default
+// BufferSize) and also reports the process's CPU time per GB of payload.
+func benchOneWayData(b *testing.B, payload []byte, bufSize int, tweaks ...benchTweak) {
+	msgSize := len(payload)
 	received := make(chan struct{}, 1024)
 	lim := serde.Limits{MaxString: 1 << 30}
 	sp := ipc.NewProtocol()
 	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *benchMsg) { received <- struct{}{} })
-	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: bufSize})
 	cp := ipc.NewProtocol()
 	ipc.MustRegister[benchMsg](cp, 1, nil)
-	client := startBenchService(b, ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize})
+	server, client := startBenchPair(b,
+		ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: bufSize},
+		ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize}, tweaks)
 	addr := server.Addr().String()
-	m := &benchMsg{Data: make([]byte, msgSize)}
+	m := &benchMsg{Data: payload}
 	sent := make(chan error, 1)
 	b.SetBytes(int64(msgSize))
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := client.Send(addr, m, 0, func(err error) { sent <- err }); err != nil {
@@ -116,6 +126,8 @@ func benchOneWay(b *testing.B, msgSize, bufSize int) {
 	for i := 0; i < b.N; i++ {
 		<-received
 	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*float64(msgSize)/1e9), "cpu-ms/GB")
 }
 
 // streamMsg carries its payload as a stream field: the sender reads it from

@@ -2,7 +2,6 @@ package ipc
 
 import (
 	"context"
-	"fmt"
 )
 
 // MessageID identifies a message sent with SendContext or
@@ -35,6 +34,7 @@ func (s *Service) cancelMsg(id MessageID, kind, cause error) error {
 	if st == nil || st.completed.Load() {
 		return ErrUnknownMessage
 	}
+	s.counters.cancels.Add(1)
 	var owner *conn
 	if st.pool != nil {
 		removed, c := st.pool.cancel(st)
@@ -53,7 +53,9 @@ func (s *Service) cancelMsg(id MessageID, kind, cause error) error {
 	if owner == nil || st.completed.Load() {
 		return ErrUnknownMessage
 	}
-	st.cancelAsked.Store(true)
+	// cancelAsked is set by now (pool.cancel or cancelDirect, under the
+	// lock the close path reads it under): if the connection closes before
+	// cancelOnLoop runs, the message fails as canceled and is not resent.
 	if err := owner.rc.Execute(func() { owner.cancelOnLoop(st, kind, cause) }); err != nil {
 		// The connection is closing: its close completes the message.
 		return nil
@@ -76,72 +78,4 @@ func (s *Service) watch(ctx context.Context, st *msgStub) {
 	if st.completed.Load() {
 		stop()
 	}
-}
-
-// SendContext is Send with a MessageID for Cancel, canceled also when ctx
-// ends (use context.WithDeadline for a per-message deadline). The message
-// completes with an error matching both ErrCanceled and context.Cause(ctx)
-// when ctx ends first.
-func (s *Service) SendContext(ctx context.Context, name string, m Message, flags Flags, done func(err error)) (MessageID, error) {
-	if err := ctx.Err(); err != nil {
-		return MessageID{}, fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
-	}
-	st, err := s.newStub(m, flags&^AwaitResponse)
-	if err != nil {
-		return MessageID{}, err
-	}
-	st.done, st.keep = done, true
-	if err := s.sendToPool(name, st); err != nil {
-		return MessageID{}, err
-	}
-	s.watch(ctx, st)
-	return MessageID{st}, nil
-}
-
-// SendRequestContext is SendRequest with a MessageID for Cancel, canceled
-// also when ctx ends (see SendContext).
-func SendRequestContext[Req, Resp any, PReq interface {
-	*Req
-	Message
-}, PResp interface {
-	*Resp
-	Message
-}](ctx context.Context, s *Service, name string, req PReq, flags Flags, cb func(req PReq, resp PResp, err error)) (MessageID, error) {
-	if err := ctx.Err(); err != nil {
-		return MessageID{}, fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
-	}
-	if cb == nil {
-		return MessageID{}, fmt.Errorf("%w: nil callback", ErrNilMessage)
-	}
-	st, err := s.newStub(req, flags|AwaitResponse)
-	if err != nil {
-		return MessageID{}, err
-	}
-	st.onResp, st.respFn, st.keep = cb, typedCompleter[Req, Resp, PReq, PResp]{}, true
-	if err := s.sendToPool(name, st); err != nil {
-		return MessageID{}, err
-	}
-	s.watch(ctx, st)
-	return MessageID{st}, nil
-}
-
-// SendToContext is SendTo with a MessageID for Cancel, canceled also when
-// ctx ends (see SendContext).
-func (s *Service) SendToContext(ctx context.Context, conn Conn, m Message, flags Flags, done func(err error)) (MessageID, error) {
-	if err := ctx.Err(); err != nil {
-		return MessageID{}, fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
-	}
-	if conn.c == nil {
-		return MessageID{}, ErrConnectionGone
-	}
-	st, err := s.newStub(m, (flags&^AwaitResponse)|OneShot)
-	if err != nil {
-		return MessageID{}, err
-	}
-	st.done, st.keep = done, true
-	if err := conn.c.sendDirect(st); err != nil {
-		return MessageID{}, err
-	}
-	s.watch(ctx, st)
-	return MessageID{st}, nil
 }

@@ -34,9 +34,12 @@ type conn struct {
 	out     []byte // batch of packets handed to the socket in one write
 	rest    []byte // the start of a packet cut by the end of a read
 	closed  bool
-	active  bool // reached OnOpen
-	passive bool // takes no pool messages until activateOnLoop
-	partial bool // the last onData left part of a packet unconsumed
+	active  bool      // reached OnOpen
+	passive bool      // takes no pool messages until activateOnLoop
+	partial bool      // the last onData left part of a packet unconsumed
+	gotMsg  bool      // a whole message arrived (healthy)
+	retired bool      // takes no pool messages; closes once idle (retire)
+	openAt  time.Time // when OnOpen ran (healthy)
 
 	// keepalive (keepalive.go)
 	timer        keepAliveTimer
@@ -47,7 +50,8 @@ type conn struct {
 	lastPing     time.Time // dialed: last KeepAlive sent
 	recvInWindow bool      // accepted: a byte arrived in this window
 	keepAlives   int       // accepted: pings received in this window
-	stats        struct{ keepAlivesSent, keepAlivesRecv uint64 }
+
+	stats connCounters // stats.go: atomics, read by Service.Stats
 
 	// dispatching is true while the loop runs handlers for this connection;
 	// sendDirect then skips the wake-up because the loop pumps afterwards.
@@ -68,20 +72,30 @@ func newConn(svc *Service, p *pool) *conn {
 	return c
 }
 
+// testHookDirectPublished, if set by a test, runs in sendDirect once the
+// message is visible to the connection's loop.
+var testHookDirectPublished func(c *conn)
+
 // sendDirect queues st for this connection from any goroutine.
+//
+// The message is counted in flight before the loop can see it: counted
+// after, its completion could bring the count to zero while other messages
+// are still in flight, and Stop would stop draining early.
 func (c *conn) sendDirect(st *msgStub) error {
+	c.svc.messageQueued()
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
-		releaseMsg(st.msg)
-		st.recycle()
+		st.discard()
 		return ErrConnectionGone
 	}
 	st.queued, st.owner = true, c
 	c.direct = append(c.direct, st)
 	c.directN.Add(1)
 	c.mu.Unlock()
-	c.svc.messageQueued()
+	if testHookDirectPublished != nil {
+		testHookDirectPublished(c)
+	}
 	if !c.dispatching.Load() {
 		c.rc.Wake()
 	}
@@ -105,7 +119,7 @@ func (c *conn) pull() {
 		}
 		c.mu.Unlock()
 	}
-	if c.pool != nil && !c.passive {
+	if c.pool != nil && !c.passive && !c.retired {
 		c.pool.pull(c)
 	}
 }
@@ -128,6 +142,9 @@ func (c *conn) activateOnLoop() {
 func (c *conn) pump() {
 	budget := DefaultPumpQuantum
 	size := c.svc.cfg.BufferSize
+	if !c.retired && c.w.canceledWaits >= c.retireAt() {
+		c.retire()
+	}
 	for !c.closed {
 		c.pull()
 		if !c.w.hasOutput() || !c.rc.Writable() {
@@ -151,7 +168,8 @@ func (c *conn) pump() {
 		if err := c.rc.Write(c.out[:n]); err != nil {
 			break // OnClose follows
 		}
-		c.lastSend = time.Now()
+		c.lastSend = c.svc.cfg.Clock.Now()
+		c.countSent(n)
 		c.runCompletions()
 		if budget -= n; budget <= 0 {
 			c.rc.Wake()
@@ -159,9 +177,33 @@ func (c *conn) pump() {
 		}
 	}
 	c.runCompletions()
+	if c.closed {
+		return
+	}
+	if c.retired && !c.w.busy() && c.directN.Load() == 0 {
+		c.rc.Close(&ConnError{Op: "retire", Peer: c.remote, ConnID: c.id, Err: ErrTooManyCanceled})
+		return
+	}
 	c.flowControl() // flow.go
 	if c.pool != nil && !c.closed {
 		c.pool.closeIdle(c)
+	}
+}
+
+// retireAt is how many requests canceled while waiting, and never
+// answered, retire the connection: half of MaxResponseWait, at least 1.
+func (c *conn) retireAt() int { return max(1, c.svc.cfg.MaxResponseWait/2) }
+
+// retire stops the connection from taking pool messages; it closes once its
+// writer is idle, and its pool replaces it. A canceled request keeps its
+// writer slot until its response arrives (to drop it and tell the peer to
+// stop), so a peer that never answers them would otherwise clog the
+// connection for good.
+func (c *conn) retire() {
+	c.retired = true
+	c.log.Debug("ipc: retiring connection", "canceled_waits", c.w.canceledWaits)
+	if c.pool != nil {
+		c.pool.retired(c)
 	}
 }
 
@@ -197,12 +239,14 @@ func (c *conn) abort(op string, err error) {
 // c.rest until the packet is whole, so that the reactor never has to join
 // its buffered bytes with the next read (which would copy and allocate).
 func (c *conn) onData(data []byte) int {
-	c.lastRecv, c.recvInWindow = time.Now(), true
+	c.lastRecv, c.recvInWindow = c.svc.cfg.Clock.Now(), true
+	c.countReceived(len(data))
 	c.dispatching.Store(true)
 	err := c.feed(data)
 	c.dispatching.Store(false)
 	c.partial = len(c.rest) > 0
 	if err != nil {
+		err = tlsMismatch(data, err)
 		c.log.Debug("ipc: closing on bad input", "err", err)
 		c.abort("read", err)
 		return len(data)
@@ -251,8 +295,25 @@ func (c *conn) feed(data []byte) error {
 	return nil
 }
 
+// healthy reports whether losing this connection should reconnect at once
+// (loop, or after its close): it was active — opened and not left passive —
+// and either a whole message arrived on it, or it stayed open at least
+// ReconnectMax. Otherwise its loss counts as a failed connection attempt
+// and the pool's backoff applies (docs/tuning.md, ReconnectMin).
+func (c *conn) healthy() bool {
+	if !c.active || c.passive {
+		return false
+	}
+	if c.retired {
+		return true // retired by us, not a failure of the peer
+	}
+	return c.gotMsg || c.svc.cfg.Clock.Now().Sub(c.openAt) >= c.svc.cfg.ReconnectMax
+}
+
 // onMessage implements readerEvents: a complete message arrived.
 func (c *conn) onMessage(h *msgHeader, m Message) {
+	c.gotMsg = true
+	c.countMessage()
 	if isBack(h.flags) && h.recipientIndex != 0 {
 		keep := h.flags&ResponsePart != 0
 		st, canceled := c.w.takeResponse(h.recipientIndex, h.recipientUnique, keep)
@@ -330,6 +391,7 @@ func (c *conn) onClose(err error) {
 	if !errors.As(cause, &ce) {
 		cause = &ConnError{Op: "read", Peer: c.remote, ConnID: c.id, Err: cause}
 	}
+	c.countClose(cause)
 	if h := c.svc.cfg.ConnectionStop; h != nil && c.active {
 		h(c.info(), cause)
 	}
@@ -363,6 +425,9 @@ func (c *conn) cancelDirect(st *msgStub) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !st.queued {
+		if st.owner == c && !st.completed.Load() {
+			st.cancelAsked.Store(true)
+		}
 		return false
 	}
 	for i, x := range c.direct {

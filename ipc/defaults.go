@@ -22,4 +22,6 @@ const (
 	DefaultMaxKeepAlives         = 10
 	DefaultReconnectMin          = 50 * time.Millisecond
 	DefaultReconnectMax          = 10 * time.Second
+	DefaultTLSHandshakeTimeout   = 10 * time.Second
+	DefaultMaxTLSHandshakes      = 256
 )

@@ -18,8 +18,6 @@ var (
 	ErrUnknownType = errors.New("ipc: unknown message type")
 	// ErrNilMessage reports a nil message.
 	ErrNilMessage = errors.New("ipc: nil message")
-	// ErrNotClient reports a send by name on a service with no resolver.
-	ErrNotClient = errors.New("ipc: service has no resolver (not a client)")
 	// ErrPoolFull reports a pool whose queue holds MaxQueuedMessages.
 	ErrPoolFull = errors.New("ipc: pool queue full")
 	// ErrPoolClosing reports a send to a pool that is closing.
@@ -33,8 +31,11 @@ var (
 	ErrUnknownMessage = errors.New("ipc: unknown or completed message")
 	// ErrUnknownPool reports a pool operation on a name with no pool.
 	ErrUnknownPool = errors.New("ipc: unknown pool")
-	// ErrConnectionGone reports a send to a connection that is closed.
-	ErrConnectionGone = errors.New("ipc: connection closed")
+	// ErrConnectionGone reports a call on a connection handle (SendTo,
+	// Activate, Close, Respond) whose connection has closed, or on the zero
+	// Conn. It is returned by the call; compare ErrConnectionClosed, the
+	// cause a connection closes with.
+	ErrConnectionGone = errors.New("ipc: connection gone (closed before the call)")
 )
 
 // Per-message completion errors. A message completes exactly once, with nil
@@ -79,14 +80,32 @@ var (
 	// ErrKeepAliveFlood reports too many keepalive packets in one window.
 	ErrKeepAliveFlood = fmt.Errorf("%w: too many keepalive packets", ErrProtocol)
 	// ErrDeadPeer reports a dialed connection that received nothing for
-	// Config.DeadPeerTimeout.
-	ErrDeadPeer = errors.New("ipc: peer silent (dead peer timeout)")
-	// ErrInactivity reports a connection that was silent for too long.
-	ErrInactivity = errors.New("ipc: inactivity timeout")
+	// Config.DeadPeerTimeout. It is a timeout: it has a Timeout method
+	// that returns true, like net.Error.
+	ErrDeadPeer error = &timeoutError{"ipc: peer silent (dead peer timeout)"}
+	// ErrInactivity reports a connection that was silent for too long. It
+	// is a timeout (Timeout returns true).
+	ErrInactivity error = &timeoutError{"ipc: inactivity timeout"}
+	// ErrTooManyCanceled reports a connection closed because half of its
+	// MaxResponseWait was held by requests canceled while they waited for
+	// a response that never came. It closes once its other messages are
+	// done; its pool replaces it.
+	ErrTooManyCanceled = errors.New("ipc: connection retired: too many canceled requests left unanswered")
 	// ErrConnectionClosed reports a connection closed by the peer or by a
 	// local Close.
 	ErrConnectionClosed = errors.New("ipc: connection closed")
 )
+
+// timeoutError is a sentinel that reports a timeout: errors.As with an
+// interface{ Timeout() bool } finds it through any wrapping, as for
+// net.Error. (A dial that exceeds Config.DialTimeout fails with an error
+// wrapping context.DeadlineExceeded, which is a timeout in the same sense.)
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string { return e.msg }
+
+// Timeout reports true: the error is a timeout.
+func (e *timeoutError) Timeout() bool { return true }
 
 // ConnError is the error a connection closes with: the operation, the peer
 // address, the connection id and the cause.

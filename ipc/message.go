@@ -28,6 +28,9 @@ type msgStub struct {
 	keep bool
 	// stopWatch stops the context watch of a SendContext message.
 	stopWatch atomic.Pointer[func() bool]
+	// call is the waiter of a Call's request (call.go), woken once
+	// complete is over; nil otherwise. Immutable: set once per pooled stub.
+	call *callWaiter
 
 	// Where the message is, for Cancel: queued (in a pool queue, guarded by
 	// the pool's mu, or in a connection's direct queue, guarded by its mu)
@@ -35,9 +38,11 @@ type msgStub struct {
 	queued bool
 	owner  *conn
 
-	// cancelAsked is set by Cancel before it hands the cancel to the owning
-	// connection's loop: if the connection closes first, the message fails
-	// as canceled instead of being resent.
+	// cancelAsked is set by Cancel, under the lock that guards queued and
+	// owner, when the message has left its queue, before Cancel hands the
+	// cancel to the owning connection's loop: if the connection closes
+	// first, the message fails as canceled instead of being resent (the
+	// pool reads it under its lock in connClosed).
 	cancelAsked atomic.Bool
 
 	// seq orders a pool's messages; resent messages go back in this order.
@@ -55,6 +60,7 @@ func (st *msgStub) complete(resp Message, err error) bool {
 	if !st.completed.CompareAndSwap(false, true) {
 		return false
 	}
+	countCompletion(st.svc, err)
 	if st.respFn != nil {
 		st.respFn.complete(st, resp, err)
 	} else if st.done != nil {
@@ -66,6 +72,9 @@ func (st *msgStub) complete(resp Message, err error) bool {
 	}
 	if st.svc != nil {
 		st.svc.messageDone()
+	}
+	if st.call != nil {
+		st.call.wake()
 	}
 	return true
 }
@@ -90,6 +99,12 @@ func (st *msgStub) recycle() {
 	if st.keep {
 		return
 	}
+	st.reset()
+	stubPool.Put(st)
+}
+
+// reset clears st for reuse, except keep and call.
+func (st *msgStub) reset() {
 	st.svc, st.msg, st.ti = nil, nil, nil
 	st.flags, st.state = 0, 0
 	st.recipIndex, st.recipUnique = 0, 0
@@ -99,7 +114,6 @@ func (st *msgStub) recycle() {
 	st.stopWatch.Store(nil)
 	st.cancelAsked.Store(false)
 	st.completed.Store(false)
-	stubPool.Put(st)
 }
 
 // fail completes st with a *MessageError of kind.

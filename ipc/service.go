@@ -22,6 +22,8 @@ type Service struct {
 	cfg Config
 	r   *reactor.Reactor
 
+	counters serviceCounters // stats.go; atomics and their own lock
+
 	ctx    context.Context // canceled by Stop; bounds dials
 	cancel context.CancelFunc
 	dialWG sync.WaitGroup
@@ -36,6 +38,7 @@ type Service struct {
 	accepted map[*conn]struct{}
 	started  bool
 	stopped  bool
+	stopDone chan struct{} // closed when the first Stop returns
 }
 
 // NewService validates cfg and returns a service that is not yet running.
@@ -52,6 +55,8 @@ func NewService(cfg Config) (*Service, error) {
 		BusyPoll:    c.BusyPoll,
 		MaxInbound:  2 * (maxPacketPayload + packetHeaderSize),
 		Logger:      c.Logger,
+		Clock:       c.Clock,
+		TLS:         c.reactorTLS(),
 		// A short pipe below the writer (writer.go: head-of-line).
 		HighWater:          writeHighWater,
 		LowWater:           writeLowWater,
@@ -85,13 +90,24 @@ func (s *Service) Addr() net.Addr { return s.r.Addr() }
 // messages already accepted are given until ctx ends to complete, then every
 // connection closes and whatever is left completes with ErrConnection
 // (caused by ErrServiceStopped). Stop returns ctx's error if it ended first.
+//
+// A second Stop waits until the first has returned (or until its own ctx
+// ends, returning ctx's error), then returns nil.
 func (s *Service) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	if s.stopped {
+		done := s.stopDone
 		s.mu.Unlock()
-		return nil
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	s.stopped = true
+	s.stopDone = make(chan struct{})
+	defer close(s.stopDone)
 	started := s.started
 	s.mu.Unlock()
 
@@ -112,13 +128,7 @@ func (s *Service) Stop(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
-	s.mu.Lock()
-	pools := make([]*pool, 0, len(s.pools))
-	for _, p := range s.pools {
-		pools = append(pools, p)
-	}
-	s.mu.Unlock()
-	for _, p := range pools {
+	for _, p := range s.poolList() {
 		p.stop()
 	}
 	s.cancel()
@@ -159,74 +169,34 @@ const stopGrace = time.Second
 // begun; responses (flags has Response) are still accepted so that requests
 // in flight can be answered while the service drains.
 func (s *Service) newStub(m Message, flags Flags) (*msgStub, error) {
-	if m == nil {
-		return nil, ErrNilMessage
-	}
-	if s.stopping.Load() && flags&Response == 0 {
-		return nil, ErrServiceStopped
-	}
-	ti := s.cfg.Protocol.lookup(m)
-	if ti == nil {
-		return nil, fmt.Errorf("%w: %T", ErrUnknownType, m)
-	}
 	st := stubPool.Get().(*msgStub)
-	st.svc, st.msg, st.ti = s, m, ti
-	st.flags, st.state = flags&(userFlags|Response), OnPeer
-	retainMsg(m, ti)
+	if err := s.initStub(st, m, flags); err != nil {
+		stubPool.Put(st)
+		return nil, err
+	}
 	return st, nil
 }
 
-// Send sends m to the destination name ("host:port"). done, if not nil, is
-// called once: with nil when the message has been written to the
-// connection, or with an error. When Send returns an error, done is never
-// called.
-func (s *Service) Send(name string, m Message, flags Flags, done func(err error)) error {
-	st, err := s.newStub(m, flags&^AwaitResponse)
-	if err != nil {
-		return err
+// initStub is newStub with the stub given (a Call's pooled one).
+func (s *Service) initStub(st *msgStub, m Message, flags Flags) error {
+	if m == nil {
+		return ErrNilMessage
 	}
-	st.done = done
-	return s.sendToPool(name, st)
-}
-
-// Request sends req to name and calls cb once, with the response or an
-// error. It is the untyped form of SendRequest.
-func (s *Service) Request(name string, req Message, flags Flags, cb func(resp Message, err error)) error {
-	if cb == nil {
-		return fmt.Errorf("%w: nil callback", ErrNilMessage)
+	if s.stopping.Load() && flags&Response == 0 {
+		return ErrServiceStopped
 	}
-	st, err := s.newStub(req, flags|AwaitResponse)
-	if err != nil {
-		return err
+	ti := s.cfg.Protocol.lookup(m)
+	if ti == nil {
+		return fmt.Errorf("%w: %T", ErrUnknownType, m)
 	}
-	st.onResp, st.respFn = cb, untypedCompleter{}
-	return s.sendToPool(name, st)
-}
-
-// SendRequest sends req to the destination name and calls cb once, on an
-// event loop: with the response, or with a nil response and an error
-// (ErrConnection, ErrCanceled, ...; see MessageError). When SendRequest
-// returns an error, cb is never called.
-func SendRequest[Req, Resp any, PReq interface {
-	*Req
-	Message
-}, PResp interface {
-	*Resp
-	Message
-}](s *Service, name string, req PReq, flags Flags, cb func(req PReq, resp PResp, err error)) error {
-	if cb == nil {
-		return fmt.Errorf("%w: nil callback", ErrNilMessage)
-	}
-	st, err := s.newStub(req, flags|AwaitResponse)
-	if err != nil {
-		return err
-	}
-	st.onResp, st.respFn = cb, typedCompleter[Req, Resp, PReq, PResp]{}
-	return s.sendToPool(name, st)
+	st.svc, st.msg, st.ti = s, m, ti
+	st.flags, st.state = flags&(userFlags|Response), OnPeer
+	retainMsg(m, ti)
+	return nil
 }
 
 func (s *Service) sendToPool(name string, st *msgStub) error {
-	p, err := s.poolFor(name)
+	p, err := s.poolFor(name, false)
 	if err != nil {
 		releaseMsg(st.msg)
 		st.recycle()
@@ -241,13 +211,19 @@ func (s *Service) sendToPool(name string, st *msgStub) error {
 	return nil
 }
 
-func (s *Service) poolFor(name string) (*pool, error) {
+// poolFor returns the pool of name, creating it if needed. With mustCreate
+// it fails if the pool exists already: the check and the creation happen
+// under one lock.
+func (s *Service) poolFor(name string, mustCreate bool) (*pool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped || !s.started {
 		return nil, ErrServiceStopped
 	}
 	p := s.pools[name]
+	if p != nil && mustCreate {
+		return nil, fmt.Errorf("%w: pool %q exists", ErrInvalidConfig, name)
+	}
 	if p == nil {
 		if _, _, err := net.SplitHostPort(name); err != nil {
 			return nil, fmt.Errorf("%w: %q", ErrBadName, name)
@@ -265,65 +241,6 @@ func (s *Service) removePool(p *pool) {
 		delete(s.pools, p.name)
 	}
 	s.mu.Unlock()
-}
-
-// CreatePool creates the pool of name ahead of sending and keeps
-// opts.MinConnections connections to it open (reconnecting after
-// failures) until the pool is closed. It fails if the pool exists already.
-func (s *Service) CreatePool(name string, opts PoolOptions) error {
-	s.mu.Lock()
-	_, exists := s.pools[name]
-	s.mu.Unlock()
-	if exists {
-		return fmt.Errorf("%w: pool %q exists", ErrInvalidConfig, name)
-	}
-	p, err := s.poolFor(name)
-	if err != nil {
-		return err
-	}
-	n := opts.MinConnections
-	if n <= 0 {
-		n = 1
-	}
-	p.mu.Lock()
-	p.minConns = min(n, s.cfg.MaxActiveConnections)
-	p.maybeDialLocked()
-	p.mu.Unlock()
-	return nil
-}
-
-// ClosePool closes the pool of name gracefully: sends to it fail with
-// ErrPoolClosing from now on, the messages already queued or in flight
-// finish (reconnecting if need be), then its connections close and done,
-// if not nil, is called. The name is free again afterwards.
-func (s *Service) ClosePool(name string, done func()) error {
-	p := s.lookupPool(name)
-	if p == nil {
-		return fmt.Errorf("%w: no pool %q", ErrUnknownPool, name)
-	}
-	p.close(false, done)
-	return nil
-}
-
-// AbortPool closes the pool of name at once: every queued or in-flight
-// message fails with ErrConnection (caused by ErrPoolClosed), its
-// connections close, then done, if not nil, is called.
-func (s *Service) AbortPool(name string, done func()) error {
-	p := s.lookupPool(name)
-	if p == nil {
-		return fmt.Errorf("%w: no pool %q", ErrUnknownPool, name)
-	}
-	p.close(true, done)
-	return nil
-}
-
-// PoolStats returns a snapshot of the pool of name.
-func (s *Service) PoolStats(name string) (PoolStats, bool) {
-	p := s.lookupPool(name)
-	if p == nil {
-		return PoolStats{}, false
-	}
-	return p.snapshot(), true
 }
 
 func (s *Service) lookupPool(name string) *pool {
@@ -354,7 +271,8 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 	}
 	c.rc, c.id, c.remote = rc, rc.ID(), rc.RemoteAddr()
 	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
-	c.active = true
+	c.countOpen()
+	c.active, c.openAt = true, h.s.cfg.Clock.Now()
 	c.passive = c.pool != nil && h.s.cfg.StartPassive
 	c.startTimers()
 	if h := h.s.cfg.ConnectionStart; h != nil {

@@ -82,12 +82,20 @@ type writer struct {
 	queued     int     // slots in wq and syncWait
 	queuedReqs int     // requests among them
 	waiting    int     // slots in slotWait
+	finished   uint64  // messages fully serialized (counted by stats.go)
+	// canceledWaits counts slots in slotWaitCanceled: they hold a slot
+	// until the late response arrives or the connection closes, count
+	// against MaxResponseWait, and retire the connection when too many
+	// (conn.retireAt).
+	canceledWaits int
 
 	cancelReqs []reqID     // CancelRequest commands to send
 	cancelMsgs []uint32    // CancelMessage commands to send
 	done       []*msgStub  // written one-way messages, to complete after the write
 	failed     []failedMsg // messages that failed to encode, to complete
 	scratch    []byte      // compression output
+
+	comp compress.Adaptive // the codec under the connection's back-off
 }
 
 type failedMsg struct {
@@ -114,6 +122,7 @@ func newWriter(cfg *Config) *writer {
 		wq:           newRing(n),
 		syncWait:     newRing(n),
 		curSync:      -1,
+		comp:         compress.NewAdaptive(cfg.Compression, cfg.CompressionBackoff),
 	}
 	for i := range w.free {
 		w.free[i] = int32(n - 1 - i) // pop gives slot 0 first
@@ -129,7 +138,7 @@ func (w *writer) canAccept(f Flags) bool {
 	if w.queued >= w.maxMultiplex || len(w.free) == 0 {
 		return false
 	}
-	return f&AwaitResponse == 0 || w.waiting+w.queuedReqs < w.maxWait
+	return f&AwaitResponse == 0 || w.waiting+w.canceledWaits+w.queuedReqs < w.maxWait
 }
 
 // enqueue gives st to the writer; it returns false when the writer is full.
@@ -219,12 +228,10 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		return 0, nil
 	}
 	var flags uint8
-	if w.codec != nil {
-		if n, ok := w.codec.Compress(w.scratch, p[:off]); ok && n < off {
-			copy(p, w.scratch[:n])
-			off = n
-			flags |= packetFlagCompressed
-		}
+	if n, ok := w.comp.Compress(w.scratch, p[:off]); ok {
+		copy(p, w.scratch[:n])
+		off = n
+		flags |= packetFlagCompressed
 	}
 	putPacketHeader(pkt, packetHeader{typ: packetTypeData, flags: flags, size: off})
 	return packetHeaderSize + off, nil
@@ -312,6 +319,7 @@ func (w *writer) finish(i int32) {
 	s := &w.slots[i]
 	st := s.st
 	w.unqueue(i)
+	w.finished++
 	if st.isRequest() {
 		s.phase = slotWait
 		w.waiting++
@@ -372,6 +380,7 @@ func (w *writer) takeResponse(index, unique uint32, keep bool) (st *msgStub, can
 	switch s.phase {
 	case slotWaitCanceled:
 		if !keep {
+			w.canceledWaits--
 			w.freeSlot(int32(i))
 		}
 		return nil, true
@@ -414,6 +423,7 @@ func (w *writer) cancel(i int32, st *msgStub, kind, cause error) bool {
 		w.cancelMsgs = append(w.cancelMsgs, uint32(i))
 	case slotWait:
 		w.waiting--
+		w.canceledWaits++
 		s.phase = slotWaitCanceled
 		s.st = nil
 	default:
@@ -460,6 +470,7 @@ func (w *writer) drain() []*msgStub {
 	w.wq.reset()
 	w.syncWait.reset()
 	w.curSync, w.queued, w.queuedReqs, w.waiting = -1, 0, 0, 0
+	w.canceledWaits = 0
 	w.cancelReqs, w.cancelMsgs = w.cancelReqs[:0], w.cancelMsgs[:0]
 	return out
 }

@@ -61,6 +61,7 @@ type Conn struct {
 	pumpStalled  bool      // pump paused at HighWater; scheduled stays true
 	wantWritable bool      // Writable returned false: OnWritable is owed
 	closeWait    bool      // graceful close waits for gnet's buffer to drain
+	tls          *tlsState // nil for plain TCP; set before open (tls.go)
 	wpAdded      bool      // the socket is in the write poller's epoll set
 	readPaused   bool      // PauseRead in effect (readpause.go)
 	pollFD       int       // gnet loop's epoll fd: 0 unknown yet, -1 not found
@@ -155,6 +156,9 @@ func (c *Conn) Write(bufs ...[]byte) error {
 func (c *Conn) writeOnLoop(bufs [][]byte) error {
 	if c.dead {
 		return ErrClosed
+	}
+	if ok, err := c.tlsWriteOnLoop(bufs); ok {
+		return err
 	}
 	var err error
 	switch len(bufs) {
@@ -334,6 +338,9 @@ func (c *Conn) trafficOnLoop() gnet.Action {
 	if c.closeState.Load() == closeAbort {
 		return gnet.Close
 	}
+	if c.tls != nil {
+		return c.tlsTrafficOnLoop()
+	}
 	buf, _ := gc.Peek(-1)
 	if len(buf) == 0 {
 		return gnet.None
@@ -373,6 +380,9 @@ func (c *Conn) closedOnLoop(err error) {
 	if c.dead {
 		return
 	}
+	if c.tls != nil {
+		err = c.tlsClosedOnLoop(err)
+	}
 	c.dead = true
 	c.gc = nil
 	c.loop.spinDel(c.fd)
@@ -393,7 +403,9 @@ func (c *Conn) closedOnLoop(err error) {
 	c.dropQueueLocked()
 	c.mu.Unlock()
 	delete(c.loop.conns, c)
-	c.r.h.OnClose(c, reason)
+	if c.handlerOwnsOnLoop() {
+		c.r.h.OnClose(c, reason)
+	}
 	c.r.connClosed()
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/ipcframe/ipcframe/internal/clock"
 )
 
 // Defaults applied to zero Config fields.
@@ -92,6 +94,13 @@ type Config struct {
 	// Logger receives reactor logs, including gnet's own (adapted); nil
 	// discards them.
 	Logger *slog.Logger
+	// Clock measures the loop timers of Loop.AfterFunc. Nil means the
+	// system clock; tests pass a clock.Manual to move time themselves.
+	// StallPoll, BusyPoll and DialTimeout always use the system clock.
+	Clock clock.Clock
+	// TLS configures TLS for accepted connections and the handshakes of
+	// both roles (tls.go). The zero value accepts plain TCP.
+	TLS TLSConfig
 }
 
 // withDefaults returns a copy of cfg with defaults filled in, or an error
@@ -134,7 +143,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return cfg, nil
+	cfg.Clock = clock.Or(cfg.Clock)
+	var err error
+	cfg.TLS, err = cfg.TLS.withDefaults()
+	return cfg, err
 }
 
 // Reactor states.
@@ -161,6 +173,7 @@ type Reactor struct {
 	nextID atomic.Uint64
 	stats  counters
 	tasks  atomic.Uint64 // tasks submitted to any loop; ends busy polls
+	hs     *handshaker   // TLS handshake goroutines (tls_handshake.go)
 
 	// mu guards the fields below it. Lock order: mu before loopsMu; never
 	// hold mu while calling gnet or user code.
@@ -210,6 +223,7 @@ func New(cfg Config, h Handler) (*Reactor, error) {
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 		loops:    make(map[gnet.EventLoop]*Loop),
+		hs:       &handshaker{max: cfg.TLS.MaxHandshakes},
 	}, nil
 }
 
@@ -325,6 +339,7 @@ func (r *Reactor) Stop(ctx context.Context) error {
 	cancel()
 	_ = eng.Stop(cctx) // triggers shutdown; we wait on done instead of gnet's 500 ms poll
 	<-r.done
+	r.hs.wait() // every connection closed, so every handshake has ended
 	r.wp.stop()
 
 	for _, l := range loops {
@@ -450,6 +465,12 @@ func (eh *engineHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	c.openOnLoop(gc, r.loopFor(gc.EventLoop()))
 	r.connOpened()
+	if c.startTLSOnLoop() { // Handler.OnOpen runs after the handshake
+		if r.stopping.Load() {
+			c.Close(ErrStopped)
+		}
+		return nil, gnet.None
+	}
 	r.h.OnOpen(c)
 	if c.dead {
 		return nil, gnet.None

@@ -400,6 +400,7 @@ func TestClientServerNoServer(t *testing.T) {
 		t.Fatal("no completion")
 	}
 	require.ErrorIs(t, client.Cancel(id), ipc.ErrUnknownMessage)
+	semStop(t, client) // quiet: a second completion would have happened by now
 	require.Len(t, results, 0, "completed twice")
 }
 
@@ -483,14 +484,26 @@ func TestSendContextCanceled(t *testing.T) {
 // Idempotent) to an echo server through a pool of up to 2 connections,
 // canceling about one in four (by Cancel or through the context) at random
 // moments, while another goroutine closes a client connection every few
-// milliseconds. Asserted: every accepted send completes exactly once (per
-// request index; none lost, none twice), every success carries the intact
-// echo, and every failure is ErrCanceled or ErrConnection.
+// milliseconds. One request in four is "silent": Idempotent, never
+// answered by the server, and canceled by the closing goroutine right
+// after its next close (so cancels race closes); it can
+// only complete with ErrCanceled (it is resent after a close and cannot
+// succeed), so a cancel that is lost — the request sent again and left
+// waiting — shows as a request that never completes or completes
+// otherwise. Asserted, after the client stopped: every accepted send
+// completed exactly once (per request index), every success carries the
+// intact echo, every failure is ErrCanceled or ErrConnection, every silent
+// request was canceled, and closes and cancels did happen.
 func TestCancelCloseStress(t *testing.T) {
 	const goroutines, perG, maxOut = 8, 200, 16
+	silent := func(idx int) bool { return idx%4 == 0 }
 	server := startService(t, ipc.Config{
-		Protocol: semClientProto(t, func(ctx ipc.Context, m *testmsg.Message) { _ = ctx.Respond(m) }),
-		Listen:   "127.0.0.1:0",
+		Protocol: semClientProto(t, func(ctx ipc.Context, m *testmsg.Message) {
+			if m.Flags == 0 {
+				_ = ctx.Respond(m)
+			}
+		}),
+		Listen: "127.0.0.1:0",
 	})
 	var (
 		connMu sync.Mutex
@@ -518,6 +531,7 @@ func TestCancelCloseStress(t *testing.T) {
 	var (
 		mu        sync.Mutex
 		counts    = map[int]int{}
+		results   = map[int]error{}
 		bad       []error
 		accepted  atomic.Int64
 		completed atomic.Int64
@@ -531,6 +545,25 @@ func TestCancelCloseStress(t *testing.T) {
 	checkDone := func() {
 		if sendsOver.Load() && completed.Load() == accepted.Load() {
 			doneOnce.Do(func() { close(allDone) })
+		}
+	}
+	type sent struct {
+		id     ipc.MessageID
+		cancel context.CancelFunc
+	}
+	var (
+		quietMu sync.Mutex
+		quiet   []sent // silent requests not yet canceled
+	)
+	cancelOne := func(rng *rand.Rand, s sent) {
+		if rng.IntN(2) == 0 {
+			s.cancel() // through the context
+			return
+		}
+		if err := client.Cancel(s.id); err != nil && !errors.Is(err, ipc.ErrUnknownMessage) {
+			mu.Lock()
+			bad = append(bad, fmt.Errorf("Cancel: %w", err))
+			mu.Unlock()
 		}
 	}
 	stopClosing := make(chan struct{})
@@ -553,6 +586,13 @@ func TestCancelCloseStress(t *testing.T) {
 				break
 			}
 			connMu.Unlock()
+			quietMu.Lock()
+			q := quiet
+			quiet = nil
+			quietMu.Unlock()
+			for _, s := range q {
+				cancelOne(rng, s)
+			}
 		}
 	}()
 
@@ -563,12 +603,12 @@ func TestCancelCloseStress(t *testing.T) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(g), 42))
 			sem := make(chan struct{}, maxOut)
-			var recent []ipc.MessageID
+			var recent []sent
 			for i := range perG {
 				idx := g*perG + i
 				sem <- struct{}{}
 				flags := ipc.Flags(0)
-				if rng.IntN(2) == 0 {
+				if rng.IntN(2) == 0 || silent(idx) {
 					flags = ipc.Idempotent
 				}
 				ctx, cancel := context.WithCancel(context.Background())
@@ -576,6 +616,7 @@ func TestCancelCloseStress(t *testing.T) {
 					cancel()
 					mu.Lock()
 					counts[int(req.Idx)]++
+					results[int(req.Idx)] = err
 					switch {
 					case err == nil:
 						if resp == nil || resp.Idx != req.Idx {
@@ -595,7 +636,11 @@ func TestCancelCloseStress(t *testing.T) {
 					<-sem
 					checkDone()
 				}
-				id, err := ipc.SendRequestContext(ctx, client, addr, testmsg.New(idx, size(idx)), flags, cb)
+				m := testmsg.New(idx, size(idx))
+				if silent(idx) {
+					m.Flags = 1 // the server does not answer
+				}
+				id, err := ipc.SendRequestContext(ctx, client, addr, m, flags, cb)
 				if err != nil {
 					cancel()
 					<-sem
@@ -605,17 +650,16 @@ func TestCancelCloseStress(t *testing.T) {
 					continue
 				}
 				accepted.Add(1)
-				recent = append(recent, id)
-				switch rng.IntN(8) {
-				case 0:
-					cancel() // through the context
-				case 1:
-					err := client.Cancel(recent[rng.IntN(len(recent))])
-					if err != nil && !errors.Is(err, ipc.ErrUnknownMessage) {
-						mu.Lock()
-						bad = append(bad, fmt.Errorf("Cancel: %w", err))
-						mu.Unlock()
-					}
+				s := sent{id, cancel}
+				if silent(idx) {
+					quietMu.Lock()
+					quiet = append(quiet, s)
+					quietMu.Unlock()
+					continue
+				}
+				recent = append(recent, s)
+				if rng.IntN(4) == 0 {
+					cancelOne(rng, recent[rng.IntN(len(recent))])
 				}
 				if len(recent) > 32 {
 					recent = recent[1:]
@@ -633,6 +677,7 @@ func TestCancelCloseStress(t *testing.T) {
 	}
 	close(stopClosing)
 	<-closerDone
+	semStop(t, client) // quiet: nothing can complete any more
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -641,6 +686,11 @@ func TestCancelCloseStress(t *testing.T) {
 	require.Len(t, counts, goroutines*perG)
 	for idx, n := range counts {
 		require.Equal(t, 1, n, "request %d completions", idx)
+		if silent(idx) {
+			require.ErrorIs(t, results[idx], ipc.ErrCanceled, "silent request %d", idx)
+		}
 	}
+	require.NotZero(t, closes.Load(), "no connection was closed")
+	require.GreaterOrEqual(t, canceled.Load(), int64(goroutines*perG/4), "fewer cancels than silent requests")
 	t.Logf("%d canceled, %d connection failures, %d closes", canceled.Load(), connErrs.Load(), closes.Load())
 }

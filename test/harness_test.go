@@ -42,58 +42,80 @@ func wait(t testing.TB, ch <-chan struct{}, what string) {
 // chainedEcho runs SolidFrame's basic scenario against an echo server at
 // addr: initial requests are sent, each response triggers one more request,
 // until total (sizes from testmsg.Table15 by index) have been echoed. Every
-// response is checked byte-exact against its request; every send completes
-// exactly once.
-func chainedEcho(t *testing.T, client *ipc.Service, addr string, total, initial int) {
+// response is checked byte-exact against its request. It returns once
+// every request index completed; call quiet on the result once nothing
+// more can happen to check that none completed twice.
+func chainedEcho(t *testing.T, client *ipc.Service, addr string, total, initial int) *echoRun {
 	t.Helper()
 	sizes := testmsg.Table15
-	var (
-		mu              sync.Mutex
-		sent, completed int
-		errs            []error
-		done            = make(chan struct{})
-	)
+	r := &echoRun{total: total, counts: map[uint32]int{}}
+	done := make(chan struct{})
 	var send func()
 	cb := func(req, resp *testmsg.Message, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		completed++
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.counts[req.Idx]++
 		switch {
 		case err != nil:
-			errs = append(errs, err)
+			r.errs = append(r.errs, fmt.Errorf("request %d: %w", req.Idx, err))
 		case resp == nil:
-			errs = append(errs, fmt.Errorf("request %d: nil response", req.Idx))
+			r.errs = append(r.errs, fmt.Errorf("request %d: nil response", req.Idx))
 		case resp.Idx != req.Idx:
-			errs = append(errs, fmt.Errorf("request %d answered by %d", req.Idx, resp.Idx))
+			r.errs = append(r.errs, fmt.Errorf("request %d answered by %d", req.Idx, resp.Idx))
 		default:
 			if err := testmsg.Verify(resp, sizes[int(resp.Idx)%len(sizes)]); err != nil {
-				errs = append(errs, err)
+				r.errs = append(r.errs, err)
 			}
 		}
-		if sent < total {
+		if r.sent < total {
 			send()
 		}
-		if completed == total {
-			close(done)
+		if len(r.counts) == total && r.counts[req.Idx] == 1 {
+			close(done) // the last index completed for the first time
 		}
 	}
-	send = func() { // mu held
-		idx := sent
-		sent++
+	send = func() { // r.mu held
+		idx := r.sent
+		r.sent++
 		if err := ipc.SendRequest(client, addr, testmsg.New(idx, sizes[idx%len(sizes)]), 0, cb); err != nil {
-			errs = append(errs, err)
-			completed++
+			r.errs = append(r.errs, fmt.Errorf("send %d: %w", idx, err))
 		}
 	}
-	mu.Lock()
+	r.mu.Lock()
 	for range initial {
 		send()
 	}
-	mu.Unlock()
+	r.mu.Unlock()
 	wait(t, done, fmt.Sprintf("%d echoed requests", total))
-	mu.Lock()
-	defer mu.Unlock()
-	require.Empty(t, errs)
-	require.Equal(t, total, completed)
-	require.Equal(t, total, sent)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	require.Empty(t, r.errs)
+	require.Equal(t, total, r.sent)
+	return r
+}
+
+// echoRun is the record of one chainedEcho: completions per request index.
+type echoRun struct {
+	total  int
+	mu     sync.Mutex
+	sent   int
+	counts map[uint32]int
+	errs   []error
+}
+
+// quiet stops client (waiting for it) and checks, now that nothing can
+// complete any more, that every request completed exactly once and
+// nothing failed.
+func (r *echoRun) quiet(t testing.TB, client *ipc.Service) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	require.NoError(t, client.Stop(ctx))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	require.Empty(t, r.errs)
+	for idx := range r.total {
+		require.Equal(t, 1, r.counts[uint32(idx)], "request %d completions", idx)
+	}
+	require.Len(t, r.counts, r.total)
 }

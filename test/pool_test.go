@@ -206,7 +206,7 @@ func TestPoolBasic(t *testing.T) {
 	require.Equal(t, 1, st.Active)
 	require.Zero(t, st.Queued)
 
-	chainedEcho(t, client, addr, total, initial)
+	run := chainedEcho(t, client, addr, total, initial)
 	serverErrs.check(t)
 
 	// Everything went through the pool's one persistent connection.
@@ -216,6 +216,7 @@ func TestPoolBasic(t *testing.T) {
 	require.Equal(t, uint64(1), st.Dials)
 	require.Equal(t, 1, st.Active)
 	require.Equal(t, 1, events.count(ipc.PoolConnectionStart))
+	run.quiet(t, client)
 }
 
 // plBig is a one-way message whose decoding, on the receiving side, calls
@@ -539,6 +540,9 @@ func TestPoolManyAddresses(t *testing.T) {
 			t.Fatalf("%d of %d requests answered", i, requests)
 		}
 	}
+	// The server may answer before the last refusing addresses fail:
+	// wait for their failures rather than sampling attempts still pending.
+	events.waitCount(t, ipc.PoolConnectFailed, 99)
 	st, ok := client.PoolStats(name)
 	require.True(t, ok)
 	t.Logf("resolves %d, max pending seen %d, stats %+v", resolves.Load(), maxPending.v.Load(), st)

@@ -37,6 +37,7 @@ type options struct {
 	peers            string
 	workloads        map[string]bool
 	jsonPath         string
+	htmlPath         string
 	twoProc          bool
 	idleWait         time.Duration
 	idleBelow        float64
@@ -64,6 +65,7 @@ func main() {
 	flag.DurationVar(&o.idleWait, "idlewait", 0, "before each point, wait up to this long for the machine's CPUs to be less busy than -idlebelow (shared machines)")
 	flag.Float64Var(&o.idleBelow, "idlebelow", 0.15, "CPU share (0..1) that counts as idle for -idlewait")
 	flag.StringVar(&reprint, "report", "", "print the tables of a file written by -json, and exit")
+	flag.StringVar(&o.htmlPath, "html", "", "write a self-contained HTML report with charts to this file (with -report: of that file)")
 	flag.StringVar(&serve, "serve", "", "internal: run the named server (child of -twoproc)")
 	flag.StringVar(&addr, "addr", "127.0.0.1:0", "internal: listen address for -serve")
 	flag.Parse()
@@ -86,6 +88,11 @@ func main() {
 			fatalf("-report: %v", err)
 		}
 		rep.print(os.Stdout)
+		if o.htmlPath != "" {
+			if err := rep.writeHTML(o.htmlPath); err != nil {
+				fatalf("%v", err)
+			}
+		}
 		return
 	}
 
@@ -124,6 +131,11 @@ func main() {
 		}
 		if err != nil {
 			fatalf("-json: %v", err)
+		}
+	}
+	if o.htmlPath != "" {
+		if err := rep.writeHTML(o.htmlPath); err != nil {
+			fatalf("%v", err)
 		}
 	}
 }

@@ -1,0 +1,108 @@
+package ipc
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/ipcframe/ipcframe/internal/testmsg"
+	"github.com/stretchr/testify/require"
+)
+
+// Lifecycle regressions that need a look inside the package (issue 7).
+
+// lcDeadline bounds every wait of these tests.
+const lcDeadline = 60 * time.Second
+
+func lcStart(t *testing.T, cfg Config) *Service {
+	t.Helper()
+	s, err := NewService(cfg)
+	require.NoError(t, err)
+	require.NoError(t, s.Start())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), lcDeadline)
+		defer cancel()
+		_ = s.Stop(ctx)
+	})
+	return s
+}
+
+func lcRecv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(lcDeadline):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	var zero T
+	return zero
+}
+
+// TestStopCountsDirectSends (defect 4): a response sent while Stop drains
+// is counted in flight before its connection's loop can see it. The test
+// hook wakes the loop right after the response is published and waits
+// until the loop wrote and completed it: Stop must still be waiting for
+// the request that is in flight (it stopped draining early when the
+// response was counted after being published).
+func TestStopCountsDirectSends(t *testing.T) {
+	gotA := make(chan Context, 1)
+	sp := NewProtocol()
+	MustRegister(sp, 1, func(ctx Context, m *testmsg.Message) { gotA <- ctx }) // never answers
+	server := lcStart(t, Config{Protocol: sp, Listen: "127.0.0.1:0"})
+	gotR := make(chan Context, 1)
+	cp := NewProtocol()
+	MustRegister(cp, 1, func(ctx Context, m *testmsg.Message) { gotR <- ctx })
+	client := lcStart(t, Config{Protocol: cp})
+
+	resA := make(chan error, 1)
+	idA, err := SendRequestContext(context.Background(), client, server.Addr().String(), testmsg.New(1, 64), 0,
+		func(_, _ *testmsg.Message, err error) { resA <- err })
+	require.NoError(t, err)
+	sctx := lcRecv(t, gotA, "request A at the server")
+	require.NoError(t, SendRequestTo(server, sctx.Conn(), testmsg.New(2, 64), 0,
+		func(_, _ *testmsg.Message, _ error) {}))
+	rctx := lcRecv(t, gotR, "the server's request at the client")
+
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), lcDeadline)
+		defer cancel()
+		stopped <- client.Stop(ctx)
+	}()
+	for !client.stopping.Load() {
+		runtime.Gosched()
+	}
+
+	respDone := make(chan error, 1)
+	hooked := make(chan struct{})
+	testHookDirectPublished = func(c *conn) {
+		defer close(hooked)
+		c.rc.Wake()
+		if err := lcRecv(t, respDone, "the response written"); err != nil {
+			t.Errorf("response: %v", err)
+		}
+		barrier := make(chan struct{})
+		if c.rc.Execute(func() { close(barrier) }) == nil {
+			lcRecv(t, barrier, "the loop's barrier")
+		}
+	}
+	t.Cleanup(func() { testHookDirectPublished = nil })
+	require.NoError(t, rctx.RespondFlags(testmsg.New(2, 64), 0, func(err error) { respDone <- err }))
+	<-hooked
+	testHookDirectPublished = nil
+
+	client.drainMu.Lock()
+	draining := client.drained != nil
+	client.drainMu.Unlock()
+	require.True(t, draining, "Stop stopped draining while request A was in flight")
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) while request A was in flight", err)
+	default:
+	}
+	require.NoError(t, client.Cancel(idA))
+	require.ErrorIs(t, lcRecv(t, resA, "request A"), ErrCanceled)
+	require.NoError(t, lcRecv(t, stopped, "Stop"))
+}

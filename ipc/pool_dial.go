@@ -1,0 +1,151 @@
+package ipc
+
+// Dialing: when the pool opens a connection, resolution and address
+// rotation, failed attempts and the reconnect backoff.
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// maybeDialLocked starts one connection attempt if the pool needs one.
+func (p *pool) maybeDialLocked() {
+	cfg := &p.svc.cfg
+	st := p.state.Load()
+	if st != poolOpen && st != poolClosing {
+		return
+	}
+	if p.retry != nil {
+		return
+	}
+	if p.liveLocked()+p.pending >= cfg.MaxActiveConnections || p.pending >= cfg.MaxPendingConnections {
+		return
+	}
+	if !p.needLocked() {
+		return
+	}
+	p.pending++
+	p.stats.Dials++
+	p.svc.dialWG.Add(1)
+	go p.dial()
+}
+
+// needLocked reports whether the pool wants one more connection: more
+// messages wait than there are idle connections, or an open pool has fewer
+// connections than its persistent minimum.
+func (p *pool) needLocked() bool {
+	if len(p.queue) > 0 && len(p.queue) > p.idleCountLocked() {
+		return true
+	}
+	return p.state.Load() == poolOpen && p.liveLocked()+p.pending < p.minConns
+}
+
+func (p *pool) dial() {
+	defer p.svc.dialWG.Done()
+	ctx, cancel := context.WithTimeout(p.svc.ctx, p.svc.cfg.DialTimeout)
+	defer cancel()
+	addr, err := p.nextAddr(ctx)
+	if err == nil {
+		err = p.svc.dial(ctx, p.name, addr, newConn(p.svc, p))
+	}
+	if err != nil {
+		p.dialFailed(err)
+	}
+}
+
+func (p *pool) nextAddr(ctx context.Context) (string, error) {
+	p.mu.Lock()
+	if n := len(p.addrs); n > 0 {
+		a := p.addrs[n-1]
+		p.addrs = p.addrs[:n-1]
+		p.mu.Unlock()
+		return a, nil
+	}
+	p.mu.Unlock()
+	addrs, err := p.svc.cfg.Resolver.Resolve(ctx, p.name)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrResolve, p.name, err)
+	}
+	if len(addrs) == 0 {
+		return "", fmt.Errorf("%w: %s: no address", ErrResolve, p.name)
+	}
+	p.mu.Lock()
+	// Keep the rest, first address tried first.
+	p.addrs = p.addrs[:0]
+	for i := len(addrs) - 1; i >= 1; i-- {
+		p.addrs = append(p.addrs, addrs[i])
+	}
+	p.mu.Unlock()
+	return addrs[0], nil
+}
+
+// dialFailed accounts a failed attempt: the next cached address is tried at
+// once; with none left, one-shot messages fail and the pool retries after a
+// backoff while messages wait.
+func (p *pool) dialFailed(err error) {
+	p.mu.Lock()
+	p.pending--
+	p.failures++
+	p.stats.DialFailures++
+	var failed []*msgStub
+	if len(p.addrs) > 0 && p.state.Load() <= poolClosing {
+		p.maybeDialLocked()
+	}
+	if len(p.conns) == 0 && p.pending == 0 {
+		failed = p.takeOneShotLocked()
+	}
+	p.scheduleRetryLocked()
+	done := p.finishLocked()
+	p.mu.Unlock()
+	p.svc.cfg.Logger.Debug("ipc: connect failed", "pool", p.name, "err", err)
+	p.event(PoolConnectFailed, nil, err)
+	for _, st := range failed {
+		st.fail(ErrConnection, err)
+	}
+	p.finished(done)
+}
+
+// scheduleRetryLocked arms the backoff timer when the pool needs a
+// connection and none is up or coming.
+func (p *pool) scheduleRetryLocked() {
+	st := p.state.Load()
+	if st != poolOpen && st != poolClosing {
+		return
+	}
+	if p.retry != nil || len(p.conns) > 0 || p.pending > 0 {
+		return
+	}
+	if len(p.queue) == 0 && (st != poolOpen || p.minConns == 0) {
+		return
+	}
+	p.armRetryLocked()
+}
+
+// armRetryLocked arms the backoff timer: until it fires, maybeDialLocked
+// dials nothing.
+func (p *pool) armRetryLocked() {
+	d := p.backoffLocked()
+	p.retry = p.svc.cfg.Clock.AfterFunc(d, func() {
+		p.mu.Lock()
+		p.retry = nil
+		p.maybeDialLocked()
+		p.mu.Unlock()
+	})
+}
+
+// backoffLocked is min(ReconnectMax, ReconnectMin·2^(failures-1)), with
+// "equal jitter": a uniform pick in [d/2, d].
+func (p *pool) backoffLocked() time.Duration {
+	cfg := &p.svc.cfg
+	d := cfg.ReconnectMin
+	for i := 1; i < p.failures && d < cfg.ReconnectMax; i++ {
+		d *= 2
+	}
+	d = min(d, cfg.ReconnectMax)
+	if half := int64(d / 2); half > 0 {
+		d = time.Duration(half + rand.Int64N(half+1))
+	}
+	return d
+}
