@@ -404,7 +404,7 @@ func (c *conn) onClose(err error) {
 	}
 	for _, st := range held {
 		if st.cancelAsked.Load() {
-			st.fail(ErrCanceled, nil)
+			st.failCanceled()
 		} else {
 			st.fail(ErrConnection, cause)
 		}

@@ -44,6 +44,10 @@ type msgStub struct {
 	// first, the message fails as canceled instead of being resent (the
 	// pool reads it under its lock in connClosed).
 	cancelAsked atomic.Bool
+	// cancelWhy is the kind and cause of the first cancel asked, stored
+	// before cancelAsked: the close that overtakes the cancel fails the
+	// message with them (failCanceled).
+	cancelWhy atomic.Pointer[cancelReason]
 
 	// seq orders a pool's messages; resent messages go back in this order.
 	seq uint64
@@ -113,12 +117,25 @@ func (st *msgStub) reset() {
 	st.queued, st.owner = false, nil
 	st.stopWatch.Store(nil)
 	st.cancelAsked.Store(false)
+	st.cancelWhy.Store(nil)
 	st.completed.Store(false)
 }
 
 // fail completes st with a *MessageError of kind.
 func (st *msgStub) fail(kind error, cause error) bool {
 	return st.complete(nil, &MessageError{Kind: kind, Started: st.started, Cause: cause})
+}
+
+// cancelReason is what a cancel asked a message to complete with.
+type cancelReason struct{ kind, cause error }
+
+// failCanceled completes st as its cancel asked (cancelAsked is set), for
+// a close that came before the cancel reached the connection's loop.
+func (st *msgStub) failCanceled() bool {
+	if why := st.cancelWhy.Load(); why != nil {
+		return st.fail(why.kind, why.cause)
+	}
+	return st.fail(ErrCanceled, nil)
 }
 
 func (st *msgStub) isRequest() bool { return st.flags&AwaitResponse != 0 }

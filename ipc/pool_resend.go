@@ -94,7 +94,7 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 		}
 	}
 	for _, st := range canceled {
-		st.fail(ErrCanceled, nil)
+		st.failCanceled()
 	}
 	p.finished(done)
 }
