@@ -8,7 +8,9 @@ import (
 
 // Snappy defaults, as in SolidFrame's snappy plugin.
 const (
-	// DefaultSnappyThreshold is the smallest payload worth compressing.
+	// DefaultSnappyThreshold is the largest payload sent raw without trying:
+	// SolidFrame compresses only payloads larger than 1024 bytes, so a
+	// 1024-byte payload travels raw.
 	DefaultSnappyThreshold = 1024
 	// DefaultSnappyMinSaving is the smallest saving, in bytes, that keeps a
 	// compressed payload.
@@ -17,7 +19,8 @@ const (
 
 // Snappy is the snappy block-format codec. The zero value uses the defaults.
 type Snappy struct {
-	// Threshold is the smallest payload compressed; zero means
+	// Threshold is the largest payload left raw without trying: only
+	// payloads longer than Threshold bytes are compressed. Zero means
 	// DefaultSnappyThreshold.
 	Threshold int
 	// MinSaving is the smallest saving kept; zero means
@@ -30,14 +33,11 @@ func (Snappy) Name() string { return "snappy" }
 
 // Compress implements Codec.
 func (s Snappy) Compress(dst, src []byte) (int, bool) {
-	th, ms := s.Threshold, s.MinSaving
-	if th == 0 {
-		th = DefaultSnappyThreshold
-	}
+	ms := s.MinSaving
 	if ms == 0 {
 		ms = DefaultSnappyMinSaving
 	}
-	if len(src) < th || len(dst) < snappy.MaxEncodedLen(len(src)) {
+	if len(src) <= s.RawLimit() || len(dst) < snappy.MaxEncodedLen(len(src)) {
 		return 0, false
 	}
 	out := snappy.Encode(dst, src)
@@ -45,6 +45,15 @@ func (s Snappy) Compress(dst, src []byte) (int, bool) {
 		return 0, false
 	}
 	return len(out), true
+}
+
+// RawLimit implements RawLimiter: payloads of at most Threshold bytes are
+// never compressed.
+func (s Snappy) RawLimit() int {
+	if s.Threshold == 0 {
+		return DefaultSnappyThreshold
+	}
+	return s.Threshold
 }
 
 // Decompress implements Codec. The declared length is checked against dst

@@ -2,14 +2,14 @@ package ipc_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ipcframe/ipcframe/internal/hol"
 	"github.com/ipcframe/ipcframe/ipc"
 	"github.com/ipcframe/ipcframe/serde"
 )
@@ -32,13 +32,14 @@ func BenchmarkEcho(b *testing.B) {
 	}
 }
 
-func benchEcho(b *testing.B, conc, size int) {
+func benchEcho(b *testing.B, conc, size int, tweaks ...benchTweak) {
 	sp := ipc.NewProtocol()
 	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *benchMsg) { _ = ctx.Respond(m) })
-	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", MaxQueuedMessages: 4096, MaxReaderSlots: 64 + 1024})
 	cp := ipc.NewProtocol()
 	ipc.MustRegister[benchMsg](cp, 1, nil)
-	client := startBenchService(b, ipc.Config{Protocol: cp, MaxQueuedMessages: 4096, MaxResponseWait: 1024})
+	server, client := startBenchPair(b,
+		ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", MaxQueuedMessages: 4096, MaxReaderSlots: 64 + 1024},
+		ipc.Config{Protocol: cp, MaxQueuedMessages: 4096, MaxResponseWait: 1024}, tweaks)
 	addr := server.Addr().String()
 
 	var (
@@ -90,20 +91,29 @@ func BenchmarkOneWay64MiB(b *testing.B) {
 	}
 }
 
-func benchOneWay(b *testing.B, msgSize, bufSize int) {
+func benchOneWay(b *testing.B, msgSize, bufSize int, tweaks ...benchTweak) {
+	benchOneWayData(b, make([]byte, msgSize), bufSize, tweaks...)
+}
+
+// benchOneWayData sends payload one way per op (bufSize 0: the default
+// BufferSize) and also reports the process's CPU time per GB of payload.
+func benchOneWayData(b *testing.B, payload []byte, bufSize int, tweaks ...benchTweak) {
+	msgSize := len(payload)
 	received := make(chan struct{}, 1024)
 	lim := serde.Limits{MaxString: 1 << 30}
 	sp := ipc.NewProtocol()
 	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *benchMsg) { received <- struct{}{} })
-	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: bufSize})
 	cp := ipc.NewProtocol()
 	ipc.MustRegister[benchMsg](cp, 1, nil)
-	client := startBenchService(b, ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize})
+	server, client := startBenchPair(b,
+		ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: bufSize},
+		ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize}, tweaks)
 	addr := server.Addr().String()
-	m := &benchMsg{Data: make([]byte, msgSize)}
+	m := &benchMsg{Data: payload}
 	sent := make(chan error, 1)
 	b.SetBytes(int64(msgSize))
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := client.Send(addr, m, 0, func(err error) { sent <- err }); err != nil {
@@ -116,6 +126,8 @@ func benchOneWay(b *testing.B, msgSize, bufSize int) {
 	for i := 0; i < b.N; i++ {
 		<-received
 	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*float64(msgSize)/1e9), "cpu-ms/GB")
 }
 
 // streamMsg carries its payload as a stream field: the sender reads it from
@@ -194,78 +206,44 @@ func BenchmarkOneWayStream64MiB(b *testing.B) {
 	}
 }
 
-// BenchmarkEchoBesideBulk measures head-of-line blocking: 1 KiB requests
-// at concurrency 1 on the same connection that carries a continuous flow of
-// 16 MiB one-way messages. It reports the small requests' p50 and p99 (µs)
-// and the bulk rate (MB/s); compare with BenchmarkEcho/conc=1.
-func BenchmarkEchoBesideBulk(b *testing.B) {
-	lim := serde.Limits{MaxString: 1 << 30}
-	sp := ipc.NewProtocol()
-	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *benchMsg) { _ = ctx.Respond(m) })
-	var bulkBytes atomic.Int64
-	ipc.MustRegister(sp, 2, func(ctx ipc.Context, m *bulkMsg) { bulkBytes.Add(int64(len(m.Data))) })
-	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim})
-	cp := ipc.NewProtocol()
-	ipc.MustRegister[benchMsg](cp, 1, nil)
-	ipc.MustRegister[bulkMsg](cp, 2, nil)
-	client := startBenchService(b, ipc.Config{Protocol: cp, Limits: lim})
-	addr := server.Addr().String()
+// holWindow is the length of each measured window of BenchmarkHeadOfLine.
+var holWindow = flag.Duration("hol.window", 2*time.Second, "BenchmarkHeadOfLine: length of each measured window")
 
-	// The bulk flow: the next 16 MiB message is sent when the previous one
-	// has been written, until stop.
-	stop := make(chan struct{})
-	bulkDone := make(chan struct{})
-	bulk := &bulkMsg{Data: make([]byte, 16<<20)}
-	var sendBulk func()
-	sendBulk = func() {
-		select {
-		case <-stop:
-			close(bulkDone)
-			return
-		default:
-		}
-		if err := client.Send(addr, bulk, 0, func(error) { sendBulk() }); err != nil {
-			close(bulkDone)
+// BenchmarkHeadOfLine measures head-of-line blocking as users write code:
+// plain message types with a []byte field, callers on their own goroutines
+// waiting on a channel, a zero Config. Small 1 KiB calls at concurrency 1
+// and 16 run idle, then beside a flow of 16 MiB messages (echoed, or one
+// way) on the same connection; the bulk flow is also measured alone. Run it
+// once per sub-benchmark (-benchtime 1x); the metrics are the same-run
+// ratios of internal/hol (targets: p99 ≤ 2x idle, calls ≥ 0.5x idle, bulk ≥
+// 0.8x alone) and the absolute numbers behind them.
+func BenchmarkHeadOfLine(b *testing.B) {
+	for _, conc := range []int{1, 16} {
+		for _, echo := range []bool{true, false} {
+			kind := map[bool]string{true: "echo", false: "oneway"}[echo]
+			b.Run(fmt.Sprintf("c=%d/bulk=%s", conc, kind), func(b *testing.B) {
+				server := startBenchService(b, ipc.Config{Protocol: hol.ServerProtocol(), Listen: "127.0.0.1:0"})
+				client := startBenchService(b, ipc.Config{Protocol: hol.ClientProtocol()})
+				c := &hol.IPC{Svc: client, Addr: server.Addr().String(), BulkEcho: echo}
+				var res hol.Result
+				for range b.N {
+					var err error
+					res, err = hol.Run(context.Background(), c, hol.Options{Concurrency: conc, BulkEcho: echo, Window: *holWindow})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.Log(res)
+				b.ReportMetric(float64(res.Idle.P99.Microseconds()), "idle-p99-µs")
+				b.ReportMetric(float64(res.WithBulk.P99.Microseconds()), "bulk-p99-µs")
+				b.ReportMetric(res.P99Ratio(), "p99-x")
+				b.ReportMetric(res.CallsRatio(), "calls-x")
+				b.ReportMetric(res.BulkAlone, "bulk-MB/s")
+				b.ReportMetric(res.BulkRatio(), "bulk-x")
+			})
 		}
 	}
-	sendBulk()
-
-	lat := make([]time.Duration, 0, b.N)
-	m := &benchMsg{Data: make([]byte, 1024)}
-	done := make(chan struct{}, 1)
-	cb := func(_, _ *benchMsg, err error) {
-		if err != nil {
-			b.Error(err)
-		}
-		done <- struct{}{}
-	}
-	start := time.Now()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		t0 := time.Now()
-		if err := ipc.SendRequest(client, addr, m, 0, cb); err != nil {
-			b.Fatal(err)
-		}
-		<-done
-		lat = append(lat, time.Since(t0))
-	}
-	b.StopTimer()
-	elapsed := time.Since(start)
-	close(stop)
-	<-bulkDone
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(float64(bulkBytes.Load())/elapsed.Seconds()/1e6, "bulk-MB/s")
 }
-
-// bulkMsg is the recyclable one-way bulk message.
-type bulkMsg struct {
-	ipc.Recyclable
-	Data []byte
-}
-
-func (m *bulkMsg) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
 
 // startBenchService starts a service for a benchmark and stops it when the
 // benchmark ends.

@@ -34,6 +34,10 @@ func (s *Service) cancelMsg(id MessageID, kind, cause error) error {
 	if st == nil || st.completed.Load() {
 		return ErrUnknownMessage
 	}
+	s.counters.cancels.Add(1)
+	// What the message completes with if a close overtakes this cancel
+	// (failCanceled); stored before cancelAsked is.
+	st.cancelWhy.CompareAndSwap(nil, &cancelReason{kind, cause})
 	var owner *conn
 	if st.pool != nil {
 		removed, c := st.pool.cancel(st)

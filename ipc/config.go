@@ -1,12 +1,14 @@
 package ipc
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/ipcframe/ipcframe/buffers"
 	"github.com/ipcframe/ipcframe/compress"
+	"github.com/ipcframe/ipcframe/internal/clock"
 	"github.com/ipcframe/ipcframe/serde"
 )
 
@@ -65,6 +67,40 @@ type Config struct {
 	// Compression compresses each packet when it saves bytes; nil sends
 	// everything raw. Both peers must configure the same codec.
 	Compression compress.Codec
+	// CompressionBackoff is how a connection stops trying to compress
+	// packets that do not compress, and probes again later
+	// (compress.Backoff). The zero value means the defaults: back off after
+	// 4 misses in a row, skip 8 packets, doubling to 256 per probe.
+	CompressionBackoff compress.Backoff
+
+	// TLSServer, when set, makes the listener TLS-only with this
+	// configuration (it needs Certificates or GetCertificate; set ClientAuth
+	// and ClientCAs for mutual TLS). Nil accepts plain TCP. The service
+	// uses a clone.
+	TLSServer *tls.Config
+	// TLSClient, when set, makes every dialed connection TLS with this
+	// configuration. The peer is verified as the config says (on unless
+	// InsecureSkipVerify); an empty ServerName is taken from the host part
+	// of the destination name, so "db.example:7000" verifies
+	// "db.example". Set Certificates for mutual TLS. A nil
+	// ClientSessionCache gets a service-wide LRU cache, so a pool that
+	// re-dials resumes its TLS 1.3 session instead of a full handshake.
+	// Nil dials plain TCP. The service uses a clone.
+	TLSClient *tls.Config
+	// TLSHandshakeTimeout bounds a TLS handshake, from the TCP open
+	// (accepted) or the end of the TCP connect (dialed). Default 10 s.
+	TLSHandshakeTimeout time.Duration
+	// MaxTLSHandshakes bounds the TLS handshakes running at once; each runs
+	// on a short-lived goroutine, further connections wait their turn
+	// (their timeout runs). Default 256.
+	MaxTLSHandshakes int
+	// TLSHandshakeFailed, if set, receives each failed handshake of an
+	// accepted connection (dialed ones are PoolConnectFailed events), with
+	// the peer address and an error matching ErrTLSHandshake and, when
+	// known, ErrTLSNotTLS, ErrTLSHandshakeTimeout, ErrTLSCertExpired,
+	// ErrTLSCertName or ErrTLSCertUntrusted. It runs on a handshake
+	// goroutine or an event loop and must not block.
+	TLSHandshakeFailed func(remote string, err error)
 
 	// Limits bounds decoded strings, containers and streams.
 	Limits serde.Limits
@@ -134,6 +170,14 @@ type Config struct {
 
 	// Logger receives the service's logs; nil discards them.
 	Logger *slog.Logger
+
+	// Clock measures every timer of the service: keepalive, dead-peer and
+	// inactivity checks and the reconnect backoff (it is also the
+	// reactor's loop clock). Nil means the system clock. It is a hook for
+	// the module's own tests, which pass a clock.Manual and move time
+	// themselves (docs/architecture.md, "Time"); DialTimeout and Stop's
+	// context use the system clock.
+	Clock clock.Clock
 }
 
 // ConnInfo describes a connection to the ConnectionStart and ConnectionStop
@@ -150,6 +194,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Protocol == nil {
 		return c, fmt.Errorf("%w: Protocol is required", ErrInvalidConfig)
 	}
+	c.Clock = clock.Or(c.Clock)
 	def := func(p *int, v int) {
 		if *p == 0 {
 			*p = v
@@ -185,6 +230,17 @@ func (c Config) withDefaults() (Config, error) {
 	c.Limits = c.Limits.WithDefaults()
 	if c.Resolver == nil {
 		c.Resolver = SystemResolver{}
+	}
+	defD(&c.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	def(&c.MaxTLSHandshakes, DefaultMaxTLSHandshakes)
+	if c.TLSServer != nil {
+		c.TLSServer = c.TLSServer.Clone()
+	}
+	if c.TLSClient != nil {
+		c.TLSClient = c.TLSClient.Clone()
+		if c.TLSClient.ClientSessionCache == nil {
+			c.TLSClient.ClientSessionCache = tls.NewLRUClientSessionCache(0)
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -225,6 +281,9 @@ func (c *Config) validate() error {
 	}
 	if c.WriteBatch < c.BufferSize {
 		return bad("WriteBatch", "must be at least BufferSize (%d)", c.BufferSize)
+	}
+	if c.TLSHandshakeTimeout < 0 || c.MaxTLSHandshakes < 0 {
+		return bad("TLSHandshakeTimeout", "TLS durations and bounds must be positive")
 	}
 	if c.DialTimeout < 0 {
 		return bad("DialTimeout", "must not be negative, got %v", c.DialTimeout)

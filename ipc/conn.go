@@ -50,7 +50,8 @@ type conn struct {
 	lastPing     time.Time // dialed: last KeepAlive sent
 	recvInWindow bool      // accepted: a byte arrived in this window
 	keepAlives   int       // accepted: pings received in this window
-	stats        struct{ keepAlivesSent, keepAlivesRecv uint64 }
+
+	stats connCounters // stats.go: atomics, read by Service.Stats
 
 	// dispatching is true while the loop runs handlers for this connection;
 	// sendDirect then skips the wake-up because the loop pumps afterwards.
@@ -167,7 +168,8 @@ func (c *conn) pump() {
 		if err := c.rc.Write(c.out[:n]); err != nil {
 			break // OnClose follows
 		}
-		c.lastSend = time.Now()
+		c.lastSend = c.svc.cfg.Clock.Now()
+		c.countSent(n)
 		c.runCompletions()
 		if budget -= n; budget <= 0 {
 			c.rc.Wake()
@@ -182,7 +184,8 @@ func (c *conn) pump() {
 		c.rc.Close(&ConnError{Op: "retire", Peer: c.remote, ConnID: c.id, Err: ErrTooManyCanceled})
 		return
 	}
-	if c.pool != nil {
+	c.flowControl() // flow.go
+	if c.pool != nil && !c.closed {
 		c.pool.closeIdle(c)
 	}
 }
@@ -236,12 +239,14 @@ func (c *conn) abort(op string, err error) {
 // c.rest until the packet is whole, so that the reactor never has to join
 // its buffered bytes with the next read (which would copy and allocate).
 func (c *conn) onData(data []byte) int {
-	c.lastRecv, c.recvInWindow = time.Now(), true
+	c.lastRecv, c.recvInWindow = c.svc.cfg.Clock.Now(), true
+	c.countReceived(len(data))
 	c.dispatching.Store(true)
 	err := c.feed(data)
 	c.dispatching.Store(false)
 	c.partial = len(c.rest) > 0
 	if err != nil {
+		err = tlsMismatch(data, err)
 		c.log.Debug("ipc: closing on bad input", "err", err)
 		c.abort("read", err)
 		return len(data)
@@ -302,12 +307,13 @@ func (c *conn) healthy() bool {
 	if c.retired {
 		return true // retired by us, not a failure of the peer
 	}
-	return c.gotMsg || time.Since(c.openAt) >= c.svc.cfg.ReconnectMax
+	return c.gotMsg || c.svc.cfg.Clock.Now().Sub(c.openAt) >= c.svc.cfg.ReconnectMax
 }
 
 // onMessage implements readerEvents: a complete message arrived.
 func (c *conn) onMessage(h *msgHeader, m Message) {
 	c.gotMsg = true
+	c.countMessage()
 	if isBack(h.flags) && h.recipientIndex != 0 {
 		keep := h.flags&ResponsePart != 0
 		st, canceled := c.w.takeResponse(h.recipientIndex, h.recipientUnique, keep)
@@ -385,6 +391,7 @@ func (c *conn) onClose(err error) {
 	if !errors.As(cause, &ce) {
 		cause = &ConnError{Op: "read", Peer: c.remote, ConnID: c.id, Err: cause}
 	}
+	c.countClose(cause)
 	if h := c.svc.cfg.ConnectionStop; h != nil && c.active {
 		h(c.info(), cause)
 	}
@@ -397,7 +404,7 @@ func (c *conn) onClose(err error) {
 	}
 	for _, st := range held {
 		if st.cancelAsked.Load() {
-			st.fail(ErrCanceled, nil)
+			st.failCanceled()
 		} else {
 			st.fail(ErrConnection, cause)
 		}

@@ -44,6 +44,16 @@ func (x Context) RespondFlags(resp Message, flags Flags, done func(error)) error
 	if x.c == nil {
 		return ErrConnectionGone
 	}
+	st, err := x.responseStub(resp, flags, done)
+	if err != nil {
+		return err
+	}
+	return x.c.sendDirect(st)
+}
+
+// responseStub returns the stub of resp as the response to x's message:
+// the flags, trip state and recipient id that RespondFlags sends with.
+func (x Context) responseStub(resp Message, flags Flags, done func(error)) (*msgStub, error) {
 	svc := x.c.svc
 	if flags&(ResponsePart|ResponseLast) != 0 {
 		// The parts of one response go one at a time, in order: a small
@@ -53,10 +63,10 @@ func (x Context) RespondFlags(resp Message, flags Flags, done func(error)) error
 	}
 	st, err := svc.newStub(resp, flags|Response|OneShot)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st.state = nextState(x.flags & stateFlags)
 	st.recipIndex, st.recipUnique = x.senderIndex, x.senderUnique
 	st.done = done
-	return x.c.sendDirect(st)
+	return st, nil
 }

@@ -15,11 +15,13 @@ const (
 	DefaultContinuousPackets     = 4
 	DefaultTypeIDSize            = 1
 	DefaultWriteBatch            = 64 << 10
-	DefaultPumpQuantum           = 1 << 20
+	DefaultPumpQuantum           = 256 << 10
 	DefaultDialTimeout           = 10 * time.Second
 	DefaultKeepAlive             = 30 * time.Second
 	DefaultInactivityTimeout     = 120 * time.Second
 	DefaultMaxKeepAlives         = 10
 	DefaultReconnectMin          = 50 * time.Millisecond
 	DefaultReconnectMax          = 10 * time.Second
+	DefaultTLSHandshakeTimeout   = 10 * time.Second
+	DefaultMaxTLSHandshakes      = 256
 )

@@ -30,6 +30,18 @@
 // no lock is held across I/O and nothing blocks a loop. docs/architecture.md
 // follows one message from Send to the socket and back.
 //
+// # TLS
+//
+// Config.TLSServer makes the listener TLS-only; Config.TLSClient makes every
+// dialed connection TLS, verifying the host part of the destination name.
+// Handshakes run on short-lived goroutines (at most Config.MaxTLSHandshakes,
+// each bounded by Config.TLSHandshakeTimeout); afterwards the event loop
+// encrypts and decrypts, so a TLS connection costs no goroutine in steady
+// state. A failed handshake closes only its connection with a named error
+// (ErrTLSHandshake and, by cause, ErrTLSNotTLS, ErrTLSHandshakeTimeout,
+// ErrTLSCertExpired, ErrTLSCertName, ErrTLSCertUntrusted); see
+// docs/architecture.md §8.1.
+//
 // # Completion
 //
 // Every accepted send completes exactly once: a one-way message when its
@@ -40,8 +52,14 @@
 // Handlers and completion callbacks run on an event loop and must not block;
 // a few failure completions run elsewhere (a one-shot message failing because
 // its pool cannot connect completes on the dialing goroutine, messages still
-// queued when Stop gives up complete on Stop's goroutine), so callbacks must
-// also be safe to run on any goroutine.
+// queued when Stop gives up complete on Stop's goroutine, those still queued
+// when AbortPool runs on its caller's, and a queued message canceled by
+// Service.Cancel or by the end of its context on the canceling goroutine),
+// so callbacks must also be safe to run on any goroutine.
+//
+// [Call] and [CallTo] are the blocking forms: they send a request through
+// the same path and wait, on the caller's goroutine, for its completion,
+// canceling the request when their context ends first.
 //
 // # Message kinds and resend rules
 //

@@ -19,13 +19,17 @@ import (
 // window) never close a healthy idle connection: a client pings at most 5
 // times per window and the server's answers keep the client's dead-peer
 // timer fresh.
+//
+// Every time here is read from Config.Clock, and the timers are loop
+// timers on the same clock, so tests drive them with a manual clock.
 
 var keepAlivePacket = []byte{packetTypeKeepAlive, 0, 0, 0}
 
 // startTimers arms the connection's keepalive or inactivity timer (loop).
 func (c *conn) startTimers() {
 	cfg := &c.svc.cfg
-	c.lastRecv, c.lastSend = time.Now(), time.Now()
+	now := cfg.Clock.Now()
+	c.lastRecv, c.lastSend = now, now
 	var period time.Duration
 	if c.rc.Dialed() {
 		switch {
@@ -53,7 +57,7 @@ func (c *conn) tick() {
 		return
 	}
 	cfg := &c.svc.cfg
-	now := time.Now()
+	now := cfg.Clock.Now()
 	if c.rc.Dialed() {
 		if cfg.DeadPeerTimeout > 0 && now.Sub(c.lastRecv) >= cfg.DeadPeerTimeout {
 			c.abort("keepalive", ErrDeadPeer)
@@ -118,15 +122,15 @@ func (c *conn) nextDialedTick(now time.Time) time.Duration {
 
 func (c *conn) writeKeepAlive() {
 	if err := c.rc.Write(keepAlivePacket); err == nil {
-		c.lastSend = time.Now()
-		c.stats.keepAlivesSent++
+		c.lastSend = c.svc.cfg.Clock.Now()
+		c.countKeepAlive(true)
 	}
 }
 
 // onKeepAlive implements readerEvents: a server answers pings up to the
 // flood limit; a client only notes that the peer is alive (onData did).
 func (c *conn) onKeepAlive() {
-	c.stats.keepAlivesRecv++
+	c.countKeepAlive(false)
 	if c.rc.Dialed() {
 		return
 	}

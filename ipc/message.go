@@ -28,6 +28,9 @@ type msgStub struct {
 	keep bool
 	// stopWatch stops the context watch of a SendContext message.
 	stopWatch atomic.Pointer[func() bool]
+	// call is the waiter of a Call's request (call.go), woken once
+	// complete is over; nil otherwise. Immutable: set once per pooled stub.
+	call *callWaiter
 
 	// Where the message is, for Cancel: queued (in a pool queue, guarded by
 	// the pool's mu, or in a connection's direct queue, guarded by its mu)
@@ -41,6 +44,10 @@ type msgStub struct {
 	// first, the message fails as canceled instead of being resent (the
 	// pool reads it under its lock in connClosed).
 	cancelAsked atomic.Bool
+	// cancelWhy is the kind and cause of the first cancel asked, stored
+	// before cancelAsked: the close that overtakes the cancel fails the
+	// message with them (failCanceled).
+	cancelWhy atomic.Pointer[cancelReason]
 
 	// seq orders a pool's messages; resent messages go back in this order.
 	seq uint64
@@ -57,6 +64,7 @@ func (st *msgStub) complete(resp Message, err error) bool {
 	if !st.completed.CompareAndSwap(false, true) {
 		return false
 	}
+	countCompletion(st.svc, err)
 	if st.respFn != nil {
 		st.respFn.complete(st, resp, err)
 	} else if st.done != nil {
@@ -68,6 +76,9 @@ func (st *msgStub) complete(resp Message, err error) bool {
 	}
 	if st.svc != nil {
 		st.svc.messageDone()
+	}
+	if st.call != nil {
+		st.call.wake()
 	}
 	return true
 }
@@ -92,6 +103,12 @@ func (st *msgStub) recycle() {
 	if st.keep {
 		return
 	}
+	st.reset()
+	stubPool.Put(st)
+}
+
+// reset clears st for reuse, except keep and call.
+func (st *msgStub) reset() {
 	st.svc, st.msg, st.ti = nil, nil, nil
 	st.flags, st.state = 0, 0
 	st.recipIndex, st.recipUnique = 0, 0
@@ -100,13 +117,25 @@ func (st *msgStub) recycle() {
 	st.queued, st.owner = false, nil
 	st.stopWatch.Store(nil)
 	st.cancelAsked.Store(false)
+	st.cancelWhy.Store(nil)
 	st.completed.Store(false)
-	stubPool.Put(st)
 }
 
 // fail completes st with a *MessageError of kind.
 func (st *msgStub) fail(kind error, cause error) bool {
 	return st.complete(nil, &MessageError{Kind: kind, Started: st.started, Cause: cause})
+}
+
+// cancelReason is what a cancel asked a message to complete with.
+type cancelReason struct{ kind, cause error }
+
+// failCanceled completes st as its cancel asked (cancelAsked is set), for
+// a close that came before the cancel reached the connection's loop.
+func (st *msgStub) failCanceled() bool {
+	if why := st.cancelWhy.Load(); why != nil {
+		return st.fail(why.kind, why.cause)
+	}
+	return st.fail(ErrCanceled, nil)
 }
 
 func (st *msgStub) isRequest() bool { return st.flags&AwaitResponse != 0 }

@@ -5,7 +5,8 @@ package ipc
 import (
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/ipcframe/ipcframe/internal/clock"
 )
 
 // Pool states.
@@ -44,6 +45,8 @@ type pool struct {
 	svc  *Service
 	name string
 
+	traffic trafficCounters // stats.go: its connections' traffic
+
 	queuedN atomic.Int32 // len(queue), read without the lock by pullers
 	state   atomic.Int32 // pool* state; written under mu
 
@@ -55,7 +58,7 @@ type pool struct {
 	seq       uint64     // last message sequence number
 	addrs     []string   // resolved addresses not yet tried
 	failures  int        // consecutive failed attempts
-	retry     *time.Timer
+	retry     clock.Timer
 	minConns  int      // persistent connections to keep (CreatePool)
 	closeDone []func() // ClosePool/AbortPool callbacks
 	stats     PoolStats

@@ -48,7 +48,7 @@ func (p *pool) dial() {
 	defer cancel()
 	addr, err := p.nextAddr(ctx)
 	if err == nil {
-		_, err = p.svc.r.Dial(ctx, addr, newConn(p.svc, p))
+		err = p.svc.dial(ctx, p.name, addr, newConn(p.svc, p))
 	}
 	if err != nil {
 		p.dialFailed(err)
@@ -127,7 +127,7 @@ func (p *pool) scheduleRetryLocked() {
 // dials nothing.
 func (p *pool) armRetryLocked() {
 	d := p.backoffLocked()
-	p.retry = time.AfterFunc(d, func() {
+	p.retry = p.svc.cfg.Clock.AfterFunc(d, func() {
 		p.mu.Lock()
 		p.retry = nil
 		p.maybeDialLocked()

@@ -88,7 +88,7 @@ func (p *pool) pull(c *conn) {
 	}
 	p.mu.Unlock()
 	for _, st := range canceled {
-		st.fail(ErrCanceled, nil)
+		st.failCanceled()
 	}
 }
 

@@ -24,6 +24,7 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 		case st.cancelAsked.Load():
 			canceled = append(canceled, st)
 		case st.resendable():
+			p.svc.counters.resends.Add(1)
 			st.started = false
 			resend = append(resend, st)
 		default:
@@ -109,7 +110,7 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 		}
 	}
 	for _, st := range canceled {
-		st.fail(ErrCanceled, nil)
+		st.failCanceled()
 	}
 	p.finished(done)
 }

@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/ipcframe/ipcframe/compress"
 	"github.com/ipcframe/ipcframe/serde"
@@ -52,8 +53,9 @@ type reader struct {
 	limits     serde.Limits
 	ev         readerEvents
 
-	slots   []*rslot
-	scratch []byte // decompression output
+	slots      []*rslot
+	scratch    []byte // decompression output
+	dispatched bool   // a message was dispatched in the current packet
 }
 
 func newReader(cfg *Config, ev readerEvents) *reader {
@@ -105,9 +107,22 @@ func (r *reader) feed(data []byte) (int, error) {
 		if err := r.packet(payload); err != nil {
 			return used, err
 		}
+		if r.dispatched {
+			// A handler or completion ran and may have woken a goroutine
+			// (a caller waiting for its response); with much input left
+			// this loop would keep the P for a long while, so let it run.
+			r.dispatched = false
+			if len(data)-used >= yieldInput {
+				runtime.Gosched()
+			}
+		}
 	}
 	return used, nil
 }
+
+// yieldInput is the input left in one feed above which the reader yields
+// its P after dispatching a message.
+const yieldInput = 32 << 10
 
 func (r *reader) packet(p []byte) error {
 	for len(p) > 0 {
@@ -206,6 +221,7 @@ func (r *reader) chunk(cmd *command) error {
 		m := s.body.msg
 		s.phase = rIdle
 		s.body = msgBody{}
+		r.dispatched = true
 		r.ev.onMessage(&s.hdr, m)
 	}
 	return nil

@@ -145,6 +145,48 @@ func TestWriterInterleavesLargeAndSmall(t *testing.T) {
 	require.Equal(t, uint32(1), w.done[0].msg.(*testmsg.Message).Idx)
 }
 
+// TestWriterNewMessageGoesFirst: with three large messages under way, a
+// small message queued next is written in the very next packet (SolidFrame
+// inserts new messages near the front), not after a continuity quota of
+// each large one; two small messages queued together keep their order; and
+// the large messages all still complete, intact.
+func TestWriterNewMessageGoesFirst(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	ev := &pipeEvents{t: t}
+	r := newReader(cfg, ev)
+	buf := make([]byte, cfg.BufferSize)
+	pump := func() {
+		n, err := w.fill(buf)
+		require.NoError(t, err)
+		_, err = r.feed(buf[:n])
+		require.NoError(t, err)
+	}
+	for i := range 3 {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(i, 1<<20), ti: testTI, state: OnPeer}))
+	}
+	for range 3 * cfg.ContinuousPackets {
+		pump() // all three are under way
+	}
+	require.Empty(t, ev.msgs)
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(10, 100), ti: testTI, state: OnPeer}))
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(11, 100), ti: testTI, state: OnPeer}))
+	pump()
+	require.Len(t, ev.msgs, 2, "the small messages wait for no large message's turn")
+	require.Equal(t, []uint32{10, 11}, []uint32{ev.msgs[0].Idx, ev.msgs[1].Idx})
+	for w.hasOutput() {
+		pump()
+	}
+	require.Len(t, ev.msgs, 5)
+	for _, m := range ev.msgs {
+		n := 1 << 20
+		if m.Idx >= 10 {
+			n = 100
+		}
+		require.NoError(t, testmsg.Verify(m, n))
+	}
+}
+
 // TestWriterSynchronousOrder checks that synchronous messages are written
 // one at a time in send order, while asynchronous ones pass them.
 func TestWriterSynchronousOrder(t *testing.T) {

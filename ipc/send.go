@@ -12,7 +12,8 @@ import (
 //	on a connection  SendTo            SendRequestTo            SendToContext
 //
 // Responses (Context.Respond) take their own path: they answer a request
-// on the connection it arrived on.
+// on the connection it arrived on. The blocking calls, Call and CallTo
+// (call.go), build their stub in a pooled waiter and share dispatch.
 
 // Send sends m to the destination name ("host:port"). done, if not nil, is
 // called once: with nil when the message has been written to the
@@ -124,6 +125,15 @@ func untypedResp(cb func(resp Message, err error)) respCallback {
 	return respCallback{fn: cb, fnC: untypedCompleter{}, nil: cb == nil}
 }
 
+// dispatch hands a built stub to its pool or connection (submit, and
+// Call with its pooled stub). On error the stub was not taken.
+func (s *Service) dispatch(to target, st *msgStub) error {
+	if to.direct {
+		return to.conn.sendDirect(st)
+	}
+	return s.sendToPool(to.name, st)
+}
+
 // submit is the one path of every send: it checks the call (ctx not done,
 // connection handle set, request callback set), builds the stub (a request
 // when resp is not the zero value; connection-directed sends are one-shot), hands it to
@@ -158,12 +168,7 @@ func (s *Service) submit(ctx context.Context, to target, m Message, flags Flags,
 	if resp.fnC != nil {
 		st.onResp, st.respFn = resp.fn, resp.fnC
 	}
-	if to.direct {
-		err = to.conn.sendDirect(st)
-	} else {
-		err = s.sendToPool(to.name, st)
-	}
-	if err != nil {
+	if err := s.dispatch(to, st); err != nil {
 		return MessageID{}, err
 	}
 	if ctx == nil {

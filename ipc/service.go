@@ -22,6 +22,8 @@ type Service struct {
 	cfg Config
 	r   *reactor.Reactor
 
+	counters serviceCounters // stats.go; atomics and their own lock
+
 	ctx    context.Context // canceled by Stop; bounds dials
 	cancel context.CancelFunc
 	dialWG sync.WaitGroup
@@ -53,6 +55,13 @@ func NewService(cfg Config) (*Service, error) {
 		BusyPoll:    c.BusyPoll,
 		MaxInbound:  2 * (maxPacketPayload + packetHeaderSize),
 		Logger:      c.Logger,
+		Clock:       c.Clock,
+		TLS:         c.reactorTLS(),
+		// A short pipe below the writer (writer.go: head-of-line).
+		HighWater:          writeHighWater,
+		LowWater:           writeLowWater,
+		NotSentLowat:       writeNotSentLowat,
+		LoopbackRecvBuffer: loopbackRecvBuffer,
 	}, handler{s})
 	if err != nil {
 		return nil, err
@@ -119,13 +128,7 @@ func (s *Service) Stop(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
-	s.mu.Lock()
-	pools := make([]*pool, 0, len(s.pools))
-	for _, p := range s.pools {
-		pools = append(pools, p)
-	}
-	s.mu.Unlock()
-	for _, p := range pools {
+	for _, p := range s.poolList() {
 		p.stop()
 	}
 	s.cancel()
@@ -166,21 +169,30 @@ const stopGrace = time.Second
 // begun; responses (flags has Response) are still accepted so that requests
 // in flight can be answered while the service drains.
 func (s *Service) newStub(m Message, flags Flags) (*msgStub, error) {
+	st := stubPool.Get().(*msgStub)
+	if err := s.initStub(st, m, flags); err != nil {
+		stubPool.Put(st)
+		return nil, err
+	}
+	return st, nil
+}
+
+// initStub is newStub with the stub given (a Call's pooled one).
+func (s *Service) initStub(st *msgStub, m Message, flags Flags) error {
 	if m == nil {
-		return nil, ErrNilMessage
+		return ErrNilMessage
 	}
 	if s.stopping.Load() && flags&Response == 0 {
-		return nil, ErrServiceStopped
+		return ErrServiceStopped
 	}
 	ti := s.cfg.Protocol.lookup(m)
 	if ti == nil {
-		return nil, fmt.Errorf("%w: %T", ErrUnknownType, m)
+		return fmt.Errorf("%w: %T", ErrUnknownType, m)
 	}
-	st := stubPool.Get().(*msgStub)
 	st.svc, st.msg, st.ti = s, m, ti
 	st.flags, st.state = flags&(userFlags|Response), OnPeer
 	retainMsg(m, ti)
-	return st, nil
+	return nil
 }
 
 func (s *Service) sendToPool(name string, st *msgStub) error {
@@ -259,7 +271,8 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 	}
 	c.rc, c.id, c.remote = rc, rc.ID(), rc.RemoteAddr()
 	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
-	c.active, c.openAt = true, time.Now()
+	c.countOpen()
+	c.active, c.openAt = true, h.s.cfg.Clock.Now()
 	c.passive = c.pool != nil && h.s.cfg.StartPassive
 	c.startTimers()
 	if h := h.s.cfg.ConnectionStart; h != nil {

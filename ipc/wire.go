@@ -1,9 +1,11 @@
 package ipc
 
 // This file holds the wire format: the packet header, the commands of a
-// packet's payload, the message header and the type id that starts a message
-// body. docs/protocol.md is the normative specification; every function here
-// follows it byte for byte (SolidFrame mprpc's framing).
+// packet's payload and the message header. docs/protocol.md is the normative
+// specification; every function here follows it byte for byte (SolidFrame
+// mprpc's framing). The message header is encoded and decoded by serde
+// through (*msgHeader).Serde, and the type id that starts a message body by
+// msgBody (writer.go), so that the writer and the reader share one codec.
 //
 // Nothing here keeps state: the writer and the reader call these functions on
 // buffers they own.
@@ -55,13 +57,6 @@ const (
 	chunkHeaderMax = 1 + serde.MaxCrossLen + 2
 	// maxChunkData is the largest chunk data (the u16 length).
 	maxChunkData = 0xffff
-)
-
-// Type id widths: a message body starts with its type id, one raw byte
-// (SolidFrame Protocol<uint8_t>) or two little-endian bytes.
-const (
-	typeIDWidth8  = 1
-	typeIDWidth16 = 2
 )
 
 // packetHeader is a decoded packet header.
@@ -288,98 +283,4 @@ func (h *msgHeader) Serde(v *serde.Visitor) {
 	v.Uint32(&h.senderUnique)
 	v.Uint32(&h.recipientIndex)
 	v.Uint32(&h.recipientUnique)
-}
-
-// appendMsgHeader appends h's encoding: the same bytes a serde.Encoder
-// produces for (*msgHeader).Serde, in one piece.
-func appendMsgHeader(b []byte, h *msgHeader) []byte {
-	b = serde.AppendPlain(b, uint64(h.flags))
-	b = serde.AppendCross(b, uint64(len(h.url)))
-	b = append(b, h.url...)
-	b = serde.AppendPlain(b, uint64(h.senderIndex))
-	b = serde.AppendPlain(b, uint64(h.senderUnique))
-	b = serde.AppendPlain(b, uint64(h.recipientIndex))
-	return serde.AppendPlain(b, uint64(h.recipientUnique))
-}
-
-// parseMsgHeader decodes a whole message header from the front of b and
-// returns it with its length. n == 0 with a nil error means b ends inside
-// the header. A url longer than maxURL bytes fails as soon as its size is
-// read. Errors wrap ErrBadMessage and the serde cause (serde.ErrIntOverflow,
-// serde.ErrBadCross, serde.ErrLimit).
-func parseMsgHeader(b []byte, maxURL int) (msgHeader, int, error) {
-	var h msgHeader
-	n := 0
-	plain := func(what string) (uint32, bool, error) {
-		v, m, err := serde.ParsePlain(b[n:], 4)
-		if err != nil {
-			return 0, false, fmt.Errorf("%w: header %s: %w", ErrBadMessage, what, err)
-		}
-		n += m
-		return uint32(v), m != 0, nil
-	}
-	f, ok, err := plain("flags")
-	if !ok || err != nil {
-		return msgHeader{}, 0, err
-	}
-	h.flags = Flags(f)
-	l, m, err := serde.ParseCross(b[n:])
-	if err != nil {
-		return msgHeader{}, 0, fmt.Errorf("%w: header url size: %w", ErrBadMessage, err)
-	}
-	if m == 0 {
-		return msgHeader{}, 0, nil
-	}
-	if maxURL < 0 || l > uint64(maxURL) {
-		return msgHeader{}, 0, fmt.Errorf("%w: header url size %d above %d: %w", ErrBadMessage, l, maxURL, serde.ErrLimit)
-	}
-	n += m
-	if uint64(len(b)-n) < l {
-		return msgHeader{}, 0, nil
-	}
-	h.url = string(b[n : n+int(l)])
-	n += int(l)
-	for _, f := range [...]struct {
-		p    *uint32
-		what string
-	}{
-		{&h.senderIndex, "sender index"},
-		{&h.senderUnique, "sender unique"},
-		{&h.recipientIndex, "recipient index"},
-		{&h.recipientUnique, "recipient unique"},
-	} {
-		v, ok, err := plain(f.what)
-		if !ok || err != nil {
-			return msgHeader{}, 0, err
-		}
-		*f.p = v
-	}
-	return h, n, nil
-}
-
-// putTypeID writes id at the front of b in width bytes (typeIDWidth8: one
-// raw byte; typeIDWidth16: two little-endian bytes) and returns width. It
-// returns 0 if b is too short, width is not 1 or 2, or id does not fit.
-func putTypeID(b []byte, width int, id uint16) int {
-	switch {
-	case width == typeIDWidth8 && len(b) >= 1 && id <= 0xff:
-		b[0] = byte(id)
-		return 1
-	case width == typeIDWidth16 && len(b) >= 2:
-		binary.LittleEndian.PutUint16(b, id)
-		return 2
-	}
-	return 0
-}
-
-// parseTypeID reads a type id of width bytes from the front of b. ok is false
-// if b is shorter than width or width is not 1 or 2.
-func parseTypeID(b []byte, width int) (id uint16, ok bool) {
-	switch {
-	case width == typeIDWidth8 && len(b) >= 1:
-		return uint16(b[0]), true
-	case width == typeIDWidth16 && len(b) >= 2:
-		return binary.LittleEndian.Uint16(b), true
-	}
-	return 0, false
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ipcframe/ipcframe/serde"
 )
 
 // FuzzPacket feeds arbitrary bytes through the reader's parsing path: packet
@@ -73,21 +75,22 @@ func fuzzPayload(t *testing.T, p []byte) {
 	}
 }
 
+// fuzzMsgHeader decodes chunk data as a message header with the reader's
+// codec (serde running (*msgHeader).Serde): an error must be ErrBadMessage
+// material (a serde error), and a decoded header must re-encode, with the
+// writer's codec, to bytes that decode to the same header.
 func fuzzMsgHeader(t *testing.T, data []byte) {
-	h, n, err := parseMsgHeader(data, 1024)
-	if err != nil {
-		require.ErrorIs(t, err, ErrBadMessage)
-		require.Zero(t, n)
-		return
-	}
-	if n == 0 {
-		return // short
+	limits := serde.Limits{MaxString: 1024}
+	h, n, done, err := decodeHeader(data, limits, len(data)+1)
+	if err != nil || !done {
+		return // the reader wraps any error in ErrBadMessage (TestProtocolMsgHeaderErrors)
 	}
 	require.LessOrEqual(t, n, len(data))
-	enc := appendMsgHeader(nil, &h)
+	enc := encodeHeader(t, &h, 64)
 	require.LessOrEqual(t, len(enc), n, "the shortest encoding is never longer")
-	again, m, err := parseMsgHeader(enc, 1024)
+	again, m, done, err := decodeHeader(enc, limits, len(enc)+1)
 	require.NoError(t, err)
+	require.True(t, done)
 	require.Equal(t, len(enc), m)
 	require.Equal(t, h, again)
 }

@@ -84,82 +84,126 @@ func readDocExamples(tb testing.TB, path string) []docExample {
 	return out
 }
 
-// docMaxSlot is the reader slot limit used to decode the examples
-// (SolidFrame's 64 + 128).
-const docMaxSlot = 192
-
-// Expected decodings of the packet examples of docs/protocol.md: the trace
-// produced by tracePackets.
+// Expected reader traces of the packet examples of docs/protocol.md: what
+// the engine's reader reports (wireEnd records it) when fed the example.
+// A packet whose payload is not shown is traced as the payload the reader
+// waits for.
 var docPacketTraces = map[string][]string{
-	"KeepAlive packet": {
-		"packet type=2 flags=0x00 size=0",
-	},
-	"64 KiB packet header": {
-		"packet type=1 flags=0x01 size=65536 (payload not shown)",
-	},
-	"compressed packet header": {
-		"packet type=1 flags=0x06 size=4660 (payload not shown)",
-	},
+	"KeepAlive packet":         {"KeepAlive"},
+	"64 KiB packet header":     {"waiting for 65536 payload bytes"},
+	"compressed packet header": {"waiting for 4660 payload bytes"},
 	"hello request": {
-		"packet type=1 flags=0x00 size=25",
-		"NewMessage slot=0 len=9",
-		`header slot=0 flags=AwaitResponse|StartedSend|OnPeer url="" sender=1,0 recipient=0,0`,
-		"EndMessage slot=0 len=8",
-		`message slot=0 type=1 Echo{text="hello"}`,
+		`header flags=AwaitResponse|StartedSend|OnPeer url="" sender=1,0 recipient=0,0`,
+		`message Echo{text="hello"}`,
 	},
 	"hello response": {
-		"packet type=1 flags=0x00 size=26",
-		"NewMessage slot=0 len=10",
-		`header slot=0 flags=OneShot|StartedSend|Response|BackOnSender url="" sender=1,0 recipient=1,0`,
-		"EndMessage slot=0 len=8",
-		`message slot=0 type=1 Echo{text="hello"}`,
+		`header flags=OneShot|StartedSend|Response|BackOnSender url="" sender=1,0 recipient=1,0`,
+		`message Echo{text="hello"}`,
 	},
 	"message continuation": {
-		"packet type=1 flags=0x00 size=10",
-		"NewMessage slot=0 len=6",
-		"packet type=1 flags=0x00 size=19",
-		"Message slot=0 len=4",
-		`header slot=0 flags=AwaitResponse|StartedSend|OnPeer url="" sender=1,4 recipient=0,0`,
-		"Message slot=0 len=7",
-		"packet type=1 flags=0x00 size=10",
-		"EndMessage slot=0 len=6",
-		`message slot=0 type=1 Echo{text="0123456789"}`,
+		`header flags=AwaitResponse|StartedSend|OnPeer url="" sender=1,4 recipient=0,0`,
+		`message Echo{text="0123456789"}`,
 	},
 	"CancelMessage": {
-		"packet type=1 flags=0x00 size=24",
-		"NewMessage slot=2 len=9",
-		`header slot=2 flags=StartedSend|OnPeer url="" sender=3,0 recipient=0,0`,
-		"Message slot=2 len=5",
-		"packet type=1 flags=0x00 size=3",
-		"CancelMessage slot=2 (dropped 5 body bytes)",
+		`header flags=StartedSend|OnPeer url="" sender=3,0 recipient=0,0`,
+		"CancelMessage slot=2",
 	},
-	"CancelRequest": {
-		"packet type=1 flags=0x00 size=6",
-		"CancelRequest index=7 unique=300",
+	"message continuation (writer)": {
+		`header flags=AwaitResponse|StartedSend|OnPeer url="" sender=1,4 recipient=0,0`,
+		`message Echo{text="012345678901234567890123456789012345678901234567890123456789"}`,
 	},
-	"AckdCount": {
-		"packet type=1 flags=0x00 size=2",
-		"AckdCount count=3",
+	"CancelMessage (writer)": {
+		`header flags=StartedSend|OnPeer url="" sender=3,0 recipient=0,0`,
+		"CancelMessage slot=2",
 	},
-	"Update is skipped": {
-		"packet type=1 flags=0x00 size=3",
-		"Update",
-		"AckdCount count=1",
-	},
+	"CancelRequest":     {"CancelRequest index=7 unique=300"},
+	"AckdCount":         nil, // read and ignored
+	"Update is skipped": nil,
 	"lookup request": {
-		"packet type=1 flags=0x00 size=40",
-		"NewMessage slot=5 len=10",
-		`header slot=5 flags=AwaitResponse|Idempotent|StartedSend|OnPeer url="" sender=6,2 recipient=0,0`,
-		"EndMessage slot=5 len=20",
-		`message slot=5 type=2 Lookup{key="user:42" limit=10 tags=["a" "b"]}`,
+		`header flags=AwaitResponse|Idempotent|StartedSend|OnPeer url="" sender=6,2 recipient=0,0`,
+		`message Lookup{key="user:42" limit=10 tags=["a" "b"]}`,
 	},
 	"lookup response": {
-		"packet type=1 flags=0x00 size=40",
-		"NewMessage slot=0 len=12",
-		`header slot=0 flags=StartedSend|Response|BackOnSender url="" sender=1,3 recipient=6,2`,
-		"EndMessage slot=0 len=20",
-		`message slot=0 type=3 LookupResult{found=true value=-5 score=0.5}`,
+		`header flags=OneShot|StartedSend|Response|BackOnSender url="" sender=1,3 recipient=6,2`,
+		`message LookupResult{found=true value=-5 score=0.5}`,
 	},
+}
+
+// docLookup42 is the request of the lookup examples.
+func docLookup42() *docLookup {
+	return &docLookup{Key: "user:42", Limit: 10, Tags: []string{"a", "b"}}
+}
+
+// docWriterOutput produces, with the engine's real writer, the bytes of the
+// packet examples this engine sends. Each runs the exchange the example
+// describes (slots and uniques reached the real way, responses built by the
+// Respond path).
+var docWriterOutput = map[string]func(t *testing.T) []byte{
+	"KeepAlive packet": func(*testing.T) []byte { return keepAlivePacket },
+	"hello request": func(t *testing.T) []byte {
+		client, _ := newWirePair(t)
+		client.request(&docEcho{Text: "hello"}, 0)
+		return client.output(client.svc.cfg.BufferSize)
+	},
+	"hello response": func(t *testing.T) []byte {
+		client, server := newWirePair(t)
+		client.request(&docEcho{Text: "hello"}, 0)
+		server.input(client.output(client.svc.cfg.BufferSize))
+		server.respond(0, &docEcho{Text: "hello"})
+		return server.output(server.svc.cfg.BufferSize)
+	},
+	"message continuation (writer)": func(t *testing.T) []byte {
+		client, _ := newWirePair(t)
+		client.primeSlot(0, 4)
+		client.request(&docEcho{Text: strings.Repeat("0123456789", 6)}, 0)
+		return client.output(64)
+	},
+	"CancelMessage (writer)": func(t *testing.T) []byte {
+		// Canceled on its loop (conn.cancelOnLoop → writer.cancel) after
+		// its first packet.
+		client, _ := newWirePair(t)
+		client.primeSlot(2, 0)
+		st := client.send(&docEcho{Text: strings.Repeat("ab", 40)}, 0)
+		first := make([]byte, 64)
+		n, err := client.w.fill(first)
+		require.NoError(t, err)
+		require.True(t, client.w.cancel(st.slot, st, ErrCanceled, nil))
+		return append(first[:n], client.output(64)...)
+	},
+	"CancelRequest": func(t *testing.T) []byte {
+		// What conn.onHeader queues when the response to a request
+		// canceled while it waited arrives from the peer's slot 6.
+		client, _ := newWirePair(t)
+		client.w.cancelReqs = append(client.w.cancelReqs, reqID{7, 300})
+		return client.output(client.svc.cfg.BufferSize)
+	},
+	"lookup request": func(t *testing.T) []byte {
+		client, _ := newWirePair(t)
+		client.primeSlot(5, 2)
+		client.request(docLookup42(), Idempotent)
+		return client.output(client.svc.cfg.BufferSize)
+	},
+	"lookup response": func(t *testing.T) []byte {
+		client, server := newWirePair(t)
+		client.primeSlot(5, 2)
+		client.request(docLookup42(), Idempotent)
+		server.primeSlot(0, 3)
+		server.input(client.output(client.svc.cfg.BufferSize))
+		require.Len(t, server.received, 1)
+		server.respond(0, &docLookupResult{Found: true, Value: -5, Score: 0.5})
+		return server.output(server.svc.cfg.BufferSize)
+	},
+}
+
+// docReaderOnly are the packet examples this engine's writer never
+// produces; they show what a peer may send, and only the reader is checked.
+var docReaderOnly = map[string]string{
+	"64 KiB packet header":     "header only, payload not shown",
+	"compressed packet header": "header only, payload not shown",
+	"message continuation":     "a header cut after 6 bytes: the writer never cuts a header that short (see the writer example)",
+	"CancelMessage":            "a 5-byte chunk at the end of a packet: the writer starts no chunk with fewer than minFreePacketData bytes left (see the writer example)",
+	"AckdCount":                "relay credits are not sent by this engine",
+	"Update is skipped":        "Update is not sent by this engine",
 }
 
 // docValueChecks check the value examples of docs/protocol.md: each decodes
@@ -209,6 +253,11 @@ func serdeAppendAll(f func([]byte, uint64) []byte, vs []uint64) []byte {
 	return b
 }
 
+// TestProtocolDocExamples checks every worked example of docs/protocol.md
+// against the engine itself: each packet example is fed to the real reader
+// (whole, and cut at every byte) and must produce the expected trace; the
+// examples this engine sends are produced by the real writer, byte for
+// byte.
 func TestProtocolDocExamples(t *testing.T) {
 	examples := readDocExamples(t, "../docs/protocol.md")
 	require.NotEmpty(t, examples)
@@ -223,9 +272,15 @@ func TestProtocolDocExamples(t *testing.T) {
 			}
 			want, ok := docPacketTraces[ex.name]
 			require.True(t, ok, "example %q (docs/protocol.md line %d) has no expectation in wire_test.go", ex.name, ex.line)
-			trace, out := tracePackets(t, ex.data)
-			require.Equal(t, want, trace)
-			require.Equal(t, hex.EncodeToString(ex.data), hex.EncodeToString(out), "re-encoding")
+			for _, step := range []int{0, 1, 3} {
+				require.Equal(t, want, readerTrace(t, ex.data, step), "fed in pieces of %d bytes (0: whole)", step)
+			}
+			produce, ok := docWriterOutput[ex.name]
+			if !ok {
+				require.NotEmpty(t, docReaderOnly[ex.name], "example %q: neither writer output nor a reader-only reason", ex.name)
+				return
+			}
+			require.Equal(t, hex.EncodeToString(ex.data), hex.EncodeToString(produce(t)), "the writer's bytes")
 		})
 	}
 	for name := range docPacketTraces {
@@ -234,150 +289,46 @@ func TestProtocolDocExamples(t *testing.T) {
 	for name := range docValueChecks {
 		require.True(t, seen[name], "expectation %q has no example in docs/protocol.md", name)
 	}
+	for name := range docWriterOutput {
+		require.Empty(t, docReaderOnly[name], "%q is both written and reader-only", name)
+	}
 }
 
-// slotTrace is a slot's message in progress while tracing.
-type slotTrace struct {
-	header []byte // header bytes while inHeader
-	body   []byte
-	inHdr  bool
-}
-
-// tracePackets decodes a sequence of packets with the protocol functions and
-// returns a readable trace of the decoded values and the bytes re-encoded
-// from them. A last packet whose payload is absent is traced as a header
-// only.
-func tracePackets(t *testing.T, b []byte) (trace []string, out []byte) {
+// readerTrace feeds b to a fresh real reader (doc protocol, docMaxSlot
+// reader slots), in pieces of step bytes (0: whole) the way conn keeps an
+// unconsumed tail, and returns what the reader reported. Bytes left
+// unconsumed at the end must be one packet header, traced as the payload
+// the reader waits for.
+func readerTrace(t *testing.T, b []byte, step int) []string {
 	t.Helper()
-	slots := map[uint32]*slotTrace{}
+	cfg := Config{Protocol: docProtocol(t), MaxReaderSlots: docMaxSlot}
+	c, err := cfg.withDefaults()
+	require.NoError(t, err)
+	e := newWireEnd(t, &c)
+	var pending []byte
 	for len(b) > 0 {
-		require.GreaterOrEqual(t, len(b), packetHeaderSize)
-		ph, err := parsePacketHeader(b, maxPacketPayload)
+		k := len(b)
+		if step > 0 {
+			k = min(step, len(b))
+		}
+		pending = append(pending, b[:k]...)
+		b = b[k:]
+		n, err := e.r.feed(pending)
 		require.NoError(t, err)
-		start := len(out)
-		out = append(out, make([]byte, packetHeaderSize)...)
-		putPacketHeader(out[start:], ph)
-		line := fmt.Sprintf("packet type=%d flags=%#02x size=%d", ph.typ, ph.flags, ph.size)
-		if len(b)-packetHeaderSize < ph.size {
-			require.Len(t, b, packetHeaderSize, "truncated packet")
-			return append(trace, line+" (payload not shown)"), out
-		}
-		trace = append(trace, line)
-		payload := b[packetHeaderSize : packetHeaderSize+ph.size]
-		b = b[packetHeaderSize+ph.size:]
-		for len(payload) > 0 {
-			cmd, n, err := parseCommand(payload, docMaxSlot)
-			require.NoError(t, err)
-			payload = payload[n:]
-			switch cmd.code {
-			case cmdNewMessage, cmdMessage, cmdEndMessage:
-				out = appendChunk(out, cmd.code, cmd.slot, cmd.data)
-				trace = append(trace, fmt.Sprintf("%s slot=%d len=%d", cmdName(cmd.code), cmd.slot, len(cmd.data)))
-				st := slots[cmd.slot]
-				if cmd.code == cmdNewMessage {
-					st = &slotTrace{inHdr: true}
-					slots[cmd.slot] = st
-				}
-				require.NotNil(t, st, "chunk for an idle slot")
-				if st.inHdr {
-					require.NotEqual(t, uint8(cmdEndMessage), cmd.code, "EndMessage inside the header")
-					st.header = append(st.header, cmd.data...)
-					h, hn, err := parseMsgHeader(st.header, 1024)
-					require.NoError(t, err)
-					if hn > 0 {
-						require.Equal(t, len(st.header), hn, "header ends inside a chunk")
-						require.Equal(t, st.header, appendMsgHeader(nil, &h), "header re-encoding")
-						trace = append(trace, fmt.Sprintf("header slot=%d flags=%v url=%q sender=%d,%d recipient=%d,%d",
-							cmd.slot, h.flags, h.url, h.senderIndex, h.senderUnique, h.recipientIndex, h.recipientUnique))
-						st.inHdr = false
-					}
-					continue
-				}
-				st.body = append(st.body, cmd.data...)
-				if cmd.code == cmdEndMessage {
-					trace = append(trace, fmt.Sprintf("message slot=%d %s", cmd.slot, traceBody(t, st.body)))
-					delete(slots, cmd.slot)
-				}
-			case cmdCancelMessage:
-				out = appendCancelMessage(out, cmd.slot)
-				line := fmt.Sprintf("CancelMessage slot=%d", cmd.slot)
-				if st := slots[cmd.slot]; st != nil {
-					line += fmt.Sprintf(" (dropped %d body bytes)", len(st.body))
-				}
-				trace = append(trace, line)
-				delete(slots, cmd.slot)
-			case cmdCancelRequest:
-				out = appendCancelRequest(out, cmd.index, cmd.unique)
-				trace = append(trace, fmt.Sprintf("CancelRequest index=%d unique=%d", cmd.index, cmd.unique))
-			case cmdAckdCount:
-				out = appendAckdCount(out, cmd.count)
-				trace = append(trace, fmt.Sprintf("AckdCount count=%d", cmd.count))
-			case cmdUpdate:
-				out = append(out, cmdUpdate)
-				trace = append(trace, "Update")
-			default:
-				t.Fatalf("unexpected command %d", cmd.code)
-			}
-		}
-		require.Equal(t, ph.size, len(out)-start-packetHeaderSize, "payload re-encoding size")
+		pending = pending[n:]
 	}
-	return trace, out
+	if len(pending) > 0 {
+		require.Len(t, pending, packetHeaderSize, "unconsumed bytes are not one packet header")
+		h, err := parsePacketHeader(pending, maxPacketPayload)
+		require.NoError(t, err)
+		e.trace = append(e.trace, fmt.Sprintf("waiting for %d payload bytes", h.size))
+	}
+	return e.trace
 }
 
-func cmdName(code uint8) string {
-	switch code {
-	case cmdNewMessage:
-		return "NewMessage"
-	case cmdMessage:
-		return "Message"
-	case cmdEndMessage:
-		return "EndMessage"
-	}
-	return fmt.Sprint(code)
-}
-
-// traceBody decodes a message body of the example types (1 Echo, 2 Lookup,
-// 3 LookupResult) with a hand decoder over serde's primitives, re-encodes
-// it, and returns its trace.
-func traceBody(t *testing.T, body []byte) string {
-	t.Helper()
-	id, ok := parseTypeID(body, typeIDWidth8)
-	require.True(t, ok)
-	r := &valueReader{t: t, b: body[1:]}
-	out := make([]byte, 1, len(body))
-	require.Equal(t, 1, putTypeID(out, typeIDWidth8, id))
-	var s string
-	switch id {
-	case 1:
-		text := r.str()
-		out = appendStr(out, text)
-		s = fmt.Sprintf("Echo{text=%q}", text)
-	case 2:
-		key, limit := r.str(), uint32(r.plain(4))
-		tags := make([]string, r.cross())
-		for i := range tags {
-			tags[i] = r.str()
-		}
-		out = appendStr(out, key)
-		out = serde.AppendPlain(out, uint64(limit))
-		out = serde.AppendCross(out, uint64(len(tags)))
-		for _, tag := range tags {
-			out = appendStr(out, tag)
-		}
-		s = fmt.Sprintf("Lookup{key=%q limit=%d tags=%q}", key, limit, tags)
-	case 3:
-		found, value, score := r.bool(), int64(r.plain(8)), math.Float64frombits(r.plain(8))
-		out = appendBool(out, found)
-		out = serde.AppendPlain(out, uint64(value))
-		out = serde.AppendPlain(out, math.Float64bits(score))
-		s = fmt.Sprintf("LookupResult{found=%t value=%d score=%g}", found, value, score)
-	default:
-		t.Fatalf("unknown example type id %d", id)
-	}
-	r.end()
-	require.Equal(t, hex.EncodeToString(body), hex.EncodeToString(out), "body re-encoding")
-	return fmt.Sprintf("type=%d %s", id, s)
-}
+// docMaxSlot is the reader slot limit used to decode the examples
+// (SolidFrame's 64 + 128).
+const docMaxSlot = 192
 
 // valueReader is a tiny hand decoder over serde's primitive parsers, used
 // to check the documented encodings independently of serde.Decoder.
@@ -756,27 +707,71 @@ var testHeaders = []msgHeader{
 	{url: strings.Repeat("u", 300), senderIndex: 5, recipientUnique: 1 << 24},
 }
 
-func TestProtocolMsgHeader(t *testing.T) {
-	for _, h := range testHeaders {
-		b := appendMsgHeader([]byte{0xaa}, &h)[1:]
-		got, n, err := parseMsgHeader(b, 1024)
+// encodeHeader encodes h as the writer does (a serde.Encoder running
+// (*msgHeader).Serde) through a buffer of bufSize bytes.
+func encodeHeader(t *testing.T, h *msgHeader, bufSize int) []byte {
+	t.Helper()
+	enc := serde.NewEncoder(nil, serde.Limits{})
+	enc.Reset(h)
+	var out []byte
+	buf := make([]byte, bufSize)
+	for i := 0; ; i++ {
+		require.Less(t, i, 10000, "encoder makes no progress")
+		n, done, err := enc.Encode(buf)
 		require.NoError(t, err)
-		require.Equal(t, len(b), n)
-		require.Equal(t, h, got)
-		// Every proper prefix is short: n == 0 and no error.
-		for i := range len(b) {
-			_, n, err := parseMsgHeader(b[:i], 1024)
-			require.NoError(t, err, "prefix %d", i)
-			require.Zero(t, n, "prefix %d", i)
+		out = append(out, buf[:n]...)
+		if done {
+			return out
 		}
-		// Trailing bytes are not consumed.
-		_, n, err = parseMsgHeader(append(b, 0xff), 1024)
-		require.NoError(t, err)
-		require.Equal(t, len(b), n)
 	}
-	require.Equal(t, "021104000101000000", hex.EncodeToString(appendMsgHeader(nil, &testHeaders[1])))
 }
 
+// decodeHeader decodes a header from b as the reader does (a serde.Decoder
+// running (*msgHeader).Serde), step bytes at a time. n is the bytes used.
+func decodeHeader(b []byte, limits serde.Limits, step int) (h msgHeader, n int, done bool, err error) {
+	dec := serde.NewDecoder(nil, limits)
+	dec.Reset(&h)
+	for !done && n < len(b) {
+		k, d, err := dec.Decode(b[n:min(len(b), n+step)])
+		if err != nil {
+			return msgHeader{}, 0, false, err
+		}
+		n, done = n+k, d
+		if k == 0 && !done {
+			return h, n, false, nil // wants more than a step can give
+		}
+	}
+	return h, n, done, nil
+}
+
+// TestProtocolMsgHeader checks the message header codec the writer and the
+// reader use: the same bytes whatever the buffer size, decoded back whole
+// or in small steps, every proper prefix incomplete, trailing bytes left.
+func TestProtocolMsgHeader(t *testing.T) {
+	limits := serde.Limits{MaxString: 1024}
+	for _, h := range testHeaders {
+		want := encodeHeader(t, &h, 4096)
+		for _, bufSize := range []int{1, 2, 3, 7, 64} {
+			require.Equal(t, hex.EncodeToString(want), hex.EncodeToString(encodeHeader(t, &h, bufSize)), "buffer size %d", bufSize)
+		}
+		for _, step := range []int{1, 2, 3, 7, 4096} {
+			got, n, done, err := decodeHeader(append(want, 0xff), limits, step)
+			require.NoError(t, err)
+			require.True(t, done, "step %d", step)
+			require.Equal(t, len(want), n, "trailing bytes are not consumed")
+			require.Equal(t, h, got)
+		}
+		for i := range len(want) {
+			_, _, done, err := decodeHeader(want[:i], limits, 4096)
+			require.NoError(t, err, "prefix %d", i)
+			require.False(t, done, "prefix %d", i)
+		}
+	}
+	require.Equal(t, "021104000101000000", hex.EncodeToString(encodeHeader(t, &testHeaders[1], 4096)))
+}
+
+// TestProtocolMsgHeaderErrors feeds bad headers to the real reader, in a
+// NewMessage chunk: each fails with ErrBadMessage and the serde cause.
 func TestProtocolMsgHeaderErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, wire string
@@ -791,79 +786,62 @@ func TestProtocolMsgHeaderErrors(t *testing.T) {
 		{"recipient unique wider than u32", "00 00 00 00 00 09", 16, serde.ErrIntOverflow},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, n, err := parseMsgHeader(mustHex(t, tc.wire), tc.maxURL)
-			require.Zero(t, n)
+			cfg := Config{Protocol: docProtocol(t), Limits: serde.Limits{MaxString: uint64(tc.maxURL)}}
+			c, err := cfg.withDefaults()
+			require.NoError(t, err)
+			e := newWireEnd(t, &c)
+			data := mustHex(t, tc.wire)
+			payload := appendChunk(nil, cmdNewMessage, 0, data)
+			pkt := make([]byte, packetHeaderSize, packetHeaderSize+len(payload))
+			putPacketHeader(pkt, packetHeader{typ: packetTypeData, size: len(payload)})
+			_, err = e.r.feed(append(pkt, payload...))
 			require.ErrorIs(t, err, ErrBadMessage)
+			require.ErrorIs(t, err, ErrProtocol)
 			require.ErrorIs(t, err, tc.want)
+			require.Empty(t, e.trace)
 		})
 	}
 }
 
-func TestProtocolTypeID(t *testing.T) {
-	b := make([]byte, 2)
-	require.Equal(t, 1, putTypeID(b, typeIDWidth8, 200))
-	id, ok := parseTypeID(b, typeIDWidth8)
-	require.True(t, ok)
-	require.Equal(t, uint16(200), id)
-	require.Equal(t, 2, putTypeID(b, typeIDWidth16, 0x1234))
-	require.Equal(t, []byte{0x34, 0x12}, b)
-	id, ok = parseTypeID(b, typeIDWidth16)
-	require.True(t, ok)
-	require.Equal(t, uint16(0x1234), id)
-
-	require.Zero(t, putTypeID(b, typeIDWidth8, 256), "id too wide")
-	require.Zero(t, putTypeID(b[:1], typeIDWidth16, 1), "short buffer")
-	require.Zero(t, putTypeID(nil, typeIDWidth8, 1), "short buffer")
-	require.Zero(t, putTypeID(b, 3, 1), "bad width")
-	_, ok = parseTypeID(b[:1], typeIDWidth16)
-	require.False(t, ok)
-	_, ok = parseTypeID(nil, typeIDWidth8)
-	require.False(t, ok)
-	_, ok = parseTypeID(b, 0)
-	require.False(t, ok)
+// lastCommand returns the last command of the one packet pkt.
+func lastCommand(t *testing.T, pkt []byte) command {
+	t.Helper()
+	p := pkt[packetHeaderSize:]
+	var last command
+	for len(p) > 0 {
+		cmd, n, err := parseCommand(p, docMaxSlot)
+		require.NoError(t, err)
+		last, p = cmd, p[n:]
+	}
+	return last
 }
 
-// TestProtocolMsgHeaderMatchesSerde checks that appendMsgHeader and
-// parseMsgHeader agree with serde's Encoder and Decoder running
-// (*msgHeader).Serde, for whole and tiny buffers.
-func TestProtocolMsgHeaderMatchesSerde(t *testing.T) {
-	defer func() {
-		if r := recover(); r != nil {
-			t.Fatalf("serde Encoder/Decoder panicked (not implemented yet?): %v", r)
-		}
-	}()
-	for _, h := range testHeaders {
-		want := appendMsgHeader(nil, &h)
-		for _, bufSize := range []int{1, 2, 3, 7, 64, 4096} {
-			enc := serde.NewEncoder(nil, serde.Limits{})
-			enc.Reset(&h)
-			var got []byte
-			buf := make([]byte, bufSize)
-			for i := 0; ; i++ {
-				require.Less(t, i, 10000, "encoder makes no progress")
-				n, done, err := enc.Encode(buf)
-				require.NoError(t, err)
-				got = append(got, buf[:n]...)
-				if done {
-					break
-				}
-			}
-			require.Equal(t, hex.EncodeToString(want), hex.EncodeToString(got), "buffer size %d", bufSize)
-
-			var dh msgHeader
-			dec := serde.NewDecoder(nil, serde.Limits{})
-			dec.Reset(&dh)
-			rest := want
-			for done := false; !done; {
-				require.NotEmpty(t, rest, "decoder wants more than the header")
-				step := min(bufSize, len(rest))
-				n, d, err := dec.Decode(rest[:step])
-				require.NoError(t, err)
-				rest, done = rest[n:], d
-			}
-			require.Empty(t, rest)
-			require.Equal(t, h, dh)
-		}
+// TestProtocolTypeID checks the type id the writer puts before a body, one
+// raw byte or two little-endian bytes (Config.TypeIDSize), and that the
+// reader reads it back.
+func TestProtocolTypeID(t *testing.T) {
+	for _, tc := range []struct {
+		width int
+		id    uint16
+		body  string // the EndMessage chunk's data
+	}{
+		{1, 200, "c8 0902 6869"},
+		{2, 0x1234, "3412 0902 6869"},
+	} {
+		p := NewProtocol()
+		require.NoError(t, Register(p, tc.id, func(Context, *docEcho) {}))
+		cfg := Config{Protocol: p, TypeIDSize: tc.width}
+		c, err := cfg.withDefaults()
+		require.NoError(t, err)
+		a, b := newWireEnd(t, &c), newWireEnd(t, &c)
+		a.send(&docEcho{Text: "hi"}, 0)
+		out := a.output(c.BufferSize)
+		last := lastCommand(t, out)
+		require.Equal(t, uint8(cmdEndMessage), last.code)
+		require.Equal(t, hex.EncodeToString(mustHex(t, tc.body)), hex.EncodeToString(last.data), "width %d", tc.width)
+		b.input(out)
+		require.Len(t, b.msgs, 1)
+		require.Equal(t, "hi", b.msgs[0].(*docEcho).Text)
 	}
 }
 
@@ -1034,13 +1012,7 @@ func TestProtocolDocMatchesSerde(t *testing.T) {
 	} {
 		pkt := examples[name]
 		require.NotEmpty(t, pkt, name)
-		p := pkt[packetHeaderSize:]
-		var last command
-		for len(p) > 0 {
-			cmd, n, err := parseCommand(p, docMaxSlot)
-			require.NoError(t, err)
-			last, p = cmd, p[n:]
-		}
+		last := lastCommand(t, pkt)
 		require.Equal(t, uint8(cmdEndMessage), last.code, name)
 		require.Equal(t, hex.EncodeToString(last.data[1:]), hex.EncodeToString(serdeEncodeAll(t, nil, m)), name)
 	}

@@ -7,6 +7,24 @@ import (
 	"github.com/ipcframe/ipcframe/serde"
 )
 
+// The pipe below the writer (docs/benchmarks.md, head-of-line). Every byte
+// handed to the reactor is a byte a message queued later waits behind, so
+// the writer keeps little there: the reactor stops taking a connection's
+// batches once writeHighWater bytes sit in its outbound buffer and resumes
+// at writeLowWater as soon as the socket reports it drained; the kernel
+// keeps at most about writeNotSentLowat bytes unsent (TCP_NOTSENT_LOWAT);
+// and a loopback connection's receive buffer is fixed at
+// loopbackRecvBuffer instead of autotuned to megabytes (the peer is on the
+// same machine: there is no bandwidth-delay product to cover). Bulk data
+// waits in the writer instead, where a newly queued message goes ahead of
+// it.
+const (
+	writeHighWater     = 256 << 10
+	writeLowWater      = 64 << 10
+	writeNotSentLowat  = 128 << 10
+	loopbackRecvBuffer = 256 << 10
+)
+
 // Writer slot phases.
 const (
 	slotFree         uint8 = iota
@@ -34,7 +52,8 @@ type wslot struct {
 // owned by the connection's event loop and never touches a socket: fill
 // writes packets into the caller's buffer.
 //
-// Algorithm of one fill: control commands first (CancelRequest,
+// A newly accepted message goes near the front of the write queue
+// (insertNew). Algorithm of one fill: control commands first (CancelRequest,
 // CancelMessage), then message chunks from the front of the write queue
 // until fewer than minFreePacketData bytes remain. The front message keeps
 // going while it has bytes and room; a finished message leaves the queue
@@ -63,6 +82,7 @@ type writer struct {
 	queued     int     // slots in wq and syncWait
 	queuedReqs int     // requests among them
 	waiting    int     // slots in slotWait
+	finished   uint64  // messages fully serialized (counted by stats.go)
 	// canceledWaits counts slots in slotWaitCanceled: they hold a slot
 	// until the late response arrives or the connection closes, count
 	// against MaxResponseWait, and retire the connection when too many
@@ -74,6 +94,8 @@ type writer struct {
 	done       []*msgStub  // written one-way messages, to complete after the write
 	failed     []failedMsg // messages that failed to encode, to complete
 	scratch    []byte      // compression output
+
+	comp compress.Adaptive // the codec under the connection's back-off
 }
 
 type failedMsg struct {
@@ -100,6 +122,7 @@ func newWriter(cfg *Config) *writer {
 		wq:           newRing(n),
 		syncWait:     newRing(n),
 		curSync:      -1,
+		comp:         compress.NewAdaptive(cfg.Compression, cfg.CompressionBackoff),
 	}
 	for i := range w.free {
 		w.free[i] = int32(n - 1 - i) // pop gives slot 0 first
@@ -140,8 +163,28 @@ func (w *writer) enqueue(st *msgStub) bool {
 	if st.flags&Synchronous != 0 {
 		w.curSync = i
 	}
-	w.wq.push(i)
+	w.insertNew(i)
 	return true
+}
+
+// insertNew puts the new slot i near the front of the write queue, as
+// SolidFrame does: after a message whose header is partly written (headers
+// are never interleaved) and after the other messages not started yet (so
+// new messages keep their send order), but ahead of every message already
+// under way. A small message queued beside large ones therefore starts in
+// the next packet instead of waiting a continuity quota of each of them; a
+// large new message writes its quota and then rotates to the back like the
+// others.
+func (w *writer) insertNew(i int32) {
+	pos := 0
+	n := w.wq.len()
+	if n > 0 && w.slots[w.wq.at(0)].phase == slotHeader {
+		pos = 1
+	}
+	for pos < n && w.slots[w.wq.at(pos)].phase == slotQueued {
+		pos++
+	}
+	w.wq.insert(pos, i)
 }
 
 // busy reports whether the writer holds any message or pending command.
@@ -185,12 +228,10 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		return 0, nil
 	}
 	var flags uint8
-	if w.codec != nil {
-		if n, ok := w.codec.Compress(w.scratch, p[:off]); ok && n < off {
-			copy(p, w.scratch[:n])
-			off = n
-			flags |= packetFlagCompressed
-		}
+	if n, ok := w.comp.Compress(w.scratch, p[:off]); ok {
+		copy(p, w.scratch[:n])
+		off = n
+		flags |= packetFlagCompressed
 	}
 	putPacketHeader(pkt, packetHeader{typ: packetTypeData, flags: flags, size: off})
 	return packetHeaderSize + off, nil
@@ -278,6 +319,7 @@ func (w *writer) finish(i int32) {
 	s := &w.slots[i]
 	st := s.st
 	w.unqueue(i)
+	w.finished++
 	if st.isRequest() {
 		s.phase = slotWait
 		w.waiting++
@@ -501,6 +543,19 @@ func (r *ring) pop() int32 {
 	return v
 }
 func (r *ring) reset() { r.head, r.size = 0, 0 }
+
+// at returns the k-th entry from the front.
+func (r *ring) at(k int) int32 { return r.buf[(r.head+k)%len(r.buf)] }
+
+// insert puts v at position k from the front (0: the new front), keeping
+// the order of the others.
+func (r *ring) insert(k int, v int32) {
+	r.push(v)
+	for j := r.size - 1; j > k; j-- {
+		a, b := (r.head+j)%len(r.buf), (r.head+j-1)%len(r.buf)
+		r.buf[a], r.buf[b] = r.buf[b], r.buf[a]
+	}
+}
 
 // remove deletes v wherever it is, keeping the order of the others.
 func (r *ring) remove(v int32) {

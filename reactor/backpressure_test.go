@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -63,8 +64,10 @@ func appendInt(b []byte, v int64) []byte {
 }
 
 // TestSlowReaderBound sends 256 MiB with Send to a std-net peer that reads
-// 64 KiB at a time with short pauses. The sender's heap must stay under
-// 16 MiB, the stall path must be taken, and every byte must arrive intact.
+// 64 KiB at a time and, after each read, samples the heap statistics (a
+// stop-the-world call that makes it far slower than the sender; no sleep).
+// The sender's heap must stay under 16 MiB, the stall path must be taken,
+// and every byte must arrive intact.
 func TestSlowReaderBound(t *testing.T) {
 	const (
 		total = 256 << 20
@@ -83,29 +86,6 @@ func TestSlowReaderBound(t *testing.T) {
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	t.Logf("baseline HeapInuse %.1f MiB HeapAlloc %.1f MiB", float64(ms0.HeapInuse)/(1<<20), float64(ms0.HeapAlloc)/(1<<20))
-	var peak, peakAlloc atomic.Uint64
-	sampleDone := make(chan struct{})
-	stopSampling := make(chan struct{})
-	go func() {
-		defer close(sampleDone)
-		var ms runtime.MemStats
-		tk := time.NewTicker(10 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			if ms.HeapAlloc > peakAlloc.Load() {
-				peakAlloc.Store(ms.HeapAlloc)
-			}
-			select {
-			case <-stopSampling:
-				return
-			case <-tk.C:
-			}
-		}
-	}()
 
 	sendErr := make(chan error, 1)
 	go func() {
@@ -122,22 +102,18 @@ func TestSlowReaderBound(t *testing.T) {
 	}()
 
 	start := time.Now()
-	// About 1 ms pause per 128 KiB: ~100 MiB/s, well below what the sender
-	// can push, so the pump must stall and Send must block.
-	reads := 0
+	var peak, peakAlloc uint64
+	var ms runtime.MemStats
 	readErr := checkStream(t, nc, total, 64<<10, func() {
-		if reads++; reads%2 == 0 {
-			time.Sleep(50 * time.Microsecond)
-		}
+		runtime.ReadMemStats(&ms)
+		peak, peakAlloc = max(peak, ms.HeapInuse), max(peakAlloc, ms.HeapAlloc)
 	})
-	close(stopSampling)
-	<-sampleDone
 	require.NoError(t, readErr)
 	require.NoError(t, recv(t, sendErr))
 	st := r.Stats()
 	t.Logf("256 MiB in %v, peak HeapInuse %.1f MiB, HeapAlloc %.1f MiB, stalls %d, send waits %d",
-		time.Since(start), float64(peak.Load())/(1<<20), float64(peakAlloc.Load())/(1<<20), st.Stalls, st.SendWaits)
-	require.Less(t, peak.Load(), uint64(16<<20))
+		time.Since(start), float64(peak)/(1<<20), float64(peakAlloc)/(1<<20), st.Stalls, st.SendWaits)
+	require.Less(t, peak, uint64(16<<20))
 	require.NotZero(t, st.Stalls, "stall path not taken")
 	require.NotZero(t, st.SendWaits, "Send never blocked")
 }
@@ -190,14 +166,122 @@ func TestWritable(t *testing.T) {
 
 	buf := make([]byte, 64<<10)
 	var wrote int
+	var writeErr error
 	onLoop(t, c, func() {
-		for c.Writable() {
-			require.NoError(t, c.Write(buf))
+		for c.Writable() && writeErr == nil {
+			writeErr = c.Write(buf)
 			wrote += len(buf)
 		}
 	})
+	require.NoError(t, writeErr)
 	require.Greater(t, wrote, 1<<20)
 	require.NoError(t, nc.SetReadDeadline(time.Now().Add(waitLong)))
 	go func() { _, _ = io.CopyN(io.Discard, nc, int64(wrote)) }()
 	recv(t, writable)
+}
+
+// TestStallResumesOnDrain: with the stall recheck timer set to an hour, a
+// connection that stopped being writable must still be resumed (OnWritable)
+// when its socket drains, by the write poller alone (writable.go). The loop
+// writes 64 MiB, 64 KiB at a time, while Writable, continuing from
+// OnWritable; the peer reads everything and checks it.
+func TestStallResumesOnDrain(t *testing.T) {
+	const (
+		total = 64 << 20
+		chunk = 64 << 10
+	)
+	pattern, period := streamPattern(chunk)
+	var (
+		pos    int
+		resume atomic.Int64
+	)
+	var pushOnLoop func(c *Conn)
+	pushOnLoop = func(c *Conn) {
+		for pos < total && c.Writable() {
+			off := pos % period
+			if c.Write(pattern[off:off+chunk]) != nil {
+				return
+			}
+			pos += chunk
+		}
+	}
+	h := &testHandler{writable: func(c *Conn) { resume.Add(1); pushOnLoop(c) }}
+	p := newPeer(t)
+	r := startReactor(t, Config{Loops: 1, StallPoll: time.Hour, HighWater: 256 << 10, LowWater: 64 << 10, NotSentLowat: 64 << 10}, h)
+	c, err := r.Dial(dialCtx(t), p.addr(), nil)
+	require.NoError(t, err)
+	nc := p.accept(t)
+	require.NoError(t, nc.SetReadDeadline(time.Now().Add(2*waitLong)))
+	onLoop(t, c, func() { pushOnLoop(c) })
+	require.NoError(t, checkStream(t, nc, total, chunk, nil))
+	require.NotZero(t, resume.Load(), "the connection never stalled")
+}
+
+// TestPauseRead: a handler pauses reading at the first bytes; the peer's
+// 64 MiB write then cannot complete (TCP back-pressure: the kernel buffers
+// hold a few MiB) and its write deadline expires with part of it written.
+// After ResumeRead the peer writes the rest and every byte arrives intact.
+func TestPauseRead(t *testing.T) {
+	const total = 64 << 20
+	var (
+		got        atomic.Int64
+		paused     = make(chan bool, 1)
+		pausedOnce bool // loop-owned
+		mismatch   atomic.Bool
+	)
+	pattern, period := streamPattern(64 << 10)
+	h := &testHandler{data: func(c *Conn, b []byte) int {
+		pos := got.Load()
+		for off := 0; off < len(b); {
+			k := min(len(b)-off, 64<<10)
+			p := int(pos % int64(period))
+			if !bytes.Equal(b[off:off+k], pattern[p:p+k]) {
+				mismatch.Store(true)
+			}
+			off += k
+			pos += int64(k)
+		}
+		got.Store(pos)
+		if !pausedOnce {
+			pausedOnce = true
+			paused <- c.PauseRead()
+		}
+		return len(b)
+	}}
+	p := newPeer(t)
+	r := startReactor(t, Config{Loops: 1}, h)
+	c, err := r.Dial(dialCtx(t), p.addr(), nil)
+	require.NoError(t, err)
+	nc := p.accept(t)
+
+	var sent int
+	write := func(deadline time.Time) error {
+		require.NoError(t, nc.SetWriteDeadline(deadline))
+		for sent < total {
+			off := sent % period
+			n, err := nc.Write(pattern[off : off+min(64<<10, total-sent)])
+			sent += n
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err = write(time.Now().Add(3 * time.Second))
+	require.True(t, recv(t, paused), "PauseRead not available")
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded, "the peer wrote everything while reads were paused")
+	require.Less(t, got.Load(), int64(total))
+	onLoop(t, c, c.ResumeRead)
+	require.NoError(t, write(time.Now().Add(2*waitLong)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for got.Load() < total && !mismatch.Load() {
+			onLoop(t, c, func() {})
+		}
+	}()
+	recv(t, done)
+	require.False(t, mismatch.Load())
+	require.Equal(t, int64(total), got.Load())
+	require.NotZero(t, r.Stats().ReadPauses)
 }

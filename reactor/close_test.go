@@ -9,10 +9,19 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
-// TestNoStaleWriteAfterFdReuse: conn A closes, conn B gets A's fd number;
-// writing through A then fails with ErrClosed and B's peer gets nothing of A.
+// TestNoStaleWriteAfterFdReuse: conn A closes and its fd number N comes to
+// refer to conn B's socket; writing through A then fails with ErrClosed and
+// B's peer gets nothing of A.
+//
+// The reuse is established, not hoped for: the accept gives B the lowest
+// free fd, which is N only if no lower one is free (another test's socket
+// may have been closed meanwhile). When it is not N, the test duplicates
+// B's socket onto N (dup3), which is free: A's close freed it and the
+// accept was the only fd allocated since. Either way a stale write through
+// A's fd would reach B's peer.
 func TestNoStaleWriteAfterFdReuse(t *testing.T) {
 	type opened struct {
 		c  *Conn
@@ -29,22 +38,31 @@ func TestNoStaleWriteAfterFdReuse(t *testing.T) {
 	require.NoError(t, err)
 	defer ncA.Close()
 	a := recv(t, opens)
-	sock := rawSocket(t)
+	sock := rawSocket(t) // B's client socket, allocated before A's fd is freed
 	a.c.Abort(nil)
 	require.ErrorIs(t, recv(t, closes.ch), ErrClosed)
 
-	// B's client socket exists before A closes, so the lowest free fd
-	// (A's) goes to the accept.
 	ncB := rawConnect(t, sock, r.Addr().(*net.TCPAddr))
 	b := recv(t, opens)
-	require.Equal(t, a.fd, b.fd, "accepted conn did not reuse A's fd")
+	if b.fd != a.fd {
+		require.Less(t, b.fd, a.fd, "the accept takes the lowest free fd")
+		_, err := unix.FcntlInt(uintptr(a.fd), unix.F_GETFD, 0)
+		require.ErrorIs(t, err, unix.EBADF, "fd %d was taken by something else", a.fd)
+		require.NoError(t, unix.Dup3(b.fd, a.fd, unix.O_CLOEXEC))
+		t.Cleanup(func() { _ = unix.Close(a.fd) })
+	}
 
+	var writeA, writeB error
+	var writableA, closedA bool
 	onLoop(t, b.c, func() {
-		require.ErrorIs(t, a.c.Write([]byte("secret-for-A")), ErrClosed)
-		require.False(t, a.c.Writable())
-		require.True(t, a.c.Closed())
-		require.NoError(t, b.c.Write([]byte("hello")))
+		writeA = a.c.Write([]byte("secret-for-A"))
+		writableA, closedA = a.c.Writable(), a.c.Closed()
+		writeB = b.c.Write([]byte("hello"))
 	})
+	require.ErrorIs(t, writeA, ErrClosed)
+	require.False(t, writableA)
+	require.True(t, closedA)
+	require.NoError(t, writeB)
 	require.ErrorIs(t, a.c.Send(context.Background(), []byte("secret-for-A")), ErrClosed)
 	require.ErrorIs(t, a.c.Execute(func() {}), ErrClosed)
 	a.c.Wake()
@@ -53,8 +71,14 @@ func TestNoStaleWriteAfterFdReuse(t *testing.T) {
 	require.Equal(t, "hello", string(ncB.readN(t, 5)))
 
 	// Nothing else arrives.
-	onLoop(t, b.c, func() { require.NoError(t, b.c.Write([]byte("!"))) })
+	onLoop(t, b.c, func() { writeB = b.c.Write([]byte("!")) })
+	require.NoError(t, writeB)
 	require.Equal(t, "!", string(ncB.readN(t, 1)))
+
+	// The precondition holds: bytes written on A's fd number reach B's peer.
+	_, err = unix.Write(a.fd, []byte("?"))
+	require.NoError(t, err)
+	require.Equal(t, "?", string(ncB.readN(t, 1)))
 }
 
 // TestOnCloseOnce: many connections closed concurrently by Close, Abort, the

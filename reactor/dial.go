@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 
@@ -20,6 +21,12 @@ import (
 // Dial blocks until the loop has run OnOpen, so it must not be called from an
 // event loop (it could deadlock); call it from another goroutine.
 func (r *Reactor) Dial(ctx context.Context, addr string, data any) (*Conn, error) {
+	return r.dial(ctx, addr, data, nil)
+}
+
+// dial is Dial, and the TCP part of DialTLS when tcfg is set: the Conn
+// then handshakes before Handler.OnOpen (tls.go).
+func (r *Reactor) dial(ctx context.Context, addr string, data any, tcfg *tls.Config) (*Conn, error) {
 	r.mu.Lock()
 	if r.state != stateRunning {
 		r.mu.Unlock()
@@ -48,6 +55,9 @@ func (r *Reactor) Dial(ctx context.Context, addr string, data any) (*Conn, error
 	}
 
 	c := newConn(r, true, data)
+	if tcfg != nil {
+		c.tls = newTLSState(c, tlsRecordConfig(tcfg), true)
+	}
 	rctx := gnet.NewContext(gnet.NewNetConnContext(context.Background(), nc), c)
 	r.gate.RLock()
 	if r.gateClosed {

@@ -38,15 +38,14 @@ func TestDialTimeout(t *testing.T) {
 	require.ErrorIs(t, err, ErrDial)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
+	// No deadline in the context: only DialTimeout can end this dial, and
+	// it must end as a timeout (no bound on the real time it took: that is
+	// DialTimeout's, on the system clock).
 	addr := fullBacklog(t)
-	start := time.Now()
 	_, err = r.Dial(context.Background(), addr, nil)
-	elapsed := time.Since(start)
 	require.ErrorIs(t, err, ErrDial)
 	var ne net.Error
 	require.True(t, errors.As(err, &ne) && ne.Timeout(), "not a timeout: %v", err)
-	require.GreaterOrEqual(t, elapsed, 150*time.Millisecond)
-	require.Less(t, elapsed, 5*time.Second)
 }
 
 // fullBacklog returns the address of a listener with backlog 0 whose accept
@@ -68,7 +67,7 @@ func fullBacklog(t *testing.T) string {
 		}
 		t.Cleanup(func() { _ = nc.Close() })
 	}
-	t.Skip("could not fill the accept queue")
+	t.Fatal("could not fill the accept queue of a backlog-0 listener")
 	return ""
 }
 
@@ -87,8 +86,9 @@ func TestDialDuringStop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	require.NoError(t, r.Stop(ctx))
+	// The dial fails either way: cut by Stop while connecting (ErrDial), or
+	// refused because Stop came first (ErrStopped). It never connects.
 	err = recv(t, errc)
-	if err != nil && !errors.Is(err, ErrStopped) {
-		require.ErrorIs(t, err, ErrDial)
-	}
+	require.Error(t, err)
+	require.True(t, errors.Is(err, ErrStopped) || errors.Is(err, ErrDial), "unexpected error: %v", err)
 }

@@ -49,18 +49,22 @@
 //   - Writable (loop side) is false at HighWater (gnet's buffer plus the
 //     queue) and then owes an OnWritable.
 //
-// A loop with stalled connections rechecks them every StallPoll (a loop
-// timer): at LowWater it calls OnWritable and resumes the pump. Inbound,
+// A loop with stalled connections rechecks them when a stalled socket
+// drains (the write poller, writable.go, with TCP_NOTSENT_LOWAT from
+// Config.NotSentLowat) and at the latest every StallPoll (a loop poll on the
+// system clock): at LowWater it calls OnWritable and resumes the pump. Inbound,
 // gnet always reads; the handler gets every unconsumed byte in OnData, and
 // more than MaxInbound unconsumed bytes close the connection with
 // ErrInboundOverflow. Flow control across the wire is the protocol's job.
 //
 // # Timers
 //
-// Loop.AfterFunc keeps a per-loop min-heap of deadlines and one runtime
+// Loop.AfterFunc keeps a per-loop min-heap of deadlines and one clock
 // timer armed for the earliest; it fires into the loop with one Execute that
 // runs every due timer. Timer.Stop removes the timer, so a stopped timer
-// never runs.
+// never runs. Deadlines are read from Config.Clock (nil: the system clock),
+// so tests can drive timers with a manual clock; StallPoll, BusyPoll and
+// DialTimeout always use the system clock.
 //
 // # Close
 //
@@ -79,19 +83,32 @@
 // context), then stops gnet, which closes what is left; afterwards nothing
 // enters gnet's loops (their event fds are closed).
 //
+// # TLS
+//
+// With TLSConfig.Server set every accepted connection is a TLS server;
+// DialTLS dials a TLS client. The handshake runs on a short-lived goroutine
+// of a bounded pool, fed by the loop through a pipe, and the loop owns the
+// record layer afterwards (tls.go): Handler.OnOpen runs once the handshake
+// succeeded, OnData sees plaintext, Write encrypts, a graceful Close sends
+// close_notify. A failed handshake never reaches the Handler.
+//
 // # Latency (measured, 2-vCPU VM, go test -bench, one loop)
 //
 // BenchmarkPingPong1K (std-net client, reactor echo with loop-side Write):
 // 6.5–7.7 µs per 1 KiB round trip, 0 allocs. BenchmarkSendRoundTrip1K
 // (goroutine Send → pump → std-net echo → OnData → channel): 51–56 µs,
 // 2 allocs (gnet's Execute closure and task-queue node; the reactor itself
-// allocates nothing). The gap is the cross-goroutine hop into a loop parked
-// in epoll_wait (eventfd write plus thread wake-up), which the reactor cannot
-// shorten: gnet already does one non-blocking epoll_wait and a Gosched before
-// blocking, and a longer spin would need a gnet fork. Latency-critical
-// request/response paths should write from the loop (Write in OnData or an
-// Execute already running) rather than Send from another goroutine. A
-// user-space spin before blocking was not tried for lack of a hook.
+// allocates nothing); these two figures predate busy polling. The gap is the
+// cross-goroutine hop into a loop parked in epoll_wait (eventfd write plus
+// thread wake-up); gnet itself does only one non-blocking epoll_wait and a
+// Gosched before blocking. Busy polling (Config.BusyPoll, spin.go) now shortens it: after
+// handling traffic or a wake-up a loop keeps polling a private epoll set of
+// its connections, without blocking, for up to BusyPoll (50 µs by default),
+// so the next packet or task finds the thread running (the round trip of a
+// concurrency-1 1 KiB echo fell from about 68 µs to about 12 µs;
+// docs/benchmarks.md). Latency-critical request/response paths should still
+// write from the loop (Write in OnData or an Execute already running)
+// rather than Send from another goroutine.
 //
 // gnet runs Register through its global goroutine pool (ants), whose idle
 // workers linger for about ten seconds; leak checks should ignore

@@ -2,10 +2,11 @@ package reactor
 
 import (
 	"context"
-	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcframe/ipcframe/internal/clock"
 )
 
 // Loop is one event loop: a goroutine owned by gnet that runs the Handler
@@ -19,7 +20,6 @@ type Loop struct {
 	// immutable
 	r            *Reactor
 	el           gnet.EventLoop
-	fireTask     gnet.Runnable // runs fireDueOnLoop
 	closeAllTask gnet.Runnable // runs closeAllOnLoop (Stop)
 	recheckFn    func()        // runs recheckOnLoop
 
@@ -28,18 +28,18 @@ type Loop struct {
 	stalled    []*Conn            // connections waiting for gnet's buffer to drain
 	spare      []*Conn            // recheck's second buffer for stalled
 	stallTimer *Timer             // pending recheck, nil if none
-	timers     timerHeap
-	seq        uint64      // timer sequence: equal deadlines fire FIFO
-	wakeAt     time.Time   // deadline tm is armed for; zero if disarmed
-	tm         *time.Timer // the one runtime timer; created on first use
+	timers     timerSet           // AfterFunc's, on Config.Clock
+	polls      timerSet           // the stall recheck's, on the system clock
 	spinState
 	epfd       int               // busy polling's private epoll set; 0 if off
 	spinEvents []unix.EpollEvent // EpollWait output for spinOnLoop
+	tlsPlain   []byte            // TLS decrypt buffer shared by the loop's connections (tls.go)
 }
 
 func newLoop(r *Reactor, el gnet.EventLoop) *Loop {
 	l := &Loop{r: r, el: el, conns: make(map[*Conn]struct{})}
-	l.fireTask = gnet.RunnableFunc(func(context.Context) error { l.fireDueOnLoop(); return nil })
+	l.timers.init(l, r.cfg.Clock)
+	l.polls.init(l, clock.Real())
 	l.closeAllTask = gnet.RunnableFunc(func(context.Context) error { l.closeAllOnLoop(); return nil })
 	l.recheckFn = l.recheckOnLoop
 	l.spinInit()
@@ -62,7 +62,7 @@ func (l *Loop) stall(c *Conn) {
 	l.stalled = append(l.stalled, c)
 	l.r.stats.stalls.Add(1)
 	if l.stallTimer == nil {
-		l.stallTimer = l.AfterFunc(l.r.cfg.StallPoll, l.recheckFn)
+		l.stallTimer = l.pollAfter(l.r.cfg.StallPoll, l.recheckFn)
 	}
 }
 
@@ -119,10 +119,9 @@ func (l *Loop) closeAllOnLoop() {
 	}
 }
 
-// stopTimer releases the runtime timer once the loop has exited.
+// stopTimer releases the clock timers once the loop has exited.
 func (l *Loop) stopTimer() {
 	l.spinClose()
-	if l.tm != nil {
-		l.tm.Stop()
-	}
+	l.timers.stop()
+	l.polls.stop()
 }

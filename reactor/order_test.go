@@ -59,7 +59,9 @@ func TestSendOrdering(t *testing.T) {
 			}
 		}()
 	}
-	time.AfterFunc(20*time.Millisecond, func() { close(block) })
+	// Release the loop once the backlog is real: a Send waits for room.
+	require.Eventually(t, func() bool { return r.Stats().SendWaits > 0 }, waitLong, time.Millisecond)
+	close(block)
 
 	br := bufio.NewReaderSize(nc, 64<<10)
 	require.NoError(t, nc.SetReadDeadline(time.Now().Add(waitLong)))

@@ -245,6 +245,9 @@ func (c *Conn) writeBatchOnLoop(iov [][]byte) {
 	if c.dead {
 		return
 	}
+	if ok, _ := c.tlsWriteOnLoop(iov); ok {
+		return
+	}
 	if len(iov) == 1 {
 		_, _ = c.gc.Write(iov[0])
 	} else {
@@ -255,6 +258,10 @@ func (c *Conn) writeBatchOnLoop(iov [][]byte) {
 // finishCloseOnLoop completes a graceful close once the queue is empty:
 // close now if gnet's buffer is empty, else wait in the stalled set.
 func (c *Conn) finishCloseOnLoop() {
+	if c.dead {
+		return
+	}
+	c.tlsCloseNotifyOnLoop()
 	if c.dead {
 		return
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/ipcframe/ipcframe/internal/clock"
 )
 
 // Defaults applied to zero Config fields.
@@ -72,9 +74,33 @@ type Config struct {
 	// up to this much CPU time per burst for a much faster reaction to the
 	// next packet. Zero means DefaultBusyPoll; negative disables it.
 	BusyPoll time.Duration
+	// NotSentLowat is set as TCP_NOTSENT_LOWAT on every socket: the kernel
+	// holds at most about this many bytes not yet sent, and reports the
+	// socket writable (which resumes a stalled connection at once,
+	// writable.go) when fewer remain. Keeping this short keeps bytes queued
+	// later, such as a small message behind a bulk transfer, from waiting
+	// behind megabytes of kernel buffer. Zero or negative leaves the kernel
+	// default (unlimited); ipc sets it.
+	NotSentLowat int
+	// LoopbackRecvBuffer is the receive buffer (SO_RCVBUF) of connections
+	// whose peer is a loopback address. There the bandwidth-delay product
+	// is tiny, so the kernel's autotuned buffer (up to several MiB) only
+	// queues bytes that a reader slower than its writer has not consumed
+	// yet, and a small message sent behind them waits for all of them.
+	// Other connections keep the kernel's autotuning, which a long
+	// round trip needs. Zero or negative leaves the kernel's autotuning;
+	// ipc sets it.
+	LoopbackRecvBuffer int
 	// Logger receives reactor logs, including gnet's own (adapted); nil
 	// discards them.
 	Logger *slog.Logger
+	// Clock measures the loop timers of Loop.AfterFunc. Nil means the
+	// system clock; tests pass a clock.Manual to move time themselves.
+	// StallPoll, BusyPoll and DialTimeout always use the system clock.
+	Clock clock.Clock
+	// TLS configures TLS for accepted connections and the handshakes of
+	// both roles (tls.go). The zero value accepts plain TCP.
+	TLS TLSConfig
 }
 
 // withDefaults returns a copy of cfg with defaults filled in, or an error
@@ -117,7 +143,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return cfg, nil
+	cfg.Clock = clock.Or(cfg.Clock)
+	var err error
+	cfg.TLS, err = cfg.TLS.withDefaults()
+	return cfg, err
 }
 
 // Reactor states.
@@ -144,6 +173,7 @@ type Reactor struct {
 	nextID atomic.Uint64
 	stats  counters
 	tasks  atomic.Uint64 // tasks submitted to any loop; ends busy polls
+	hs     *handshaker   // TLS handshake goroutines (tls_handshake.go)
 
 	// mu guards the fields below it. Lock order: mu before loopsMu; never
 	// hold mu while calling gnet or user code.
@@ -169,6 +199,8 @@ type Reactor struct {
 	gateClosed bool
 	stopping   atomic.Bool // set when Stop begins
 	readyOnce  sync.Once
+
+	wp writePoller // resumes stalled connections when their socket drains
 }
 
 // New returns a reactor that is not yet running. cfg is copied and validated;
@@ -191,6 +223,7 @@ func New(cfg Config, h Handler) (*Reactor, error) {
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 		loops:    make(map[gnet.EventLoop]*Loop),
+		hs:       &handshaker{max: cfg.TLS.MaxHandshakes},
 	}, nil
 }
 
@@ -306,6 +339,8 @@ func (r *Reactor) Stop(ctx context.Context) error {
 	cancel()
 	_ = eng.Stop(cctx) // triggers shutdown; we wait on done instead of gnet's 500 ms poll
 	<-r.done
+	r.hs.wait() // every connection closed, so every handshake has ended
+	r.wp.stop()
 
 	for _, l := range loops {
 		l.stopTimer()
@@ -430,6 +465,12 @@ func (eh *engineHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	c.openOnLoop(gc, r.loopFor(gc.EventLoop()))
 	r.connOpened()
+	if c.startTLSOnLoop() { // Handler.OnOpen runs after the handshake
+		if r.stopping.Load() {
+			c.Close(ErrStopped)
+		}
+		return nil, gnet.None
+	}
 	r.h.OnOpen(c)
 	if c.dead {
 		return nil, gnet.None

@@ -12,6 +12,8 @@ type Stats struct {
 	Stalls uint64
 	// SendWaits counts Send calls that blocked because the queue was full.
 	SendWaits uint64
+	// ReadPauses counts Conn.PauseRead calls that paused reading.
+	ReadPauses uint64
 }
 
 // counters backs Stats.
@@ -19,13 +21,16 @@ type counters struct {
 	conns     atomic.Int64
 	stalls    atomic.Uint64
 	sendWaits atomic.Uint64
+	// readPauses backs Stats.ReadPauses.
+	readPauses atomic.Uint64
 }
 
 // Stats returns a snapshot of the reactor's counters (any goroutine).
 func (r *Reactor) Stats() Stats {
 	return Stats{
-		Conns:     r.stats.conns.Load(),
-		Stalls:    r.stats.stalls.Load(),
-		SendWaits: r.stats.sendWaits.Load(),
+		Conns:      r.stats.conns.Load(),
+		Stalls:     r.stats.stalls.Load(),
+		SendWaits:  r.stats.sendWaits.Load(),
+		ReadPauses: r.stats.readPauses.Load(),
 	}
 }

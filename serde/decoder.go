@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"unsafe"
 )
 
 // Decoder rebuilds one value at a time from byte slices of any size. The
@@ -14,11 +15,15 @@ import (
 // slices already have the capacity; strings, maps, new optionals and Any
 // values allocate what they hold.
 //
-// The decoder never allocates ahead of the bytes it has received: a string
-// or []byte grows as its bytes arrive (a []byte starts with a capacity of at
-// most 32 KiB), a slice starts with room for at most 4 KiB of elements and
-// grows by append as they are decoded, and a map starts with at most 64
-// entries.
+// The decoder never trusts a declared size beyond Limits, and never
+// allocates far ahead of the bytes it has received: a string or []byte
+// starts with a capacity of at most 32 KiB and then doubles as its bytes
+// arrive, never beyond twice the bytes received (plus 32 KiB) nor beyond
+// its declared size, so a value of n bytes costs about n bytes of copying in all (no
+// quadratic or 1.25x-step regrowth) and a large string becomes the string
+// without a final copy; a slice starts with room for at most 4 KiB of
+// elements and grows by append as they are decoded, and a map starts with
+// at most 64 entries.
 type Decoder struct {
 	v   Visitor
 	reg *Registry
@@ -173,6 +178,9 @@ func (d *Decoder) Decode(data []byte) (n int, done bool, err error) {
 				o.phase, o.n, o.i = 1, size, 0
 				if o.kind == opString {
 					d.str = d.str[:0]
+					if size > maxKeptStr {
+						d.str = nil // appendBounded allocates the string's own buffer
+					}
 					if size == 0 {
 						*(*string)(o.p) = ""
 					}
@@ -192,19 +200,25 @@ func (d *Decoder) Decode(data []byte) (n int, done bool, err error) {
 				k := int(min(uint64(len(data)-r), o.n-o.i))
 				chunk := data[r : r+k]
 				r += k
-				if o.kind == opBytes {
+				switch {
+				case o.kind == opBytes:
 					b := (*[]byte)(o.p)
-					*b = append(*b, chunk...)
-				} else if o.i == 0 && uint64(k) == o.n {
+					*b = appendBounded(*b, chunk, o.n)
+				case o.i == 0 && uint64(k) == o.n:
 					*(*string)(o.p) = string(chunk)
-				} else {
+				case o.n > maxKeptStr:
+					// A large string grows in its own buffer, which then
+					// becomes the string without a copy.
+					d.str = appendBounded(d.str, chunk, o.n)
+					if o.i+uint64(k) == o.n {
+						*(*string)(o.p) = unsafe.String(unsafe.SliceData(d.str), len(d.str))
+						d.str = nil
+					}
+				default:
 					d.str = append(d.str, chunk...)
 					if o.i+uint64(k) == o.n {
 						*(*string)(o.p) = string(d.str)
 						d.str = d.str[:0]
-						if cap(d.str) > maxKeptStr {
-							d.str = nil
-						}
 					}
 				}
 				o.i += uint64(k)
@@ -453,4 +467,21 @@ func (d *Decoder) stream(o *op, data []byte, r int) (int, bool, error) {
 			o.phase = 0
 		}
 	}
+}
+
+// appendBounded appends chunk to b, a value declared n bytes long. When b
+// must grow, its capacity doubles (at least to fit chunk) but never exceeds
+// n: the declared size is trusted only up to twice the bytes received plus
+// 32 KiB, and a complete value ends with a capacity of exactly n.
+func appendBounded(b, chunk []byte, n uint64) []byte {
+	if need := len(b) + len(chunk); need > cap(b) {
+		c := min(uint64(max(2*cap(b), need, maxBytesPrealloc)), n)
+		if n <= 2*uint64(need)+maxBytesPrealloc {
+			c = n // close to twice the bytes received: take the whole value
+		}
+		nb := make([]byte, len(b), max(c, uint64(need)))
+		copy(nb, b)
+		b = nb
+	}
+	return append(b, chunk...)
 }

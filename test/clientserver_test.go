@@ -18,13 +18,13 @@ import (
 func TestClientServerBasic(t *testing.T) {
 	for _, conns := range []int{1, 2, 4, 8} {
 		t.Run(fmt.Sprintf("conns=%d", conns), func(t *testing.T) {
-			runClientServerBasic(t, conns)
+			runClientServerBasic(t, conns, 150, nil)
 		})
 	}
 }
 
-func runClientServerBasic(t *testing.T, conns int) {
-	const total, initial = 150, 10
+func runClientServerBasic(t *testing.T, conns, total int, v variant) {
+	const initial = 10
 	sizes := testmsg.Table15
 
 	var serverErr atomic.Value
@@ -40,11 +40,13 @@ func runClientServerBasic(t *testing.T, conns int) {
 			serverErr.Store(err)
 		}
 	}))
-	server := startService(t, ipc.Config{Protocol: serverProto, Listen: "127.0.0.1:0"})
-
 	clientProto := ipc.NewProtocol()
 	require.NoError(t, ipc.Register[testmsg.Message](clientProto, 1, nil))
-	client := startService(t, ipc.Config{Protocol: clientProto, MaxActiveConnections: conns})
+	scfg := ipc.Config{Protocol: serverProto, Listen: "127.0.0.1:0"}
+	ccfg := ipc.Config{Protocol: clientProto, MaxActiveConnections: conns}
+	v.apply(t, &scfg, &ccfg)
+	server := startService(t, scfg)
+	client := startService(t, ccfg)
 	addr := server.Addr().String()
 
 	chainedEcho(t, client, addr, total, initial).quiet(t, client)
@@ -57,7 +59,9 @@ func runClientServerBasic(t *testing.T, conns int) {
 // request and response types; only the per-call callback sees responses
 // (the client registers no handler for Response, so a response delivered
 // anywhere else would be dropped and the test would time out).
-func TestClientServerSendRequest(t *testing.T) {
+func TestClientServerSendRequest(t *testing.T) { runClientServerSendRequest(t, nil) }
+
+func runClientServerSendRequest(t *testing.T, v variant) {
 	const total, initial = 15, 7
 	sizes := testmsg.Table15
 
@@ -73,13 +77,15 @@ func TestClientServerSendRequest(t *testing.T) {
 		}
 	}))
 	require.NoError(t, ipc.Register[testmsg.Response](serverProto, 2, nil))
-	server := startService(t, ipc.Config{Protocol: serverProto, Listen: "127.0.0.1:0"})
-
 	clientProto := ipc.NewProtocol()
 	var unexpected atomic.Int32
 	require.NoError(t, ipc.Register(clientProto, 1, func(ipc.Context, *testmsg.Request) { unexpected.Add(1) }))
 	require.NoError(t, ipc.Register(clientProto, 2, func(ipc.Context, *testmsg.Response) { unexpected.Add(1) }))
-	client := startService(t, ipc.Config{Protocol: clientProto})
+	scfg := ipc.Config{Protocol: serverProto, Listen: "127.0.0.1:0"}
+	ccfg := ipc.Config{Protocol: clientProto}
+	v.apply(t, &scfg, &ccfg)
+	server := startService(t, scfg)
+	client := startService(t, ccfg)
 	addr := server.Addr().String()
 
 	var (

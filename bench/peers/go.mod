@@ -12,6 +12,7 @@ require (
 )
 
 require (
+	github.com/go-echarts/go-echarts/v2 v2.6.7 // indirect
 	github.com/panjf2000/ants/v2 v2.11.3 // indirect
 	github.com/panjf2000/gnet/v2 v2.9.7 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/ipcframe/ipcframe/ipc"
@@ -14,11 +13,7 @@ import (
 // default loops (GOMAXPROCS per service) and busy polling, serde's string
 // limit raised so the 64 MiB bulk message passes.
 
-// Wire type ids of the benchmark protocol. Both sides use the same ids; the
-// Go types differ by side: the server's embed ipc.Recyclable (received
-// messages are reused, the echo answers with the request itself), the
-// client's do not, because the driver reads a reply after the callback
-// returned.
+// Wire type ids of the benchmark protocol.
 const (
 	ipcEchoID     = 1
 	ipcSinkReqID  = 2
@@ -31,36 +26,27 @@ const ipcframeMaxBody = 256 << 20
 // ipcframeStopTimeout bounds a graceful Stop at the end of a point.
 const ipcframeStopTimeout = 5 * time.Second
 
-type ipcEchoSrv struct {
-	ipc.Recyclable
-	Data []byte
-}
+// The message types are plain structs, as the README teaches (no
+// ipc.Recyclable): every received message is a new one. The echo server
+// answers with the request it received.
+type ipcEcho struct{ Data []byte }
 
-type ipcEchoCli struct{ Data []byte }
-
-type ipcSinkSrv struct {
-	ipc.Recyclable
-	Data []byte
-}
-
-type ipcSinkCli struct{ Data []byte }
+type ipcSink struct{ Data []byte }
 
 type ipcSinkResp struct{}
 
-func (m *ipcEchoSrv) Serde(v *serde.Visitor)  { v.Bytes(&m.Data) }
-func (m *ipcEchoCli) Serde(v *serde.Visitor)  { v.Bytes(&m.Data) }
-func (m *ipcSinkSrv) Serde(v *serde.Visitor)  { v.Bytes(&m.Data) }
-func (m *ipcSinkCli) Serde(v *serde.Visitor)  { v.Bytes(&m.Data) }
+func (m *ipcEcho) Serde(v *serde.Visitor)     { v.Bytes(&m.Data) }
+func (m *ipcSink) Serde(v *serde.Visitor)     { v.Bytes(&m.Data) }
 func (m *ipcSinkResp) Serde(v *serde.Visitor) {}
 
 func ipcConfig(server bool, listen string) ipc.Config {
 	p := ipc.NewProtocol()
 	if server {
-		ipc.MustRegister(p, ipcEchoID, func(ctx ipc.Context, m *ipcEchoSrv) { _ = ctx.Respond(m) })
-		ipc.MustRegister(p, ipcSinkReqID, func(ctx ipc.Context, m *ipcSinkSrv) { _ = ctx.Respond(&ipcSinkResp{}) })
+		ipc.MustRegister(p, ipcEchoID, func(ctx ipc.Context, m *ipcEcho) { _ = ctx.Respond(m) })
+		ipc.MustRegister(p, ipcSinkReqID, func(ctx ipc.Context, m *ipcSink) { _ = ctx.Respond(&ipcSinkResp{}) })
 	} else {
-		ipc.MustRegister[ipcEchoCli](p, ipcEchoID, nil)
-		ipc.MustRegister[ipcSinkCli](p, ipcSinkReqID, nil)
+		ipc.MustRegister[ipcEcho](p, ipcEchoID, nil)
+		ipc.MustRegister[ipcSink](p, ipcSinkReqID, nil)
 	}
 	ipc.MustRegister[ipcSinkResp](p, ipcSinkRespID, nil)
 	return ipc.Config{
@@ -114,60 +100,18 @@ type ipcframeClient struct {
 	addr string
 }
 
-// ipcCall is a reusable completion slot: the callback (on an event loop)
-// fills it and signals done; the calling goroutine waits on done.
-type ipcCall struct {
-	done chan struct{}
-	resp []byte
-	err  error
-	cb   func(*ipcEchoCli, *ipcEchoCli, error)
-}
-
-var ipcCalls = sync.Pool{New: func() any {
-	c := &ipcCall{done: make(chan struct{}, 1)}
-	c.cb = func(_ *ipcEchoCli, resp *ipcEchoCli, err error) {
-		if err == nil {
-			c.resp = resp.Data
-		}
-		c.err = err
-		c.done <- struct{}{}
-	}
-	return c
-}}
-
-// Call is the synchronous form the driver uses. The callback must not
-// block: done is buffered, so the send never does.
+// Call is ipc.Call, the blocking call the README shows first.
 func (c *ipcframeClient) Call(ctx context.Context, payload []byte) ([]byte, error) {
-	call := ipcCalls.Get().(*ipcCall)
-	if err := ipc.SendRequest(c.svc, c.addr, &ipcEchoCli{Data: payload}, 0, call.cb); err != nil {
-		ipcCalls.Put(call)
+	resp, err := ipc.Call[ipcEcho, ipcEcho](ctx, c.svc, c.addr, &ipcEcho{Data: payload}, 0)
+	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-call.done:
-	case <-ctx.Done():
-		// The callback will still run later; do not recycle the slot.
-		return nil, ctx.Err()
-	}
-	resp, err := call.resp, call.err
-	call.resp, call.err = nil, nil
-	ipcCalls.Put(call)
-	return resp, err
+	return resp.Data, nil
 }
 
 func (c *ipcframeClient) Sink(ctx context.Context, payload []byte) error {
-	done := make(chan error, 1)
-	err := ipc.SendRequest(c.svc, c.addr, &ipcSinkCli{Data: payload}, 0,
-		func(_ *ipcSinkCli, _ *ipcSinkResp, err error) { done <- err })
-	if err != nil {
-		return err
-	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	_, err := ipc.Call[ipcSink, ipcSinkResp](ctx, c.svc, c.addr, &ipcSink{Data: payload}, 0)
+	return err
 }
 
 func (c *ipcframeClient) Close() error {

@@ -8,6 +8,8 @@
 //   - ceil: 1-byte ping-pong and a 64 KiB-write TCP stream on one connection.
 //   - echo: -size byte echo, closed loop, at each -conc, one connection.
 //   - bulk: -bulk byte messages one way (acknowledged) on one connection.
+//   - hol: -size byte calls at each -conc beside 16 MiB messages on the
+//     same connection (hol.go); not in the default -workloads.
 //
 // Usage, from the repository root:
 //
@@ -35,6 +37,7 @@ type options struct {
 	peers            string
 	workloads        map[string]bool
 	jsonPath         string
+	htmlPath         string
 	twoProc          bool
 	idleWait         time.Duration
 	idleBelow        float64
@@ -62,6 +65,7 @@ func main() {
 	flag.DurationVar(&o.idleWait, "idlewait", 0, "before each point, wait up to this long for the machine's CPUs to be less busy than -idlebelow (shared machines)")
 	flag.Float64Var(&o.idleBelow, "idlebelow", 0.15, "CPU share (0..1) that counts as idle for -idlewait")
 	flag.StringVar(&reprint, "report", "", "print the tables of a file written by -json, and exit")
+	flag.StringVar(&o.htmlPath, "html", "", "write a self-contained HTML report with charts to this file (with -report: of that file)")
 	flag.StringVar(&serve, "serve", "", "internal: run the named server (child of -twoproc)")
 	flag.StringVar(&addr, "addr", "127.0.0.1:0", "internal: listen address for -serve")
 	flag.Parse()
@@ -84,6 +88,11 @@ func main() {
 			fatalf("-report: %v", err)
 		}
 		rep.print(os.Stdout)
+		if o.htmlPath != "" {
+			if err := rep.writeHTML(o.htmlPath); err != nil {
+				fatalf("%v", err)
+			}
+		}
 		return
 	}
 
@@ -94,7 +103,7 @@ func main() {
 	o.workloads = map[string]bool{}
 	for _, w := range strings.Split(workloads, ",") {
 		switch w = strings.TrimSpace(w); w {
-		case "ceil", "echo", "bulk":
+		case "ceil", "echo", "bulk", "hol":
 			o.workloads[w] = true
 		case "":
 		default:
@@ -122,6 +131,11 @@ func main() {
 		}
 		if err != nil {
 			fatalf("-json: %v", err)
+		}
+	}
+	if o.htmlPath != "" {
+		if err := rep.writeHTML(o.htmlPath); err != nil {
+			fatalf("%v", err)
 		}
 	}
 }
@@ -182,6 +196,13 @@ func runOnce(rep *Report, o options, sys []System, run int) {
 					logf("echo %s c=%d: %.0f QPS p50 %s p99 %s, %.1f allocs/op", s.Name(), c, r.QPS, fmtUS(r.P50US), fmtUS(r.P99US), r.AllocsPerOp)
 				}
 				rep.Echo = append(rep.Echo, r)
+			}
+		}
+	}
+	if o.workloads["hol"] {
+		for _, s := range sys {
+			if _, ok := s.(bulkOnly); !ok {
+				runHOL(s, o, settle, logf) // hol.go
 			}
 		}
 	}

@@ -74,11 +74,14 @@ type runner struct {
 	shards []*shard
 }
 
-// shard is one histogram, shared by the slots i with i%len(shards) == k.
+// shard is one histogram, shared by the slots i with i%len(shards) == k:
+// h for the whole window, win for the timeline's current interval
+// (timeline.go).
 type shard struct {
-	mu sync.Mutex
-	h  *hdrhistogram.Histogram
-	_  [64]byte
+	mu  sync.Mutex
+	h   *hdrhistogram.Histogram
+	win *hdrhistogram.Histogram
+	_   [64]byte
 }
 
 // slot is one closed-loop sender: it keeps one request outstanding and
@@ -116,6 +119,7 @@ func (s *slot) complete(err error) {
 		us = min(max(us, 0), maxLatencyUs)
 		s.sh.mu.Lock()
 		_ = s.sh.h.RecordValue(us)
+		_ = s.sh.win.RecordValue(us)
 		s.sh.mu.Unlock()
 	}
 	s.issue()
@@ -194,7 +198,7 @@ func Run(ctx context.Context, t Target, o Options) (res Result, err error) {
 	r := &runner{o: o, svc: svc, addr: t.Addr, idle: make(chan struct{})}
 	nShards := min(o.Concurrency, max(runtime.GOMAXPROCS(0), 1))
 	for range nShards {
-		r.shards = append(r.shards, &shard{h: hdrhistogram.New(1, maxLatencyUs, 3)})
+		r.shards = append(r.shards, &shard{h: hdrhistogram.New(1, maxLatencyUs, 3), win: hdrhistogram.New(1, maxLatencyUs, 3)})
 	}
 	payload := make([]byte, o.Size)
 	rng := rand.NewChaCha8([32]byte{'i', 'p', 'c'})
@@ -224,6 +228,12 @@ func Run(ctx context.Context, t Target, o Options) (res Result, err error) {
 		}
 		return n
 	}
+	measured := func() (n int64) {
+		for _, s := range slots {
+			n += s.measured.Load()
+		}
+		return n
+	}
 
 	begin := time.Now()
 	prog := startProgress(o, begin, completions)
@@ -243,13 +253,15 @@ func Run(ctx context.Context, t Target, o Options) (res Result, err error) {
 		}
 	}
 	runtime.ReadMemStats(&m0)
+	cpu0 := processCPU()
 	t0 := time.Now()
 	r.phase.Store(phaseMeasure)
 	prog.measuring(t0)
 
-	sleep(ctx, o.Duration)
+	timeline := r.measure(ctx, o.Duration, measured)
 	r.phase.Store(phaseStop)
 	t1 := time.Now()
+	cpu1 := processCPU()
 	runtime.ReadMemStats(&m1)
 	var statsErr error
 	if o.Mode == ModeOneway {
@@ -291,12 +303,14 @@ func Run(ctx context.Context, t Target, o Options) (res Result, err error) {
 		sh.mu.Unlock()
 	}
 	res.setLatency(h)
+	res.Timeline, res.Histogram = timeline, buckets(h)
 	if res.Seconds > 0 {
 		res.QPS = float64(res.Requests) / res.Seconds
 		res.MBps = res.QPS * float64(o.Size) / 1e6
 	}
 	if res.Requests > 0 {
 		res.AllocsPerReq = float64(m1.Mallocs-m0.Mallocs) / float64(res.Requests)
+		res.CPUPerReqUs = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(res.Requests)
 	}
 	if o.Mode == ModeOneway {
 		res.ServerBytes = b1 - b0

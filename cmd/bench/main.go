@@ -4,8 +4,8 @@
 // (127.0.0.1:0), a 1 KiB echo load for 10 s after a 1 s warm-up, a live
 // progress bar on stderr, then a result table: QPS, payload MB/s per
 // direction (MB = 10^6 bytes), p50/p99/p99.9/max round-trip latency (HDR
-// histogram, microseconds, every request recorded), requests, errors and Go
-// heap allocations per request.
+// histogram, microseconds, every request recorded), requests, errors, Go
+// heap allocations and process CPU time (getrusage) per request.
 //
 // The load is a closed loop: -concurrency requests are outstanding, and each
 // completion callback records its latency and issues the next request.
@@ -20,6 +20,11 @@
 //	-warmup D        unmeasured time before each window (default 1s)
 //	-json PATH       also write the results as JSON to PATH, "-" for stdout
 //	                 (the table then goes to stderr)
+//	-html PATH       also write a self-contained HTML report with charts:
+//	                 QPS and CPU per request of each run; throughput,
+//	                 latency percentiles and CPU per request over time;
+//	                 a latency histogram (opens offline)
+//	-h               print the flags and exit 0
 //	-buffer N        ipc Config.BufferSize; 0 means the default, 4 KiB
 //	-compress        snappy per-packet compression (on/off, default off)
 //	-mode M          echo: request/response round trips; oneway: one-way
@@ -55,11 +60,19 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-		}
-		os.Exit(1)
+	os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+}
+
+// exitCode returns the process's exit status for run's error: 0 for none
+// and for -h (help asked for is not a failure), 1 otherwise, after
+// printing the error.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	default:
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
 	}
 }
 
@@ -93,6 +106,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		compress onOff
 		conc     = fs.String("concurrency", "64", "outstanding requests; a comma list runs each in turn")
 		jsonPath = fs.String("json", "", `write results as JSON to this file ("-": stdout)`)
+		htmlPath = fs.String("html", "", "write a self-contained HTML report with charts to this file")
 		serveOn  = fs.String("serve", "", "run only the server on this address until SIGINT/SIGTERM")
 		addr     = fs.String("addr", "", "run only the client against this server address")
 		twoproc  = fs.Bool("twoproc", false, "run the server as a child process")
@@ -126,6 +140,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if isLargeMode(o.Mode) {
+		return runLarge(ctx, o, concs, stdout) // large.go: hol, bulk, stream
+	}
 	var t Target
 	switch {
 	case *addr != "":
@@ -185,6 +202,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		if *jsonPath != "" {
 			if err := WriteJSON(*jsonPath, stdout, results); err != nil {
+				return err
+			}
+		}
+		if *htmlPath != "" {
+			if err := WriteHTML(*htmlPath, results); err != nil {
 				return err
 			}
 		}

@@ -42,6 +42,15 @@ type Result struct {
 	// AllocsPerReq is the Go heap allocations (runtime.MemStats.Mallocs) of
 	// the process during the window per request.
 	AllocsPerReq float64 `json:"allocs_per_request"`
+	// CPUPerReqUs is the process's CPU time (user + system, getrusage)
+	// during the window per request, in microseconds: client and server
+	// when the server is embedded, the client's otherwise. Busy polling
+	// shows here: it buys latency with CPU.
+	CPUPerReqUs float64 `json:"cpu_us_per_request"`
+	// Timeline samples the window (timeline.go); Histogram is the
+	// window's latency distribution in 1-2-5 bars.
+	Timeline  []Sample `json:"timeline,omitempty"`
+	Histogram []Bucket `json:"histogram,omitempty"`
 	// ServerBytes and ServerMsgs are what the server received during the
 	// window (oneway mode).
 	ServerBytes uint64 `json:"server_bytes,omitempty"`
@@ -65,7 +74,7 @@ func (r *Result) setLatency(h *hdrhistogram.Histogram) {
 
 // tableColumns are the headers of the result table.
 var tableColumns = []string{
-	"mode", "size", "conc", "conns", "QPS", "MB/s", "p50", "p99", "p99.9", "max", "requests", "errors", "allocs/req",
+	"mode", "size", "conc", "conns", "QPS", "MB/s", "p50", "p99", "p99.9", "max", "requests", "errors", "allocs/req", "CPU/req",
 }
 
 // WriteTable writes results as an aligned table, one row per result.
@@ -76,10 +85,10 @@ func WriteTable(w io.Writer, results []Result) error {
 	}
 	fmt.Fprintln(tw)
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%d\t%d\t%.2f\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%d\t%d\t%.2f\t%.1fµs\t\n",
 			r.Mode, sizeString(r.Size), r.Concurrency, r.Conns, r.QPS, r.MBps,
 			us(r.P50Us), us(r.P99Us), us(r.P999Us), us(r.MaxUs),
-			r.Requests, r.Errors, r.AllocsPerReq)
+			r.Requests, r.Errors, r.AllocsPerReq, r.CPUPerReqUs)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/ipcframe/ipcframe/internal/hol"
+	"github.com/ipcframe/ipcframe/ipc"
+	"github.com/ipcframe/ipcframe/serde"
+)
+
+// Large-message modes. They run an embedded server and client with plain
+// message types (no ipc.Recyclable) and a zero Config apart from size
+// limits and -buffer, and print one line per measurement:
+//
+//	hol     1 KiB calls (-size) at each -concurrency from their own
+//	        goroutines, idle and beside 16 MiB messages on the same
+//	        connection (echoed, then one way); the bulk flow alone and
+//	        beside the calls; the same-run ratios
+//	bulk    64 MiB one-way messages (-size if at least 1 MiB) with a []byte
+//	        field, two outstanding, each acknowledged; beside a raw TCP
+//	        stream measured in the same run
+//	stream  the same with the payload as a stream field generated on the
+//	        fly and checked by hash on receipt
+const (
+	ModeHOL    = "hol"
+	ModeBulk   = "bulk"
+	ModeStream = "stream"
+)
+
+// isLargeMode reports whether mode is run by runLarge.
+func isLargeMode(mode string) bool {
+	return mode == ModeHOL || mode == ModeBulk || mode == ModeStream
+}
+
+// runLarge runs a large-message mode and writes its lines to w.
+func runLarge(ctx context.Context, o Options, concs []int, w io.Writer) error {
+	lim := serde.Limits{MaxString: maxBody}
+	sp := hol.ServerProtocol()
+	hol.RegisterBulk(sp, true)
+	server, err := startLargeService(ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: o.Service.BufferSize})
+	if err != nil {
+		return err
+	}
+	defer stopLargeService(server)
+	cp := hol.ClientProtocol()
+	hol.RegisterBulk(cp, false)
+	client, err := startLargeService(ipc.Config{Protocol: cp, Limits: lim, BufferSize: o.Service.BufferSize})
+	if err != nil {
+		return err
+	}
+	defer stopLargeService(client)
+	addr := server.Addr().String()
+
+	switch o.Mode {
+	case ModeHOL:
+		for _, c := range concs {
+			for _, echo := range []bool{true, false} {
+				res, err := hol.Run(ctx, &hol.IPC{Svc: client, Addr: addr, BulkEcho: echo},
+					hol.Options{SmallSize: o.Size, Concurrency: c, BulkEcho: echo, Window: o.Duration})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(w, res)
+			}
+		}
+		return nil
+	default:
+		size := int64(64 << 20)
+		if o.Size >= 1<<20 {
+			size = int64(o.Size)
+		}
+		raw, err := hol.RawTCP(ctx, 64<<10, o.Duration)
+		if err != nil {
+			return fmt.Errorf("raw TCP: %w", err)
+		}
+		mb, err := hol.OneWay(ctx, client, addr, size, 2, o.Duration, o.Mode == ModeStream)
+		if err != nil {
+			return err
+		}
+		raw2, err := hol.RawTCP(ctx, 64<<10, o.Duration)
+		if err != nil {
+			return fmt.Errorf("raw TCP: %w", err)
+		}
+		ref := (raw + raw2) / 2
+		fmt.Fprintf(w, "%s %d MiB one way: ipcframe %.0f MB/s, raw TCP stream %.0f MB/s (before %.0f, after %.0f): %.2fx\n",
+			o.Mode, size>>20, mb, ref, raw, raw2, mb/ref)
+		return nil
+	}
+}
+
+func startLargeService(cfg ipc.Config) (*ipc.Service, error) {
+	s, err := ipc.NewService(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s, s.Start()
+}
+
+func stopLargeService(s *ipc.Service) {
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	_ = s.Stop(ctx)
+}

@@ -1,0 +1,181 @@
+package reactor
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// tlsPipe is the net.Conn a crypto/tls Conn runs over. It has two modes.
+//
+// Handshake mode (blocking): the handshake goroutine reads what the loop fed
+// (OnTraffic copies ciphertext into in and signals) and its writes (the
+// handshake flights) enter the connection's ordered Send queue, so they reach
+// the socket in order with the "handshake done" Execute that follows them.
+//
+// Record mode (non-blocking, loop-only): after the handshake the loop owns
+// the tls.Conn. Read serves the rest of in, then the slice OnTraffic lends
+// (gnet's own buffer, no copy), then fails with errWouldBlock, a temporary
+// net.Error: crypto/tls keeps a partial record and does not make that error
+// sticky. Write appends records to out, which the loop hands to gnet in one
+// write after each tls.Conn call.
+type tlsPipe struct {
+	// immutable
+	c *Conn
+
+	// mu guards the fields below in handshake mode; once nonblock is set only
+	// the loop touches them (the handshake goroutine has returned).
+	mu       sync.Mutex
+	cond     sync.Cond
+	in       []byte // ciphertext fed by the loop, not yet read
+	inOff    int    // first unread byte of in
+	received bool   // any byte arrived from the peer
+	closed   error  // set by close: reads fail with it
+	nonblock bool   // record mode
+
+	// loop-owned, record mode
+	lent []byte // OnTraffic's buffer, valid during the call
+	eof  bool   // the peer closed: reads past the data report io.EOF
+	out  []byte // records written by the tls.Conn, not yet handed to gnet
+}
+
+func newTLSPipe(c *Conn) *tlsPipe {
+	p := &tlsPipe{c: c}
+	p.cond.L = &p.mu
+	return p
+}
+
+// errWouldBlock is what a record-mode read returns when no byte is left:
+// temporary, so crypto/tls returns it without poisoning the connection.
+var errWouldBlock net.Error = wouldBlockError{}
+
+type wouldBlockError struct{}
+
+func (wouldBlockError) Error() string   { return "reactor: tls read would block" }
+func (wouldBlockError) Timeout() bool   { return true }
+func (wouldBlockError) Temporary() bool { return true }
+
+// feed appends ciphertext received during the handshake (loop side) and
+// returns the bytes buffered and not yet read.
+func (p *tlsPipe) feed(b []byte) int {
+	p.mu.Lock()
+	if p.inOff == len(p.in) {
+		p.in, p.inOff = p.in[:0], 0
+	}
+	p.in = append(p.in, b...)
+	p.received = true
+	n := len(p.in) - p.inOff
+	p.mu.Unlock()
+	p.cond.Broadcast()
+	return n
+}
+
+// close makes pending and later reads fail with err (any goroutine); it
+// wakes a handshake blocked in Read.
+func (p *tlsPipe) close(err error) {
+	p.mu.Lock()
+	if p.closed == nil {
+		p.closed = err
+	}
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// closeCause returns the error given to close, and whether any byte came
+// from the peer.
+func (p *tlsPipe) closeCause() (error, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed, p.received
+}
+
+// setNonblock switches to record mode (loop-only, after the handshake).
+func (p *tlsPipe) setNonblock() {
+	p.mu.Lock()
+	p.nonblock = true
+	p.mu.Unlock()
+}
+
+// Read implements net.Conn.
+func (p *tlsPipe) Read(b []byte) (int, error) {
+	if p.nonblock { // record mode: the loop is the only user
+		if p.inOff < len(p.in) {
+			n := copy(b, p.in[p.inOff:])
+			p.inOff += n
+			if p.inOff == len(p.in) {
+				p.in, p.inOff = nil, 0
+			}
+			return n, nil
+		}
+		if len(p.lent) > 0 {
+			n := copy(b, p.lent)
+			p.lent = p.lent[n:]
+			return n, nil
+		}
+		if p.eof {
+			return 0, io.EOF
+		}
+		return 0, errWouldBlock
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.inOff == len(p.in) && p.closed == nil {
+		p.cond.Wait()
+	}
+	if p.inOff < len(p.in) {
+		n := copy(b, p.in[p.inOff:])
+		p.inOff += n
+		return n, nil
+	}
+	return 0, p.closed
+}
+
+// Write implements net.Conn. It never fails in record mode (crypto/tls makes
+// a write error permanent); in handshake mode it queues a copy of b on the
+// connection's ordered Send queue.
+func (p *tlsPipe) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	nonblock := p.nonblock
+	p.mu.Unlock()
+	if nonblock {
+		p.out = append(p.out, b...)
+		return len(b), nil
+	}
+	if err := p.c.Send(context.Background(), append([]byte(nil), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// Close implements net.Conn; crypto/tls calls it only from Conn.Close, which
+// the reactor does not use. It fails pending reads.
+func (p *tlsPipe) Close() error {
+	p.close(net.ErrClosed)
+	return nil
+}
+
+// LocalAddr implements net.Conn.
+func (p *tlsPipe) LocalAddr() net.Addr { return pipeAddr(p.c.local) }
+
+// RemoteAddr implements net.Conn (crypto/tls keys its client session cache
+// on it when the config has no ServerName).
+func (p *tlsPipe) RemoteAddr() net.Addr { return pipeAddr(p.c.remote) }
+
+// SetDeadline implements net.Conn; deadlines are the reactor's handshake
+// timer, so these are no-ops.
+func (p *tlsPipe) SetDeadline(time.Time) error { return nil }
+
+// SetReadDeadline implements net.Conn (no-op).
+func (p *tlsPipe) SetReadDeadline(time.Time) error { return nil }
+
+// SetWriteDeadline implements net.Conn (no-op; crypto/tls sets one around
+// close_notify).
+func (p *tlsPipe) SetWriteDeadline(time.Time) error { return nil }
+
+// pipeAddr is a TCP address captured as a string at open.
+type pipeAddr string
+
+func (pipeAddr) Network() string  { return "tcp" }
+func (a pipeAddr) String() string { return string(a) }

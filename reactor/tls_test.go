@@ -1,0 +1,199 @@
+package reactor
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/ipcframe/ipcframe/internal/testcert"
+	"github.com/stretchr/testify/require"
+)
+
+// tlsPair returns a server config and a client config trusting it.
+func tlsPair(testing.TB) (server, client *tls.Config) {
+	ca := testcert.NewCA("reactor test CA")
+	cert := ca.Issue(testcert.Leaf{})
+	return &tls.Config{Certificates: []tls.Certificate{cert}},
+		&tls.Config{RootCAs: ca.Pool, ServerName: "localhost"}
+}
+
+// echoTLSHandler echoes from OnData and reports each close error.
+func echoTLSHandler(closed chan<- error) *testHandler {
+	return &testHandler{
+		data: func(c *Conn, b []byte) int {
+			_ = c.Write(b)
+			return len(b)
+		},
+		closed: func(c *Conn, err error) { closed <- err },
+	}
+}
+
+// TestTLSEchoStdClient: a std crypto/tls client's bytes come back
+// byte-exact from a reactor TLS server; the client's Close (close_notify)
+// closes the server side with io.EOF.
+func TestTLSEchoStdClient(t *testing.T) {
+	scfg, ccfg := tlsPair(t)
+	closed := make(chan error, 1)
+	r := startReactor(t, Config{Loops: 1, TLS: TLSConfig{Server: scfg}}, echoTLSHandler(closed))
+
+	nc, err := tls.Dial("tcp", r.Addr().String(), ccfg)
+	require.NoError(t, err)
+	payload := make([]byte, 1<<20)
+	_, _ = rand.Read(payload)
+	readErr := make(chan error, 1)
+	got := make([]byte, len(payload))
+	go func() { _, err := io.ReadFull(nc, got); readErr <- err }()
+	for off := 0; off < len(payload); off += 7777 {
+		_, err := nc.Write(payload[off:min(off+7777, len(payload))])
+		require.NoError(t, err)
+	}
+	select {
+	case err := <-readErr:
+		require.NoError(t, err)
+	case <-time.After(waitLong):
+		t.Fatal("echo timed out")
+	}
+	require.True(t, bytes.Equal(payload, got), "echo differs")
+	require.NoError(t, nc.Close())
+	select {
+	case err := <-closed:
+		require.ErrorIs(t, err, io.EOF)
+	case <-time.After(waitLong):
+		t.Fatal("server close timed out")
+	}
+}
+
+// TestTLSDialAndCloseNotify: DialTLS between two reactors; Close sends
+// close_notify, which the peer reads as a graceful end.
+func TestTLSDialAndCloseNotify(t *testing.T) {
+	scfg, ccfg := tlsPair(t)
+	sclosed := make(chan error, 1)
+	server := startReactor(t, Config{Loops: 1, TLS: TLSConfig{Server: scfg}}, echoTLSHandler(sclosed))
+	echoed := make(chan []byte, 16)
+	cclosed := make(chan error, 1)
+	client := startReactor(t, Config{Loops: 1}, &testHandler{
+		data: func(c *Conn, b []byte) int {
+			echoed <- append([]byte(nil), b...)
+			return len(b)
+		},
+		closed: func(c *Conn, err error) { cclosed <- err },
+	})
+	c, err := client.DialTLS(context.Background(), server.Addr().String(), ccfg, nil)
+	require.NoError(t, err)
+	st, ok := c.TLSConnectionState()
+	require.True(t, ok)
+	require.True(t, st.HandshakeComplete)
+	require.Equal(t, uint16(tls.VersionTLS13), st.Version)
+	require.NoError(t, c.Send(context.Background(), []byte("hello over tls")))
+	var got []byte
+	for len(got) < len("hello over tls") {
+		select {
+		case b := <-echoed:
+			got = append(got, b...)
+		case <-time.After(waitLong):
+			t.Fatal("echo timed out")
+		}
+	}
+	require.Equal(t, "hello over tls", string(got))
+	c.Close(nil)
+	select {
+	case err := <-sclosed:
+		require.ErrorIs(t, err, io.EOF)
+		require.Contains(t, err.Error(), "close_notify")
+	case <-time.After(waitLong):
+		t.Fatal("server close timed out")
+	}
+	require.ErrorIs(t, <-cclosed, ErrClosed)
+}
+
+// TestTLSGarbageInsteadOfClientHello: the server names the failure, sends
+// a TLS alert back, and keeps serving.
+func TestTLSGarbageInsteadOfClientHello(t *testing.T) {
+	scfg, ccfg := tlsPair(t)
+	hsErrs := make(chan error, 4)
+	closed := make(chan error, 4)
+	r := startReactor(t, Config{Loops: 1, TLS: TLSConfig{Server: scfg,
+		OnHandshakeError: func(_ string, err error) { hsErrs <- err }}}, echoTLSHandler(closed))
+	raw, err := net.Dial("tcp", r.Addr().String())
+	require.NoError(t, err)
+	defer raw.Close()
+	_, err = raw.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	require.NoError(t, err)
+	select {
+	case err := <-hsErrs:
+		require.ErrorIs(t, err, ErrTLSNotTLS)
+	case <-time.After(waitLong):
+		t.Fatal("no handshake error")
+	}
+	reply, _ := io.ReadAll(raw)
+	require.Equal(t, tlsAlertUnexpected, reply, "the server answers with a TLS alert, then closes")
+
+	nc, err := tls.Dial("tcp", r.Addr().String(), ccfg)
+	require.NoError(t, err)
+	_, err = nc.Write([]byte("x"))
+	require.NoError(t, err)
+	b := make([]byte, 1)
+	_, err = io.ReadFull(nc, b)
+	require.NoError(t, err)
+	require.NoError(t, nc.Close())
+	require.ErrorIs(t, <-closed, io.EOF)
+	select {
+	case err := <-hsErrs:
+		t.Fatalf("unexpected handshake error %v", err)
+	default:
+	}
+}
+
+// TestTLSDialPlainPort: a TLS dial to a plain reactor fails with
+// ErrTLSNotTLS once the plain side closes.
+func TestTLSDialPlainPort(t *testing.T) {
+	_, ccfg := tlsPair(t)
+	plain := startReactor(t, Config{Loops: 1}, &testHandler{
+		data: func(c *Conn, b []byte) int { c.Abort(errors.New("not ipc")); return len(b) },
+	})
+	client := startReactor(t, Config{Loops: 1}, &testHandler{})
+	_, err := client.DialTLS(context.Background(), plain.Addr().String(), ccfg, nil)
+	require.ErrorIs(t, err, ErrDial)
+	require.ErrorIs(t, err, ErrTLSNotTLS)
+}
+
+// TestTLSTruncatedRecord: a peer that ends the stream inside a record
+// closes the connection with ErrTLSTruncated.
+func TestTLSTruncatedRecord(t *testing.T) {
+	scfg, ccfg := tlsPair(t)
+	closed := make(chan error, 1)
+	opened := make(chan struct{})
+	h := echoTLSHandler(closed)
+	h.open = func(*Conn) { close(opened) }
+	r := startReactor(t, Config{Loops: 1, TLS: TLSConfig{Server: scfg}}, h)
+	raw, err := net.Dial("tcp", r.Addr().String())
+	require.NoError(t, err)
+	defer raw.Close()
+	require.NoError(t, tls.Client(raw, ccfg).Handshake())
+	<-opened
+	_, err = raw.Write([]byte{23, 3, 3, 0, 100, 1, 2, 3, 4, 5})
+	require.NoError(t, err)
+	require.NoError(t, raw.(*net.TCPConn).CloseWrite())
+	select {
+	case err := <-closed:
+		require.ErrorIs(t, err, ErrTLSTruncated)
+	case <-time.After(waitLong):
+		t.Fatal("no close")
+	}
+}
+
+// TestTLSHandshakeTimeoutError: the timeout error is a timeout and a
+// handshake failure.
+func TestTLSHandshakeTimeoutError(t *testing.T) {
+	var te interface{ Timeout() bool }
+	require.ErrorAs(t, ErrTLSHandshakeTimeout, &te)
+	require.True(t, te.Timeout())
+	require.ErrorIs(t, ErrTLSHandshakeTimeout, ErrTLSHandshake)
+	require.NotErrorIs(t, ErrTLSHandshake, ErrTLSHandshakeTimeout)
+}

@@ -1,0 +1,76 @@
+package serde_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ipcframe/ipcframe/serde"
+)
+
+// TestDecodeLargeValueLinear decodes a 64 MiB []byte and string fed in
+// 64 KiB pieces, as the reader hands packets over: the value must be
+// decoded with at most about 2x its size allocated in all (doubling growth
+// bounded by the declared size), not the 4-5x of append's 1.25x steps, and
+// end with exactly its own size as capacity.
+func TestDecodeLargeValueLinear(t *testing.T) {
+	const n = 64 << 20
+	lim := serde.Limits{MaxString: 1 << 30}
+	payload := bytes.Repeat([]byte("0123456789abcdef"), n/16)
+	for _, tc := range []struct {
+		name string
+		msg  serde.Type
+		out  func(serde.Type) []byte
+	}{
+		{"bytes", &bytesMsg{B: payload}, func(m serde.Type) []byte { return m.(*bytesMsg).B }},
+		{"string", &strMsg{S: string(payload)}, func(m serde.Type) []byte { return []byte(m.(*strMsg).S) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wire := encodeAll(t, serde.NewEncoder(nil, lim), tc.msg, 64<<10)
+			var got serde.Type
+			if tc.name == "bytes" {
+				got = &bytesMsg{}
+			} else {
+				got = &strMsg{}
+			}
+			d := serde.NewDecoder(nil, lim)
+			used := allocDuring(func() {
+				d.Reset(got)
+				for off := 0; off < len(wire); off += 64 << 10 {
+					_, done, err := d.Decode(wire[off:min(off+64<<10, len(wire))])
+					require.NoError(t, err)
+					if done {
+						break
+					}
+				}
+			})
+			require.True(t, bytes.Equal(payload, tc.out(got)))
+			require.LessOrEqual(t, used, uint64(2*n+n/4), "allocated %d bytes for a %d-byte value", used, n)
+			if b, ok := got.(*bytesMsg); ok {
+				require.Equal(t, n, cap(b.B))
+			}
+		})
+	}
+}
+
+// TestDecodeDeclaredSizeNotTrusted declares a 1 GiB string and []byte
+// (within MaxString) and sends only 256 KiB of it: the decoder must have
+// allocated in proportion to what arrived, not to the declaration.
+func TestDecodeDeclaredSizeNotTrusted(t *testing.T) {
+	lim := serde.Limits{MaxString: 2 << 30}
+	wire := serde.AppendCross(nil, 1<<30)
+	wire = append(wire, make([]byte, 256<<10)...)
+	for _, root := range []serde.Type{&bytesMsg{}, &strMsg{}} {
+		d := serde.NewDecoder(nil, lim)
+		used := allocDuring(func() {
+			d.Reset(root)
+			for off := 0; off < len(wire); off += 4 << 10 {
+				_, done, err := d.Decode(wire[off:min(off+4<<10, len(wire))])
+				require.NoError(t, err)
+				require.False(t, done)
+			}
+		})
+		require.LessOrEqual(t, used, uint64(2*(256<<10)+(64<<10)), "%T allocated %d bytes for 256 KiB received", root, used)
+	}
+}
