@@ -325,28 +325,43 @@ func newLCRawServer(t testing.TB, closeOnAccept bool) *lcRawServer {
 }
 
 // TestReconnectAfterUnhealthyLoss (defect 3): a peer that accepts and
-// closes at once must not be redialed in a loop. With a one-hour backoff,
-// the pool's first connection is lost before it carried anything, and the
-// pool has not dialed again when it reports the loss (it waits for the
-// backoff).
+// closes at once must not be redialed in a loop. Under a manual clock:
+// each loss of a connection that carried nothing counts as a failure, so
+// the pool has not dialed again when it reports the loss, and the wait
+// before the next dial grows as after failed attempts (5 s, then 10 s,
+// with equal jitter), although every dial succeeded.
 func TestReconnectAfterUnhealthyLoss(t *testing.T) {
+	const minD, maxD = 5 * time.Second, 40 * time.Second
 	srv := newLCRawServer(t, true)
+	clk := newKAClock()
 	events := newPLEvents()
 	client := startService(t, ipc.Config{
 		Protocol:     plClientProto(),
-		ReconnectMin: 3600e9,
-		ReconnectMax: 3600e9,
+		ReconnectMin: minD,
+		ReconnectMax: maxD,
+		KeepAlive:    -1,
 		PoolEvent:    events.add,
+		Clock:        clk,
 	})
 	addr := srv.ln.Addr().String()
 	require.NoError(t, client.CreatePool(addr, ipc.PoolOptions{MinConnections: 1}))
-	events.waitFor(t, "the first connection lost", func() bool {
-		return events.count(ipc.PoolDisconnected) > 0 || events.count(ipc.PoolConnectFailed) > 0
-	})
-	st, ok := client.PoolStats(addr)
-	require.True(t, ok)
-	require.Equal(t, uint64(1), st.Dials, "the pool redialed at once after an unhealthy loss")
-	require.Zero(t, st.Pending)
+	for k := 1; k <= 3; k++ {
+		events.waitFor(t, fmt.Sprintf("connection %d lost", k), func() bool {
+			return events.count(ipc.PoolDisconnected)+events.count(ipc.PoolConnectFailed) >= k
+		})
+		clk.armed(t, 1, "the backoff timer")
+		st, ok := client.PoolStats(addr)
+		require.True(t, ok)
+		require.Equal(t, uint64(k), st.Dials, "the pool redialed at once after an unhealthy loss")
+		require.Zero(t, st.Pending)
+		next, ok := clk.Next()
+		require.True(t, ok)
+		wait := next.Sub(clk.Now())
+		d := min(minD<<(k-1), maxD)
+		require.GreaterOrEqual(t, wait, d/2, "wait after loss %d", k)
+		require.LessOrEqual(t, wait, d, "wait after loss %d", k)
+		clk.Advance(wait)
+	}
 }
 
 // TestReconnectAfterHealthyLoss (defect 3, the other side): a connection
