@@ -5,12 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ipcframe/ipcframe/internal/heappeak"
 	"github.com/ipcframe/ipcframe/serde"
 	"github.com/stretchr/testify/require"
 )
@@ -61,29 +61,7 @@ func TestNeverReadingClientBounded(t *testing.T) {
 	t.Cleanup(func() { stopWithin(t, server) })
 	addr := server.Addr().String()
 
-	runtime.GC()
-	var ms0 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	var peak atomic.Uint64
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var ms runtime.MemStats
-		tk := time.NewTicker(5 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stopSampling:
-				return
-			case <-tk.C:
-			}
-		}
-	}()
+	heap := heappeak.Start(5 * time.Millisecond)
 
 	// The raw client: an ipc writer's packets written to a plain socket.
 	cp := NewProtocol()
@@ -143,9 +121,7 @@ func TestNeverReadingClientBounded(t *testing.T) {
 		}))
 	require.NoError(t, flowRecv(t, got))
 
-	close(stopSampling)
-	<-sampled
-	growth := int64(peak.Load()) - int64(ms0.HeapInuse)
+	growth := heap.Stop()
 	t.Logf("server paused after the raw client wrote %d whole requests; heap growth %.1f MiB", written.Load(), float64(growth)/(1<<20))
 	require.Less(t, written.Load(), int64(requests), "the raw client wrote every request: reading was never paused")
 	require.LessOrEqual(t, growth, int64(64<<20))

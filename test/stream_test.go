@@ -2,11 +2,11 @@ package test
 
 import (
 	"context"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ipcframe/ipcframe/internal/heappeak"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ipcframe/ipcframe/internal/hol"
@@ -28,36 +28,13 @@ func TestStream2GiBBoundedHeap(t *testing.T) {
 	hol.RegisterBulk(cp, false)
 	client := startService(t, ipc.Config{Protocol: cp})
 
-	runtime.GC()
-	var ms0 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	var peak atomic.Uint64
-	stop, sampled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var ms runtime.MemStats
-		tk := time.NewTicker(10 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-			}
-		}
-	}()
+	heap := heappeak.Start(10 * time.Millisecond)
 
 	start := time.Now()
 	err := hol.SendLarge(context.Background(), client, server.Addr().String(), size, nil, true)
 	mb := float64(size) / time.Since(start).Seconds() / 1e6
-	close(stop)
-	<-sampled
+	growth := heap.Stop()
 	require.NoError(t, err)
-	growth := int64(peak.Load()) - int64(ms0.HeapInuse)
 	t.Logf("2 GiB stream at %.0f MB/s, heap growth %.1f MiB", mb, float64(growth)/(1<<20))
 	require.LessOrEqual(t, growth, int64(64<<20))
 }
