@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ipcframe/ipcframe/internal/testmsg"
 	"github.com/ipcframe/ipcframe/ipc"
@@ -288,6 +289,17 @@ func (p *vsPeers) get(c ipc.Conn) (vsVersion, bool) {
 	return v, ok
 }
 
+// all returns the recorded versions, in no order.
+func (p *vsPeers) all() []vsVersion {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var vs []vsVersion
+	for _, v := range p.m {
+		vs = append(vs, v)
+	}
+	return vs
+}
+
 // vsClient is one client of TestClientServerVersioning and what it saw.
 type vsClient struct {
 	version  vsVersion
@@ -321,59 +333,9 @@ type vsClient struct {
 // Every accepted side sees its peer's version (1.2 on the clients, its
 // own on the server).
 func TestClientServerVersioning(t *testing.T) {
-	var (
-		serverPeers vsPeers
-		serverErrs  plErrs
-		serverInits atomic.Int32
-	)
-	serverProto := ipc.NewProtocol()
-	ipc.MustRegister(serverProto, vsInitID, func(ctx ipc.Context, m *vsInit) {
-		serverInits.Add(1)
-		if vsServerVersion.less(m.Version) {
-			// Refuse, and close this connection once the answer is out.
-			err := ctx.RespondFlags(&vsInit{Version: vsServerVersion, Error: 1}, ipc.CloseAfter, nil)
-			if err != nil {
-				serverErrs.add(err)
-			}
-			return
-		}
-		serverPeers.set(ctx.Conn(), m.Version)
-		if err := ctx.Respond(&vsInit{Version: vsServerVersion}); err != nil {
-			serverErrs.add(err)
-		}
-	})
-	ipc.MustRegister(serverProto, vsRequestID, func(ctx ipc.Context, m *vsRequest) {
-		peer, ok := serverPeers.get(ctx.Conn())
-		var resp *vsResponse
-		switch {
-		case !ok:
-			serverErrs.add(errors.New("vsRequest before the handshake"))
-			return
-		case peer == vsVersion{1, 0} && m.ver == 1:
-			resp = &vsResponse{Error: 10, ver: 1}
-		case peer == vsVersion{1, 1} && m.ver == 2:
-			resp = &vsResponse{Error: 11, Echo: m.Value, ver: 2}
-		default:
-			serverErrs.add(fmt.Errorf("vsRequest version %d from a %v peer", m.ver, peer))
-			return
-		}
-		if err := ctx.Respond(resp); err != nil {
-			serverErrs.add(err)
-		}
-	})
-	ipc.MustRegister[vsResponse](serverProto, vsResponseID, nil)
-	ipc.MustRegister(serverProto, vsRequest2ID, func(ctx ipc.Context, m *vsRequest2) {
-		if peer, ok := serverPeers.get(ctx.Conn()); !ok || peer.less(vsVersion{1, 2}) {
-			serverErrs.add(fmt.Errorf("vsRequest2 from a %v peer (handshake done: %v)", peer, ok))
-			return
-		}
-		if err := ctx.Respond(&vsResponse2{Error: uint32(len(m.Str))}); err != nil {
-			serverErrs.add(err)
-		}
-	})
-	ipc.MustRegister[vsResponse2](serverProto, vsResponse2ID, nil)
-	server := startService(t, ipc.Config{Protocol: serverProto, Listen: "127.0.0.1:0"})
-	addr := server.Addr().String()
+	srv := vsStartServer(t)
+	serverPeers, serverErrs, serverInits := &srv.peers, &srv.errs, &srv.inits
+	addr := srv.svc.Addr().String()
 
 	var clients []*vsClient
 	for minor := range uint32(4) {
@@ -402,30 +364,200 @@ func TestClientServerVersioning(t *testing.T) {
 			require.ErrorIs(t, err, ipc.ErrConnection, "client 1.3's request: %v", c.result)
 			require.ErrorIs(t, err, ipc.ErrPoolClosed)
 			require.Equal(t, c.inits.Load(), c.rejected.Load(), "client 1.3 accepted")
-			require.Empty(t, c.peers.m, "client 1.3 recorded a peer version")
+			require.Empty(t, c.peers.all(), "client 1.3 recorded a peer version")
 			continue
 		}
 		require.Zero(t, c.rejected.Load(), "client %v rejected", c.version)
-		require.Len(t, c.peers.m, 1, "client %v: accepted connections", c.version)
-		for _, v := range c.peers.m {
+		require.Len(t, c.peers.all(), 1, "client %v: accepted connections", c.version)
+		for _, v := range c.peers.all() {
 			require.Equal(t, vsServerVersion, v, "client %v: the server's version", c.version)
 		}
 	}
 	// The server saw every accepted client's version on its connection.
-	serverPeers.mu.Lock()
-	defer serverPeers.mu.Unlock()
-	var seen []vsVersion
-	for _, v := range serverPeers.m {
-		seen = append(seen, v)
-	}
-	require.ElementsMatch(t, []vsVersion{{1, 0}, {1, 1}, {1, 2}}, seen)
+	require.ElementsMatch(t, []vsVersion{{1, 0}, {1, 1}, {1, 2}}, serverPeers.all())
 	require.Equal(t, int32(3)+clients[3].inits.Load(), serverInits.Load())
+	for _, err := range srv.stops.list() {
+		require.NotErrorIs(t, err, errVsHandshake)
+	}
 }
 
-// vsStartClient starts the client of protocol version v for
-// TestClientServerVersioning and queues its application request.
-func vsStartClient(t *testing.T, addr string, v vsVersion) *vsClient {
-	c := &vsClient{version: v, done: make(chan struct{})}
+// TestClientServerVersioningWrongFirst: a client whose first message on a
+// new connection is an application request, not the InitRequest. The
+// server closes only that connection, with the application's error
+// (Conn.CloseWithError, errVsHandshake); a well-behaved 1.2 client
+// connected at the same time is served normally. The misbehaving client's
+// early request fails once with ErrConnection, and on that failure it
+// aborts its pool: the three requests it had queued by name (never sent,
+// the connection was still passive) each fail exactly once with
+// ErrPoolClosed.
+func TestClientServerVersioningWrongFirst(t *testing.T) {
+	srv := vsStartServer(t)
+	addr := srv.svc.Addr().String()
+	good := vsStartClient(t, addr, vsVersion{1, 2})
+
+	var (
+		mu      sync.Mutex
+		results = map[string][]error{}
+		errs    plErrs
+		all     = make(chan struct{})
+		bad     *ipc.Service
+	)
+	record := func(name string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		results[name] = append(results[name], err)
+		if len(results) == 4 && len(results[name]) == 1 {
+			close(all)
+		}
+	}
+	bad = startService(t, ipc.Config{
+		Protocol:     vsClientProto(vsVersion{1, 2}),
+		StartPassive: true,
+		ReconnectMin: time.Hour, ReconnectMax: time.Hour, // no second connection
+		ConnectionStart: func(info ipc.ConnInfo) {
+			err := ipc.SendRequestTo(bad, info.Conn, &vsRequest2{Str: "early"}, 0,
+				func(_ *vsRequest2, resp *vsResponse2, err error) {
+					if resp != nil {
+						err = errors.New("a response to a request before the handshake")
+					}
+					record("early", err)
+					if err := bad.AbortPool(info.Pool, nil); err != nil {
+						errs.add(err)
+					}
+				})
+			if err != nil {
+				errs.add(err)
+			}
+		},
+	})
+	for i := range 3 {
+		name := fmt.Sprintf("queued %d", i)
+		require.NoError(t, ipc.SendRequest(bad, addr, &vsRequest2{Str: name}, 0,
+			func(_ *vsRequest2, resp *vsResponse2, err error) {
+				if resp != nil {
+					err = errors.New("a response through a passive connection")
+				}
+				record(name, err)
+			}))
+	}
+	wait(t, all, "the misbehaving client's four requests")
+	wait(t, good.done, "the good client's request")
+	refused := srv.stops.first(t, "the server to close the misbehaving connection")
+	semStop(t, bad)
+	semStop(t, good.svc)
+
+	errs.check(t)
+	good.errs.check(t)
+	srv.errs.check(t)
+	require.Equal(t, &vsResponse2{Error: 4}, good.result)
+	require.Equal(t, int32(1), good.count.Load())
+	require.ErrorIs(t, refused, errVsHandshake)
+	require.ErrorIs(t, refused, ipc.ErrConnectionClosed)
+	var ce *ipc.ConnError
+	require.ErrorAs(t, refused, &ce)
+	handshakeStops := 0
+	for _, err := range srv.stops.list() {
+		if errors.Is(err, errVsHandshake) {
+			handshakeStops++
+		}
+	}
+	require.Equal(t, 1, handshakeStops, "connections closed for the handshake")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, results, 4)
+	for name, got := range results {
+		require.Len(t, got, 1, "%s completions", name)
+		require.ErrorIs(t, got[0], ipc.ErrConnection, name)
+		if name != "early" {
+			require.ErrorIs(t, got[0], ipc.ErrPoolClosed, name)
+		}
+	}
+}
+
+// errVsHandshake is the application's error for a peer that sends
+// something else before its InitRequest.
+var errVsHandshake = errors.New("version handshake: wrong first message")
+
+// vsServer is the protocol 1.2 server of the versioning scenarios.
+type vsServer struct {
+	svc   *ipc.Service
+	peers vsPeers // the version of each peer that completed the handshake
+	errs  plErrs
+	inits atomic.Int32 // InitRequests received
+	stops *kaStops     // ConnectionStop errors
+}
+
+// refuse closes the connection of a message that came before the
+// handshake, with errVsHandshake.
+func (s *vsServer) refuse(ctx ipc.Context, m ipc.Message) {
+	if err := ctx.Conn().CloseWithError(fmt.Errorf("%w: %T before InitRequest", errVsHandshake, m)); err != nil {
+		s.errs.add(err)
+	}
+}
+
+// vsStartServer starts the server: it answers InitRequests (refusing
+// newer peers), then vsRequest and vsRequest2 by the peer's version, and
+// closes a connection whose first message is not an InitRequest.
+func vsStartServer(t *testing.T) *vsServer {
+	srv := &vsServer{stops: newKAStops()}
+	serverProto := ipc.NewProtocol()
+	ipc.MustRegister(serverProto, vsInitID, func(ctx ipc.Context, m *vsInit) {
+		srv.inits.Add(1)
+		if vsServerVersion.less(m.Version) {
+			// Refuse, and close this connection once the answer is out.
+			err := ctx.RespondFlags(&vsInit{Version: vsServerVersion, Error: 1}, ipc.CloseAfter, nil)
+			if err != nil {
+				srv.errs.add(err)
+			}
+			return
+		}
+		srv.peers.set(ctx.Conn(), m.Version)
+		if err := ctx.Respond(&vsInit{Version: vsServerVersion}); err != nil {
+			srv.errs.add(err)
+		}
+	})
+	ipc.MustRegister(serverProto, vsRequestID, func(ctx ipc.Context, m *vsRequest) {
+		peer, ok := srv.peers.get(ctx.Conn())
+		var resp *vsResponse
+		switch {
+		case !ok:
+			srv.refuse(ctx, m)
+			return
+		case peer == vsVersion{1, 0} && m.ver == 1:
+			resp = &vsResponse{Error: 10, ver: 1}
+		case peer == vsVersion{1, 1} && m.ver == 2:
+			resp = &vsResponse{Error: 11, Echo: m.Value, ver: 2}
+		default:
+			srv.errs.add(fmt.Errorf("vsRequest version %d from a %v peer", m.ver, peer))
+			return
+		}
+		if err := ctx.Respond(resp); err != nil {
+			srv.errs.add(err)
+		}
+	})
+	ipc.MustRegister[vsResponse](serverProto, vsResponseID, nil)
+	ipc.MustRegister(serverProto, vsRequest2ID, func(ctx ipc.Context, m *vsRequest2) {
+		peer, ok := srv.peers.get(ctx.Conn())
+		if !ok {
+			srv.refuse(ctx, m)
+			return
+		}
+		if peer.less(vsVersion{1, 2}) {
+			srv.errs.add(fmt.Errorf("vsRequest2 from a %v peer", peer))
+			return
+		}
+		if err := ctx.Respond(&vsResponse2{Error: uint32(len(m.Str))}); err != nil {
+			srv.errs.add(err)
+		}
+	})
+	ipc.MustRegister[vsResponse2](serverProto, vsResponse2ID, nil)
+	srv.svc = startService(t, ipc.Config{Protocol: serverProto, Listen: "127.0.0.1:0", ConnectionStop: srv.stops.add})
+	return srv
+}
+
+// vsClientProto is the protocol of a client of version v: the types
+// that version has.
+func vsClientProto(v vsVersion) *ipc.Protocol {
 	proto := ipc.NewProtocol()
 	ipc.MustRegister[vsInit](proto, vsInitID, nil)
 	ipc.MustRegister[vsRequest](proto, vsRequestID, nil)
@@ -434,6 +566,14 @@ func vsStartClient(t *testing.T, addr string, v vsVersion) *vsClient {
 		ipc.MustRegister[vsRequest2](proto, vsRequest2ID, nil)
 		ipc.MustRegister[vsResponse2](proto, vsResponse2ID, nil)
 	}
+	return proto
+}
+
+// vsStartClient starts the client of protocol version v for
+// TestClientServerVersioning and queues its application request.
+func vsStartClient(t *testing.T, addr string, v vsVersion) *vsClient {
+	c := &vsClient{version: v, done: make(chan struct{})}
+	proto := vsClientProto(v)
 	onInit := func(info ipc.ConnInfo) func(req, resp *vsInit, err error) {
 		return func(req, resp *vsInit, err error) {
 			c.inits.Add(1)
