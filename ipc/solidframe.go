@@ -47,6 +47,10 @@ const (
 // window (MaxKeepAlives closes on the one after; SolidFrame's work-branch
 // limit of 10 closes on the 10th, so this is the same rule), well above
 // the at most 3 a 300 s client can send in one window.
+//
+// A Go server on the defaults (120 s window) closes a client on this
+// profile for inactivity: use the profile on both ends, or only toward
+// SolidFrame peers.
 func SolidFrameProfile() Config {
 	return Config{
 		BufferSize:            DefaultBufferSize,
