@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipcframe/ipcframe/internal/clock"
 	"github.com/ipcframe/ipcframe/ipc"
 	"github.com/stretchr/testify/require"
 )
@@ -91,15 +92,26 @@ func TestStats(t *testing.T) {
 // TestStatsKeepAlive: an idle client's KeepAlive packets are counted on
 // both sides.
 func TestStatsKeepAlive(t *testing.T) {
-	server, client := callPair(t, echoCall, ipc.Config{KeepAlive: 20 * time.Millisecond})
+	// The client's keepalive timer runs on a manual clock, so pings go out
+	// only when the test moves time: no real-time race with dead-peer or
+	// flood limits on a loaded machine.
+	clk := clock.NewManual(time.Unix(1_000_000, 0))
+	const ka = 10 * time.Second
+	server, client := callPair(t, echoCall, ipc.Config{KeepAlive: ka, Clock: clk})
 	addr := server.Addr().String()
 	_, err := ipc.Call[callMsg, callMsg](context.Background(), client, addr, &callMsg{}, 0)
 	require.NoError(t, err)
-	// The server has no hook for keepalives: poll its counters, with a
-	// generous deadline (a condition, not a timing assertion).
-	require.Eventually(t, func() bool { return server.Stats().KeepAlivesReceived >= 3 }, 30*time.Second, 10*time.Millisecond)
-	require.GreaterOrEqual(t, client.Stats().KeepAlivesSent, uint64(3))
-	require.GreaterOrEqual(t, client.Stats().Conns[0].KeepAlivesSent, uint64(3))
+	for i := uint64(1); i <= 3; i++ {
+		clk.Advance(ka)
+		// The server has no hook for keepalives: poll its counters, with a
+		// generous deadline (a condition, not a timing assertion). The
+		// client arms its next ping before this one leaves.
+		require.Eventually(t, func() bool { return server.Stats().KeepAlivesReceived >= i }, 30*time.Second, time.Millisecond)
+	}
+	require.Equal(t, uint64(3), client.Stats().KeepAlivesSent)
+	st := client.Stats()
+	require.Len(t, st.Conns, 1)
+	require.Equal(t, uint64(3), st.Conns[0].KeepAlivesSent)
 }
 
 // TestPublishExpvar: the service's Stats appear as JSON under the name;

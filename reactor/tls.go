@@ -276,6 +276,9 @@ func (c *Conn) tlsTrafficOnLoop() gnet.Action {
 	if c.dead {
 		return gnet.None
 	}
+	if c.readPaused {
+		c.applyReadPause() // as trafficOnLoop (readpause.go)
+	}
 	_, _ = gc.Discard(len(buf))
 	if err != nil {
 		c.Abort(err)
@@ -316,6 +319,7 @@ func (c *Conn) tlsReadOnLoop() error {
 		}
 		if len(buf) > had {
 			k := c.r.h.OnData(c, buf)
+			yieldAfter(len(buf) - had)
 			c.afterUserOnLoop()
 			rest := buf[min(max(k, 0), len(buf)):]
 			if len(rest) > c.r.cfg.MaxInbound {
@@ -377,6 +381,7 @@ func (c *Conn) tlsFlushOnLoop() error {
 		return ErrClosed
 	}
 	_, err := c.gc.Write(p.out)
+	n := len(p.out)
 	if cap(p.out) > 4*tlsPlainChunk {
 		p.out = nil
 	} else {
@@ -385,6 +390,10 @@ func (c *Conn) tlsFlushOnLoop() error {
 	if c.dead {
 		return ErrClosed
 	}
+	if c.readPaused {
+		c.applyReadPause() // gnet may have re-registered EPOLLIN
+	}
+	yieldAfter(n)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -196,4 +197,46 @@ func TestTLSHandshakeTimeoutError(t *testing.T) {
 	require.True(t, te.Timeout())
 	require.ErrorIs(t, ErrTLSHandshakeTimeout, ErrTLSHandshake)
 	require.NotErrorIs(t, ErrTLSHandshake, ErrTLSHandshakeTimeout)
+}
+
+// TestTLSMaxHandshakes: with one handshake at a time, connections wait in
+// FIFO order behind a silent peer: the handshake queued behind it (garbage
+// from a second socket) fails only after the silent one ended, and a real
+// client is then served.
+func TestTLSMaxHandshakes(t *testing.T) {
+	scfg, ccfg := tlsPair(t)
+	hsErrs := make(chan string, 4)
+	opened := make(chan struct{}, 1)
+	h := &testHandler{open: func(*Conn) { opened <- struct{}{} }}
+	r := startReactor(t, Config{Loops: 1, TLS: TLSConfig{Server: scfg, MaxHandshakes: 1,
+		OnHandshakeError: func(remote string, err error) { hsErrs <- remote }}}, h)
+	silent, err := net.Dial("tcp", r.Addr().String())
+	require.NoError(t, err)
+	garbage, err := net.Dial("tcp", r.Addr().String())
+	require.NoError(t, err)
+	defer garbage.Close()
+	_, err = garbage.Write([]byte("not TLS at all"))
+	require.NoError(t, err)
+	// Both connections are in: one handshake runs, the other waits.
+	queued := func() bool {
+		r.hs.mu.Lock()
+		defer r.hs.mu.Unlock()
+		return r.hs.running == 1 && len(r.hs.queue) == 1
+	}
+	for end := time.Now().Add(waitLong); !queued(); runtime.Gosched() {
+		require.True(t, time.Now().Before(end), "the second handshake never queued")
+	}
+	select {
+	case remote := <-hsErrs:
+		t.Fatalf("handshake of %s ended while the silent one ran", remote)
+	default:
+	}
+	require.NoError(t, silent.Close())
+	require.Equal(t, silent.LocalAddr().String(), <-hsErrs, "the silent peer's handshake ends first")
+	require.Equal(t, garbage.LocalAddr().String(), <-hsErrs, "the queued one runs after it")
+
+	nc, err := tls.Dial("tcp", r.Addr().String(), ccfg)
+	require.NoError(t, err)
+	defer nc.Close()
+	<-opened
 }

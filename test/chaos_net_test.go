@@ -295,6 +295,9 @@ type chaosServer struct {
 	gen int
 
 	starts, stops atomic.Int64 // connections accepted and closed, all incarnations
+
+	lmu       sync.Mutex
+	leftovers []string // what a stopped incarnation's Stats still showed
 }
 
 // newChaosServer picks a free port once and starts the first incarnation
@@ -381,6 +384,14 @@ func (s *chaosServer) kill(graceful bool) error {
 	err := svc.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		err = nil // responses it still owed fail; that is the point
+	}
+	// Whatever its context, a stopped service has completed every send and
+	// closed every connection.
+	if st := svc.Stats(); st.InFlight != 0 || len(st.Conns) != 0 || st.Connections.Open() != 0 {
+		s.lmu.Lock()
+		s.leftovers = append(s.leftovers, fmt.Sprintf("stopped server: %d in flight, %d connections listed, %d open (%+v)",
+			st.InFlight, len(st.Conns), st.Connections.Open(), st.Connections))
+		s.lmu.Unlock()
 	}
 	return err
 }

@@ -293,9 +293,11 @@ func (b *chaosBook) arrive(key chaosConnKey, m *chaosMsg) {
 // kind allows (one-shot and default messages: ErrConnection; canceled:
 // ErrCanceled; deadlines: ErrCanceled and context.DeadlineExceeded);
 // non-idempotent messages reached the server at most once; synchronous
-// messages reached the server in send order on every connection; every
-// connection opened was closed; no goroutine leaked; the heap came back
-// within a bound.
+// messages reached the server in send order on every connection; no
+// payload arrived corrupt; every connection opened was closed; the
+// engine's Stats agree; no goroutine leaked; the heap stayed bounded and
+// came back within a bound. Sends that overlap the client's Stop must all
+// complete before Stop returns nil.
 func TestChaos(t *testing.T) {
 	n := *chaosMessages
 	seed := *chaosSeed
@@ -493,6 +495,7 @@ func TestChaos(t *testing.T) {
 	activations.Wait()
 	require.NoError(t, srv.kill(true))
 	nw.stop()
+	cs := client.Stats()
 
 	t.Logf("chaos: %d ticks, %d server restarts, %d cuts; client pool %+v; proxies used:%s",
 		ticks.Load(), restarts.Load(), cuts.Load(), st, nw.usage())
@@ -539,6 +542,21 @@ func TestChaos(t *testing.T) {
 	}
 	require.Positive(t, resent, "idempotent messages that reached the server twice")
 	require.Positive(t, book.syncSeen, "synchronous arrivals")
+
+	// The engine's own counters agree with the book, and nothing is left.
+	var want ipc.Completions
+	for k := range ckKinds {
+		want.OK += uint64(book.outcomes[k][coOK].Load())
+		want.Canceled += uint64(book.outcomes[k][coCanceled].Load() + book.outcomes[k][coDeadline].Load())
+		want.Connection += uint64(book.outcomes[k][coConnection].Load())
+	}
+	require.Equal(t, want, cs.Completions, "client Stats completions vs the per-message count")
+	require.Zero(t, cs.InFlight, "client Stats in flight after Stop")
+	require.Empty(t, cs.Conns, "client connections listed after Stop")
+	require.Zero(t, cs.Connections.Open(), "client connections open after Stop: %+v", cs.Connections)
+	srv.lmu.Lock()
+	require.Empty(t, srv.leftovers, "stopped server incarnations")
+	srv.lmu.Unlock()
 
 	// Nothing left behind.
 	require.Equal(t, clientStarts.Load(), clientStops.Load(), "client connections opened vs closed")
