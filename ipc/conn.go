@@ -203,7 +203,7 @@ func (c *conn) retire() {
 	c.retired = true
 	c.log.Debug("ipc: retiring connection", "canceled_waits", c.w.canceledWaits)
 	if c.pool != nil {
-		c.pool.retired(c)
+		c.pool.retired(c, c.w.curSync >= 0 || c.w.syncWait.len() > 0)
 	}
 }
 

@@ -74,8 +74,16 @@
 //     for a request, until its response arrives.
 //   - OneShot: never resent; fails at the first connection failure, and at
 //     once when the pool cannot connect.
-//   - Synchronous: a connection writes one synchronous message at a time, in
-//     send order.
+//   - Synchronous: the pool's synchronous messages all go to one of its
+//     connections (the oldest active one when the first is sent; it keeps
+//     the role until it closes), which writes them one at a time, in send
+//     order. Activating an older connection or opening more does not move
+//     them; when that connection closes, those it held are resent first,
+//     in order, following the rules above.
+//
+// A message whose Cancel was asked (or whose context ended) is never sent
+// again: it completes with ErrCanceled, unless it completed otherwise
+// first.
 //
 // Responses (Context.Respond) are sent on the connection the request came
 // from and are one-shot.

@@ -13,7 +13,7 @@ const (
 	// arrives. SendRequest sets it.
 	AwaitResponse Flags = 1 << 0
 	// Synchronous messages of one pool are sent one after another, in send
-	// order, on the pool's main connection.
+	// order, on the pool's synchronous connection (package doc).
 	Synchronous Flags = 1 << 1
 	// Idempotent messages are resent after a connection failure until fully
 	// sent, or, if they await a response, until the response arrives.

@@ -213,3 +213,36 @@ func TestProtocolCancel(t *testing.T) {
 	require.False(t, w.busy())
 	t.Logf("first received %d; %d canceled, %d of them after they started", first, len(canceled), len(startedSlots))
 }
+
+// TestCanceledWaitsCountAgainstLimit (defect 2): a request canceled while
+// it waits keeps its slot until its response arrives, and counts against
+// MaxResponseWait meanwhile; one-way messages are not held back by it.
+func TestCanceledWaitsCountAgainstLimit(t *testing.T) {
+	cfg := testConfig(t, func(c *Config) { c.MaxMultiplex, c.MaxResponseWait = 2, 2 })
+	w := newWriter(cfg)
+	req := func(idx int) *msgStub {
+		return &msgStub{msg: testmsg.New(idx, 64), ti: testTI, flags: AwaitResponse, state: OnPeer}
+	}
+	buf := make([]byte, cfg.BufferSize)
+	st1 := req(1)
+	require.True(t, w.enqueue(st1))
+	_, err := w.fill(buf)
+	require.NoError(t, err)
+	require.Equal(t, 1, w.waiting)
+	slot, unique := st1.slot, w.slots[st1.slot].unique
+	require.True(t, w.cancel(st1.slot, st1, ErrCanceled, nil))
+	pipeCompletions(w)
+	require.True(t, st1.completed.Load())
+	require.Equal(t, 1, w.canceledWaits)
+
+	require.True(t, w.enqueue(req(2)), "one canceled wait and no other request: room for one")
+	require.False(t, w.canAccept(AwaitResponse), "the canceled wait counts against MaxResponseWait")
+	require.True(t, w.canAccept(0), "one-way messages are not held back")
+
+	// The late response frees the slot and the count.
+	st, canceled := w.takeResponse(uint32(slot)+1, unique, false)
+	require.Nil(t, st)
+	require.True(t, canceled)
+	require.Zero(t, w.canceledWaits)
+	require.True(t, w.canAccept(AwaitResponse))
+}

@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"context"
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -105,4 +106,74 @@ func TestStopCountsDirectSends(t *testing.T) {
 	require.NoError(t, client.Cancel(idA))
 	require.ErrorIs(t, lcRecv(t, resA, "request A"), ErrCanceled)
 	require.NoError(t, lcRecv(t, stopped, "Stop"))
+}
+
+// TestHandlerSendBeforeBadInput (defect 7): a handler on a pool connection
+// sends by name to its own pool while the rest of the same read is garbage.
+// The send picks the handler's connection (idle, and pumped after the
+// handlers, so not woken), which then closes on the bad input: another
+// idle connection of the pool must be woken to take the message.
+func TestHandlerSendBeforeBadInput(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	addr := ln.Addr().String()
+	got := make(chan int, 4) // which accepted connection read bytes
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		// Two connections only: a redial (the pool keeps two) is refused,
+		// so only the second connection can carry the message.
+		defer ln.Close()
+		for k := 0; k < 2; k++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+			go func() {
+				b := make([]byte, 1)
+				if n, _ := c.Read(b); n > 0 {
+					got <- k
+				}
+			}()
+		}
+	}()
+
+	var client *Service
+	p := NewProtocol()
+	MustRegister(p, 1, func(ctx Context, m *testmsg.Message) {
+		if m.Idx == 1 {
+			_ = client.Send(addr, testmsg.New(2, 64), 0, nil)
+		}
+	})
+	client = lcStart(t, Config{Protocol: p, MaxActiveConnections: 2, ReconnectMin: time.Hour, ReconnectMax: time.Hour, KeepAlive: -1})
+	require.NoError(t, client.CreatePool(addr, PoolOptions{MinConnections: 2}))
+	x := lcRecv(t, accepted, "the first connection")
+	y := lcRecv(t, accepted, "the second connection")
+	defer x.Close()
+	defer y.Close()
+	pl := client.lookupPool(addr)
+	require.NotNil(t, pl)
+	for end := time.Now().Add(lcDeadline); ; runtime.Gosched() {
+		pl.mu.Lock()
+		idle := pl.idleCountLocked()
+		pl.mu.Unlock()
+		if idle == 2 {
+			break
+		}
+		require.True(t, time.Now().Before(end), "connections never idle")
+	}
+
+	// One message (idx 1) in one packet from the real writer, then a
+	// packet with a bad header, in one write to the oldest connection.
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(1, 64), ti: testTI, state: OnPeer}))
+	buf := make([]byte, cfg.BufferSize)
+	n, err := w.fill(buf)
+	require.NoError(t, err)
+	out := append(buf[:n:n], 0xff, 0xff, 0xff, 0xff)
+	_, err = x.Write(out)
+	require.NoError(t, err)
+	lcRecv(t, got, "the handler's message on some connection")
 }

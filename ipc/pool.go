@@ -37,10 +37,10 @@ const (
 // connection (main), so they leave in send order. It is chosen, when a
 // synchronous message needs it, as the oldest active connection, and keeps
 // the role until it closes: activating an older passive connection, or
-// opening more connections, never moves it while it still holds
-// synchronous messages. When it closes, the messages it held go back to
-// the front of the queue, under the lock that clears the role, so its
-// successor takes them first.
+// opening more connections, never moves it (a retiring connection hands
+// it over only if it holds no synchronous message). When it closes, the
+// messages it held go back to the front of the queue, under the lock that
+// clears the role, so its successor takes them first.
 type pool struct {
 	svc  *Service
 	name string
@@ -181,13 +181,17 @@ func (p *pool) activated(c *conn) {
 }
 
 // retired takes a retiring connection out of the pool's rotation (its
-// loop): it takes no more messages and a replacement may be dialed. It
-// keeps the synchronous role, if it has it, until it closes, so that
-// synchronous messages stay in order.
-func (p *pool) retired(c *conn) {
+// loop): it takes no more messages and a replacement may be dialed. If it
+// has the synchronous role, it hands it over when it holds no synchronous
+// message (holdsSync false), and otherwise keeps it until it closes, so
+// that synchronous messages stay in order.
+func (p *pool) retired(c *conn, holdsSync bool) {
 	p.mu.Lock()
 	if i := p.indexLocked(c); i >= 0 {
 		p.conns[i].ready, p.conns[i].idle, p.conns[i].retired = false, false, true
+	}
+	if p.main == c && !holdsSync {
+		p.main = nil
 	}
 	p.maybeDialLocked()
 	p.mu.Unlock()

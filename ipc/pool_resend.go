@@ -74,9 +74,25 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 	}
 	p.maybeDialLocked()
 	p.scheduleRetryLocked()
+	// Wake the idle connections if messages wait: the closed connection
+	// may have been chosen, and not woken, for a message a handler sent
+	// just before its connection failed (send skips the wake-up of a
+	// connection running handlers, which pumps afterwards, unless it fails).
+	var wake []*conn
+	if len(p.queue) > 0 {
+		for i := range p.conns {
+			if pc := &p.conns[i]; pc.idle && pc.ready {
+				pc.idle = false
+				wake = append(wake, pc.c)
+			}
+		}
+	}
 	down := len(p.conns) == 0
 	done := p.finishLocked()
 	p.mu.Unlock()
+	for _, w := range wake {
+		w.rc.Wake()
+	}
 	if c.active && registered {
 		p.event(PoolConnectionStop, c, cause)
 		if down {

@@ -36,6 +36,15 @@ type Decoder struct {
 	sn, sneed uint8
 	// str accumulates a string that arrived split across calls.
 	str []byte
+	// free counts the container elements of the current value that started
+	// with no byte consumed since the previous element started (elements
+	// of zero size: empty structs, nested empty containers' ends). It is
+	// bounded by MaxContainer per value, so that nested containers of
+	// zero-size elements cannot make a few bytes drive MaxContainer^2
+	// iterations. lastR is the read offset at the last element start in
+	// this Decode call (-1 at the start of a call: new bytes arrived).
+	free  uint64
+	lastR int
 }
 
 // maxKeptStr is the largest string accumulation buffer kept between values.
@@ -63,6 +72,7 @@ func (d *Decoder) Reset(root Type) {
 	d.err = nil
 	d.sn, d.sneed = 0, 0
 	d.str = d.str[:0]
+	d.free = 0
 	if root == nil {
 		d.err = errNilRoot
 		return
@@ -87,6 +97,7 @@ func (d *Decoder) Decode(data []byte) (n int, done bool, err error) {
 		return 0, false, d.err
 	}
 	r := 0
+	d.lastR = -1
 	for {
 		top := len(d.v.ops) - 1
 		if top < 0 {
@@ -317,6 +328,12 @@ func (d *Decoder) Decode(data []byte) (n int, done bool, err error) {
 				d.pop()
 				continue
 			}
+			if r == d.lastR {
+				if d.free++; d.free > d.lim.MaxContainer {
+					return r, false, d.fail(o.kind, fmt.Errorf("%w: more than MaxContainer %d zero-size elements in one value", ErrLimit, d.lim.MaxContainer))
+				}
+			}
+			d.lastR = r
 			i := o.i
 			o.i++
 			if err := d.v.element(o, i); err != nil {

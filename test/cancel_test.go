@@ -284,8 +284,10 @@ func TestCancelLargeInFlight(t *testing.T) {
 	case <-time.After(deadline):
 		t.Fatal("no connection")
 	}
+	// The large message starts in the packet that ends the small one, so
+	// it has started once the small one arrived; the server's loop now
+	// holds, and the client's buffers fill behind it.
 	wait(t, gotSmall, "the small message")
-	time.Sleep(50 * time.Millisecond) // the client's buffers fill up
 	require.NoError(t, client.Cancel(id))
 	close(release)
 	select {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipcframe/ipcframe/internal/testmsg"
 	"github.com/ipcframe/ipcframe/ipc"
+	"github.com/ipcframe/ipcframe/serde"
 	"github.com/stretchr/testify/require"
 )
 
@@ -171,24 +172,25 @@ func TestClientServerDelayed(t *testing.T) {
 // TestClientServerIdempotent ports clientserver_idempotent, on a fixed
 // port:
 //
-//	m0 18192000 request, OneShot (the server never answers it)
+//	m0 18192000 request, OneShot (never answered)
 //	m1 16384000 request, Idempotent
 //	m2 26384000 one-way, OneShot
 //	m3 16384000 request, Idempotent, Synchronous
 //	m4  8192000 request, Synchronous
 //
-// The first server is stopped as soon as it accepts the client's connection
-// (its ConnectionStart hook; SolidFrame waits for the first message's
-// deserialization to begin, which has no handler-independent hook here)
-// and a second one starts on the same port. By then the client has written
-// at most a few MB of the 85 MB, so every message has started except m4,
-// which waits for m3 (Synchronous: one at a time).
+// The first server answers nothing. As in SolidFrame, it is stopped once
+// deserialization has begun at the server — here, once the bodies of m1
+// and m3 have begun to arrive there (idemMsg reports each message index
+// whose body decoding started), which proves that both had started before
+// the server died; then a second server starts on the same port and
+// answers every request but m0. m4 waits for m3 (Synchronous: one at a
+// time), so it has not started.
 //
-// Asserted: m0 and m2 fail with ErrConnection (one-shot); m1 and m3 are
-// resent and answered (idempotent, whatever was written); m4 is answered
-// when, as expected, it had not started (the default kind is resent only
-// then), or else fails with ErrConnection after it started; exactly 5
-// completions, one per message.
+// Asserted: m0 and m2 fail with ErrConnection (one-shot); m1 and m3, which
+// had started, are resent from their first byte and answered by the
+// second server (which received them); m4 is answered, or
+// fails with ErrConnection only if it had started; exactly 5 completions,
+// one per message, checked again once the client stopped.
 func TestClientServerIdempotent(t *testing.T) {
 	type spec struct {
 		size  int
@@ -203,12 +205,38 @@ func TestClientServerIdempotent(t *testing.T) {
 		{8192000, ipc.Synchronous, true},
 	}
 	addr := semDeadAddr(t)
-	var serverErr atomic.Value
-	serverProto := func() *ipc.Protocol {
-		return semClientProto(t, func(ctx ipc.Context, m *testmsg.Message) {
-			if err := testmsg.Verify(m, specs[m.Idx%5].size); err != nil {
+	var (
+		serverErr  atomic.Value
+		firstAlive atomic.Bool
+		seenMu     sync.Mutex
+		atFirst    = map[uint32]bool{} // bodies begun at the first server
+		atSecond   = map[uint32]int{}  // messages received by the second
+		seen       = newPLSignal()
+	)
+	firstAlive.Store(true)
+	started := func(idx uint32) {
+		if !firstAlive.Load() {
+			return
+		}
+		seenMu.Lock()
+		atFirst[idx] = true
+		seenMu.Unlock()
+		seen.notify()
+	}
+	idemStarted.Store(&started)
+	t.Cleanup(func() { idemStarted.Store(nil) })
+	serverProto := func(second bool) *ipc.Protocol {
+		p := ipc.NewProtocol()
+		ipc.MustRegister(p, 1, func(ctx ipc.Context, m *idemMsg) {
+			if err := testmsg.Verify(&m.Message, specs[m.Idx%5].size); err != nil {
 				serverErr.Store(err)
 			}
+			if !second {
+				return // the first server answers nothing
+			}
+			seenMu.Lock()
+			atSecond[m.Idx]++
+			seenMu.Unlock()
 			if m.Idx == 0 || !ctx.IsRequest() {
 				return // m0 is never answered
 			}
@@ -216,20 +244,13 @@ func TestClientServerIdempotent(t *testing.T) {
 				serverErr.Store(err)
 			}
 		})
+		return p
 	}
-	accepted := make(chan struct{}, 1)
-	first := semStartOn(t, ipc.Config{
-		Protocol: serverProto(),
-		Listen:   addr,
-		ConnectionStart: func(ipc.ConnInfo) {
-			select {
-			case accepted <- struct{}{}:
-			default:
-			}
-		},
-	})
+	first := semStartOn(t, ipc.Config{Protocol: serverProto(false), Listen: addr})
+	clientProto := ipc.NewProtocol()
+	ipc.MustRegister[idemMsg](clientProto, 1, nil)
 	client := startService(t, ipc.Config{
-		Protocol:     semClientProto(t, nil),
+		Protocol:     clientProto,
 		ReconnectMin: 5 * time.Millisecond,
 		ReconnectMax: 20 * time.Millisecond,
 		// The client reconnects at once when the first server goes, and
@@ -247,14 +268,14 @@ func TestClientServerIdempotent(t *testing.T) {
 	}
 	results := make(chan result, 10)
 	for i, s := range specs {
-		m := testmsg.New(i, s.size)
+		m := &idemMsg{*testmsg.New(i, s.size)}
 		if s.req {
-			require.NoError(t, ipc.SendRequest(client, addr, m, s.flags, func(req, resp *testmsg.Message, err error) {
+			require.NoError(t, ipc.SendRequest(client, addr, m, s.flags, func(req, resp *idemMsg, err error) {
 				if err == nil {
 					if resp == nil || resp.Idx != req.Idx {
 						err = fmt.Errorf("request %d: wrong response", req.Idx)
 					} else {
-						err = testmsg.Verify(resp, specs[req.Idx].size)
+						err = testmsg.Verify(&resp.Message, specs[req.Idx].size)
 					}
 				}
 				results <- result{int(req.Idx), err}
@@ -263,9 +284,14 @@ func TestClientServerIdempotent(t *testing.T) {
 			require.NoError(t, client.Send(addr, m, s.flags, func(err error) { results <- result{i, err} }))
 		}
 	}
-	wait(t, accepted, "the first server's connection")
+	seen.waitFor(t, "m1 and m3 begun at the first server", func() bool {
+		seenMu.Lock()
+		defer seenMu.Unlock()
+		return atFirst[1] && atFirst[3]
+	})
+	firstAlive.Store(false)
 	semStop(t, first)
-	semStartOn(t, ipc.Config{Protocol: serverProto(), Listen: addr})
+	semStartOn(t, ipc.Config{Protocol: serverProto(true), Listen: addr})
 
 	errs := make([]error, len(specs))
 	count := make([]int, len(specs))
@@ -299,6 +325,43 @@ func TestClientServerIdempotent(t *testing.T) {
 		t.Fatalf("message %d completed again: %v", r.idx, r.err)
 	default:
 	}
+	seenMu.Lock()
+	defer seenMu.Unlock()
+	// Resent at least once (more if a connection to the second server was
+	// lost too: Idempotent allows it).
+	require.GreaterOrEqual(t, atSecond[1], 1, "m1 resent to the second server")
+	require.GreaterOrEqual(t, atSecond[3], 1, "m3 resent to the second server")
+}
+
+// idemMsg is testmsg.Message on the wire; decoding it reports, through
+// idemStarted, the index of each message whose body began to arrive (its
+// first field decoded, the rest still to come).
+type idemMsg struct{ testmsg.Message }
+
+var idemStarted atomic.Pointer[func(idx uint32)]
+
+// Serde implements serde.Type.
+func (m *idemMsg) Serde(v *serde.Visitor) {
+	v.Uint32(&m.Idx)
+	if v.Decoding() {
+		v.Then(m)
+		return
+	}
+	m.rest(v)
+}
+
+// Continue implements serde.Continuation: Idx is decoded.
+func (m *idemMsg) Continue(v *serde.Visitor) {
+	if f := idemStarted.Load(); f != nil {
+		(*f)(m.Idx)
+	}
+	m.rest(v)
+}
+
+func (m *idemMsg) rest(v *serde.Visitor) {
+	v.Bytes(&m.Str)
+	v.Struct(&m.Meta)
+	v.Uint64(&m.Flags)
 }
 
 // TestClientServerSplit ports clientserver_split: request idx (Table15

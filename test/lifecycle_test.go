@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ipcframe/ipcframe/internal/testmsg"
 	"github.com/ipcframe/ipcframe/ipc"
@@ -324,28 +325,43 @@ func newLCRawServer(t testing.TB, closeOnAccept bool) *lcRawServer {
 }
 
 // TestReconnectAfterUnhealthyLoss (defect 3): a peer that accepts and
-// closes at once must not be redialed in a loop. With a one-hour backoff,
-// the pool's first connection is lost before it carried anything, and the
-// pool has not dialed again when it reports the loss (it waits for the
-// backoff).
+// closes at once must not be redialed in a loop. Under a manual clock:
+// each loss of a connection that carried nothing counts as a failure, so
+// the pool has not dialed again when it reports the loss, and the wait
+// before the next dial grows as after failed attempts (5 s, then 10 s,
+// with equal jitter), although every dial succeeded.
 func TestReconnectAfterUnhealthyLoss(t *testing.T) {
+	const minD, maxD = 5 * time.Second, 40 * time.Second
 	srv := newLCRawServer(t, true)
+	clk := newKAClock()
 	events := newPLEvents()
 	client := startService(t, ipc.Config{
 		Protocol:     plClientProto(),
-		ReconnectMin: 3600e9,
-		ReconnectMax: 3600e9,
+		ReconnectMin: minD,
+		ReconnectMax: maxD,
+		KeepAlive:    -1,
 		PoolEvent:    events.add,
+		Clock:        clk,
 	})
 	addr := srv.ln.Addr().String()
 	require.NoError(t, client.CreatePool(addr, ipc.PoolOptions{MinConnections: 1}))
-	events.waitFor(t, "the first connection lost", func() bool {
-		return events.count(ipc.PoolDisconnected) > 0 || events.count(ipc.PoolConnectFailed) > 0
-	})
-	st, ok := client.PoolStats(addr)
-	require.True(t, ok)
-	require.Equal(t, uint64(1), st.Dials, "the pool redialed at once after an unhealthy loss")
-	require.Zero(t, st.Pending)
+	for k := 1; k <= 3; k++ {
+		events.waitFor(t, fmt.Sprintf("connection %d lost", k), func() bool {
+			return events.count(ipc.PoolDisconnected)+events.count(ipc.PoolConnectFailed) >= k
+		})
+		clk.armed(t, 1, "the backoff timer")
+		st, ok := client.PoolStats(addr)
+		require.True(t, ok)
+		require.Equal(t, uint64(k), st.Dials, "the pool redialed at once after an unhealthy loss")
+		require.Zero(t, st.Pending)
+		next, ok := clk.Next()
+		require.True(t, ok)
+		wait := next.Sub(clk.Now())
+		d := min(minD<<(k-1), maxD)
+		require.GreaterOrEqual(t, wait, d/2, "wait after loss %d", k)
+		require.LessOrEqual(t, wait, d, "wait after loss %d", k)
+		clk.Advance(wait)
+	}
 }
 
 // TestReconnectAfterHealthyLoss (defect 3, the other side): a connection
@@ -534,4 +550,122 @@ func TestSecondStopWaits(t *testing.T) {
 	require.ErrorIs(t, semAwait(t, res, "the request"), ipc.ErrCanceled)
 	require.NoError(t, semAwait(t, first, "the first Stop"))
 	require.True(t, semAwait(t, second, "the second Stop"), "the second Stop returned before the first had finished")
+}
+
+// TestSynchronousOrderAcrossReconnect (defect 5): synchronous messages
+// arrive in send order while the pool scales up (plain messages keep it
+// busy) and while its connections are closed under it. Those that had
+// started when their connection closed fail; the others are resent in
+// order. Asserted: the server sees the synchronous messages in strictly
+// increasing order (written messages complete, and a connection the
+// server closes drops what it had not read, so some never arrive), each
+// send completes once (checked after Stop), and closes and a scale-up did
+// happen.
+func TestSynchronousOrderAcrossReconnect(t *testing.T) {
+	const n, size = 40, 64 << 10
+	var (
+		orderMu sync.Mutex
+		order   []uint32
+	)
+	got := newPLSignal()
+	sconns := newLCConns()
+	server := startService(t, ipc.Config{
+		Protocol: semClientProto(t, func(_ ipc.Context, m *testmsg.Message) {
+			if m.Flags == 1 {
+				orderMu.Lock()
+				order = append(order, m.Idx)
+				orderMu.Unlock()
+				got.notify()
+			}
+		}),
+		Listen:          "127.0.0.1:0",
+		ConnectionStart: sconns.start,
+		ConnectionStop:  sconns.stop,
+	})
+	client := startService(t, ipc.Config{
+		Protocol:             semClientProto(t, nil),
+		MaxActiveConnections: 3,
+		ReconnectMin:         time.Millisecond,
+		ReconnectMax:         5 * time.Millisecond,
+	})
+	addr := server.Addr().String()
+	var (
+		mu      sync.Mutex
+		counts  = map[int]int{}
+		results = map[int]error{}
+	)
+	done := newPLSignal()
+	for i := range 2 * n {
+		m := testmsg.New(i, size)
+		flags := ipc.Flags(0)
+		if i%2 == 0 {
+			m.Flags, flags = 1, ipc.Synchronous
+		}
+		require.NoError(t, client.Send(addr, m, flags, func(err error) {
+			mu.Lock()
+			counts[i]++
+			results[i] = err
+			mu.Unlock()
+			done.notify()
+		}))
+	}
+	allDone := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(counts) == 2*n
+	}
+	received := func() int {
+		orderMu.Lock()
+		defer orderMu.Unlock()
+		return len(order)
+	}
+	// Close every connection once a quarter of the synchronous messages
+	// arrived, then again once one more arrived after that (unless all
+	// were sent by then: written messages complete, and a connection
+	// closed by the server drops what it had not read, so not every
+	// message reaches the server).
+	closes := 0
+	got.waitFor(t, "a quarter of the synchronous messages", func() bool { return received() >= n/4 })
+	for _, c := range sconns.current() {
+		_ = c.Close()
+		closes++
+	}
+	at := received()
+	waitEither := newPLSignal()
+	go func() {
+		for !allDone() && received() <= at {
+			select {
+			case <-got.ch:
+			case <-done.ch:
+			}
+		}
+		waitEither.notify()
+	}()
+	waitEither.waitFor(t, "one more synchronous message", func() bool { return allDone() || received() > at })
+	for _, c := range sconns.current() {
+		_ = c.Close()
+		closes++
+	}
+	done.waitFor(t, "every send completed", allDone)
+	st, _ := client.PoolStats(addr)
+	semStop(t, client)
+
+	require.NotZero(t, closes)
+	require.GreaterOrEqual(t, st.Connects, uint64(2))
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range 2 * n {
+		require.Equal(t, 1, counts[i], "message %d completions", i)
+		if err := results[i]; err != nil {
+			var me *ipc.MessageError
+			require.ErrorAs(t, err, &me, "message %d", i)
+			require.ErrorIs(t, err, ipc.ErrConnection, "message %d", i)
+			require.True(t, me.Started, "message %d failed before it started", i)
+		}
+	}
+	orderMu.Lock()
+	defer orderMu.Unlock()
+	for k := 1; k < len(order); k++ {
+		require.Less(t, order[k-1], order[k], "synchronous messages out of order: %v", order)
+	}
 }

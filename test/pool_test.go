@@ -18,7 +18,8 @@ import (
 // Pool conformance scenarios, ported from SolidFrame mprpc's pool_basic,
 // pool_force_close and pool_delay_close, plus the pool algorithm of the
 // design notes (§4: pending limit with many addresses, scale-up under
-// backlog, reconnect backoff, passive start and activation).
+// backlog, passive start and activation; the reconnect backoff is
+// TestReconnectBackoffClock in backoff_test.go, under a manual clock).
 //
 // Identifiers of this file start with "pl" (keepalive_test.go uses them
 // too); other files of the package are written concurrently.
@@ -636,77 +637,6 @@ func TestPoolScaleUp(t *testing.T) {
 	require.Equal(t, uint64(maxConns), st.Connects)
 	require.Equal(t, maxConns, events.count(ipc.PoolConnectionStart))
 	require.LessOrEqual(t, maxPending.v.Load(), int64(1))
-}
-
-// TestPoolReconnectBackoff: against a port with nothing listening, a queued
-// request keeps the pool retrying with exponential backoff (ReconnectMin
-// 5 ms doubling up to ReconnectMax 40 ms) with "equal jitter": each wait is
-// in [d/2, d]. Canceling the request stops the retries.
-func TestPoolReconnectBackoff(t *testing.T) {
-	const (
-		minD, maxD = 5 * time.Millisecond, 40 * time.Millisecond
-		failures   = 8
-		slack      = 20 * time.Millisecond // scheduling, dial, resolution
-		early      = 2 * time.Millisecond  // the event is recorded just after the timer is armed
-	)
-	addr := plClosedPorts(t, 1)[0]
-	events := newPLEvents()
-	client := startService(t, ipc.Config{
-		Protocol:     plClientProto(),
-		ReconnectMin: minD,
-		ReconnectMax: maxD,
-		PoolEvent:    events.add,
-	})
-
-	results := make(chan error, 2)
-	id, err := ipc.SendRequestContext(context.Background(), client, addr, testmsg.New(0, 100), 0,
-		func(req, resp *testmsg.Message, err error) { results <- err })
-	require.NoError(t, err)
-	events.waitCount(t, ipc.PoolConnectFailed, failures)
-
-	fails := events.of(ipc.PoolConnectFailed)[:failures]
-	for k := 1; k < len(fails); k++ {
-		// The wait after failure k (1-based) is min(minD·2^(k-1), maxD).
-		d := min(minD<<(k-1), maxD)
-		gap := fails[k].At.Sub(fails[k-1].At)
-		t.Logf("gap %d: %v (expected in [%v, %v])", k, gap, d/2, d)
-		require.GreaterOrEqual(t, gap, d/2-early, "gap %d shorter than the backoff allows", k)
-		require.LessOrEqual(t, gap, d+slack, "gap %d longer than the backoff allows", k)
-	}
-	for _, f := range fails {
-		require.Error(t, f.Err)
-	}
-
-	require.NoError(t, client.Cancel(id))
-	select {
-	case err := <-results:
-		require.ErrorIs(t, err, ipc.ErrCanceled)
-		var me *ipc.MessageError
-		require.ErrorAs(t, err, &me)
-		require.False(t, me.Started)
-	case <-time.After(deadline):
-		t.Fatal("the canceled request never completed")
-	}
-	require.ErrorIs(t, client.Cancel(id), ipc.ErrUnknownMessage)
-
-	// With nothing queued the pool stops retrying: at most the attempt under
-	// way when the request was canceled still fails. The quiet period is a
-	// few backoff caps (time passing is what is checked here).
-	after := events.count(ipc.PoolConnectFailed)
-	select {
-	case <-time.After(5 * maxD):
-	case err := <-results:
-		t.Fatalf("extra completion: %v", err)
-	}
-	require.LessOrEqual(t, events.count(ipc.PoolConnectFailed), after+1, "the pool kept retrying with nothing to send")
-	st, ok := client.PoolStats(addr)
-	require.True(t, ok)
-	require.Zero(t, st.Queued)
-	require.Zero(t, st.Pending)
-	dials := st.Dials
-	<-time.After(2 * maxD)
-	st, _ = client.PoolStats(addr)
-	require.Equal(t, dials, st.Dials, "the pool kept dialing with nothing to send")
 }
 
 // plHandshake is the handshake message of the passive start scenario.

@@ -254,6 +254,74 @@ func uploadFile(t *testing.T, client *ipc.Service, addr, dir string, i, perAck i
 // second chunk with a message to the server, which then sends the next two.
 func TestClientServerDownload(t *testing.T) {
 	src, dst := makeFiles(t), t.TempDir()
+	server := startDownloadServer(t, src)
+	downloadAll(t, server.Addr().String(), dst)
+	requireSameFiles(t, src, dst)
+}
+
+// TestClientFrontBackDownload ports clientfrontback_download: the client
+// downloads from a front server that fetches each file from a back server
+// through its own client service and relays every part and every
+// acknowledgement (application code; four services in all).
+func TestClientFrontBackDownload(t *testing.T) {
+	src, dst := makeFiles(t), t.TempDir()
+	back := startDownloadServer(t, src)
+	backAddr := back.Addr().String()
+	relay := startService(t, ipc.Config{Protocol: downloadProtocol(nil, nil)})
+	errs := make(chan error, 1)
+	fail := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	front := startService(t, ipc.Config{Listen: "127.0.0.1:0", Protocol: downloadProtocol(
+		func(ctx ipc.Context, m *fileGet) {
+			err := ipc.SendRequest(relay, backAddr, &fileGet{Name: m.Name}, 0, func(_ *fileGet, c *fileChunk, err error) {
+				if err != nil {
+					fail(err)
+					return
+				}
+				flags := ipc.ResponsePart
+				if c.Offset+uint64(len(c.Data)) == c.Total {
+					flags = ipc.ResponseLast
+				}
+				if err := ctx.RespondFlags(c, flags, nil); err != nil {
+					fail(err)
+				}
+			})
+			if err != nil {
+				fail(err)
+			}
+		},
+		func(_ ipc.Context, m *fileAck) {
+			if err := relay.Send(backAddr, &fileAck{Name: m.Name, Offset: m.Offset}, 0, nil); err != nil {
+				fail(err)
+			}
+		})})
+	downloadAll(t, front.Addr().String(), dst)
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	requireSameFiles(t, src, dst)
+}
+
+// downloadProtocol registers fileGet (1), fileAck (2) and fileChunk (3)
+// with the given handlers (nil: none).
+func downloadProtocol(get func(ipc.Context, *fileGet), ack func(ipc.Context, *fileAck)) *ipc.Protocol {
+	p := ipc.NewProtocol()
+	ipc.MustRegister(p, 1, get)
+	ipc.MustRegister(p, 2, ack)
+	ipc.MustRegister[fileChunk](p, 3, nil)
+	return p
+}
+
+// startDownloadServer serves the files of dir: a fileGet is answered with
+// ResponsePart chunks (the last one ResponseLast), two at first and two
+// more per fileAck.
+func startDownloadServer(t *testing.T, dir string) *ipc.Service {
 	type download struct {
 		ctx  ipc.Context
 		i    int
@@ -278,43 +346,40 @@ func TestClientServerDownload(t *testing.T) {
 			if k == chunks(d.i)-1 {
 				flags = ipc.ResponseLast
 			}
-			if c := readChunk(t, src, d.i, k); c != nil {
+			if c := readChunk(t, dir, d.i, k); c != nil {
 				if err := d.ctx.RespondFlags(c, flags, nil); err != nil {
 					t.Error(err)
 				}
 			}
 		}
 	}
-	sp := ipc.NewProtocol()
-	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *fileGet) {
-		var i int
-		if _, err := fmt.Sscanf(m.Name, "file%d.bin", &i); err != nil || i >= len(fileSizes) {
-			t.Errorf("bad file name %q", m.Name)
-			return
-		}
-		d := &download{ctx: ctx, i: i}
-		mu.Lock()
-		state[m.Name] = d
-		mu.Unlock()
-		sendTwo(d)
-	})
-	ipc.MustRegister(sp, 2, func(ctx ipc.Context, m *fileAck) {
-		mu.Lock()
-		d := state[m.Name]
-		mu.Unlock()
-		if d != nil {
+	return startService(t, ipc.Config{Listen: "127.0.0.1:0", Protocol: downloadProtocol(
+		func(ctx ipc.Context, m *fileGet) {
+			var i int
+			if _, err := fmt.Sscanf(m.Name, "file%d.bin", &i); err != nil || i >= len(fileSizes) {
+				t.Errorf("bad file name %q", m.Name)
+				return
+			}
+			d := &download{ctx: ctx, i: i}
+			mu.Lock()
+			state[m.Name] = d
+			mu.Unlock()
 			sendTwo(d)
-		}
-	})
-	ipc.MustRegister[fileChunk](sp, 3, nil)
-	server := startService(t, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0"})
-	cp := ipc.NewProtocol()
-	ipc.MustRegister[fileGet](cp, 1, nil)
-	ipc.MustRegister[fileAck](cp, 2, nil)
-	ipc.MustRegister[fileChunk](cp, 3, nil)
-	client := startService(t, ipc.Config{Protocol: cp})
-	addr := server.Addr().String()
+		},
+		func(_ ipc.Context, m *fileAck) {
+			mu.Lock()
+			d := state[m.Name]
+			mu.Unlock()
+			if d != nil {
+				sendTwo(d)
+			}
+		})})
+}
 
+// downloadAll asks addr for every test file and writes them into dst,
+// acknowledging every second chunk.
+func downloadAll(t *testing.T, addr, dst string) {
+	client := startService(t, ipc.Config{Protocol: downloadProtocol(nil, nil)})
 	sink := newFileSink(dst)
 	for i := range fileSizes {
 		parts := 0
@@ -331,6 +396,76 @@ func TestClientServerDownload(t *testing.T) {
 			}
 		})
 		require.NoError(t, err)
+	}
+	sink.waitFiles(t)
+}
+
+// TestClientFrontBackUpload ports clientfrontback_upload: the client
+// uploads to a front server, which forwards every chunk to a back server
+// through its own client service and acknowledges the client only once
+// the back server acknowledged the chunk (application code relays; four
+// services in all).
+func TestClientFrontBackUpload(t *testing.T) {
+	src, dst := makeFiles(t), t.TempDir()
+	sink := newFileSink(dst)
+	bp := ipc.NewProtocol()
+	ipc.MustRegister(bp, 1, func(ctx ipc.Context, m *fileChunk) {
+		sink.write(m)
+		if ctx.IsRequest() {
+			_ = ctx.Respond(&fileAck{Name: m.Name, Offset: m.Offset + uint64(len(m.Data))})
+		}
+	})
+	ipc.MustRegister[fileAck](bp, 2, nil)
+	back := startService(t, ipc.Config{Protocol: bp, Listen: "127.0.0.1:0"})
+
+	relayProto := ipc.NewProtocol()
+	ipc.MustRegister[fileChunk](relayProto, 1, nil)
+	ipc.MustRegister[fileAck](relayProto, 2, nil)
+	relay := startService(t, ipc.Config{Protocol: relayProto})
+	backAddr := back.Addr().String()
+
+	fp := ipc.NewProtocol()
+	ipc.MustRegister(fp, 1, func(ctx ipc.Context, m *fileChunk) {
+		fwd := &fileChunk{Name: m.Name, Offset: m.Offset, Total: m.Total, Data: m.Data}
+		if !ctx.IsRequest() {
+			if err := relay.Send(backAddr, fwd, 0, nil); err != nil {
+				sink.fail(err)
+			}
+			return
+		}
+		err := ipc.SendRequest(relay, backAddr, fwd, 0, func(_ *fileChunk, ack *fileAck, err error) {
+			if err != nil {
+				sink.fail(err)
+				return
+			}
+			_ = ctx.Respond(ack)
+		})
+		if err != nil {
+			sink.fail(err)
+		}
+	})
+	ipc.MustRegister[fileAck](fp, 2, nil)
+	front := startService(t, ipc.Config{Protocol: fp, Listen: "127.0.0.1:0"})
+
+	cp := ipc.NewProtocol()
+	ipc.MustRegister[fileChunk](cp, 1, nil)
+	ipc.MustRegister[fileAck](cp, 2, nil)
+	client := startService(t, ipc.Config{Protocol: cp})
+	addr := front.Addr().String()
+
+	errs := make(chan error, len(fileSizes))
+	for i := range fileSizes {
+		go func() { errs <- uploadFile(t, client, addr, src, i, 2) }()
+	}
+	for range fileSizes {
+		select {
+		case err := <-errs:
+			require.NoError(t, err)
+		case err := <-sink.err:
+			t.Fatal(err)
+		case <-timeout():
+			t.Fatal("timed out uploading")
+		}
 	}
 	sink.waitFiles(t)
 	requireSameFiles(t, src, dst)

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/ipcframe/ipcframe/internal/hol"
 	"github.com/ipcframe/ipcframe/ipc"
@@ -23,6 +27,10 @@ import (
 //	        stream measured in the same run
 //	stream  the same with the payload as a stream field generated on the
 //	        fly and checked by hash on receipt
+//
+// bulk and stream also take -twoproc (the server in a child process; both
+// peak RSS are printed); a -size above 1 GiB sends one message and reports
+// its own rate, e.g. -mode stream -size 107374182400 -twoproc for 100 GiB.
 const (
 	ModeHOL    = "hol"
 	ModeBulk   = "bulk"
@@ -34,16 +42,11 @@ func isLargeMode(mode string) bool {
 	return mode == ModeHOL || mode == ModeBulk || mode == ModeStream
 }
 
-// runLarge runs a large-message mode and writes its lines to w.
-func runLarge(ctx context.Context, o Options, concs []int, w io.Writer) error {
+// runLarge runs a large-message mode and writes its lines to w. With
+// twoproc (bulk and stream only) the server is a child process and both
+// processes' peak RSS is reported.
+func runLarge(ctx context.Context, o Options, concs []int, twoproc bool, w io.Writer) error {
 	lim := serde.Limits{MaxString: maxBody}
-	sp := hol.ServerProtocol()
-	hol.RegisterBulk(sp, true)
-	server, err := startLargeService(ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: o.Service.BufferSize})
-	if err != nil {
-		return err
-	}
-	defer stopLargeService(server)
 	cp := hol.ClientProtocol()
 	hol.RegisterBulk(cp, false)
 	client, err := startLargeService(ipc.Config{Protocol: cp, Limits: lim, BufferSize: o.Service.BufferSize})
@@ -51,10 +54,30 @@ func runLarge(ctx context.Context, o Options, concs []int, w io.Writer) error {
 		return err
 	}
 	defer stopLargeService(client)
-	addr := server.Addr().String()
+	var addr string
+	var serverPID int
+	switch {
+	case twoproc && o.Mode == ModeHOL:
+		return errors.New("-mode hol runs embedded only")
+	case twoproc:
+		c, err := spawnServer(o.Service, os.Stderr)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = c.stop() }()
+		addr, serverPID = c.addr, c.cmd.Process.Pid
+	default:
+		sp := hol.ServerProtocol()
+		hol.RegisterBulk(sp, true)
+		server, err := startLargeService(ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: o.Service.BufferSize})
+		if err != nil {
+			return err
+		}
+		defer stopLargeService(server)
+		addr = server.Addr().String()
+	}
 
-	switch o.Mode {
-	case ModeHOL:
+	if o.Mode == ModeHOL {
 		for _, c := range concs {
 			for _, echo := range []bool{true, false} {
 				res, err := hol.Run(ctx, &hol.IPC{Svc: client, Addr: addr, BulkEcho: echo},
@@ -66,28 +89,53 @@ func runLarge(ctx context.Context, o Options, concs []int, w io.Writer) error {
 			}
 		}
 		return nil
-	default:
-		size := int64(64 << 20)
-		if o.Size >= 1<<20 {
-			size = int64(o.Size)
-		}
-		raw, err := hol.RawTCP(ctx, 64<<10, o.Duration)
-		if err != nil {
-			return fmt.Errorf("raw TCP: %w", err)
-		}
-		mb, err := hol.OneWay(ctx, client, addr, size, 2, o.Duration, o.Mode == ModeStream)
-		if err != nil {
+	}
+	size := int64(64 << 20)
+	if o.Size >= 1<<20 {
+		size = int64(o.Size)
+	}
+	raw, err := hol.RawTCP(ctx, 64<<10, o.Duration)
+	if err != nil {
+		return fmt.Errorf("raw TCP: %w", err)
+	}
+	var mb float64
+	if size > 1<<30 {
+		// One message larger than the window: its own rate.
+		start := time.Now()
+		if err := hol.SendLarge(ctx, client, addr, size, nil, o.Mode == ModeStream); err != nil {
 			return err
 		}
-		raw2, err := hol.RawTCP(ctx, 64<<10, o.Duration)
-		if err != nil {
-			return fmt.Errorf("raw TCP: %w", err)
-		}
-		ref := (raw + raw2) / 2
-		fmt.Fprintf(w, "%s %d MiB one way: ipcframe %.0f MB/s, raw TCP stream %.0f MB/s (before %.0f, after %.0f): %.2fx\n",
-			o.Mode, size>>20, mb, ref, raw, raw2, mb/ref)
-		return nil
+		mb = float64(size) / time.Since(start).Seconds() / 1e6
+	} else if mb, err = hol.OneWay(ctx, client, addr, size, 2, o.Duration, o.Mode == ModeStream); err != nil {
+		return err
 	}
+	raw2, err := hol.RawTCP(ctx, 64<<10, o.Duration)
+	if err != nil {
+		return fmt.Errorf("raw TCP: %w", err)
+	}
+	ref := (raw + raw2) / 2
+	fmt.Fprintf(w, "%s %d MiB one way: ipcframe %.0f MB/s, raw TCP stream %.0f MB/s (before %.0f, after %.0f): %.2fx\n",
+		o.Mode, size>>20, mb, ref, raw, raw2, mb/ref)
+	fmt.Fprintf(w, "peak RSS: this process %s", peakRSS(os.Getpid()))
+	if serverPID != 0 {
+		fmt.Fprintf(w, ", server process %s", peakRSS(serverPID))
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// peakRSS returns the VmHWM line of /proc/pid/status, or "unknown".
+func peakRSS(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
 }
 
 func startLargeService(cfg ipc.Config) (*ipc.Service, error) {

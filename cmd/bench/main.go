@@ -141,7 +141,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if isLargeMode(o.Mode) {
-		return runLarge(ctx, o, concs, stdout) // large.go: hol, bulk, stream
+		return runLarge(ctx, o, concs, *twoproc, stdout) // large.go: hol, bulk, stream
 	}
 	var t Target
 	switch {

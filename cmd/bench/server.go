@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ipcframe/ipcframe/compress"
+	"github.com/ipcframe/ipcframe/internal/hol"
 	"github.com/ipcframe/ipcframe/ipc"
 	"github.com/ipcframe/ipcframe/serde"
 )
@@ -97,6 +98,7 @@ func newProtocol(srv *Server) *ipc.Protocol {
 	ipc.MustRegister(p, idEcho, echo)
 	ipc.MustRegister(p, idSink, sink)
 	ipc.MustRegister(p, idStats, stats)
+	hol.RegisterBulk(p, srv != nil) // large.go: bulk and stream modes with -twoproc
 	return p
 }
 
