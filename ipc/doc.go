@@ -8,7 +8,9 @@
 // One type, [Service], plays both roles. With Config.Listen set it accepts
 // connections; it dials any destination name ("host:port") it sends to,
 // through one pool per name. Message types, each with a wire type id and an
-// optional handler, are registered in a [Protocol].
+// optional handler, are registered in a [Protocol]. [SolidFrameProfile]
+// configures a service for C++ SolidFrame peers, and [GroupID] lets several
+// protocols share one service (docs/interop.md).
 //
 // # Architecture
 //

@@ -60,3 +60,16 @@ func (x Conn) Close() error {
 	x.c.rc.Close(ErrConnectionClosed)
 	return nil
 }
+
+// CloseWithError is Close with the application's reason: ConnectionStop
+// and the messages that fail because of the close see an error matching
+// both ErrConnectionClosed and err (for example a sentinel of a login or
+// version handshake that the peer broke).
+func (x Conn) CloseWithError(err error) error {
+	if x.c == nil || x.c.rc == nil {
+		return ErrConnectionGone
+	}
+	c := x.c
+	c.rc.Close(&ConnError{Op: "close", Peer: c.remote, ConnID: c.id, Err: fmt.Errorf("%w: %w", ErrConnectionClosed, err)})
+	return nil
+}

@@ -101,3 +101,16 @@ func (p *Protocol) maxID() int { return int(p.max) }
 func (p *Protocol) lookup(m Message) *typeInfo {
 	return p.byType[reflect.TypeOf(m)]
 }
+
+// GroupID returns the type id of message type typ of message group group:
+// SolidFrame's (protocol, type) pair type ids (Protocol<std::pair<uint8_t,
+// uint8_t>>), which let independent protocols share one service and one
+// connection. Register each type with its GroupID; a service needs only
+// the groups it uses. The ids need Config.TypeIDSize 2: the group byte is
+// the low byte of the little-endian id, so the wire carries the group byte
+// then the type byte, the pair's order (docs/protocol.md, "Body"). The
+// default one-byte type ids are unchanged.
+func GroupID(group, typ uint8) uint16 { return uint16(group) | uint16(typ)<<8 }
+
+// SplitGroupID returns the group and type of a GroupID.
+func SplitGroupID(id uint16) (group, typ uint8) { return uint8(id), uint8(id >> 8) }
