@@ -139,18 +139,6 @@ func finishChunk(b []byte, code uint8, dataLen int) {
 	binary.LittleEndian.PutUint16(b[1+n:], uint16(dataLen))
 }
 
-// appendChunk appends a whole chunk: code, slot, u16 length and data (at
-// most maxChunkData bytes).
-func appendChunk(b []byte, code uint8, slot uint32, data []byte) []byte {
-	if len(data) > maxChunkData {
-		panic(fmt.Sprintf("ipc: appendChunk: chunk length %d out of range", len(data)))
-	}
-	b = append(b, code)
-	b = serde.AppendCross(b, uint64(slot))
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(data)))
-	return append(b, data...)
-}
-
 // appendCancelMessage appends a CancelMessage command for slot.
 func appendCancelMessage(b []byte, slot uint32) []byte {
 	b = append(b, cmdCancelMessage)
@@ -163,11 +151,6 @@ func appendCancelRequest(b []byte, index, unique uint64) []byte {
 	b = append(b, cmdCancelRequest)
 	b = serde.AppendCross(b, index)
 	return serde.AppendCross(b, unique)
-}
-
-// appendAckdCount appends an AckdCount command returning count credits.
-func appendAckdCount(b []byte, count uint8) []byte {
-	return append(b, cmdAckdCount, count)
 }
 
 // command is one decoded payload command. Which fields are set depends on

@@ -1017,3 +1017,25 @@ func TestProtocolDocMatchesSerde(t *testing.T) {
 		require.Equal(t, hex.EncodeToString(last.data[1:]), hex.EncodeToString(serdeEncodeAll(t, nil, m)), name)
 	}
 }
+
+// Test-only encoders: they build peer input for the reader tests and an
+// independent oracle for the writer's in-place chunks. The engine never
+// calls them (its writer uses putChunkStart and finishChunk, and it sends
+// no AckdCount), so they do not live in wire.go.
+
+// appendChunk appends a whole chunk: code, slot, u16 length and data (at
+// most maxChunkData bytes).
+func appendChunk(b []byte, code uint8, slot uint32, data []byte) []byte {
+	if len(data) > maxChunkData {
+		panic(fmt.Sprintf("ipc: appendChunk: chunk length %d out of range", len(data)))
+	}
+	b = append(b, code)
+	b = serde.AppendCross(b, uint64(slot))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(data)))
+	return append(b, data...)
+}
+
+// appendAckdCount appends an AckdCount command returning count credits.
+func appendAckdCount(b []byte, count uint8) []byte {
+	return append(b, cmdAckdCount, count)
+}
