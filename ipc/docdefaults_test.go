@@ -41,8 +41,8 @@ func TestTuningDocDefaults(t *testing.T) {
 		{"`MaxKeepAlives`", DefaultMaxKeepAlives},
 		{"`BusyPoll`", int64(reactor.DefaultBusyPoll)},
 		{"Pump quantum", DefaultPumpQuantum},
-		{"Reactor HighWater", reactor.DefaultHighWater},
-		{"Reactor LowWater", reactor.DefaultLowWater},
+		{"Reactor HighWater", writeHighWater}, // what ipc sets, not the reactor default
+		{"Reactor LowWater", writeLowWater},
 		{"Reactor StallPoll", int64(reactor.DefaultStallPoll)},
 		{"Reactor ReadBufferCap", reactor.DefaultReadBufferCap},
 	} {
