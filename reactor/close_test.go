@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"syscall"
@@ -18,10 +19,10 @@ import (
 //
 // The reuse is established, not hoped for: the accept gives B the lowest
 // free fd, which is N only if no lower one is free (another test's socket
-// may have been closed meanwhile). When it is not N, the test duplicates
-// B's socket onto N (dup3), which is free: A's close freed it and the
-// accept was the only fd allocated since. Either way a stale write through
-// A's fd would reach B's peer.
+// may have been closed meanwhile). When it is not N and N is still free,
+// the test duplicates B's socket onto N (dup3); when something else took N,
+// it tries again with a new A and B. Either way a stale write through A's
+// fd would reach B's peer.
 func TestNoStaleWriteAfterFdReuse(t *testing.T) {
 	type opened struct {
 		c  *Conn
@@ -34,22 +35,34 @@ func TestNoStaleWriteAfterFdReuse(t *testing.T) {
 		closed: closes.record,
 	})
 
-	ncA, err := net.Dial("tcp", r.Addr().String())
-	require.NoError(t, err)
-	defer ncA.Close()
-	a := recv(t, opens)
-	sock := rawSocket(t) // B's client socket, allocated before A's fd is freed
-	a.c.Abort(nil)
-	require.ErrorIs(t, recv(t, closes.ch), ErrClosed)
+	// Each attempt closes a fresh A and accepts a fresh B. An attempt is
+	// used when B got A's fd or A's fd is still free (then B's socket is
+	// duplicated onto it); when something else of the process took A's fd
+	// meanwhile (a concurrent close and open elsewhere), it is retried.
+	var a, b opened
+	var ncB rawConn
+	for attempt := 0; ; attempt++ {
+		require.Less(t, attempt, 20, "A's fd was taken by something else in every attempt")
+		ncA, err := net.Dial("tcp", r.Addr().String())
+		require.NoError(t, err)
+		defer ncA.Close()
+		a = recv(t, opens)
+		sock := rawSocket(t) // B's client socket, allocated before A's fd is freed
+		a.c.Abort(nil)
+		require.ErrorIs(t, recv(t, closes.ch), ErrClosed)
 
-	ncB := rawConnect(t, sock, r.Addr().(*net.TCPAddr))
-	b := recv(t, opens)
-	if b.fd != a.fd {
-		require.Less(t, b.fd, a.fd, "the accept takes the lowest free fd")
-		_, err := unix.FcntlInt(uintptr(a.fd), unix.F_GETFD, 0)
-		require.ErrorIs(t, err, unix.EBADF, "fd %d was taken by something else", a.fd)
-		require.NoError(t, unix.Dup3(b.fd, a.fd, unix.O_CLOEXEC))
-		t.Cleanup(func() { _ = unix.Close(a.fd) })
+		ncB = rawConnect(t, sock, r.Addr().(*net.TCPAddr))
+		b = recv(t, opens)
+		if b.fd == a.fd {
+			break
+		}
+		if _, err := unix.FcntlInt(uintptr(a.fd), unix.F_GETFD, 0); errors.Is(err, unix.EBADF) {
+			require.NoError(t, unix.Dup3(b.fd, a.fd, unix.O_CLOEXEC))
+			t.Cleanup(func() { _ = unix.Close(a.fd) })
+			break
+		}
+		b.c.Abort(nil)
+		require.ErrorIs(t, recv(t, closes.ch), ErrClosed)
 	}
 
 	var writeA, writeB error
@@ -76,7 +89,7 @@ func TestNoStaleWriteAfterFdReuse(t *testing.T) {
 	require.Equal(t, "!", string(ncB.readN(t, 1)))
 
 	// The precondition holds: bytes written on A's fd number reach B's peer.
-	_, err = unix.Write(a.fd, []byte("?"))
+	_, err := unix.Write(a.fd, []byte("?"))
 	require.NoError(t, err)
 	require.Equal(t, "?", string(ncB.readN(t, 1)))
 }
