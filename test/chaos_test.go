@@ -361,11 +361,10 @@ func TestChaos(t *testing.T) {
 			clientStarts.Add(1)
 			d := time.Duration(rand.New(rand.NewPCG(seed, activateSeed.Add(1))).IntN(3000)) * time.Microsecond
 			activations.Add(1)
-			go func() {
+			time.AfterFunc(d, func() { // load generation: the handshake's delay
 				defer activations.Done()
-				time.Sleep(d)          // load generation: the handshake's delay
 				_ = ci.Conn.Activate() // fails if the connection closed first
-			}()
+			})
 		},
 		ConnectionStop: func(ipc.ConnInfo, error) { clientStops.Add(1) },
 	})
