@@ -103,32 +103,37 @@ func TestStatsKeepAlive(t *testing.T) {
 	_, err := ipc.Call[callMsg, callMsg](context.Background(), client, addr, &callMsg{}, 0)
 	require.NoError(t, err)
 	// Move time a keepalive period at a time until the server has counted
-	// three pings. Each step waits for a timer to be armed first and then
-	// for the ping or for a timer to be re-armed (a step that lands before
-	// the keepalive timer is re-armed sends nothing and is repeated).
+	// three pings. Each step waits for a timer to be armed, moves time, waits
+	// for the timer to be re-armed (the tick has run and counted its ping, if
+	// it sent one), then waits until the server has counted every ping the
+	// client sent. Without that last wait the steps outrun a loaded server
+	// and the client sends more than MaxKeepAlives pings in one window.
 	deadline := time.Now().Add(30 * time.Second)
+	timeout := make(chan struct{})
+	tm := time.AfterFunc(time.Until(deadline), func() { close(timeout) })
+	defer tm.Stop()
 	for server.Stats().KeepAlivesReceived < 3 {
-		require.True(t, time.Now().Before(deadline), "the server counted %d pings", server.Stats().KeepAlivesReceived)
-		timeout := make(chan struct{})
-		tm := time.AfterFunc(time.Until(deadline), func() { close(timeout) })
 		require.True(t, clk.WaitPending(1, timeout), "no timer armed")
-		before := server.Stats().KeepAlivesReceived
 		rearmed := clk.Scheduled()
 		clk.Advance(ka)
-		for server.Stats().KeepAlivesReceived == before {
-			select {
-			case <-rearmed:
-			case <-timeout:
-			case <-time.After(time.Millisecond): // poll the server's counter
-				continue
-			}
-			break
+		select {
+		case <-rearmed:
+		case <-timeout:
+			require.Fail(t, "the keepalive timer was not re-armed")
 		}
-		tm.Stop()
+		sent := client.Stats().KeepAlivesSent
+		for server.Stats().KeepAlivesReceived < sent {
+			select {
+			case <-timeout:
+				require.Fail(t, "ping not counted", "the server counted %d of %d pings", server.Stats().KeepAlivesReceived, sent)
+			case <-time.After(time.Millisecond): // poll the server's counter
+			}
+		}
 	}
 	require.GreaterOrEqual(t, client.Stats().KeepAlivesSent, uint64(3))
 	st := client.Stats()
-	require.Len(t, st.Conns, 1)
+	require.Len(t, st.Conns, 1, "client %+v server %+v", st, server.Stats())
+	require.Zero(t, st.Connections.ClosedByPeer)
 	require.Equal(t, st.KeepAlivesSent, st.Conns[0].KeepAlivesSent)
 }
 
