@@ -41,6 +41,10 @@ type conn struct {
 	retired bool      // takes no pool messages; closes once idle (retire)
 	openAt  time.Time // when OnOpen ran (healthy)
 
+	// pipe.go: the two ends of the pipe, long or short
+	sendPipe shortSpan
+	recvPipe shortSpan
+
 	// keepalive (keepalive.go)
 	timer        keepAliveTimer
 	tickFn       func()
@@ -170,6 +174,7 @@ func (c *conn) pump() {
 		}
 		c.lastSend = c.svc.cfg.Clock.Now()
 		c.countSent(n)
+		c.adaptPipe(n) // pipe.go
 		c.runCompletions()
 		if budget -= n; budget <= 0 {
 			c.rc.Wake()
@@ -245,6 +250,7 @@ func (c *conn) onData(data []byte) int {
 	err := c.feed(data)
 	c.dispatching.Store(false)
 	c.partial = len(c.rest) > 0
+	c.adaptRecv(len(data)) // pipe.go
 	if err != nil {
 		err = tlsMismatch(data, err)
 		c.log.Debug("ipc: closing on bad input", "err", err)

@@ -19,6 +19,8 @@ const (
 // rslot is the receive state of one of the peer's writer slots.
 type rslot struct {
 	phase uint8
+	large bool // more than smallMessage bytes arrived (counted in reader.large)
+	bytes int  // chunk bytes received for the message so far
 	dec   *serde.Decoder
 	hdr   msgHeader
 	body  msgBody
@@ -56,6 +58,11 @@ type reader struct {
 	slots      []*rslot
 	scratch    []byte // decompression output
 	dispatched bool   // a message was dispatched in the current packet
+	// large counts the slots whose message in progress has more than
+	// smallMessage bytes; interleaved is set when a small message arrived
+	// while large > 0, and read and cleared by the connection (pipe.go).
+	large       int
+	interleaved bool
 }
 
 func newReader(cfg *Config, ev readerEvents) *reader {
@@ -138,7 +145,7 @@ func (r *reader) packet(p []byte) error {
 			}
 		case cmdCancelMessage:
 			if s := r.slots[cmd.slot]; s != nil && s.phase != rIdle {
-				s.phase = rIdle
+				r.idle(s)
 				s.body = msgBody{}
 				r.ev.onCancelMessage(cmd.slot)
 			}
@@ -166,13 +173,18 @@ func (r *reader) chunk(cmd *command) error {
 		return fmt.Errorf("%w: continuation on idle slot %d", ErrBadSlot, cmd.slot)
 	case start:
 		s.phase = rHeader
+		s.bytes = 0
 		s.hdr = msgHeader{}
 		s.dec.Reset(&s.hdr)
 	}
 	data := cmd.data
+	if s.bytes += len(data); !s.large && s.bytes > smallMessage {
+		s.large = true
+		r.large++
+	}
 	if s.phase == rSkip {
 		if end {
-			s.phase = rIdle
+			r.idle(s)
 		}
 		return nil
 	}
@@ -194,7 +206,7 @@ func (r *reader) chunk(cmd *command) error {
 		if r.ev.onHeader(&s.hdr) {
 			s.phase = rSkip
 			if end {
-				s.phase = rIdle
+				r.idle(s)
 			}
 			return nil
 		}
@@ -219,10 +231,22 @@ func (r *reader) chunk(cmd *command) error {
 		return fmt.Errorf("%w: message in slot %d incomplete at its last chunk", ErrBadChunk, cmd.slot)
 	case done:
 		m := s.body.msg
-		s.phase = rIdle
+		if !s.large && r.large > 0 {
+			r.interleaved = true
+		}
+		r.idle(s)
 		s.body = msgBody{}
 		r.dispatched = true
 		r.ev.onMessage(&s.hdr, m)
 	}
 	return nil
+}
+
+// idle ends the message in progress in s (completed, canceled or skipped).
+func (r *reader) idle(s *rslot) {
+	s.phase = rIdle
+	if s.large {
+		s.large = false
+		r.large--
+	}
 }

@@ -43,6 +43,7 @@ type wslot struct {
 	unique uint32
 	phase  uint8
 	cont   int // consecutive full body packets since the last turn
+	bytes  int // chunk bytes written for the message so far (pipe.go)
 	enc    *serde.Encoder
 	hdr    msgHeader
 	body   msgBody
@@ -83,6 +84,9 @@ type writer struct {
 	queuedReqs int     // requests among them
 	waiting    int     // slots in slotWait
 	finished   uint64  // messages fully serialized (counted by stats.go)
+	// interleaved is set when a small message finished while a large one
+	// was under way; the connection reads and clears it (pipe.go).
+	interleaved bool
 	// canceledWaits counts slots in slotWaitCanceled: they hold a slot
 	// until the late response arrives or the connection closes, count
 	// against MaxResponseWait, and retire the connection when too many
@@ -149,7 +153,7 @@ func (w *writer) enqueue(st *msgStub) bool {
 	i := w.free[len(w.free)-1]
 	w.free = w.free[:len(w.free)-1]
 	s := &w.slots[i]
-	s.st, s.phase, s.cont = st, slotQueued, 0
+	s.st, s.phase, s.cont, s.bytes = st, slotQueued, 0, 0
 	st.slot = i
 	w.queued++
 	if st.isRequest() {
@@ -265,6 +269,7 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 	if err != nil {
 		return false, w.encodeFailed(i, c, code, dataOff, n, off, err)
 	}
+	s.bytes += n
 	if s.phase == slotHeader {
 		finishChunk(c, code, n)
 		*off += dataOff + n
@@ -320,6 +325,9 @@ func (w *writer) finish(i int32) {
 	st := s.st
 	w.unqueue(i)
 	w.finished++
+	if s.bytes <= smallMessage && !w.interleaved && w.largeUnderWay() {
+		w.interleaved = true
+	}
 	if st.isRequest() {
 		s.phase = slotWait
 		w.waiting++

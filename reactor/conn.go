@@ -20,8 +20,8 @@ const (
 // Conn is one connection owned by one event loop.
 //
 // Any-goroutine methods: ID, Data, Dialed, LocalAddr, RemoteAddr, Loop, Send,
-// Execute, Wake, Close, Abort. All others (SetData, Write, Writable, Closed)
-// are loop-only: call them only from Handler methods, Execute functions or
+// Execute, Wake, Close, Abort. All others (SetData, Write, Writable, Closed,
+// SetPipe, PauseRead, ResumeRead) are loop-only: call them only from Handler methods, Execute functions or
 // loop timers of this connection's loop.
 //
 // Output has two paths. Send (any goroutine) appends to an ordered per-
@@ -65,6 +65,9 @@ type Conn struct {
 	wpAdded      bool      // the socket is in the write poller's epoll set
 	readPaused   bool      // PauseRead in effect (readpause.go)
 	pollFD       int       // gnet loop's epoll fd: 0 unknown yet, -1 not found
+	highWater    int       // SetPipe's HighWater; 0: the Config's (pipe.go)
+	lowWater     int       // SetPipe's LowWater; 0: the Config's (pipe.go)
+	loopback     bool      // the peer is a loopback address (set at open)
 
 	scheduled  atomic.Bool  // a pump turn is pending or paused (at most one)
 	woken      atomic.Bool  // a wake task is pending
@@ -107,6 +110,7 @@ func (c *Conn) openOnLoop(gc gnet.Conn, l *Loop) {
 	l.spinAdd(c.fd)
 	setNotSentLowat(c.fd, c.r.cfg.NotSentLowat)
 	if ip := net.ParseIP(hostOf(c.remote)); ip != nil && ip.IsLoopback() {
+		c.loopback = true
 		setRecvBuffer(c.fd, c.r.cfg.LoopbackRecvBuffer)
 	}
 }
@@ -210,7 +214,7 @@ func (c *Conn) Writable() bool {
 	if c.dead || c.closeState.Load() == closeAbort {
 		return false
 	}
-	if c.gc.OutboundBuffered()+int(c.queued.Load()) < c.r.cfg.HighWater {
+	if c.gc.OutboundBuffered()+int(c.queued.Load()) < c.highMark() {
 		return true
 	}
 	c.wantWritable = true

@@ -75,7 +75,6 @@ func (l *Loop) recheckOnLoop() {
 	l.stallTimer = nil
 	list := l.stalled
 	l.stalled = l.spare[:0]
-	low := l.r.cfg.LowWater
 	for i, c := range list {
 		list[i] = nil
 		c.inStall = false
@@ -92,7 +91,7 @@ func (l *Loop) recheckOnLoop() {
 			}
 			continue
 		}
-		if ob > low {
+		if ob > c.lowMark() {
 			l.stall(c)
 			continue
 		}

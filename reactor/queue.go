@@ -176,7 +176,7 @@ func (c *Conn) pumpOnLoop() {
 			c.closeNowOnLoop()
 			return
 		}
-		if c.gc.OutboundBuffered() >= c.r.cfg.HighWater {
+		if c.gc.OutboundBuffered() >= c.highMark() {
 			c.pumpStalled = true
 			c.loop.stall(c)
 			return

@@ -39,6 +39,8 @@
 //	                 and the client in this one; the child is stopped at
 //	                 the end
 //	-quiet           no progress bar
+//	-cpuprofile PATH write a CPU profile of the run (go tool pprof)
+//	-trace PATH      write an execution trace of the run (go tool trace)
 //
 // Client and server must agree on -buffer and -compress. In the embedded
 // demo allocations per request count both sides; with -addr or -twoproc only
@@ -111,6 +113,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		addr     = fs.String("addr", "", "run only the client against this server address")
 		twoproc  = fs.Bool("twoproc", false, "run the server as a child process")
 		quiet    = fs.Bool("quiet", false, "no progress bar")
+		cpuProf  = fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+		tracePth = fs.String("trace", "", "write an execution trace of the run to this file")
 	)
 	fs.IntVar(&o.Size, "size", 1024, "payload bytes per message")
 	fs.IntVar(&o.Conns, "conns", 1, "pool connections (MaxActiveConnections)")
@@ -126,6 +130,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	o.Service.Compress = bool(compress)
+	prof, err := startProfiles(*cpuProf, *tracePth) // profile.go
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := prof.stop(); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+		}
+	}()
 
 	if *serveOn != "" {
 		return serve(*serveOn, o.Service, stdout, stderr)

@@ -1,0 +1,94 @@
+package ipc
+
+// The pipe below a connection's writer, adapted to what it carries.
+//
+// Bytes handed to the reactor and the kernel can no longer be overtaken: a
+// small message queued now waits behind all of them (docs/benchmarks.md,
+// head-of-line). A long pipe is what a single large transfer wants (fewer
+// wake-ups to refill it); a short one is what a small message beside a
+// large one wants. So a connection starts with the long pipe
+// (writeHighWater, writeLowWater, writeNotSentLowat) and switches to the
+// short one (pipeShort*) as soon as its writer finishes a small message
+// (at most smallMessage bytes) while a large one is under way; it returns
+// to the long pipe once pipeShortSpan bytes have been written without
+// that happening again.
+//
+// The receiving end of the pipe is the peer's business, except on loopback
+// connections, whose receive buffer ipc fixes (loopbackRecvBuffer): the
+// bytes a reader has not consumed sit there, and a small message waits
+// behind them too. The reader shortens it (pipeShortRecv) when a small
+// message arrives while a large one is arriving, and restores it after
+// pipeShortSpan bytes without that.
+const (
+	pipeShortHighWater = 64 << 10
+	pipeShortLowWater  = 16 << 10
+	pipeShortNotSent   = 32 << 10
+	pipeShortRecv      = 64 << 10
+	pipeShortSpan      = 4 << 20
+	smallMessage       = 16 << 10
+)
+
+// largeUnderWay reports whether a message larger than smallMessage has
+// started and not finished (loop).
+func (w *writer) largeUnderWay() bool {
+	for k := range w.wq.len() {
+		s := &w.slots[w.wq.at(k)]
+		if s.phase == slotBody && s.bytes > smallMessage {
+			return true
+		}
+	}
+	return false
+}
+
+// shortSpan is the state of one end of the pipe: short, and for how many
+// more bytes without an interleaved small message.
+type shortSpan struct {
+	on   bool
+	left int
+}
+
+// update notes n bytes moved, hit if they completed a small message beside
+// a large one, and reports whether the end changed between long and short.
+func (s *shortSpan) update(hit bool, n int) (changed bool) {
+	if hit {
+		s.left = pipeShortSpan
+		changed = !s.on
+		s.on = true
+		return changed
+	}
+	if s.on {
+		if s.left -= n; s.left <= 0 {
+			s.on = false
+			return true
+		}
+	}
+	return false
+}
+
+// adaptPipe chooses the connection's sending pipe after n bytes were
+// written (loop; pump).
+func (c *conn) adaptPipe(n int) {
+	hit := c.w.interleaved
+	c.w.interleaved = false
+	switch {
+	case !c.sendPipe.update(hit, n):
+	case c.sendPipe.on:
+		c.rc.SetPipe(pipeShortHighWater, pipeShortLowWater, pipeShortNotSent)
+	default:
+		c.rc.SetPipe(0, 0, writeNotSentLowat)
+	}
+}
+
+// adaptRecv chooses the connection's receive buffer after n bytes were
+// read (loop; onData).
+func (c *conn) adaptRecv(n int) {
+	hit := c.r.interleaved
+	c.r.interleaved = false
+	switch {
+	case !c.recvPipe.update(hit, n):
+	case c.recvPipe.on:
+		c.rc.SetLoopbackRecvBuffer(pipeShortRecv)
+	default:
+		c.rc.SetLoopbackRecvBuffer(0)
+	}
+}
