@@ -22,9 +22,12 @@ func (e *allocEvents) onMessage(_ *msgHeader, m Message) {
 	e.got++
 	releaseMsg(m)
 }
-func (e *allocEvents) onCancelRequest(uint64, uint64) {}
-func (e *allocEvents) onCancelMessage(uint32)         {}
-func (e *allocEvents) onKeepAlive()                   {}
+func (e *allocEvents) onCancelRequest(uint64, uint64)  {}
+func (e *allocEvents) onCancelMessage(uint32)          {}
+func (e *allocEvents) onKeepAlive()                    {}
+func (e *allocEvents) onHello()                        {}
+func (e *allocEvents) onWindow(uint64, uint64, uint64) {}
+func (e *allocEvents) grantWindow(windowGrant)         {}
 
 // TestSteadyStateZeroAllocs pins the engine's hot path: a pooled stub
 // through the writer (enqueue, fill) and the reader (feed, decode into a

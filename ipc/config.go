@@ -55,6 +55,16 @@ type Config struct {
 	// MaxReaderSlots is the number of sender slots a reader accepts: the
 	// peer's MaxMultiplex+MaxResponseWait must not exceed it. Default 192.
 	MaxReaderSlots int
+	// MessageWindow is the receive window of each message a peer sends,
+	// in bytes: the most body bytes of one message this end has received
+	// and not yet consumed (docs/protocol.md §7b). It is granted only to
+	// peers that speak ipcframe's window extension, which this end
+	// announces with a hello packet when the connection opens; a peer
+	// that does not (a C++ SolidFrame service) gets TCP back-pressure
+	// instead. Zero means 1 MiB; at least 256 KiB (the extension's
+	// initial window); negative turns the extension off (no hello; the
+	// writer still obeys a peer's windows).
+	MessageWindow int
 	// ContinuousPackets is how many consecutive packets one message may fill
 	// before the writer turns to other waiting messages. Default 4.
 	ContinuousPackets int
@@ -213,6 +223,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.MaxResponseWait, DefaultMaxResponseWait)
 	def(&c.MaxReaderSlots, DefaultMaxReaderSlots)
 	def(&c.ContinuousPackets, DefaultContinuousPackets)
+	def(&c.MessageWindow, DefaultMessageWindow)
 	def(&c.TypeIDSize, DefaultTypeIDSize)
 	def(&c.WriteBatch, DefaultWriteBatch)
 	defD(&c.DialTimeout, DefaultDialTimeout)
@@ -275,6 +286,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxMultiplex+c.MaxResponseWait > 1<<20 {
 		return bad("MaxMultiplex", "MaxMultiplex+MaxResponseWait above 1<<20")
+	}
+	if c.MessageWindow > 0 && c.MessageWindow < windowInitial {
+		return bad("MessageWindow", "must be at least %d or negative, got %d", windowInitial, c.MessageWindow)
 	}
 	if c.TypeIDSize != 1 && c.TypeIDSize != 2 {
 		return bad("TypeIDSize", "must be 1 or 2, got %d", c.TypeIDSize)

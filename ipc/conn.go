@@ -371,6 +371,17 @@ func (c *conn) onHeader(h *msgHeader) bool {
 func (c *conn) onCancelRequest(index, unique uint64) { c.w.cancelBySlot(index, unique) }
 func (c *conn) onCancelMessage(slot uint32)          {}
 
+// onHello implements readerEvents: the peer grants windows, so the
+// messages this end starts from now on obey them (window.go).
+func (c *conn) onHello() { c.w.peerWindows = true }
+
+// onWindow implements readerEvents: the peer granted credit to the message
+// in our writer slot.
+func (c *conn) onWindow(slot, unique, credit uint64) { c.w.grant(slot, unique, credit) }
+
+// grantWindow implements readerEvents: a Window command to send.
+func (c *conn) grantWindow(g windowGrant) { c.w.windows = append(c.w.windows, g) }
+
 // onClose runs once on the loop: every message the connection held is
 // resent through its pool or completed with an error.
 func (c *conn) onClose(err error) {

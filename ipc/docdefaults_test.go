@@ -30,6 +30,7 @@ func TestTuningDocDefaults(t *testing.T) {
 		{"`MaxMultiplex`", DefaultMaxMultiplex},
 		{"`MaxResponseWait`", DefaultMaxResponseWait},
 		{"`MaxReaderSlots`", DefaultMaxReaderSlots},
+		{"`MessageWindow`", DefaultMessageWindow},
 		{"`ContinuousPackets`", DefaultContinuousPackets},
 		{"`TypeIDSize`", DefaultTypeIDSize},
 		{"`WriteBatch`", DefaultWriteBatch},

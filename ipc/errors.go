@@ -77,6 +77,9 @@ var (
 	// ErrTruncated reports a connection that ended in the middle of a
 	// packet.
 	ErrTruncated = fmt.Errorf("%w: connection ended inside a packet", ErrProtocol)
+	// ErrWindowExceeded reports a peer that sent more of a windowed
+	// message than its receive window allowed (docs/protocol.md §7b).
+	ErrWindowExceeded = fmt.Errorf("%w: message receive window exceeded", ErrProtocol)
 	// ErrKeepAliveFlood reports too many keepalive packets in one window.
 	ErrKeepAliveFlood = fmt.Errorf("%w: too many keepalive packets", ErrProtocol)
 	// ErrDeadPeer reports a dialed connection that received nothing for

@@ -66,7 +66,8 @@ func TestNeverReadingClientBounded(t *testing.T) {
 	// The raw client: an ipc writer's packets written to a plain socket.
 	cp := NewProtocol()
 	MustRegister[flowMsg](cp, 1, nil)
-	ccfg, err := Config{Protocol: cp, MaxMultiplex: 1, MaxResponseWait: requests}.withDefaults()
+	// MessageWindow -1: this raw client grants no windows (it never reads).
+	ccfg, err := Config{Protocol: cp, MaxMultiplex: 1, MaxResponseWait: requests, MessageWindow: -1}.withDefaults()
 	require.NoError(t, err)
 	nc, err := net.Dial("tcp", addr)
 	require.NoError(t, err)

@@ -19,8 +19,9 @@ const (
 // rslot is the receive state of one of the peer's writer slots.
 type rslot struct {
 	phase uint8
-	large bool // more than smallMessage bytes arrived (counted in reader.large)
-	bytes int  // chunk bytes received for the message so far
+	large bool    // more than smallMessage bytes arrived (counted in reader.large)
+	bytes int     // chunk bytes received for the message so far
+	win   rwindow // window.go
 	dec   *serde.Decoder
 	hdr   msgHeader
 	body  msgBody
@@ -36,6 +37,12 @@ type readerEvents interface {
 	onCancelRequest(index, unique uint64)
 	onCancelMessage(slot uint32)
 	onKeepAlive()
+	// onHello: the peer grants windows (window.go).
+	onHello()
+	// onWindow: the peer granted credit to our writer slot's message.
+	onWindow(slot, unique, credit uint64)
+	// grantWindow: send the peer a Window command.
+	grantWindow(g windowGrant)
 }
 
 // reader parses packets and demultiplexes message chunks by the sender's
@@ -54,6 +61,10 @@ type reader struct {
 	reg        *serde.Registry
 	limits     serde.Limits
 	ev         readerEvents
+	// msgWindow is Config.MessageWindow; announced is set when this end
+	// sent its hello (and so accepts Window commands).
+	msgWindow int
+	announced bool
 
 	slots      []*rslot
 	scratch    []byte // decompression output
@@ -75,6 +86,8 @@ func newReader(cfg *Config, ev readerEvents) *reader {
 		reg:        cfg.Registry,
 		limits:     cfg.Limits,
 		ev:         ev,
+		msgWindow:  cfg.MessageWindow,
+		announced:  cfg.MessageWindow > 0,
 		slots:      make([]*rslot, cfg.MaxReaderSlots),
 	}
 }
@@ -110,6 +123,10 @@ func (r *reader) feed(data []byte) (int, error) {
 				return used, fmt.Errorf("%w: %w", ErrCompression, err)
 			}
 			payload = r.scratch[:n]
+		}
+		if isHello(payload) {
+			r.ev.onHello()
+			continue
 		}
 		if err := r.packet(payload); err != nil {
 			return used, err
@@ -151,6 +168,11 @@ func (r *reader) packet(p []byte) error {
 			}
 		case cmdCancelRequest:
 			r.ev.onCancelRequest(cmd.index, cmd.unique)
+		case cmdWindow:
+			if !r.announced {
+				return fmt.Errorf("%w: Window command, and no windows were announced", ErrBadCommand)
+			}
+			r.ev.onWindow(cmd.index, cmd.unique, cmd.credit)
 		case cmdAckdCount, cmdUpdate:
 			// Relay credits and updates are not used by this engine yet.
 		}
@@ -183,6 +205,10 @@ func (r *reader) chunk(cmd *command) error {
 		r.large++
 	}
 	if s.phase == rSkip {
+		if err := r.takeWindow(s, cmd.slot, len(data)); err != nil {
+			return err
+		}
+		r.consumed(s, cmd.slot, len(data))
 		if end {
 			r.idle(s)
 		}
@@ -203,6 +229,7 @@ func (r *reader) chunk(cmd *command) error {
 		if len(data) > 0 {
 			return fmt.Errorf("%w: %d bytes after the header in its chunk (slot %d)", ErrBadChunk, len(data), cmd.slot)
 		}
+		r.startWindow(s, cmd.slot) // window.go
 		if r.ev.onHeader(&s.hdr) {
 			s.phase = rSkip
 			if end {
@@ -217,6 +244,9 @@ func (r *reader) chunk(cmd *command) error {
 			return nil
 		}
 	}
+	if err := r.takeWindow(s, cmd.slot, len(data)); err != nil {
+		return err
+	}
 	n, done, err := s.dec.Decode(data)
 	if s.body.err != nil {
 		return fmt.Errorf("%w: slot %d: %w", ErrProtocol, cmd.slot, s.body.err)
@@ -229,6 +259,8 @@ func (r *reader) chunk(cmd *command) error {
 		return fmt.Errorf("%w: message in slot %d ends before its last chunk", ErrBadChunk, cmd.slot)
 	case !done && end:
 		return fmt.Errorf("%w: message in slot %d incomplete at its last chunk", ErrBadChunk, cmd.slot)
+	case !done:
+		r.consumed(s, cmd.slot, len(data))
 	case done:
 		m := s.body.msg
 		if !s.large && r.large > 0 {

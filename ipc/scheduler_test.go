@@ -16,6 +16,8 @@ type pipeEvents struct {
 	cancels  []reqID
 	canceled []uint32
 	kas      int
+	hellos   int
+	grants   []windowGrant // Window commands the reader asked for
 }
 
 func (e *pipeEvents) onHeader(*msgHeader) bool { return false }
@@ -29,12 +31,21 @@ func (e *pipeEvents) onCancelRequest(index, unique uint64) {
 }
 func (e *pipeEvents) onCancelMessage(slot uint32) { e.canceled = append(e.canceled, slot) }
 func (e *pipeEvents) onKeepAlive()                { e.kas++ }
+func (e *pipeEvents) onHello()                    { e.hellos++ }
+func (e *pipeEvents) onWindow(slot, unique, credit uint64) {
+	if e.w != nil {
+		e.w.grant(slot, unique, credit)
+	}
+}
+func (e *pipeEvents) grantWindow(g windowGrant) { e.grants = append(e.grants, g) }
 
 func testConfig(t testing.TB, mod func(*Config)) *Config {
 	t.Helper()
 	p := NewProtocol()
 	require.NoError(t, Register(p, 1, func(Context, *testmsg.Message) {}))
-	cfg := Config{Protocol: p}
+	// No window extension unless mod asks for it: these tests read the
+	// writer's packets one by one, and the hello would come first.
+	cfg := Config{Protocol: p, MessageWindow: -1}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -48,9 +48,11 @@ const (
 	cmdMessage       = 4 // slot, u16 len, data: continuation chunk
 	cmdEndMessage    = 5 // slot, u16 len, data: last chunk of a message
 	cmdCancelMessage = 6 // slot: the sender abandoned the message in slot
-	cmdUpdate        = 7 // no operands; reserved, ignored
+	cmdUpdate        = 7 // no operands; ignored (eight of them: the hello, window.go)
 	cmdCancelRequest = 8 // index, unique (cross): stop sending that request's answer
 	cmdAckdCount     = 9 // u8 count: relay credits returned
+	// cmdWindow is extension 1 (window.go): slot, unique, credit (cross).
+	cmdWindow = 0x0a
 
 	// chunkHeaderMax is the largest chunk header: code, slot as a cross
 	// integer, u16 length.
@@ -160,12 +162,14 @@ func appendCancelRequest(b []byte, index, unique uint64) []byte {
 //   - CancelMessage: slot;
 //   - CancelRequest: index and unique;
 //   - AckdCount: count;
+//   - Window: index (the slot), unique and credit;
 //   - Update: nothing.
 type command struct {
 	code          uint8
 	slot          uint32
 	data          []byte
 	index, unique uint64
+	credit        uint64
 	count         uint8
 }
 
@@ -220,6 +224,18 @@ func parseCommand(p []byte, maxSlot uint32) (cmd command, n int, err error) {
 		}
 		cmd.index, cmd.unique = idx, uniq
 		return cmd, n + m, nil
+	case cmdWindow:
+		var vals [3]uint64
+		for k, what := range [...]string{"slot", "unique", "credit"} {
+			v, m, err := parseCross(p[n:], cmd.code, what)
+			if err != nil {
+				return command{}, 0, err
+			}
+			vals[k] = v
+			n += m
+		}
+		cmd.index, cmd.unique, cmd.credit = vals[0], vals[1], vals[2]
+		return cmd, n, nil
 	case cmdAckdCount:
 		if len(p) < 2 {
 			return command{}, 0, fmt.Errorf("%w: AckdCount truncated", ErrBadChunk)

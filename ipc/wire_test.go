@@ -117,6 +117,8 @@ var docPacketTraces = map[string][]string{
 		"CancelMessage slot=2",
 	},
 	"CancelRequest":     {"CancelRequest index=7 unique=300"},
+	"extension hello":   {"Hello"},
+	"Window command":    {"Window slot=5 unique=3 credit=65536"},
 	"AckdCount":         nil, // read and ignored
 	"Update is skipped": nil,
 	"lookup request": {
@@ -139,6 +141,18 @@ func docLookup42() *docLookup {
 // describes (slots and uniques reached the real way, responses built by the
 // Respond path).
 var docWriterOutput = map[string]func(t *testing.T) []byte{
+	"extension hello": func(t *testing.T) []byte {
+		client, _ := newWirePair(t)
+		client.w.helloPending = true // as newWriter leaves it
+		return client.output(client.svc.cfg.BufferSize)
+	},
+	"Window command": func(t *testing.T) []byte {
+		// What the reader asks for once 64 KiB of the peer's windowed
+		// message in its slot 5 (unique 3) have been consumed.
+		client, _ := newWirePair(t)
+		client.grantWindow(windowGrant{slot: 5, unique: 3, credit: windowGrantStep})
+		return client.output(client.svc.cfg.BufferSize)
+	},
 	"KeepAlive packet": func(*testing.T) []byte { return keepAlivePacket },
 	"hello request": func(t *testing.T) []byte {
 		client, _ := newWirePair(t)
@@ -588,7 +602,8 @@ func TestProtocolCommandErrors(t *testing.T) {
 		{"empty", "", []error{ErrBadChunk}},
 		{"code 0", "00", []error{ErrBadCommand}},
 		{"code 1", "010000", []error{ErrBadCommand}},
-		{"code 10", "0a", []error{ErrBadCommand}},
+		{"code 11", "0b", []error{ErrBadCommand}},
+		{"truncated window: no credit", "0a 0905 00", []error{ErrBadChunk}},
 		{"code 255", "ff", []error{ErrBadCommand}},
 		{"slot at limit", "02 41c0 00000000000000 0000", []error{ErrBadSlot}}, // cross 192 in 8 bytes
 		{"slot 192", "04 09c0 0000", []error{ErrBadSlot}},

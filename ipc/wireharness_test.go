@@ -48,6 +48,7 @@ func newWireEnd(tb testing.TB, cfg *Config) *wireEnd {
 	e := &wireEnd{t: tb, svc: &Service{cfg: *cfg}}
 	e.c = &conn{svc: e.svc}
 	e.w = newWriter(&e.svc.cfg)
+	e.w.helloPending = false // the examples show the bytes after it; see "extension hello"
 	e.c.w = e.w
 	e.r = newReader(&e.svc.cfg, e)
 	return e
@@ -161,6 +162,12 @@ func (e *wireEnd) onCancelMessage(slot uint32) {
 }
 
 func (e *wireEnd) onKeepAlive() { e.trace = append(e.trace, "KeepAlive") }
+func (e *wireEnd) onHello()     { e.trace = append(e.trace, "Hello") }
+func (e *wireEnd) onWindow(slot, unique, credit uint64) {
+	e.trace = append(e.trace, fmt.Sprintf("Window slot=%d unique=%d credit=%d", slot, unique, credit))
+	e.w.grant(slot, unique, credit)
+}
+func (e *wireEnd) grantWindow(g windowGrant) { e.w.windows = append(e.w.windows, g) }
 
 // docMessageString prints the doc example messages.
 func docMessageString(m Message) string {

@@ -34,6 +34,7 @@ const (
 	slotWait               // fully written, waiting for the response
 	slotSyncWait           // synchronous, waiting for the current synchronous message
 	slotWaitCanceled       // canceled while waiting: absorbs the late response
+	slotBlocked            // windowed body out of credit: out of the write queue (window.go)
 )
 
 // wslot is one writer slot. Its index + 1 and unique form the sender request
@@ -44,9 +45,13 @@ type wslot struct {
 	phase  uint8
 	cont   int // consecutive full body packets since the last turn
 	bytes  int // chunk bytes written for the message so far (pipe.go)
-	enc    *serde.Encoder
-	hdr    msgHeader
-	body   msgBody
+	// windowed: the message obeys the peer's window and may send credit
+	// more body bytes (window.go).
+	windowed bool
+	credit   int64
+	enc      *serde.Encoder
+	hdr      msgHeader
+	body     msgBody
 }
 
 // writer is a connection's outgoing scheduler (docs/architecture.md). It is
@@ -84,6 +89,11 @@ type writer struct {
 	queuedReqs int     // requests among them
 	waiting    int     // slots in slotWait
 	finished   uint64  // messages fully serialized (counted by stats.go)
+	// helloPending: the hello packet is still to be sent; peerWindows:
+	// the peer's hello arrived, so new messages are windowed (window.go).
+	helloPending bool
+	peerWindows  bool
+	windows      []windowGrant // Window commands to send
 	// interleaved is set when a small message finished while a large one
 	// was under way; the connection reads and clears it (pipe.go).
 	interleaved bool
@@ -126,6 +136,7 @@ func newWriter(cfg *Config) *writer {
 		wq:           newRing(n),
 		syncWait:     newRing(n),
 		curSync:      -1,
+		helloPending: cfg.MessageWindow > 0,
 		comp:         compress.NewAdaptive(cfg.Compression, cfg.CompressionBackoff),
 	}
 	for i := range w.free {
@@ -193,17 +204,26 @@ func (w *writer) insertNew(i int32) {
 
 // busy reports whether the writer holds any message or pending command.
 func (w *writer) busy() bool {
-	return w.queued > 0 || w.waiting > 0 || len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0
+	return w.queued > 0 || w.waiting > 0 || w.hasControl()
 }
 
 // hasOutput reports whether fill would produce a packet.
 func (w *writer) hasOutput() bool {
-	return w.wq.len() > 0 || len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0
+	return w.wq.len() > 0 || w.hasControl()
+}
+
+// hasControl reports whether commands other than chunks wait.
+func (w *writer) hasControl() bool {
+	return len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0 || len(w.windows) > 0 || w.helloPending
 }
 
 // fill writes at most one packet into pkt and returns its length, 0 when
 // there is nothing to send. len(pkt) is the packet size limit.
 func (w *writer) fill(pkt []byte) (int, error) {
+	if w.helloPending && len(pkt) >= len(helloPacket) {
+		w.helloPending = false
+		return copy(pkt, helloPacket), nil
+	}
 	p := pkt[packetHeaderSize:]
 	if len(p) > maxPacketPayload-1 {
 		p = p[:maxPacketPayload-1]
@@ -213,6 +233,11 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		r := w.cancelReqs[0]
 		w.cancelReqs = w.cancelReqs[:copy(w.cancelReqs, w.cancelReqs[1:])]
 		off += len(appendCancelRequest(p[off:off], r.index, r.unique))
+	}
+	for len(w.windows) > 0 && len(p)-off >= windowCmdMax {
+		g := w.windows[0]
+		w.windows = w.windows[:copy(w.windows, w.windows[1:])]
+		off += len(appendWindow(p[off:off], g))
 	}
 	for len(w.cancelMsgs) > 0 && len(p)-off >= 1+serde.MaxCrossLen {
 		slot := w.cancelMsgs[0]
@@ -250,6 +275,7 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 	if s.phase == slotQueued {
 		st := s.st
 		st.started = true
+		s.windowed, s.credit = w.peerWindows, windowInitial
 		s.hdr = msgHeader{
 			flags:           (st.flags &^ localFlags) | StartedSend | st.state,
 			senderIndex:     uint32(i) + 1,
@@ -260,12 +286,23 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 		if s.enc == nil {
 			s.enc = serde.NewEncoder(w.reg, w.limits)
 		}
+		if s.windowed {
+			s.hdr.flags |= windowedFlag
+		}
 		s.enc.Reset(&s.hdr)
 		s.phase = slotHeader
 		code = cmdNewMessage
 	}
+	if s.phase == slotBody && s.windowed && s.credit == 0 {
+		w.block(i) // window.go: until the peer grants more
+		return false, nil
+	}
 	dataOff := putChunkStart(c, code, uint32(i))
-	n, done, err := s.enc.Encode(c[dataOff:])
+	room := c[dataOff:]
+	if s.phase == slotBody && s.windowed && int64(len(room)) > s.credit {
+		room = room[:s.credit]
+	}
+	n, done, err := s.enc.Encode(room)
 	if err != nil {
 		return false, w.encodeFailed(i, c, code, dataOff, n, off, err)
 	}
@@ -289,6 +326,12 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 	}
 	finishChunk(c, cmdMessage, n)
 	*off += dataOff + n
+	if s.windowed {
+		if s.credit -= int64(n); s.credit == 0 {
+			w.block(i)
+			return false, nil
+		}
+	}
 	s.cont++
 	if s.cont >= w.contPackets && w.wq.len() > 1 {
 		s.cont = 0
@@ -425,7 +468,7 @@ func (w *writer) cancel(i int32, st *msgStub, kind, cause error) bool {
 	case slotQueued, slotSyncWait:
 		w.unqueue(i)
 		w.freeSlot(i)
-	case slotHeader, slotBody:
+	case slotHeader, slotBody, slotBlocked:
 		w.unqueue(i)
 		w.freeSlot(i)
 		w.cancelMsgs = append(w.cancelMsgs, uint32(i))
@@ -479,7 +522,7 @@ func (w *writer) drain() []*msgStub {
 	w.syncWait.reset()
 	w.curSync, w.queued, w.queuedReqs, w.waiting = -1, 0, 0, 0
 	w.canceledWaits = 0
-	w.cancelReqs, w.cancelMsgs = w.cancelReqs[:0], w.cancelMsgs[:0]
+	w.cancelReqs, w.cancelMsgs, w.windows = w.cancelReqs[:0], w.cancelMsgs[:0], w.windows[:0]
 	return out
 }
 

@@ -1,0 +1,136 @@
+package ipc
+
+import (
+	"fmt"
+
+	"github.com/ipcframe/ipcframe/serde"
+)
+
+// Extension 1: per-message receive windows (docs/protocol.md §7b).
+//
+// An endpoint that grants windows announces it with a hello packet (eight
+// Update commands, which a peer without the extension skips). A writer that
+// received the peer's hello marks each message it starts Windowed and sends
+// at most windowInitial body bytes of it plus what the peer grants with
+// Window commands; a message out of credit leaves the write queue
+// (slotBlocked) until a grant arrives, so it alone waits. A reader checks
+// each windowed message against its window (ErrWindowExceeded) and returns
+// credit as the bytes are consumed, up to Config.MessageWindow unconsumed
+// bytes per message.
+const (
+	// windowedFlag is header flag bit 13: the message obeys its window.
+	// Hop by hop: the reader clears it before the flags go anywhere.
+	windowedFlag Flags = 1 << 13
+	// windowInitial is W0, every windowed message's initial window.
+	windowInitial = 256 << 10
+	// windowGrantStep is how much consumed credit a reader collects
+	// before it returns it in a Window command.
+	windowGrantStep = windowInitial / 4
+	// windowCmdMax is the largest Window command: code and three cross
+	// integers.
+	windowCmdMax = 1 + 3*serde.MaxCrossLen
+)
+
+// helloPayload is the payload of the hello packet: eight Update commands.
+var helloPayload = [8]byte{cmdUpdate, cmdUpdate, cmdUpdate, cmdUpdate, cmdUpdate, cmdUpdate, cmdUpdate, cmdUpdate}
+
+// helloPacket is the whole hello packet.
+var helloPacket = append([]byte{packetTypeData, 0, byte(len(helloPayload)), 0}, helloPayload[:]...)
+
+// isHello reports whether a Data payload is the hello.
+func isHello(p []byte) bool { return len(p) == len(helloPayload) && [8]byte(p) == helloPayload }
+
+// windowGrant is a Window command to send.
+type windowGrant struct {
+	slot, unique uint32
+	credit       uint64
+}
+
+// appendWindow appends a Window command.
+func appendWindow(b []byte, g windowGrant) []byte {
+	b = append(b, cmdWindow)
+	b = serde.AppendCross(b, uint64(g.slot))
+	b = serde.AppendCross(b, uint64(g.unique))
+	return serde.AppendCross(b, g.credit)
+}
+
+// grant adds credit to the windowed message in slot i with sender unique
+// unique, if it is still under way, and puts it back in the write queue if
+// it was waiting for credit (loop; a Window command arrived).
+func (w *writer) grant(slot, unique, credit uint64) {
+	if slot >= uint64(len(w.slots)) {
+		return
+	}
+	i := int32(slot)
+	s := &w.slots[i]
+	if s.st == nil || !s.windowed || uint64(s.unique) != unique {
+		return
+	}
+	switch s.phase {
+	case slotHeader, slotBody:
+		s.credit += int64(min(credit, 1<<62))
+	case slotBlocked:
+		s.credit += int64(min(credit, 1<<62))
+		if s.credit > 0 {
+			s.phase = slotBody
+			w.wq.push(i)
+		}
+	}
+}
+
+// block takes slot i, the front of the write queue, out of it until a grant
+// arrives.
+func (w *writer) block(i int32) {
+	w.wq.pop()
+	w.slots[i].phase = slotBlocked
+	w.slots[i].cont = 0
+}
+
+// rwindow is a reader slot's window state.
+type rwindow struct {
+	on     bool   // the message in progress is windowed
+	unique uint32 // its sender unique, for the grants
+	left   int64  // body bytes the peer may still send
+	owed   int64  // bytes consumed and not yet granted back
+}
+
+// startWindow sets up the window of a message whose header just arrived,
+// and clears the Windowed bit.
+func (r *reader) startWindow(s *rslot, slot uint32) {
+	s.win = rwindow{}
+	if s.hdr.flags&windowedFlag == 0 {
+		return
+	}
+	s.hdr.flags &^= windowedFlag
+	s.win = rwindow{on: true, unique: s.hdr.senderUnique, left: windowInitial}
+	if extra := int64(r.msgWindow) - windowInitial; extra > 0 {
+		s.win.left += extra
+		r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(extra)})
+	}
+}
+
+// takeWindow charges n body bytes of a windowed message to its window.
+func (r *reader) takeWindow(s *rslot, slot uint32, n int) error {
+	if !s.win.on {
+		return nil
+	}
+	if int64(n) > s.win.left {
+		return fmt.Errorf("%w: slot %d sent %d bytes with %d left", ErrWindowExceeded, slot, n, s.win.left)
+	}
+	s.win.left -= int64(n)
+	return nil
+}
+
+// consumed returns n consumed bytes of the windowed message in s to its
+// sender once enough are owed. Bytes of a finished message are not returned.
+func (r *reader) consumed(s *rslot, slot uint32, n int) {
+	if !s.win.on || s.phase == rIdle {
+		return
+	}
+	s.win.owed += int64(n)
+	if s.win.owed >= windowGrantStep {
+		s.win.left += s.win.owed
+		r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(s.win.owed)})
+		s.win.owed = 0
+	}
+}

@@ -1,0 +1,136 @@
+package ipc
+
+import (
+	"testing"
+
+	"github.com/ipcframe/ipcframe/internal/testmsg"
+	"github.com/stretchr/testify/require"
+)
+
+// windowPair is a writer and a reader joined by a buffer, no sockets, with
+// the window extension on: the writer has the reader's hello.
+type windowPair struct {
+	t   *testing.T
+	w   *writer
+	r   *reader
+	ev  *pipeEvents
+	buf []byte
+}
+
+func newWindowPair(t *testing.T) *windowPair {
+	// MessageWindow = W0: no early grant, so the window is exactly W0.
+	cfg := testConfig(t, func(c *Config) { c.MessageWindow = windowInitial })
+	p := &windowPair{t: t, w: newWriter(cfg), ev: &pipeEvents{t: t}, buf: make([]byte, cfg.BufferSize)}
+	p.r = newReader(cfg, p.ev)
+	p.ev.w = nil // grants are delivered by the test (deliver)
+	// The hello, written by the reader's side and read by the writer's.
+	out := newWriter(cfg)
+	n, err := out.fill(p.buf)
+	require.NoError(t, err)
+	require.Equal(t, helloPacket, p.buf[:n])
+	back := newReader(cfg, &helloTo{p.w})
+	used, err := back.feed(p.buf[:n])
+	require.NoError(t, err)
+	require.Equal(t, n, used)
+	require.True(t, p.w.peerWindows)
+	p.w.helloPending = false
+	return p
+}
+
+// helloTo hands a hello to a writer.
+type helloTo struct{ w *writer }
+
+func (h *helloTo) onHeader(*msgHeader) bool             { return false }
+func (h *helloTo) onMessage(*msgHeader, Message)        {}
+func (h *helloTo) onCancelRequest(uint64, uint64)       {}
+func (h *helloTo) onCancelMessage(uint32)               {}
+func (h *helloTo) onKeepAlive()                         {}
+func (h *helloTo) onHello()                             { h.w.peerWindows = true }
+func (h *helloTo) onWindow(slot, unique, credit uint64) { h.w.grant(slot, unique, credit) }
+func (h *helloTo) grantWindow(windowGrant)              {}
+
+// flow moves packets from the writer to the reader until the writer has
+// nothing to send, and returns the bytes moved.
+func (p *windowPair) flow() int {
+	p.t.Helper()
+	total := 0
+	for p.w.hasOutput() {
+		n, err := p.w.fill(p.buf)
+		require.NoError(p.t, err)
+		if n == 0 {
+			break
+		}
+		used, err := p.r.feed(p.buf[:n])
+		require.NoError(p.t, err)
+		require.Equal(p.t, n, used)
+		total += n
+	}
+	return total
+}
+
+// deliver hands the reader's grants to the writer, as Window commands would.
+func (p *windowPair) deliver() {
+	for _, g := range p.ev.grants {
+		p.w.grant(uint64(g.slot), uint64(g.unique), g.credit)
+	}
+	p.ev.grants = nil
+}
+
+// TestWindowPausesOnlyItsMessage checks extension 1 end to end without
+// sockets: a windowed 1 MiB message stops after its initial window while
+// the receiver withholds credit, a small message sent meanwhile arrives,
+// and the large one resumes with the grants and arrives intact.
+func TestWindowPausesOnlyItsMessage(t *testing.T) {
+	p := newWindowPair(t)
+	const big = 1 << 20
+	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(0, big), ti: testTI, state: OnPeer}))
+	p.flow()
+	require.Empty(t, p.ev.msgs, "the large message waits for credit")
+	require.Equal(t, slotBlocked, p.w.slots[0].phase)
+	require.Zero(t, p.w.slots[0].credit)
+	require.NotEmpty(t, p.ev.grants, "the reader consumed bytes and granted credit")
+	var granted int64
+	for _, g := range p.ev.grants {
+		granted += int64(g.credit)
+	}
+	require.Equal(t, granted, p.r.slots[0].win.left, "the initial window was used; what is left is the undelivered grants")
+
+	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(1, 1000), ti: testTI, state: OnPeer}))
+	p.flow()
+	require.Len(t, p.ev.msgs, 1, "the small message passes the blocked one")
+	require.NoError(t, testmsg.Verify(p.ev.msgs[0], 1000))
+
+	for rounds := 0; len(p.ev.msgs) < 2; rounds++ {
+		require.Less(t, rounds, 100, "no progress")
+		require.NotEmpty(t, p.ev.grants, "blocked, and nothing to grant")
+		p.deliver()
+		p.flow()
+	}
+	require.NoError(t, testmsg.Verify(p.ev.msgs[1], big))
+}
+
+// TestWindowStaleGrantIgnored checks that a grant for a message that has
+// finished does not reach the next message in the same slot (the unique
+// tells them apart).
+func TestWindowStaleGrantIgnored(t *testing.T) {
+	p := newWindowPair(t)
+	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(0, 1000), ti: testTI, state: OnPeer}))
+	p.flow()
+	require.Len(t, p.ev.msgs, 1)
+	old := p.w.slots[0].unique - 1 // the finished message's unique
+	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(1, 1<<20), ti: testTI, state: OnPeer}))
+	p.w.grant(0, uint64(old), 1<<20)
+	p.flow()
+	require.Equal(t, slotBlocked, p.w.slots[0].phase, "the stale grant was not applied")
+}
+
+// TestWindowCommandNotAnnounced checks that a Window command to an end
+// that did not announce windows is an unknown command.
+func TestWindowCommandNotAnnounced(t *testing.T) {
+	cfg := testConfig(t, nil) // MessageWindow -1: no hello sent
+	r := newReader(cfg, &pipeEvents{t: t})
+	pkt := append([]byte{packetTypeData, 0, 0, 0}, appendWindow(nil, windowGrant{slot: 1, unique: 0, credit: 10})...)
+	putPacketHeader(pkt, packetHeader{typ: packetTypeData, size: len(pkt) - packetHeaderSize})
+	_, err := r.feed(pkt)
+	require.ErrorIs(t, err, ErrBadCommand)
+}
