@@ -134,6 +134,7 @@ func (c *conn) activateOnLoop() {
 		return
 	}
 	c.passive = false
+	c.w.helloPending = c.svc.cfg.MessageWindow > 0
 	if c.pool != nil {
 		c.pool.activated(c)
 	}
@@ -255,6 +256,10 @@ func (c *conn) onData(data []byte) int {
 		err = tlsMismatch(data, err)
 		c.log.Debug("ipc: closing on bad input", "err", err)
 		c.abort("read", err)
+		return len(data)
+	}
+	if c.r.asyncHeld > c.maxUnconsumed() {
+		c.abort("read", fmt.Errorf("%w: %d bytes held by asynchronous sinks", ErrUnconsumedOverflow, c.r.asyncHeld))
 		return len(data)
 	}
 	c.pump()
@@ -409,6 +414,7 @@ func (c *conn) onClose(err error) {
 		cause = &ConnError{Op: "read", Peer: c.remote, ConnID: c.id, Err: cause}
 	}
 	c.countClose(cause)
+	c.r.abortAsync(cause) // window.go
 	if h := c.svc.cfg.ConnectionStop; h != nil && c.active {
 		h(c.info(), cause)
 	}

@@ -80,6 +80,11 @@ var (
 	// ErrWindowExceeded reports a peer that sent more of a windowed
 	// message than its receive window allowed (docs/protocol.md §7b).
 	ErrWindowExceeded = fmt.Errorf("%w: message receive window exceeded", ErrProtocol)
+	// ErrUnconsumedOverflow reports a connection whose asynchronous sinks
+	// (AsyncSink) hold more bytes than the connection's cap: a peer that
+	// ignores its windows or the connection's read pause
+	// (docs/protocol.md §7a, §7b).
+	ErrUnconsumedOverflow = fmt.Errorf("%w: too many unconsumed bytes", ErrProtocol)
 	// ErrKeepAliveFlood reports too many keepalive packets in one window.
 	ErrKeepAliveFlood = fmt.Errorf("%w: too many keepalive packets", ErrProtocol)
 	// ErrDeadPeer reports a dialed connection that received nothing for

@@ -19,25 +19,52 @@ package ipc
 // the pool queue and MaxResponseWait, and two peers that both paused could
 // wait for each other forever. A peer that does not speak anything beyond
 // SolidFrame's protocol (a C++ service) sees only TCP back-pressure.
+//
+// Any connection, dialed or accepted, also stops reading while the
+// asynchronous sinks (AsyncSink) of its messages without a window hold
+// asyncPauseBytes or more, and resumes below half of it: the peer does not
+// speak the window extension, so TCP back-pressure is the only way to slow
+// it (this stalls the connection's other messages too). Above
+// maxUnconsumed bytes held in all its asynchronous sinks, windowed or not,
+// the connection closes (ErrUnconsumedOverflow): only a peer that ignores
+// its windows gets there.
 const (
 	readPauseBacklog  = 16
 	readResumeBacklog = 4
+	asyncPauseBytes   = 4 << 20
+	// earlyGrantBelow: a reader enlarges a new message's window beyond
+	// W0 only while its asynchronous sinks hold less than this, so that
+	// a peer obeying its windows never reaches maxUnconsumed.
+	earlyGrantBelow = 32 << 20
 )
 
-// flowControl pauses or resumes reading an accepted connection according
-// to its backlog (loop; after every pump).
+// maxUnconsumed is the most bytes a connection's asynchronous sinks may
+// hold: every reader slot's initial window, plus 64 MiB.
+func (c *conn) maxUnconsumed() int64 {
+	return int64(c.svc.cfg.MaxReaderSlots)*windowInitial + 64<<20
+}
+
+// flowControl pauses or resumes reading the connection according to its
+// backlog (accepted connections) and its asynchronous sinks (loop; after
+// every pump).
 func (c *conn) flowControl() {
-	if c.pool != nil || c.closed {
+	if c.closed {
 		return
 	}
+	sinksFull := c.r.asyncPlain >= asyncPauseBytes
+	sinksLow := c.r.asyncPlain < asyncPauseBytes/2
 	backlog := int(c.directN.Load()) + c.w.queued
 	switch {
-	case !c.rc.ReadPaused() && backlog >= readPauseBacklog && !c.rc.Writable():
+	case !c.rc.ReadPaused() && sinksFull:
+		if c.rc.PauseRead() {
+			c.log.Debug("ipc: reading paused", "async_held", c.r.asyncPlain)
+		}
+	case !c.rc.ReadPaused() && c.pool == nil && backlog >= readPauseBacklog && !c.rc.Writable():
 		if c.rc.PauseRead() {
 			c.log.Debug("ipc: reading paused", "backlog", backlog)
 		}
-	case c.rc.ReadPaused() && backlog <= readResumeBacklog:
+	case c.rc.ReadPaused() && sinksLow && (c.pool != nil || backlog <= readResumeBacklog):
 		c.rc.ResumeRead()
-		c.log.Debug("ipc: reading resumed", "backlog", backlog)
+		c.log.Debug("ipc: reading resumed", "backlog", backlog, "async_held", c.r.asyncPlain)
 	}
 }

@@ -19,9 +19,10 @@ const (
 // rslot is the receive state of one of the peer's writer slots.
 type rslot struct {
 	phase uint8
-	large bool    // more than smallMessage bytes arrived (counted in reader.large)
-	bytes int     // chunk bytes received for the message so far
-	win   rwindow // window.go
+	large bool       // more than smallMessage bytes arrived (counted in reader.large)
+	bytes int        // chunk bytes received for the message so far
+	win   rwindow    // window.go
+	async *AsyncSink // the message's asynchronous sink, once its stream started
 	dec   *serde.Decoder
 	hdr   msgHeader
 	body  msgBody
@@ -65,6 +66,14 @@ type reader struct {
 	// sent its hello (and so accepts Window commands).
 	msgWindow int
 	announced bool
+	// Asynchronous sinks (window.go): bytes they hold, all and those of
+	// messages without a window; post runs a function on the loop and
+	// afterRelease runs there after released bytes were counted (both set
+	// by the connection; nil in socket-free tests).
+	asyncHeld    int64
+	asyncPlain   int64
+	post         func(func()) error
+	afterRelease func()
 
 	slots      []*rslot
 	scratch    []byte // decompression output
@@ -162,6 +171,9 @@ func (r *reader) packet(p []byte) error {
 			}
 		case cmdCancelMessage:
 			if s := r.slots[cmd.slot]; s != nil && s.phase != rIdle {
+				if s.async != nil {
+					s.async.abort(ErrCanceledByPeer)
+				}
 				r.idle(s)
 				s.body = msgBody{}
 				r.ev.onCancelMessage(cmd.slot)
@@ -183,8 +195,7 @@ func (r *reader) packet(p []byte) error {
 func (r *reader) chunk(cmd *command) error {
 	s := r.slots[cmd.slot]
 	if s == nil {
-		s = &rslot{dec: serde.NewDecoder(r.reg, r.limits)}
-		r.slots[cmd.slot] = s
+		s = r.newSlot(cmd.slot)
 	}
 	start := cmd.code == cmdNewMessage || cmd.code == cmdFullMessage
 	end := cmd.code == cmdEndMessage // FullMessage is read as NewMessage (docs/protocol.md §3)
@@ -247,7 +258,16 @@ func (r *reader) chunk(cmd *command) error {
 	if err := r.takeWindow(s, cmd.slot, len(data)); err != nil {
 		return err
 	}
+	var before int64
+	if s.async != nil {
+		before = s.async.queued
+	}
 	n, done, err := s.dec.Decode(data)
+	var held int64
+	if s.async != nil {
+		held = s.async.queued - before
+		r.hold(s, held)
+	}
 	if s.body.err != nil {
 		return fmt.Errorf("%w: slot %d: %w", ErrProtocol, cmd.slot, s.body.err)
 	}
@@ -260,7 +280,7 @@ func (r *reader) chunk(cmd *command) error {
 	case !done && end:
 		return fmt.Errorf("%w: message in slot %d incomplete at its last chunk", ErrBadChunk, cmd.slot)
 	case !done:
-		r.consumed(s, cmd.slot, len(data))
+		r.consumed(s, cmd.slot, len(data)-int(held))
 	case done:
 		m := s.body.msg
 		if !s.large && r.large > 0 {
@@ -277,6 +297,7 @@ func (r *reader) chunk(cmd *command) error {
 // idle ends the message in progress in s (completed, canceled or skipped).
 func (r *reader) idle(s *rslot) {
 	s.phase = rIdle
+	s.async = nil
 	if s.large {
 		s.large = false
 		r.large--

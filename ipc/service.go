@@ -270,10 +270,14 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 		h.s.mu.Unlock()
 	}
 	c.rc, c.id, c.remote = rc, rc.ID(), rc.RemoteAddr()
+	c.r.post, c.r.afterRelease = rc.Execute, c.pump // asynchronous sinks (window.go)
 	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
 	c.countOpen()
 	c.active, c.openAt = true, h.s.cfg.Clock.Now()
 	c.passive = c.pool != nil && h.s.cfg.StartPassive
+	if c.passive {
+		c.w.helloPending = false // sent on activation (activateOnLoop)
+	}
 	c.startTimers()
 	if h := h.s.cfg.ConnectionStart; h != nil {
 		h(c.info())

@@ -103,7 +103,7 @@ func (r *reader) startWindow(s *rslot, slot uint32) {
 	}
 	s.hdr.flags &^= windowedFlag
 	s.win = rwindow{on: true, unique: s.hdr.senderUnique, left: windowInitial}
-	if extra := int64(r.msgWindow) - windowInitial; extra > 0 {
+	if extra := int64(r.msgWindow) - windowInitial; extra > 0 && r.asyncHeld < earlyGrantBelow {
 		s.win.left += extra
 		r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(extra)})
 	}
@@ -132,5 +132,64 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 		s.win.left += s.win.owed
 		r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(s.win.owed)})
 		s.win.owed = 0
+	}
+}
+
+// newSlot creates the receive state of the peer's writer slot.
+func (r *reader) newSlot(slot uint32) *rslot {
+	s := &rslot{dec: serde.NewDecoder(r.reg, r.limits)}
+	s.dec.SetStreamHook(func(sink serde.StreamSink) { r.bindAsync(s, slot, sink) })
+	r.slots[slot] = s
+	return s
+}
+
+// bindAsync makes an AsyncSink, met as the sink of a stream field of the
+// message in s, report to this reader the bytes its goroutine takes.
+func (r *reader) bindAsync(s *rslot, slot uint32, sink serde.StreamSink) {
+	as, ok := sink.(*AsyncSink)
+	if !ok || as.bound {
+		return
+	}
+	as.bound, as.slot, as.windowed = true, slot, s.win.on
+	s.async = as
+	if r.post != nil {
+		as.post = r.post
+		as.loopFn = func() {
+			as.posting.Store(false)
+			r.release(as, as.released.Swap(0))
+			if r.afterRelease != nil {
+				r.afterRelease()
+			}
+		}
+	}
+}
+
+// hold counts n more bytes held by the asynchronous sink of s.
+func (r *reader) hold(s *rslot, n int64) {
+	r.asyncHeld += n
+	if !s.win.on {
+		r.asyncPlain += n
+	}
+}
+
+// release counts n bytes the goroutine of as has taken: they are consumed,
+// and return as credit if their message is still arriving (loop).
+func (r *reader) release(as *AsyncSink, n int64) {
+	r.asyncHeld -= n
+	if !as.windowed {
+		r.asyncPlain -= n
+	}
+	if s := r.slots[as.slot]; s != nil && s.async == as {
+		r.consumed(s, as.slot, int(n))
+	}
+}
+
+// abortAsync abandons the asynchronous sinks of the messages still
+// arriving (loop; the connection closed).
+func (r *reader) abortAsync(cause error) {
+	for _, s := range r.slots {
+		if s != nil && s.async != nil && s.phase != rIdle {
+			s.async.abort(cause)
+		}
 	}
 }

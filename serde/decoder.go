@@ -45,7 +45,15 @@ type Decoder struct {
 	// this Decode call (-1 at the start of a call: new bytes arrived).
 	free  uint64
 	lastR int
+	// onStream is SetStreamHook's function; it survives Reset.
+	onStream func(StreamSink)
 }
+
+// SetStreamHook makes the decoder call f with the sink of each stream field
+// (StreamIn) whose first non-empty chunk has arrived, before the sink's
+// first Write. ipc uses it to find asynchronous sinks. f runs on the
+// decoding goroutine; nil removes the hook. The hook survives Reset.
+func (d *Decoder) SetStreamHook(f func(StreamSink)) { d.onStream = f }
 
 // maxKeptStr is the largest string accumulation buffer kept between values.
 const maxKeptStr = 64 << 10
@@ -446,6 +454,9 @@ func (d *Decoder) stream(o *op, data []byte, r int) (int, bool, error) {
 			}
 			if uint64(size) > d.lim.MaxStream-o.n {
 				return r, false, fmt.Errorf("%w: stream longer than MaxStream %d", ErrLimit, d.lim.MaxStream)
+			}
+			if o.n == 0 && d.onStream != nil && dst != nil {
+				d.onStream(dst)
 			}
 			o.n += uint64(size)
 			o.phase, o.i = 1, uint64(size)
