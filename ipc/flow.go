@@ -1,6 +1,7 @@
 package ipc
 
-// Flow control on accepted connections.
+// Flow control by pausing reads (the per-message windows of the window
+// extension are in window.go).
 //
 // A server answers every request, so a client that keeps sending requests
 // and never reads the responses makes the server hold every response it
@@ -15,7 +16,7 @@ package ipc
 // of growing with what the client sends. A client that stays paused is cut
 // off by the inactivity timer (InactivityTimeout), since nothing arrives.
 //
-// Dialed connections never pause: their outgoing messages are bounded by
+// Dialed connections never pause for their backlog: their outgoing messages are bounded by
 // the pool queue and MaxResponseWait, and two peers that both paused could
 // wait for each other forever. A peer that does not speak anything beyond
 // SolidFrame's protocol (a C++ service) sees only TCP back-pressure.

@@ -62,10 +62,11 @@ type reader struct {
 	reg        *serde.Registry
 	limits     serde.Limits
 	ev         readerEvents
-	// msgWindow is Config.MessageWindow; announced is set when this end
-	// sent its hello (and so accepts Window commands).
+	// msgWindow is Config.MessageWindow; helloSeen is set when the peer's
+	// hello arrived: this end then windows its messages and accepts Window
+	// commands.
 	msgWindow int
-	announced bool
+	helloSeen bool
 	// Asynchronous sinks (window.go): bytes they hold, all and those of
 	// messages without a window; post runs a function on the loop and
 	// afterRelease runs there after released bytes were counted (both set
@@ -96,7 +97,6 @@ func newReader(cfg *Config, ev readerEvents) *reader {
 		limits:     cfg.Limits,
 		ev:         ev,
 		msgWindow:  cfg.MessageWindow,
-		announced:  cfg.MessageWindow > 0,
 		slots:      make([]*rslot, cfg.MaxReaderSlots),
 	}
 }
@@ -134,6 +134,7 @@ func (r *reader) feed(data []byte) (int, error) {
 			payload = r.scratch[:n]
 		}
 		if isHello(payload) {
+			r.helloSeen = true
 			r.ev.onHello()
 			continue
 		}
@@ -181,8 +182,8 @@ func (r *reader) packet(p []byte) error {
 		case cmdCancelRequest:
 			r.ev.onCancelRequest(cmd.index, cmd.unique)
 		case cmdWindow:
-			if !r.announced {
-				return fmt.Errorf("%w: Window command, and no windows were announced", ErrBadCommand)
+			if !r.helloSeen {
+				return fmt.Errorf("%w: Window command before the peer's hello", ErrBadCommand)
 			}
 			r.ev.onWindow(cmd.index, cmd.unique, cmd.credit)
 		case cmdAckdCount, cmdUpdate:

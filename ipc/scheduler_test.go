@@ -17,13 +17,19 @@ type pipeEvents struct {
 	canceled []uint32
 	kas      int
 	hellos   int
+	others   []Message     // messages of other types
 	grants   []windowGrant // Window commands the reader asked for
 }
 
 func (e *pipeEvents) onHeader(*msgHeader) bool { return false }
 
 func (e *pipeEvents) onMessage(h *msgHeader, m Message) {
-	e.msgs = append(e.msgs, m.(*testmsg.Message))
+	tm, ok := m.(*testmsg.Message)
+	if !ok {
+		e.others = append(e.others, m)
+		return
+	}
+	e.msgs = append(e.msgs, tm)
 	e.hdrs = append(e.hdrs, *h)
 }
 func (e *pipeEvents) onCancelRequest(index, unique uint64) {

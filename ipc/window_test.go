@@ -124,10 +124,11 @@ func TestWindowStaleGrantIgnored(t *testing.T) {
 	require.Equal(t, slotBlocked, p.w.slots[0].phase, "the stale grant was not applied")
 }
 
-// TestWindowCommandNotAnnounced checks that a Window command to an end
-// that did not announce windows is an unknown command.
+// TestWindowCommandNotAnnounced checks that a Window command from a peer
+// that never sent its hello (so this end windows nothing) is an unknown
+// command.
 func TestWindowCommandNotAnnounced(t *testing.T) {
-	cfg := testConfig(t, nil) // MessageWindow -1: no hello sent
+	cfg := testConfig(t, nil)
 	r := newReader(cfg, &pipeEvents{t: t})
 	pkt := append([]byte{packetTypeData, 0, 0, 0}, appendWindow(nil, windowGrant{slot: 1, unique: 0, credit: 10})...)
 	putPacketHeader(pkt, packetHeader{typ: packetTypeData, size: len(pkt) - packetHeaderSize})

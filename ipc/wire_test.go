@@ -118,7 +118,7 @@ var docPacketTraces = map[string][]string{
 	},
 	"CancelRequest":     {"CancelRequest index=7 unique=300"},
 	"extension hello":   {"Hello"},
-	"Window command":    {"Window slot=5 unique=3 credit=65536"},
+	"Window command":    {"Hello", "Window slot=5 unique=3 credit=65536"},
 	"AckdCount":         nil, // read and ignored
 	"Update is skipped": nil,
 	"lookup request": {
@@ -148,8 +148,10 @@ var docWriterOutput = map[string]func(t *testing.T) []byte{
 	},
 	"Window command": func(t *testing.T) []byte {
 		// What the reader asks for once 64 KiB of the peer's windowed
-		// message in its slot 5 (unique 3) have been consumed.
+		// message in its slot 5 (unique 3) have been consumed, after the
+		// hello that made the peer window it.
 		client, _ := newWirePair(t)
+		client.w.helloPending = true
 		client.grantWindow(windowGrant{slot: 5, unique: 3, credit: windowGrantStep})
 		return client.output(client.svc.cfg.BufferSize)
 	},
