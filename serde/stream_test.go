@@ -179,3 +179,44 @@ func TestStreamErrors(t *testing.T) {
 	_, _, err = d.Decode([]byte{0, 0, 0})
 	require.ErrorIs(t, err, boom)
 }
+
+// TestStreamHook checks Decoder.SetStreamHook: the hook sees the sink of
+// each stream with bytes once, before the sink's first Write, whatever the
+// buffer size (the chunk header may arrive split); an empty stream does not
+// call it; the hook survives Reset.
+func TestStreamHook(t *testing.T) {
+	for _, size := range []int{1, 2, 3, 7, 4096} {
+		for _, total := range []int{0, 1, 5000} {
+			e := serde.NewEncoder(nil, serde.Limits{})
+			d := serde.NewDecoder(nil, serde.Limits{})
+			sink := &checkSink{}
+			var seen []serde.StreamSink
+			var writtenAtHook []int
+			d.SetStreamHook(func(s serde.StreamSink) {
+				seen = append(seen, s)
+				writtenAtHook = append(writtenAtHook, sink.n)
+			})
+			for round := range 2 { // the hook survives Reset
+				*sink = checkSink{}
+				e.Reset(&streamMsg{ID: 5, src: &patternSource{left: total}, Tail: "t"})
+				d.Reset(&streamMsg{dst: sink})
+				buf := make([]byte, size)
+				for done := false; !done; {
+					n, edone, err := e.Encode(buf)
+					require.NoError(t, err)
+					_, _, err = d.Decode(buf[:n])
+					require.NoError(t, err)
+					done = edone
+				}
+				require.Equal(t, total, sink.n)
+				if total == 0 {
+					require.Empty(t, seen, "size %d: an empty stream", size)
+					continue
+				}
+				require.Len(t, seen, round+1, "size %d total %d", size, total)
+				require.Same(t, sink, seen[round])
+				require.Zero(t, writtenAtHook[round], "the hook runs before the first Write")
+			}
+		}
+	}
+}
