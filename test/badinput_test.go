@@ -88,7 +88,10 @@ func TestBadInputServer(t *testing.T) {
 		{"unknown flag", hdr(1, 0x80, 0), ipc.ErrBadPacketHeader},
 		{"keepalive with payload", append(hdr(2, 0, 1), 0), ipc.ErrBadPacketHeader},
 		{"truncated frame", append(hdr(1, 0, 100), make([]byte, 10)...), ipc.ErrTruncated},
-		{"unknown command", packet(0x0a), ipc.ErrBadCommand},
+		{"unknown command", packet(0x0b), ipc.ErrBadCommand},
+		// Window (docs/protocol.md §7b) from a peer that never sent the
+		// hello: this server windows nothing for it.
+		{"window before hello", packet(0x0a, 0x00, 0x00, 0x09, 0x10), ipc.ErrBadCommand},
 		{"slot beyond limit", packet(0x02, 0x09, 0xc8, 0x01, 0x00, 0x00), ipc.ErrBadSlot},
 		{"continuation on idle slot", packet(0x04, 0x00, 0x01, 0x00, 0x00), ipc.ErrBadSlot},
 		{"chunk past packet", packet(0x02, 0x00, 0xff, 0x00, 0x00), ipc.ErrBadChunk},
