@@ -129,18 +129,27 @@ func (r *kaRawConn) write(b []byte) {
 }
 
 // readPacket returns the type of the next packet (its payload is
-// skipped), or the read error.
+// skipped), or the read error. Like a C++ SolidFrame reader, it skips the
+// window hello (docs/protocol.md §7b: a Data packet of eight Update
+// commands, which every ipcframe endpoint sends first).
 func kaReadPacket(nc net.Conn) (byte, error) {
-	hdr := make([]byte, 4)
-	if _, err := io.ReadFull(nc, hdr); err != nil {
-		return 0, err
+	for {
+		hdr := make([]byte, 4)
+		if _, err := io.ReadFull(nc, hdr); err != nil {
+			return 0, err
+		}
+		size := int64(hdr[2]) | int64(hdr[3])<<8 | int64(hdr[1]&1)<<16
+		payload := make([]byte, size)
+		if _, err := io.ReadFull(nc, payload); err != nil {
+			return 0, err
+		}
+		if hdr[0] == 1 && string(payload) == "\x07\x07\x07\x07\x07\x07\x07\x07" {
+			continue
+		}
+		return hdr[0], nil
 	}
-	size := int64(hdr[2]) | int64(hdr[3])<<8 | int64(hdr[1]&1)<<16
-	_, err := io.CopyN(io.Discard, nc, size)
-	return hdr[0], err
 }
 
-// expectPing reads the next packet and requires a KeepAlive.
 func (r *kaRawConn) expectPing() {
 	r.t.Helper()
 	typ, err := kaReadPacket(r.nc)
