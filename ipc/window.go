@@ -29,6 +29,8 @@ const (
 	// windowCmdMax is the largest Window command: code and three cross
 	// integers.
 	windowCmdMax = 1 + 3*serde.MaxCrossLen
+	// maxCredit caps a writer's credit for one message (2^61 bytes).
+	maxCredit = 1 << 61
 )
 
 // helloPayload is the payload of the hello packet: eight Update commands.
@@ -67,11 +69,10 @@ func (w *writer) grant(slot, unique, credit uint64) {
 		return
 	}
 	switch s.phase {
-	case slotHeader, slotBody:
-		s.credit += int64(min(credit, 1<<62))
-	case slotBlocked:
-		s.credit += int64(min(credit, 1<<62))
-		if s.credit > 0 {
+	case slotHeader, slotBody, slotBlocked:
+		// Saturating: a peer's grants cannot overflow the credit.
+		s.credit = min(s.credit+int64(min(credit, maxCredit)), maxCredit)
+		if s.phase == slotBlocked && s.credit > 0 {
 			s.phase = slotBody
 			w.wq.push(i)
 		}

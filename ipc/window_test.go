@@ -135,3 +135,21 @@ func TestWindowCommandNotAnnounced(t *testing.T) {
 	_, err := r.feed(pkt)
 	require.ErrorIs(t, err, ErrBadCommand)
 }
+
+// TestWindowHugeGrants checks that a peer's grants saturate instead of
+// overflowing the writer's credit: the message still goes out whole.
+func TestWindowHugeGrants(t *testing.T) {
+	p := newWindowPair(t)
+	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(0, 1<<20), ti: testTI, state: OnPeer}))
+	_, err := p.w.fill(p.buf)
+	require.NoError(t, err)
+	for range 4 {
+		p.w.grant(0, uint64(p.w.slots[0].unique), 1<<64-1)
+	}
+	require.Equal(t, int64(maxCredit), p.w.slots[0].credit)
+	for p.w.hasOutput() { // the packets go nowhere: only the writer is checked
+		_, err := p.w.fill(p.buf)
+		require.NoError(t, err)
+	}
+	require.Equal(t, slotFree, p.w.slots[0].phase, "written whole")
+}
