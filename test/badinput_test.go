@@ -155,7 +155,7 @@ func TestBadInputClient(t *testing.T) {
 			}
 			got += n
 		}
-		_, _ = nc.Write(packet(0x0a))
+		_, _ = nc.Write(packet(0x0b))
 		_, _ = io.Copy(io.Discard, nc)
 	}()
 
