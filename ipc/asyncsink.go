@@ -40,6 +40,7 @@ type AsyncSink struct {
 
 	// loop-owned: set by the decoding reader (window.go)
 	queued int64  // bytes the decoder wrote so far
+	held   int64  // of them, not yet reported taken by the goroutine
 	bound  bool   // owned by a reader slot
 	slot   uint32 // the sender's writer slot of the message
 	// windowed: the message obeys a window, so its bytes are bounded by

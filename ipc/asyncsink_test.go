@@ -350,3 +350,43 @@ func TestWindowIgnoredClosesOnlyThatConnection(t *testing.T) {
 	require.ErrorAs(t, cause, &ce)
 	echo()
 }
+
+// TestWindowStartMidMessage: a stream that started before the peer's hello
+// arrived (so unwindowed: on a new connection the first message often
+// does) becomes windowed from its next byte once the hello arrives
+// (WindowStart), so a stalled consumer holds at most W0 more of it and the
+// connection is not paused for it.
+func TestWindowStartMidMessage(t *testing.T) {
+	dst := newGatedSink()
+	p := newAsyncPair(t, dst)
+	p.w.peerWindows = false // the hello has not arrived yet
+	data := p.enqueueStream(4 << 20)
+	for range 8 { // 8 packets before the hello
+		n, err := p.w.fill(p.buf)
+		require.NoError(t, err)
+		_, err = p.r.feed(p.buf[:n])
+		require.NoError(t, err)
+	}
+	require.False(t, p.w.slots[0].windowed)
+	before := p.r.asyncHeld
+	require.Equal(t, before, p.r.asyncPlain, "unwindowed bytes count toward the read pause")
+
+	p.w.peerHello()
+	p.flow()
+	require.Equal(t, slotBlocked, p.w.slots[0].phase, "windowed from the hello on")
+	require.Zero(t, p.r.asyncPlain, "the stream's bytes no longer pause the connection")
+	require.LessOrEqual(t, p.r.asyncHeld-before, int64(windowInitial))
+	require.Greater(t, p.r.asyncHeld-before, int64(windowInitial)-int64(len(p.buf)))
+
+	as := p.r.slots[0].async
+	close(dst.gate)
+	for rounds := 0; len(p.ev.others) == 0; rounds++ {
+		require.Less(t, rounds, 10000, "no progress")
+		(<-p.posted)()
+		p.deliver()
+		p.flow()
+	}
+	<-as.Done()
+	require.NoError(t, as.Err())
+	require.Equal(t, data, dst.bytes())
+}

@@ -378,7 +378,7 @@ func (c *conn) onCancelMessage(slot uint32)          {}
 
 // onHello implements readerEvents: the peer grants windows, so the
 // messages this end starts from now on obey them (window.go).
-func (c *conn) onHello() { c.w.peerWindows = true }
+func (c *conn) onHello() { c.w.peerHello() }
 
 // onWindow implements readerEvents: the peer granted credit to the message
 // in our writer slot.

@@ -181,6 +181,11 @@ func (r *reader) packet(p []byte) error {
 			}
 		case cmdCancelRequest:
 			r.ev.onCancelRequest(cmd.index, cmd.unique)
+		case cmdWindowStart:
+			if r.msgWindow <= 0 {
+				return fmt.Errorf("%w: WindowStart command, and no windows were announced", ErrBadCommand)
+			}
+			r.windowStart(cmd.slot)
 		case cmdWindow:
 			if !r.helloSeen {
 				return fmt.Errorf("%w: Window command before the peer's hello", ErrBadCommand)

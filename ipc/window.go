@@ -42,6 +42,30 @@ var helloPacket = append([]byte{packetTypeData, 0, byte(len(helloPayload)), 0}, 
 // isHello reports whether a Data payload is the hello.
 func isHello(p []byte) bool { return len(p) == len(helloPayload) && [8]byte(p) == helloPayload }
 
+// appendWindowStart appends a WindowStart command.
+func appendWindowStart(b []byte, slot uint32) []byte {
+	b = append(b, cmdWindowStart)
+	return serde.AppendCross(b, uint64(slot))
+}
+
+// peerHello handles the peer's hello (loop): the messages started from now
+// on are windowed, and so are those whose body is under way, from their
+// next byte on (a WindowStart command goes ahead of it). A message whose
+// header is still being written stays unwindowed.
+func (w *writer) peerHello() {
+	if w.peerWindows {
+		return
+	}
+	w.peerWindows = true
+	for i := range w.slots {
+		s := &w.slots[i]
+		if s.st != nil && s.phase == slotBody && !s.windowed {
+			s.windowed, s.credit = true, windowInitial
+			w.starts = append(w.starts, int32(i))
+		}
+	}
+}
+
 // windowGrant is a Window command to send.
 type windowGrant struct {
 	slot, unique uint32
@@ -104,10 +128,32 @@ func (r *reader) startWindow(s *rslot, slot uint32) {
 	}
 	s.hdr.flags &^= windowedFlag
 	s.win = rwindow{on: true, unique: s.hdr.senderUnique, left: windowInitial}
+	r.earlyGrant(s, slot)
+}
+
+// earlyGrant enlarges a new window from W0 to MessageWindow, while the
+// connection's asynchronous sinks hold little.
+func (r *reader) earlyGrant(s *rslot, slot uint32) {
 	if extra := int64(r.msgWindow) - windowInitial; extra > 0 && r.asyncHeld < earlyGrantBelow {
 		s.win.left += extra
 		r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(extra)})
 	}
+}
+
+// windowStart makes the message under way in slot windowed from its next
+// byte on (a WindowStart command). A slot with no body under way, or whose
+// message is windowed already, is left alone.
+func (r *reader) windowStart(slot uint32) {
+	s := r.slots[slot]
+	if s == nil || s.phase != rBody || s.win.on {
+		return
+	}
+	s.win = rwindow{on: true, unique: s.hdr.senderUnique, left: windowInitial}
+	if as := s.async; as != nil && !as.windowed {
+		as.windowed = true
+		r.asyncPlain -= as.held
+	}
+	r.earlyGrant(s, slot)
 }
 
 // takeWindow charges n body bytes of a windowed message to its window.
@@ -168,7 +214,8 @@ func (r *reader) bindAsync(s *rslot, slot uint32, sink serde.StreamSink) {
 // hold counts n more bytes held by the asynchronous sink of s.
 func (r *reader) hold(s *rslot, n int64) {
 	r.asyncHeld += n
-	if !s.win.on {
+	s.async.held += n
+	if !s.async.windowed {
 		r.asyncPlain += n
 	}
 }
@@ -177,6 +224,7 @@ func (r *reader) hold(s *rslot, n int64) {
 // and return as credit if their message is still arriving (loop).
 func (r *reader) release(as *AsyncSink, n int64) {
 	r.asyncHeld -= n
+	as.held -= n
 	if !as.windowed {
 		r.asyncPlain -= n
 	}

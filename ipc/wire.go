@@ -53,6 +53,9 @@ const (
 	cmdAckdCount     = 9 // u8 count: relay credits returned
 	// cmdWindow is extension 1 (window.go): slot, unique, credit (cross).
 	cmdWindow = 0x0a
+	// cmdWindowStart is extension 1: slot (cross); the message under way
+	// in slot obeys a window from here on.
+	cmdWindowStart = 0x0b
 
 	// chunkHeaderMax is the largest chunk header: code, slot as a cross
 	// integer, u16 length.
@@ -159,7 +162,7 @@ func appendCancelRequest(b []byte, index, unique uint64) []byte {
 // code:
 //   - chunks (NewMessage, FullMessage, Message, EndMessage): slot and data
 //     (data aliases the payload);
-//   - CancelMessage: slot;
+//   - CancelMessage, WindowStart: slot;
 //   - CancelRequest: index and unique;
 //   - AckdCount: count;
 //   - Window: index (the slot), unique and credit;
@@ -187,7 +190,7 @@ func parseCommand(p []byte, maxSlot uint32) (cmd command, n int, err error) {
 	cmd.code = p[0]
 	n = 1
 	switch cmd.code {
-	case cmdNewMessage, cmdFullMessage, cmdMessage, cmdEndMessage, cmdCancelMessage:
+	case cmdNewMessage, cmdFullMessage, cmdMessage, cmdEndMessage, cmdCancelMessage, cmdWindowStart:
 		slot, m, err := parseCross(p[n:], cmd.code, "slot")
 		if err != nil {
 			return command{}, 0, err
@@ -197,7 +200,7 @@ func parseCommand(p []byte, maxSlot uint32) (cmd command, n int, err error) {
 		}
 		cmd.slot = uint32(slot)
 		n += m
-		if cmd.code == cmdCancelMessage {
+		if cmd.code == cmdCancelMessage || cmd.code == cmdWindowStart {
 			return cmd, n, nil
 		}
 		if len(p)-n < 2 {

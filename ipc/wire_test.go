@@ -604,7 +604,8 @@ func TestProtocolCommandErrors(t *testing.T) {
 		{"empty", "", []error{ErrBadChunk}},
 		{"code 0", "00", []error{ErrBadCommand}},
 		{"code 1", "010000", []error{ErrBadCommand}},
-		{"code 11", "0b", []error{ErrBadCommand}},
+		{"code 12", "0c", []error{ErrBadCommand}},
+		{"truncated window start", "0b", []error{ErrBadChunk}},
 		{"truncated window: no credit", "0a 0905 00", []error{ErrBadChunk}},
 		{"code 255", "ff", []error{ErrBadCommand}},
 		{"slot at limit", "02 41c0 00000000000000 0000", []error{ErrBadSlot}}, // cross 192 in 8 bytes

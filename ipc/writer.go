@@ -94,6 +94,7 @@ type writer struct {
 	helloPending bool
 	peerWindows  bool
 	windows      []windowGrant // Window commands to send
+	starts       []int32       // slots whose WindowStart command is to be sent
 	// interleaved is set when a small message finished while a large one
 	// was under way; the connection reads and clears it (pipe.go).
 	interleaved bool
@@ -214,7 +215,7 @@ func (w *writer) hasOutput() bool {
 
 // hasControl reports whether commands other than chunks wait.
 func (w *writer) hasControl() bool {
-	return len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0 || len(w.windows) > 0 || w.helloPending
+	return len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0 || len(w.windows) > 0 || len(w.starts) > 0 || w.helloPending
 }
 
 // fill writes at most one packet into pkt and returns its length, 0 when
@@ -238,6 +239,13 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		g := w.windows[0]
 		w.windows = w.windows[:copy(w.windows, w.windows[1:])]
 		off += len(appendWindow(p[off:off], g))
+	}
+	for len(w.starts) > 0 && len(p)-off >= 1+serde.MaxCrossLen {
+		i := w.starts[0]
+		w.starts = w.starts[:copy(w.starts, w.starts[1:])]
+		if s := &w.slots[i]; s.windowed && (s.phase == slotBody || s.phase == slotBlocked) {
+			off += len(appendWindowStart(p[off:off], uint32(i)))
+		}
 	}
 	for len(w.cancelMsgs) > 0 && len(p)-off >= 1+serde.MaxCrossLen {
 		slot := w.cancelMsgs[0]
@@ -522,7 +530,7 @@ func (w *writer) drain() []*msgStub {
 	w.syncWait.reset()
 	w.curSync, w.queued, w.queuedReqs, w.waiting = -1, 0, 0, 0
 	w.canceledWaits = 0
-	w.cancelReqs, w.cancelMsgs, w.windows = w.cancelReqs[:0], w.cancelMsgs[:0], w.windows[:0]
+	w.cancelReqs, w.cancelMsgs, w.windows, w.starts = w.cancelReqs[:0], w.cancelMsgs[:0], w.windows[:0], w.starts[:0]
 	return out
 }
 

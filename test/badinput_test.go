@@ -88,7 +88,7 @@ func TestBadInputServer(t *testing.T) {
 		{"unknown flag", hdr(1, 0x80, 0), ipc.ErrBadPacketHeader},
 		{"keepalive with payload", append(hdr(2, 0, 1), 0), ipc.ErrBadPacketHeader},
 		{"truncated frame", append(hdr(1, 0, 100), make([]byte, 10)...), ipc.ErrTruncated},
-		{"unknown command", packet(0x0b), ipc.ErrBadCommand},
+		{"unknown command", packet(0x0c), ipc.ErrBadCommand},
 		// Window (docs/protocol.md §7b) from a peer that never sent the
 		// hello: this server windows nothing for it.
 		{"window before hello", packet(0x0a, 0x00, 0x00, 0x09, 0x10), ipc.ErrBadCommand},
@@ -155,7 +155,7 @@ func TestBadInputClient(t *testing.T) {
 			}
 			got += n
 		}
-		_, _ = nc.Write(packet(0x0b))
+		_, _ = nc.Write(packet(0x0c))
 		_, _ = io.Copy(io.Discard, nc)
 	}()
 
