@@ -60,7 +60,7 @@ func (w *writer) peerHello() {
 	for i := range w.slots {
 		s := &w.slots[i]
 		if s.st != nil && s.phase == slotBody && !s.windowed {
-			s.windowed, s.credit = true, windowInitial
+			s.windowed, s.credit, s.startPending = true, windowInitial, true
 			w.starts = append(w.starts, int32(i))
 		}
 	}

@@ -49,6 +49,9 @@ type wslot struct {
 	// more body bytes (window.go).
 	windowed bool
 	credit   int64
+	// startPending: the message became windowed mid-body; no chunk of it
+	// may go before its WindowStart command (window.go).
+	startPending bool
 	enc      *serde.Encoder
 	hdr      msgHeader
 	body     msgBody
@@ -243,7 +246,8 @@ func (w *writer) fill(pkt []byte) (int, error) {
 	for len(w.starts) > 0 && len(p)-off >= 1+serde.MaxCrossLen {
 		i := w.starts[0]
 		w.starts = w.starts[:copy(w.starts, w.starts[1:])]
-		if s := &w.slots[i]; s.windowed && (s.phase == slotBody || s.phase == slotBlocked) {
+		if s := &w.slots[i]; s.startPending {
+			s.startPending = false
 			off += len(appendWindowStart(p[off:off], uint32(i)))
 		}
 	}
@@ -283,7 +287,7 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 	if s.phase == slotQueued {
 		st := s.st
 		st.started = true
-		s.windowed, s.credit = w.peerWindows, windowInitial
+		s.windowed, s.credit, s.startPending = w.peerWindows, windowInitial, false
 		s.hdr = msgHeader{
 			flags:           (st.flags &^ localFlags) | StartedSend | st.state,
 			senderIndex:     uint32(i) + 1,
@@ -300,6 +304,9 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 		s.enc.Reset(&s.hdr)
 		s.phase = slotHeader
 		code = cmdNewMessage
+	}
+	if s.startPending {
+		return true, nil // its WindowStart did not fit this packet: next one
 	}
 	if s.phase == slotBody && s.windowed && s.credit == 0 {
 		w.block(i) // window.go: until the peer grants more
@@ -418,6 +425,7 @@ func (w *writer) freeSlot(i int32) {
 	s.st = nil
 	s.phase = slotFree
 	s.cont = 0
+	s.startPending = false
 	s.unique++
 	s.body = msgBody{}
 	w.free = append(w.free, i)
