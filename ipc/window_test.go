@@ -153,3 +153,49 @@ func TestWindowHugeGrants(t *testing.T) {
 	}
 	require.Equal(t, slotFree, p.w.slots[0].phase, "written whole")
 }
+
+// TestWindowStartBeforeChunks checks that no chunk of a message goes out
+// between its becoming windowed and its WindowStart command, even when
+// other control commands leave no room for the command in a packet.
+func TestWindowStartBeforeChunks(t *testing.T) {
+	cfg := testConfig(t, func(c *Config) { c.BufferSize = 64 })
+	w := newWriter(cfg)
+	ev := &pipeEvents{t: t}
+	r := newReader(cfg, ev)
+	r.msgWindow = windowInitial // this end announced windows
+	buf := make([]byte, cfg.BufferSize)
+	move := func() {
+		t.Helper()
+		n, err := w.fill(buf)
+		require.NoError(t, err)
+		_, err = r.feed(buf[:n])
+		require.NoError(t, err)
+	}
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(0, 1<<20), ti: testTI, state: OnPeer}))
+	for range 4 {
+		move()
+	}
+	require.Equal(t, slotBody, w.slots[0].phase)
+	// Three CancelRequests with 9-byte ids fill all but 3 bytes of the
+	// next packet: the WindowStart (2 bytes here, but the writer wants
+	// room for any slot) must wait, and so must the message.
+	for range 3 {
+		w.cancelReqs = append(w.cancelReqs, reqID{1 << 63, 1 << 63})
+	}
+	w.peerHello()
+	move()
+	require.True(t, w.slots[0].startPending, "the command did not fit")
+	require.False(t, r.slots[0].win.on)
+	move()
+	require.False(t, w.slots[0].startPending)
+	require.True(t, r.slots[0].win.on, "the reader saw WindowStart before any windowed byte")
+	for rounds := 0; len(ev.msgs) == 0; rounds++ {
+		require.Less(t, rounds, 1<<16, "no progress")
+		move() // no ErrWindowExceeded: the reader grants as it consumes
+		for _, g := range ev.grants {
+			w.grant(uint64(g.slot), uint64(g.unique), g.credit)
+		}
+		ev.grants = ev.grants[:0]
+	}
+	require.NoError(t, testmsg.Verify(ev.msgs[0], 1<<20))
+}
