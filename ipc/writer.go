@@ -52,9 +52,9 @@ type wslot struct {
 	// startPending: the message became windowed mid-body; no chunk of it
 	// may go before its WindowStart command (window.go).
 	startPending bool
-	enc      *serde.Encoder
-	hdr      msgHeader
-	body     msgBody
+	enc          *serde.Encoder
+	hdr          msgHeader
+	body         msgBody
 }
 
 // writer is a connection's outgoing scheduler (docs/architecture.md). It is
