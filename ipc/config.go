@@ -61,7 +61,7 @@ type Config struct {
 	// peers that speak ipcframe's window extension, which this end
 	// announces with a hello packet when the connection opens; a peer
 	// that does not (a C++ SolidFrame service) gets TCP back-pressure
-	// instead. Zero means 1 MiB; at least 256 KiB (the extension's
+	// instead. Zero means 4 MiB; at least 256 KiB (the extension's
 	// initial window); negative turns the extension off (no hello; the
 	// writer still obeys a peer's windows).
 	MessageWindow int

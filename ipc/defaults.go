@@ -13,7 +13,7 @@ const (
 	DefaultMaxResponseWait       = 128
 	DefaultMaxReaderSlots        = 192
 	DefaultContinuousPackets     = 4
-	DefaultMessageWindow         = 1 << 20
+	DefaultMessageWindow         = 4 << 20
 	DefaultTypeIDSize            = 1
 	DefaultWriteBatch            = 64 << 10
 	DefaultPumpQuantum           = 256 << 10

@@ -15,16 +15,16 @@ import (
 // Window commands; a message out of credit leaves the write queue
 // (slotBlocked) until a grant arrives, so it alone waits. A reader checks
 // each windowed message against its window (ErrWindowExceeded) and returns
-// credit as the bytes are consumed, up to Config.MessageWindow unconsumed
-// bytes per message.
+// credit as the bytes are consumed, a quarter of Config.MessageWindow at a
+// time, up to MessageWindow unconsumed bytes per message.
 const (
 	// windowedFlag is header flag bit 13: the message obeys its window.
 	// Hop by hop: the reader clears it before the flags go anywhere.
 	windowedFlag Flags = 1 << 13
 	// windowInitial is W0, every windowed message's initial window.
 	windowInitial = 256 << 10
-	// windowGrantStep is how much consumed credit a reader collects
-	// before it returns it in a Window command.
+	// windowGrantStep is the least consumed credit a reader collects
+	// before it returns it in a Window command (grantStep).
 	windowGrantStep = windowInitial / 4
 	// windowCmdMax is the largest Window command: code and three cross
 	// integers.
@@ -175,7 +175,7 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 		return
 	}
 	s.win.owed += int64(n)
-	if s.win.owed >= windowGrantStep {
+	if s.win.owed >= r.grantStep() {
 		s.win.left += s.win.owed
 		r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(s.win.owed)})
 		s.win.owed = 0
@@ -241,4 +241,12 @@ func (r *reader) abortAsync(cause error) {
 			s.async.abort(cause)
 		}
 	}
+}
+
+// grantStep is how many consumed bytes of a message the reader collects
+// before it returns them in a Window command: a quarter of the message
+// window (at least windowGrantStep), so that a large window costs few
+// commands.
+func (r *reader) grantStep() int64 {
+	return max(windowGrantStep, int64(r.msgWindow)/4)
 }
