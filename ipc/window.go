@@ -117,6 +117,9 @@ type rwindow struct {
 	unique uint32 // its sender unique, for the grants
 	left   int64  // body bytes the peer may still send
 	owed   int64  // bytes consumed and not yet granted back
+	// grown: the window has been enlarged from W0 to MessageWindow (with
+	// the message's first grant; a small message gets none).
+	grown bool
 }
 
 // startWindow sets up the window of a message whose header just arrived,
@@ -128,16 +131,6 @@ func (r *reader) startWindow(s *rslot, slot uint32) {
 	}
 	s.hdr.flags &^= windowedFlag
 	s.win = rwindow{on: true, unique: s.hdr.senderUnique, left: windowInitial}
-	r.earlyGrant(s, slot)
-}
-
-// earlyGrant enlarges a new window from W0 to MessageWindow, while the
-// connection's asynchronous sinks hold little.
-func (r *reader) earlyGrant(s *rslot, slot uint32) {
-	if extra := int64(r.msgWindow) - windowInitial; extra > 0 && r.asyncHeld < earlyGrantBelow {
-		s.win.left += extra
-		r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(extra)})
-	}
 }
 
 // windowStart makes the message under way in slot windowed from its next
@@ -153,7 +146,6 @@ func (r *reader) windowStart(slot uint32) {
 		as.windowed = true
 		r.asyncPlain -= as.held
 	}
-	r.earlyGrant(s, slot)
 }
 
 // takeWindow charges n body bytes of a windowed message to its window.
@@ -169,17 +161,35 @@ func (r *reader) takeWindow(s *rslot, slot uint32, n int) error {
 }
 
 // consumed returns n consumed bytes of the windowed message in s to its
-// sender once enough are owed. Bytes of a finished message are not returned.
+// sender once enough are owed. Bytes of a finished message are not
+// returned. The first grant of a message comes after windowGrantStep
+// bytes (a quarter of W0, so that a small message costs no Window command
+// and a large one never waits on a step larger than its window) and also
+// enlarges the window from W0 to MessageWindow, while the connection's
+// asynchronous sinks hold less than earlyGrantBelow; later grants come a
+// quarter of MessageWindow at a time.
 func (r *reader) consumed(s *rslot, slot uint32, n int) {
 	if !s.win.on || s.phase == rIdle {
 		return
 	}
 	s.win.owed += int64(n)
-	if s.win.owed >= r.grantStep() {
-		s.win.left += s.win.owed
-		r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(s.win.owed)})
-		s.win.owed = 0
+	step := r.grantStep()
+	if !s.win.grown {
+		step = windowGrantStep
 	}
+	if s.win.owed < step {
+		return
+	}
+	credit := s.win.owed
+	if !s.win.grown {
+		s.win.grown = true
+		if extra := int64(r.msgWindow) - windowInitial; extra > 0 && r.asyncHeld < earlyGrantBelow {
+			credit += extra
+		}
+	}
+	s.win.left += credit
+	s.win.owed = 0
+	r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(credit)})
 }
 
 // newSlot creates the receive state of the peer's writer slot.
