@@ -24,6 +24,7 @@ type conn struct {
 
 	// set in OnOpen, then immutable
 	rc     *reactor.Conn
+	ls     *loopState // what the connections of its loop share (loopstate.go)
 	id     uint64
 	remote string
 	log    *slog.Logger
@@ -31,8 +32,8 @@ type conn struct {
 	// loop-owned
 	w       *writer
 	r       *reader
-	out     []byte // batch of packets handed to the socket in one write
-	rest    []byte // the start of a packet cut by the end of a read
+	rest    []byte // the start of a packet cut by the end of a read; nil when idle (releaseIdle)
+	restUse bool   // rest held bytes since the last releaseIdle
 	closed  bool
 	active  bool      // reached OnOpen
 	passive bool      // takes no pool messages until activateOnLoop
@@ -68,7 +69,6 @@ func newConn(svc *Service, p *pool) *conn {
 	c := &conn{svc: svc, pool: p}
 	c.w = newWriter(&svc.cfg)
 	c.r = newReader(&svc.cfg, c)
-	c.out = make([]byte, svc.cfg.WriteBatch)
 	return c
 }
 
@@ -150,10 +150,13 @@ func (c *conn) pump() {
 		if !c.w.hasOutput() || !c.rc.Writable() {
 			break
 		}
+		ls := c.ls
+		out := ls.takeBatch()
 		n := 0
-		for n+size <= len(c.out) {
-			k, err := c.w.fill(c.out[n : n+size])
+		for n+size <= len(out) {
+			k, err := c.w.fill(out[n : n+size])
 			if err != nil {
+				ls.putBatch(out)
 				c.abort("write", err)
 				return
 			}
@@ -163,9 +166,12 @@ func (c *conn) pump() {
 			n += k
 		}
 		if n == 0 {
+			ls.putBatch(out)
 			break
 		}
-		if err := c.rc.Write(c.out[:n]); err != nil {
+		err := c.rc.Write(out[:n])
+		ls.putBatch(out)
+		if err != nil {
 			break // OnClose follows
 		}
 		c.lastSend = c.svc.cfg.Clock.Now()
@@ -288,11 +294,25 @@ func (c *conn) feed(data []byte) error {
 	}
 	if n < len(data) {
 		if c.rest == nil {
-			c.rest = make([]byte, 0, packetHeaderSize+maxPacketPayload)
+			// Room for a whole packet of the usual size; append grows it
+			// for a larger one.
+			c.rest = make([]byte, 0, max(len(data)-n, packetHeaderSize+c.svc.cfg.BufferSize))
 		}
 		c.rest = append(c.rest[:0], data[n:]...)
+		c.restUse = true
 	}
 	return nil
+}
+
+// releaseIdle drops the cut-packet buffer when no packet was cut since the
+// last call (loop, at each keepalive or inactivity tick), so that a
+// connection that once received a cut packet does not keep the buffer
+// while it idles.
+func (c *conn) releaseIdle() {
+	if len(c.rest) == 0 && !c.restUse {
+		c.rest = nil
+	}
+	c.restUse = false
 }
 
 // healthy reports whether losing this connection should reconnect at once

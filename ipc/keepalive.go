@@ -84,6 +84,7 @@ func (c *conn) tick() {
 		}
 		c.recvInWindow, c.keepAlives = false, 0
 	}
+	c.releaseIdle()
 	next := c.tickPeriod
 	if c.rc.Dialed() {
 		next = c.nextDialedTick(now)

@@ -270,6 +270,8 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 		h.s.mu.Unlock()
 	}
 	c.rc, c.id, c.remote = rc, rc.ID(), rc.RemoteAddr()
+	c.ls = loopStateOf(rc.Loop(), &h.s.cfg)
+	c.w.codecs, c.r.codecs = &c.ls.codecs, &c.ls.codecs
 	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
 	c.countOpen()
 	c.active, c.openAt = true, h.s.cfg.Clock.Now()
