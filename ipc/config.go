@@ -141,6 +141,28 @@ type Config struct {
 	// above InactivityTimeout/KeepAlive + 1 of the peers.
 	MaxKeepAlives int
 
+	// MaxAcceptedConnections bounds the accepted connections open at once
+	// (dialed ones do not count). A connection accepted beyond it is closed
+	// at once, before any TLS handshake or ConnectionStart, and counted in
+	// Stats.Connections.Rejected; the connections already open are served
+	// as usual. Zero means no limit; negative is invalid.
+	MaxAcceptedConnections int
+	// FirstPacketTimeout is the first-packet rule, in both roles. An
+	// accepted connection that has not received one complete packet this
+	// long after it opened closes with ErrFirstPacketTimeout (counted in
+	// Stats.Connections.FirstPacketTimeouts), so a socket that connects
+	// and stays silent, or sends a few bytes and stalls, is dropped in
+	// seconds instead of after an inactivity window. For a TLS connection
+	// the time counts from the end of the handshake, which
+	// TLSHandshakeTimeout bounds. A dialed connection that has nothing to
+	// send when it opens sends one KeepAlive packet, so that a server
+	// applying the rule keeps it. Default 5 s (SolidFrame's newer servers
+	// drop silent sockets after 5 s); negative disables both the timer
+	// and the opening KeepAlive (SolidFrameProfile does: SolidFrame 6.0
+	// peers count that KeepAlive against their ping limit, and their
+	// clients may stay silent until their first ping).
+	FirstPacketTimeout time.Duration
+
 	// DialTimeout bounds one connection attempt. Default 10 s.
 	DialTimeout time.Duration
 	// ReconnectMin and ReconnectMax bound the exponential backoff (with
@@ -225,6 +247,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	defD(&c.InactivityTimeout, DefaultInactivityTimeout)
 	def(&c.MaxKeepAlives, DefaultMaxKeepAlives)
+	defD(&c.FirstPacketTimeout, DefaultFirstPacketTimeout)
 	defD(&c.ReconnectMin, DefaultReconnectMin)
 	defD(&c.ReconnectMax, DefaultReconnectMax)
 	c.Limits = c.Limits.WithDefaults()
@@ -284,6 +307,9 @@ func (c *Config) validate() error {
 	}
 	if c.TLSHandshakeTimeout < 0 || c.MaxTLSHandshakes < 0 {
 		return bad("TLSHandshakeTimeout", "TLS durations and bounds must be positive")
+	}
+	if c.MaxAcceptedConnections < 0 {
+		return bad("MaxAcceptedConnections", "must not be negative, got %d", c.MaxAcceptedConnections)
 	}
 	if c.DialTimeout < 0 {
 		return bad("DialTimeout", "must not be negative, got %v", c.DialTimeout)

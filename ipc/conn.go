@@ -27,7 +27,7 @@ type conn struct {
 	ls     *loopState // what the connections of its loop share (loopstate.go)
 	id     uint64
 	remote string
-	log    *slog.Logger
+	log    connLog // log.go: adds the connection's attributes
 
 	// loop-owned
 	w       *writer
@@ -39,11 +39,13 @@ type conn struct {
 	passive bool      // takes no pool messages until activateOnLoop
 	partial bool      // the last onData left part of a packet unconsumed
 	gotMsg  bool      // a whole message arrived (healthy)
+	gotPkt  bool      // a whole packet arrived (first-packet rule)
 	retired bool      // takes no pool messages; closes once idle (retire)
 	openAt  time.Time // when OnOpen ran (healthy)
 
 	// keepalive (keepalive.go)
 	timer        keepAliveTimer
+	firstTimer   keepAliveTimer // accepted: the first-packet rule, until a packet arrives
 	tickFn       func()
 	tickPeriod   time.Duration
 	lastRecv     time.Time // dialed: last byte received
@@ -67,6 +69,7 @@ type conn struct {
 
 func newConn(svc *Service, p *pool) *conn {
 	c := &conn{svc: svc, pool: p}
+	c.log = connLog{c}
 	c.w = newWriter(&svc.cfg)
 	c.r = newReader(&svc.cfg, c)
 	return c
@@ -251,10 +254,13 @@ func (c *conn) onData(data []byte) int {
 	err := c.feed(data)
 	c.dispatching.Store(false)
 	c.partial = len(c.rest) > 0
+	if c.firstTimer != nil && c.gotPkt {
+		c.firstTimer.Stop()
+		c.firstTimer = nil
+	}
 	if err != nil {
 		err = tlsMismatch(data, err)
-		c.log.Debug("ipc: closing on bad input", "err", err)
-		c.abort("read", err)
+		c.abort("read", err) // logged when it closes (logClosed)
 		return len(data)
 	}
 	c.pump()
@@ -287,10 +293,14 @@ func (c *conn) feed(data []byte) error {
 			return err
 		}
 		c.rest = c.rest[:0]
+		c.gotPkt = true
 	}
 	n, err := c.r.feed(data)
 	if err != nil {
 		return err
+	}
+	if n > 0 {
+		c.gotPkt = true
 	}
 	if n < len(data) {
 		if c.rest == nil {
@@ -356,7 +366,9 @@ func (c *conn) onMessage(h *msgHeader, m Message) {
 	}
 	ti := c.svc.cfg.Protocol.lookup(m)
 	if ti == nil || ti.handle == nil {
-		c.log.Debug("ipc: no handler; message dropped", "type", fmt.Sprintf("%T", m))
+		if c.log.enabled(slog.LevelDebug) {
+			c.log.Debug("ipc: no handler; message dropped", "type", fmt.Sprintf("%T", m))
+		}
 	} else {
 		ti.handle(Context{c: c, flags: h.flags, senderIndex: h.senderIndex, senderUnique: h.senderUnique}, m)
 	}
@@ -411,7 +423,9 @@ func (c *conn) onClose(err error) {
 	if !errors.As(cause, &ce) {
 		cause = &ConnError{Op: "read", Peer: c.remote, ConnID: c.id, Err: cause}
 	}
-	c.countClose(cause)
+	if k, ok := c.countClose(cause); ok {
+		c.logClosed(k, cause)
+	}
 	if h := c.svc.cfg.ConnectionStop; h != nil && c.active {
 		h(c.info(), cause)
 	}

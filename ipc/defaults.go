@@ -20,6 +20,7 @@ const (
 	DefaultKeepAlive             = 30 * time.Second
 	DefaultInactivityTimeout     = 120 * time.Second
 	DefaultMaxKeepAlives         = 10
+	DefaultFirstPacketTimeout    = 5 * time.Second
 	DefaultReconnectMin          = 50 * time.Millisecond
 	DefaultReconnectMax          = 10 * time.Second
 	DefaultTLSHandshakeTimeout   = 10 * time.Second

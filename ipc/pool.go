@@ -78,6 +78,7 @@ func newPool(svc *Service, name string) *pool {
 }
 
 func (p *pool) event(kind PoolEventKind, c *conn, err error) {
+	p.logPoolEvent(kind, c, err)
 	if h := p.svc.cfg.PoolEvent; h != nil {
 		h(PoolEvent{Kind: kind, Pool: p.name, Conn: Conn{c}, Err: err})
 	}

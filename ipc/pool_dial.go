@@ -99,7 +99,6 @@ func (p *pool) dialFailed(err error) {
 	p.scheduleRetryLocked()
 	done := p.finishLocked()
 	p.mu.Unlock()
-	p.svc.cfg.Logger.Debug("ipc: connect failed", "pool", p.name, "err", err)
 	p.event(PoolConnectFailed, nil, err)
 	for _, st := range failed {
 		st.fail(ErrConnection, err)
