@@ -33,7 +33,7 @@ type conn struct {
 	w       *writer
 	r       *reader
 	rest    []byte // the start of a packet cut by the end of a read; nil when idle (releaseIdle)
-	restUse bool   // rest held bytes since the last releaseIdle
+	restUse bool   // rest was used since the last releaseIdle
 	closed  bool
 	active  bool      // reached OnOpen
 	passive bool      // takes no pool messages until activateOnLoop
@@ -269,6 +269,7 @@ func (c *conn) onData(data []byte) int {
 
 func (c *conn) feed(data []byte) error {
 	if len(c.rest) > 0 {
+		c.restUse = true
 		// Complete the cut packet first: its header, then its payload.
 		need := packetHeaderSize
 		if len(c.rest) >= packetHeaderSize {

@@ -84,3 +84,22 @@ func BenchmarkIdleConnectionHeap(b *testing.B) {
 		})
 	}
 }
+
+// TestCutPacketBufferReleasedWhenIdle: the buffer that holds a packet cut
+// by the end of a read is kept while packets keep being cut, and dropped at
+// the first tick after a tick period with none (conn.releaseIdle).
+func TestCutPacketBufferReleasedWhenIdle(t *testing.T) {
+	cfg, err := Config{Protocol: peerProtocol(false)}.withDefaults()
+	require.NoError(t, err)
+	c := newConn(&Service{cfg: cfg}, nil)
+	require.NoError(t, c.feed(keepAlivePacket[:2])) // half a header
+	require.Len(t, c.rest, 2)
+	c.releaseIdle()
+	require.NotNil(t, c.rest, "a cut packet is pending")
+	require.NoError(t, c.feed(keepAlivePacket[2:3])) // more of it, still cut
+	c.rest = c.rest[:0]                              // as when the packet completes
+	c.releaseIdle()
+	require.NotNil(t, c.rest, "a packet was cut in this period")
+	c.releaseIdle()
+	require.Nil(t, c.rest, "no packet cut for a whole period")
+}
