@@ -26,7 +26,7 @@ import (
 // take 20,000 descriptors when both ends share a process), or that
 // measures one end's heap alone. TestMain runs peerMain when peerEnv is
 // set. The child talks over its stdin and stdout: it prints one line per
-// step ("addr A", "ready N", "heap B"), and exits when its stdin closes.
+// step ("ready N", "heap B"), and exits when its stdin closes.
 const peerEnv = "IPCFRAME_TEST_PEER"
 
 // peerProtocol is the protocol of the peer processes' echo: a
@@ -81,13 +81,6 @@ func (p *peerProc) expect(tb testing.TB, word string) string {
 	return rest
 }
 
-// send writes one line to the peer.
-func (p *peerProc) send(tb testing.TB, line string) {
-	tb.Helper()
-	_, err := io.WriteString(p.stdin, line+"\n")
-	require.NoError(tb, err)
-}
-
 // raiseFileLimit raises the soft limit on open files to the hard limit
 // and returns it.
 func raiseFileLimit() uint64 {
@@ -116,9 +109,6 @@ func heapAlloc() uint64 {
 //	client ADDR N USE   an ipc client with N connections to ADDR; with
 //	                    USE=1 one echo on each; reports its heap per
 //	                    connection
-//	server N            an ipc echo server; prints its address, then its
-//	                    heap per connection once N are open (and, with
-//	                    the client's "used" line, used)
 func peerMain(args string) int {
 	raiseFileLimit()
 	f := strings.Fields(args)
@@ -128,8 +118,6 @@ func peerMain(args string) int {
 		err = peerSilent(f[1], atoi(f[2]))
 	case "client":
 		err = peerClient(f[1], atoi(f[2]), f[3] == "1")
-	case "server":
-		err = peerServer(atoi(f[1]))
 	default:
 		err = fmt.Errorf("unknown peer %q", args)
 	}
@@ -145,16 +133,8 @@ func atoi(s string) int {
 	return n
 }
 
-// waitStdin blocks until the parent closes the peer's stdin, returning
-// each line read meanwhile to lines (if set).
-func waitStdin(lines func(string)) {
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		if lines != nil {
-			lines(sc.Text())
-		}
-	}
-}
+// waitStdin blocks until the parent closes the peer's stdin.
+func waitStdin() { _, _ = io.Copy(io.Discard, os.Stdin) }
 
 // dialMany opens n connections to addr, 32 at a time (so the listener's
 // backlog never overflows), with dial.
@@ -202,7 +182,7 @@ func peerSilent(addr string, n int) error {
 		return err
 	}
 	fmt.Printf("ready %d\n", len(conns))
-	waitStdin(nil)
+	waitStdin()
 	for _, c := range conns {
 		_ = c.Close()
 	}
@@ -256,7 +236,7 @@ func peerClient(addr string, n int, use bool) error {
 	}
 	fmt.Printf("ready %d\n", n)
 	fmt.Printf("heap %d\n", (int64(heapAlloc())-int64(base))/int64(n))
-	waitStdin(nil)
+	waitStdin()
 	return nil
 }
 
@@ -274,25 +254,4 @@ func echoEach(s *Service, conns []Conn) error {
 		_, err := CallTo[testmsg.Request, testmsg.Request](ctx, s, c, &testmsg.Request{Str: make([]byte, 1024)}, 0)
 		return err
 	})
-}
-
-// peerServer runs an ipc echo server and reports its heap per connection
-// once n connections are open and the parent says "measure".
-func peerServer(n int) error {
-	base := heapAlloc()
-	s, err := NewService(Config{Protocol: peerProtocol(true), Listen: "127.0.0.1:0"})
-	if err != nil {
-		return err
-	}
-	if err := s.Start(); err != nil {
-		return err
-	}
-	defer s.Stop(context.Background())
-	fmt.Printf("addr %s\n", s.Addr())
-	waitStdin(func(line string) {
-		if line == "measure" {
-			fmt.Printf("heap %d\n", (int64(heapAlloc())-int64(base))/int64(n))
-		}
-	})
-	return nil
 }
