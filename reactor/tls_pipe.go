@@ -140,6 +140,13 @@ func (p *tlsPipe) Write(b []byte) (int, error) {
 	nonblock := p.nonblock
 	p.mu.Unlock()
 	if nonblock {
+		if len(p.out) == 0 && p.c.gc.OutboundBuffered() > 0 && !p.c.dead {
+			// gnet would copy p.out into its outbound buffer anyway (the
+			// socket is behind): put the record there directly. gnet
+			// makes no system call and cannot fail here.
+			_, _ = p.c.gc.Write(b)
+			return len(b), nil
+		}
 		p.out = append(p.out, b...)
 		return len(b), nil
 	}

@@ -240,3 +240,38 @@ func TestTLSMaxHandshakes(t *testing.T) {
 	defer nc.Close()
 	<-opened
 }
+
+// TestTLSWriteBehindSocket: records written while gnet still buffers
+// earlier ones (a peer that does not read yet) go into gnet's outbound
+// buffer directly and reach the peer complete and in order.
+func TestTLSWriteBehindSocket(t *testing.T) {
+	const total, piece = 16 << 20, 100_000
+	scfg, ccfg := tlsPair(t)
+	payload := make([]byte, total)
+	_, _ = rand.Read(payload)
+	buffered := make(chan int, 1)
+	h := &testHandler{open: func(c *Conn) {
+		for off := 0; off < total; off += piece {
+			if err := c.Write(payload[off:min(off+piece, total)]); err != nil {
+				buffered <- -1
+				return
+			}
+		}
+		buffered <- c.gc.OutboundBuffered()
+	}}
+	r := startReactor(t, Config{Loops: 1, TLS: TLSConfig{Server: scfg}}, h)
+	nc, err := tls.Dial("tcp", r.Addr().String(), ccfg)
+	require.NoError(t, err)
+	defer nc.Close()
+	select {
+	case n := <-buffered:
+		require.Positive(t, n, "the socket took everything: nothing was written behind it")
+	case <-time.After(waitLong):
+		t.Fatal("server never opened")
+	}
+	require.NoError(t, nc.SetReadDeadline(time.Now().Add(waitLong)))
+	got := make([]byte, total)
+	_, err = io.ReadFull(nc, got)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(payload, got), "bytes differ")
+}
