@@ -17,10 +17,13 @@ import (
 //
 // Record mode (non-blocking, loop-only): after the handshake the loop owns
 // the tls.Conn. Read serves the rest of in, then the slice OnTraffic lends
-// (gnet's own buffer, no copy), then fails with errWouldBlock, a temporary
-// net.Error: crypto/tls keeps a partial record and does not make that error
-// sticky. Write appends records to out, which the loop hands to gnet in one
-// write after each tls.Conn call.
+// (gnet's own buffer, copied only into crypto/tls's record buffer), then
+// fails with errWouldBlock, a temporary net.Error: crypto/tls keeps a
+// partial record and does not make that error sticky. Write appends records
+// to out, which the loop hands to gnet in one write after each tls.Conn
+// call; while gnet still buffers earlier bytes (the socket is behind), Write
+// puts each record into gnet's outbound buffer itself, where gnet would only
+// have copied out.
 type tlsPipe struct {
 	// immutable
 	c *Conn
