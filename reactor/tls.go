@@ -303,7 +303,10 @@ func (c *Conn) tlsReadOnLoop() error {
 			buf = c.loop.tlsPlain[:0]
 		}
 		if want := max(tlsPlainChunk, c.r.cfg.ReadBufferCap); scratch && cap(buf) < want {
+			// The loop keeps its scratch buffer even if this read finds
+			// nothing (a connection opening, a partial record).
 			buf = make([]byte, 0, want)
+			c.loop.tlsPlain = buf
 		} else if cap(buf)-len(buf) < tlsPlainChunk {
 			buf = append(buf, make([]byte, tlsPlainChunk)...)[:len(buf)]
 		}
