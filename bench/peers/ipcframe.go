@@ -141,17 +141,20 @@ func (c *ipcframeClient) Close() error {
 	return nil
 }
 
-// Connector implements connector (ipcframe-tls only): one client service;
-// each connect sends one Call to addr, which opens the pool and its
-// connection, then closes the pool gracefully and waits until it is gone.
-// ConnectionStart records whether the handshake resumed.
+// Connector implements connector: one client service; each connect sends
+// one Call to addr, which opens the pool and its connection, then closes
+// the pool gracefully and waits until it is gone. ConnectionStart records
+// whether the handshake resumed. Plain ipcframe runs only the full mode, as
+// the reference that shows TLS's share of a connection's cost.
 func (s ipcframeSystem) Connector(addr string, resume bool) (func(context.Context, []byte) (bool, error), func(), error) {
-	if !s.tls {
-		return nil, nil, fmt.Errorf("ipcframe: %w", errUnsupported)
+	if !s.tls && resume {
+		return nil, nil, fmt.Errorf("ipcframe: resumption without TLS: %w", errUnsupported)
 	}
 	var resumed atomic.Bool
-	cfg := ipcConfig(false, "", true)
-	cfg.TLSClient = tlsClientConfig(sessionCache(resume))
+	cfg := ipcConfig(false, "", s.tls)
+	if s.tls {
+		cfg.TLSClient = tlsClientConfig(sessionCache(resume))
+	}
 	cfg.ConnectionStart = func(ci ipc.ConnInfo) {
 		st, _ := ci.Conn.TLSState()
 		resumed.Store(st.DidResume)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -122,9 +123,17 @@ func TestSelectAllLeavesOutTLS(t *testing.T) {
 // TestConnWorkload: every TLS connector (and the std ceiling) opens
 // connections that echo; without a session cache no handshake resumes,
 // with one every measured handshake does (the warm-up primed the cache).
+// Plain ipcframe runs the full mode only.
 func TestConnWorkload(t *testing.T) {
-	for _, name := range []string{stdTLSName, "ipcframe-tls", "grpc-tls"} {
+	for _, name := range []string{stdTLSName, "ipcframe-tls", "grpc-tls", "ipcframe"} {
 		for _, resume := range []bool{false, true} {
+			if name == "ipcframe" && resume {
+				_, _, err := connectorFor(name, "127.0.0.1:1", true)
+				if !errors.Is(err, errUnsupported) {
+					t.Errorf("plain ipcframe resumed: %v, want errUnsupported", err)
+				}
+				continue
+			}
 			t.Run(fmt.Sprintf("%s/resume=%v", name, resume), func(t *testing.T) {
 				r, err := withServer(name, false, func(s *runningServer) (ConnResult, error) {
 					connect, done, err := connectorFor(name, s.addr, resume)
