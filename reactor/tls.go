@@ -162,6 +162,10 @@ type tlsState struct {
 	gotEOF    bool   // close_notify (or a clean EOF) read
 	timer     *Timer // handshake timeout, nil once stopped
 	rest      []byte // plaintext the handler left unconsumed
+	// held: crypto/tls may still hold plaintext (the last Read filled the
+	// room it was given, or the handshake just ended), so the loop must
+	// read again even when the pipe has no whole record.
+	held bool
 }
 
 // newTLSState prepares a connection's TLS side; client selects the role.
@@ -219,6 +223,7 @@ func (c *Conn) tlsOpenOnLoop() {
 	}
 	t.p.setNonblock()
 	t.open = true
+	t.held = true
 	c.r.h.OnOpen(c)
 	t.report(c, nil) // DialTLS returns after OnOpen, as Dial does
 	c.afterUserOnLoop()
@@ -272,7 +277,7 @@ func (c *Conn) tlsTrafficOnLoop() gnet.Action {
 	}
 	t.p.lent = buf
 	err := c.tlsReadOnLoop()
-	t.p.lent = nil
+	t.p.keepOnLoop()
 	if c.dead {
 		return gnet.None
 	}
@@ -313,9 +318,15 @@ func (c *Conn) tlsReadOnLoop() error {
 		had := len(buf)
 		var err error
 		for len(buf) < cap(buf) {
+			if !t.held && !t.p.hasInput() {
+				err = errWouldBlock // nothing to decrypt: no probe through crypto/tls
+				break
+			}
 			var n int
+			room := cap(buf) - len(buf)
 			n, err = t.tc.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+n]
+			t.held = err == nil && n == room
 			if err != nil || n == 0 {
 				break
 			}
