@@ -172,14 +172,15 @@ func (p *tlsPipe) take(b []byte, partial bool) int {
 
 // wholeRecord returns the length of the record at the start of the unread
 // input (avail bytes) if all of it is there, else 0. Bytes that cannot
-// start a record crypto/tls accepts (a plain client, garbage) are handed
-// over at once, so that crypto/tls rejects them without waiting.
+// start a record crypto/tls accepts (a content type out of 20-24, a major
+// version other than 3, an oversize length: a plain client, garbage) are
+// handed over at once, so that crypto/tls rejects them without waiting.
 func (p *tlsPipe) wholeRecord(avail int) int {
 	if avail < tlsRecordHeader {
 		return 0
 	}
-	typ, length := p.at(0), int(p.at(3))<<8|int(p.at(4))
-	if typ < 20 || typ > 24 || length > tlsMaxRecord {
+	typ, major, length := p.at(0), p.at(1), int(p.at(3))<<8|int(p.at(4))
+	if typ < 20 || typ > 24 || major != 3 || length > tlsMaxRecord {
 		return avail
 	}
 	if avail < tlsRecordHeader+length {

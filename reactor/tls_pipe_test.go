@@ -108,12 +108,14 @@ func TestTLSPipePartialAtEnd(t *testing.T) {
 	_, err = p.Read(b)
 	require.ErrorIs(t, err, io.EOF)
 
-	p = newTLSPipe(nil)
-	p.setNonblock()
-	p.lent = []byte("GET / HTTP/1.1\r\n")
-	n, err = p.Read(b)
-	require.NoError(t, err)
-	require.Equal(t, "GET / HTTP/1.1\r\n", string(b[:n]))
+	for _, garbage := range []string{"GET / HTTP/1.1\r\n", "\x16\x00\x00\x40\x00short", "\x17\x03\x03\xff\xffshort"} {
+		p = newTLSPipe(nil)
+		p.setNonblock()
+		p.lent = []byte(garbage)
+		n, err = p.Read(b)
+		require.NoError(t, err)
+		require.Equal(t, garbage, string(b[:n]))
+	}
 
 	// Handshake mode: a close hands over what is left, then the cause.
 	p = newTLSPipe(nil)
