@@ -91,7 +91,7 @@ func TestClientRun(t *testing.T) {
 		{
 			name: "password offered, none chosen",
 			host: "127.0.0.1", user: "u", pass: "pw",
-			s:    script{reply: [][]byte{{5, 0}, okIPv4}},
+			s: script{reply: [][]byte{{5, 0}, okIPv4}},
 		},
 		{
 			name: "wrong password",
