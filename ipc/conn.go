@@ -34,10 +34,10 @@ type conn struct {
 	out     []byte // batch of packets handed to the socket in one write
 	rest    []byte // the start of a packet cut by the end of a read
 	closed  bool
-	active  bool   // reached OnOpen
-	passive bool   // takes no pool messages until activateOnLoop
-	partial bool   // the last onData left part of a packet unconsumed
-	gotMsg  bool   // a whole message arrived (healthy)
+	active  bool      // reached OnOpen
+	passive bool      // takes no pool messages until activateOnLoop
+	partial bool      // the last onData left part of a packet unconsumed
+	gotMsg  bool      // a whole message arrived (healthy)
 	retired bool      // takes no pool messages; closes once idle (retire)
 	openAt  time.Time // when OnOpen ran (healthy)
 
