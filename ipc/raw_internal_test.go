@@ -74,3 +74,39 @@ func TestSendRawCompletions(t *testing.T) {
 	require.ErrorIs(t, Conn{}.EnterPassive(), ErrConnectionGone)
 	require.Empty(t, done)
 }
+
+// TestRawEnterPassive: a dialed connection that leaves raw mode with
+// EnterPassive carries messages sent to it but none of its pool's until
+// Activate.
+func TestRawEnterPassive(t *testing.T) {
+	sp := NewProtocol()
+	MustRegister(sp, 1, func(ctx Context, m *testmsg.Message) { _ = ctx.Respond(m) })
+	server := lcStart(t, Config{Protocol: sp, Listen: "127.0.0.1:0"})
+	cp := NewProtocol()
+	MustRegister[testmsg.Message](cp, 1, nil)
+	conns := make(chan Conn, 1)
+	client := lcStart(t, Config{
+		Protocol: cp,
+		RawStart: RoleDialed,
+		ConnectionStart: func(ci ConnInfo) {
+			conns <- ci.Conn
+			_ = ci.Conn.EnterPassive()
+		},
+	})
+	addr := server.Addr().String()
+	poolDone := make(chan error, 2)
+	require.NoError(t, SendRequest(client, addr, testmsg.New(1, 100), 0,
+		func(_, _ *testmsg.Message, err error) { poolDone <- err }))
+	c := lcRecv(t, conns, "the connection")
+	direct := make(chan error, 1)
+	require.NoError(t, SendRequestTo(client, c, testmsg.New(2, 100), 0,
+		func(_, _ *testmsg.Message, err error) { direct <- err }))
+	require.NoError(t, lcRecv(t, direct, "the connection-directed request"))
+	st, ok := client.PoolStats(addr)
+	require.True(t, ok)
+	require.Equal(t, 1, st.Queued, "the pool's request waits for Activate")
+	require.Equal(t, 1, st.Passive)
+	require.Empty(t, poolDone)
+	require.NoError(t, c.Activate())
+	require.NoError(t, lcRecv(t, poolDone, "the pool's request"))
+}
