@@ -40,11 +40,7 @@ func TestRawConfig(t *testing.T) {
 // written; after the raw phase it completes with ErrNotRaw; on a closed
 // connection SendRaw fails at once with ErrConnectionGone.
 func TestSendRawCompletions(t *testing.T) {
-	sp := NewProtocol()
-	MustRegister(sp, 1, func(ctx Context, m *testmsg.Message) { _ = ctx.Respond(m) })
-	server := lcStart(t, Config{Protocol: sp, Listen: "127.0.0.1:0"})
-	cp := NewProtocol()
-	MustRegister[testmsg.Message](cp, 1, nil)
+	addr, cp := rawEchoServer(t)
 	conns := make(chan Conn, 1)
 	stopped := make(chan struct{})
 	client := lcStart(t, Config{
@@ -58,7 +54,6 @@ func TestSendRawCompletions(t *testing.T) {
 		},
 		ConnectionStop: func(ConnInfo, error) { close(stopped) },
 	})
-	addr := server.Addr().String()
 	_, err := Call[testmsg.Message, testmsg.Message](context.Background(), client, addr, testmsg.New(1, 100), 0)
 	require.NoError(t, err)
 	c := lcRecv(t, conns, "the connection")
@@ -79,11 +74,7 @@ func TestSendRawCompletions(t *testing.T) {
 // EnterPassive carries messages sent to it but none of its pool's until
 // Activate.
 func TestRawEnterPassive(t *testing.T) {
-	sp := NewProtocol()
-	MustRegister(sp, 1, func(ctx Context, m *testmsg.Message) { _ = ctx.Respond(m) })
-	server := lcStart(t, Config{Protocol: sp, Listen: "127.0.0.1:0"})
-	cp := NewProtocol()
-	MustRegister[testmsg.Message](cp, 1, nil)
+	addr, cp := rawEchoServer(t)
 	conns := make(chan Conn, 1)
 	client := lcStart(t, Config{
 		Protocol: cp,
@@ -93,7 +84,6 @@ func TestRawEnterPassive(t *testing.T) {
 			_ = ci.Conn.EnterPassive()
 		},
 	})
-	addr := server.Addr().String()
 	poolDone := make(chan error, 2)
 	require.NoError(t, SendRequest(client, addr, testmsg.New(1, 100), 0,
 		func(_, _ *testmsg.Message, err error) { poolDone <- err }))
@@ -109,4 +99,16 @@ func TestRawEnterPassive(t *testing.T) {
 	require.Empty(t, poolDone)
 	require.NoError(t, c.Activate())
 	require.NoError(t, lcRecv(t, poolDone, "the pool's request"))
+}
+
+// rawEchoServer starts a plain echo server and returns its address and
+// the client's protocol.
+func rawEchoServer(t *testing.T) (string, *Protocol) {
+	t.Helper()
+	sp := NewProtocol()
+	MustRegister(sp, 1, func(ctx Context, m *testmsg.Message) { _ = ctx.Respond(m) })
+	server := lcStart(t, Config{Protocol: sp, Listen: "127.0.0.1:0"})
+	cp := NewProtocol()
+	MustRegister[testmsg.Message](cp, 1, nil)
+	return server.Addr().String(), cp
 }
