@@ -216,7 +216,7 @@ type Config struct {
 type ConnInfo struct {
 	Conn   Conn   // handle for SendTo, Activate, Close
 	ID     uint64 // unique within the service
-	Remote string // the peer's address
+	Remote string // the peer's address (through a proxy: the proxy's)
 	Pool   string // the destination name for dialed connections; "" when accepted
 }
 

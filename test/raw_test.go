@@ -50,8 +50,14 @@ func (e *errOnce) check(t testing.TB) {
 // echoes it raw as it arrives and activates once it has it all, the client
 // activates once the echo is whole; then 10 echoed requests (Table15
 // indexes 0-9), sent before the activation and held meanwhile, go through
-// the same connection.
+// the same connection. With TLS, the raw bytes travel inside it (the TLS
+// handshake comes first, as in SolidFrame).
 func TestRawBasic(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { runRawBasic(t, nil) })
+	t.Run("TLS", func(t *testing.T) { runRawBasic(t, variantSecure) })
+}
+
+func runRawBasic(t *testing.T, v variant) {
 	const blobSize = 100000
 	blob := rawBlob(blobSize)
 	var fail errOnce
@@ -66,7 +72,7 @@ func TestRawBasic(t *testing.T) {
 		}
 		fail.set(ctx.Respond(m))
 	})
-	server := startService(t, ipc.Config{
+	scfg := ipc.Config{
 		Protocol:   p,
 		Listen:     "127.0.0.1:0",
 		BufferSize: 1024,
@@ -84,7 +90,7 @@ func TestRawBasic(t *testing.T) {
 			}
 			return n
 		},
-	})
+	}
 
 	// Client.
 	var clientGot []byte
@@ -92,7 +98,7 @@ func TestRawBasic(t *testing.T) {
 	clientHasEcho := make(chan struct{})
 	cp := ipc.NewProtocol()
 	ipc.MustRegister[testmsg.Message](cp, 1, nil)
-	client := startService(t, ipc.Config{
+	ccfg := ipc.Config{
 		Protocol:   cp,
 		BufferSize: 1024,
 		RawStart:   ipc.RoleDialed,
@@ -114,7 +120,10 @@ func TestRawBasic(t *testing.T) {
 			}
 			return n
 		},
-	})
+	}
+	v.apply(t, &scfg, &ccfg)
+	server := startService(t, scfg)
+	client := startService(t, ccfg)
 
 	run := chainedEcho(t, client, server.Addr().String(), 10, 10)
 	wait(t, serverHasBlob, "the blob on the server")
