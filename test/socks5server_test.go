@@ -89,9 +89,16 @@ func debianPackage(bin string) string {
 	return bin
 }
 
-// freePort returns a TCP port free on ip right now.
+// freePort returns a TCP port free on ip right now; on 127.0.0.1 one below
+// the ephemeral range (fixedPortAddr), so that no outgoing connection can
+// take it while the server is down between Kill and Restart.
 func freePort(t testing.TB, ip string) int {
 	t.Helper()
+	if ip == "127.0.0.1" {
+		_, ps, _ := net.SplitHostPort(fixedPortAddr(t))
+		port, _ := strconv.Atoi(ps)
+		return port
+	}
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatalf("free port: %v", err)
