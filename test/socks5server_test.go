@@ -42,7 +42,10 @@ type socks5Options struct {
 	// (inside a namespace, choose one yourself).
 	Port int
 	// Exec, if set, prefixes the server's command line, for example
-	// {"ip", "netns", "exec", "ns1"} to run it inside a namespace.
+	// {"ip", "netns", "exec", "ns1"} to run it inside a namespace. dante
+	// says when it listens; microsocks is probed with TCP connects from
+	// the test's own namespace, so its address must be reachable from
+	// there (a veth pair's address is).
 	Exec []string
 }
 
