@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -109,7 +110,8 @@ func (x *SOCKS5) connect(ctx context.Context, dest string) (net.Conn, error) {
 }
 
 // handshake runs hs on nc within ctx: ctx's deadline is the connection's,
-// and ctx's end interrupts the handshake.
+// and ctx's end interrupts the handshake. A failure past the deadline
+// wraps context.DeadlineExceeded, as a direct dial's does.
 func handshake(ctx context.Context, nc net.Conn, hs *socks5.Client) error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
@@ -122,14 +124,18 @@ func handshake(ctx context.Context, nc net.Conn, hs *socks5.Client) error {
 	err := hs.Run(nc)
 	if !stop() {
 		<-interrupted
-		if err != nil {
-			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
+	}
+	if err != nil {
+		// Name the cause as a direct dial does: the socket's deadline may
+		// fire just before the context's own timer.
+		if cause := context.Cause(ctx); cause != nil {
+			err = fmt.Errorf("%w: %w", err, cause)
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", err, context.DeadlineExceeded)
 		}
+		return err
 	}
-	if err == nil {
-		err = nc.SetDeadline(time.Time{})
-	}
-	return err
+	return nc.SetDeadline(time.Time{})
 }
 
 // proxyError names a handshake failure with the proxy sentinels.

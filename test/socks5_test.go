@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -166,9 +167,13 @@ func TestSOCKS5WrongCredentials(t *testing.T) {
 	}
 }
 
-// garbageProxy accepts connections and answers whatever they send with an
-// HTTP error, as a web server mistaken for a proxy would.
-func garbageProxy(t *testing.T) string {
+// httpAnswer is what a web server mistaken for a proxy answers.
+var httpAnswer = []byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+// fakeProxy accepts connections and answers the first bytes each sends
+// with answer; with a nil answer it never answers (it reads until the
+// client gives up).
+func fakeProxy(t *testing.T, answer []byte) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -187,8 +192,12 @@ func garbageProxy(t *testing.T) string {
 				defer wg.Done()
 				defer c.Close()
 				buf := make([]byte, 512)
+				if answer == nil {
+					_, _ = io.Copy(io.Discard, c)
+					return
+				}
 				if _, err := c.Read(buf); err == nil {
-					_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+					_, _ = c.Write(answer)
 				}
 			}()
 		}
@@ -200,9 +209,43 @@ func garbageProxy(t *testing.T) string {
 // the attempt with ErrProxyProtocol.
 func TestSOCKS5Garbage(t *testing.T) {
 	server, _ := echoServer(t)
-	msgErr, dialErr := proxyFailure(t, &ipc.SOCKS5{Addr: garbageProxy(t)}, server.Addr().String())
+	msgErr, dialErr := proxyFailure(t, &ipc.SOCKS5{Addr: fakeProxy(t, httpAnswer)}, server.Addr().String())
 	require.ErrorIs(t, msgErr, ipc.ErrProxyProtocol)
 	require.ErrorIs(t, dialErr, ipc.ErrProxyProtocol)
+}
+
+// TestSOCKS5HandshakeTimeout: a proxy that accepts and never answers
+// cannot hold the attempt beyond DialTimeout: it fails as a timeout.
+func TestSOCKS5HandshakeTimeout(t *testing.T) {
+	server, _ := echoServer(t)
+	proxy := fakeProxy(t, nil)
+	failures := make(chan error, 10)
+	cp := ipc.NewProtocol()
+	ipc.MustRegister[testmsg.Message](cp, 1, nil)
+	client := startService(t, ipc.Config{
+		Protocol:     cp,
+		Proxy:        &ipc.SOCKS5{Addr: proxy},
+		DialTimeout:  100 * time.Millisecond,
+		ReconnectMin: time.Hour,
+		ReconnectMax: time.Hour,
+		PoolEvent: func(e ipc.PoolEvent) {
+			if e.Kind == ipc.PoolConnectFailed {
+				failures <- e.Err
+			}
+		},
+	})
+	require.NoError(t, client.CreatePool(server.Addr().String(), ipc.PoolOptions{}))
+	var err error
+	select {
+	case err = <-failures:
+	case <-time.After(deadline):
+		t.Fatal("the attempt never ended")
+	}
+	require.ErrorIs(t, err, ipc.ErrProxy)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	var te interface{ Timeout() bool }
+	require.ErrorAs(t, err, &te)
+	require.True(t, te.Timeout())
 }
 
 // TestSOCKS5PoolOverride: a pool's options override the service's proxy:
@@ -213,7 +256,7 @@ func TestSOCKS5PoolOverride(t *testing.T) {
 	real := startMicrosocks(t, socks5Options{})
 	cp := ipc.NewProtocol()
 	ipc.MustRegister[testmsg.Message](cp, 1, nil)
-	client := startService(t, ipc.Config{Protocol: cp, Proxy: &ipc.SOCKS5{Addr: garbageProxy(t)}})
+	client := startService(t, ipc.Config{Protocol: cp, Proxy: &ipc.SOCKS5{Addr: fakeProxy(t, httpAnswer)}})
 	port := strconv.Itoa(server.Addr().(*net.TCPAddr).Port)
 	viaProxy, direct := "127.0.0.1:"+port, "localhost:"+port
 	require.NoError(t, client.CreatePool(viaProxy, ipc.PoolOptions{Proxy: &ipc.SOCKS5{Addr: real.Addr}}))
