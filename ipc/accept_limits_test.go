@@ -251,6 +251,33 @@ func TestFirstPacketRule(t *testing.T) {
 		d.mu.Unlock()
 		require.Equal(t, uint64(1), d.Stats().Connections.Open())
 	})
+	t.Run("raw", func(t *testing.T) {
+		heard := make(chan struct{}, 1)
+		d := startDoorServer(t, Config{
+			RawStart: RoleAccepted,
+			RawData: func(_ Conn, b []byte) int {
+				select {
+				case heard <- struct{}{}:
+				default:
+				}
+				return len(b)
+			},
+		})
+		addr := d.Addr().String()
+		spoke := dialRaw(t, addr)
+		silent := dialRaw(t, addr)
+		d.await(t, "two connections", func() bool { return d.opened == 2 })
+		_, err := spoke.Write([]byte("hello")) // raw bytes, not a packet
+		require.NoError(t, err)
+		<-heard // RawData ran: the bytes were read
+		d.clk.Advance(DefaultFirstPacketTimeout)
+		expectClosed(t, silent)
+		d.await(t, "one drop", func() bool { return len(d.stops) == 1 })
+		d.mu.Lock()
+		require.Equal(t, 1, d.stopsMatching(ErrFirstPacketTimeout))
+		d.mu.Unlock()
+		require.Equal(t, uint64(1), d.Stats().Connections.Open(), "the one that spoke raw bytes")
+	})
 	t.Run("opening KeepAlive", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)

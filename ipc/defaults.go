@@ -25,4 +25,8 @@ const (
 	DefaultReconnectMax          = 10 * time.Second
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
 	DefaultMaxTLSHandshakes      = 256
+	DefaultMaxRawBuffered        = 64 << 10
 )
+
+// maxRawBuffered is the largest Config.MaxRawBuffered.
+const maxRawBuffered = 1 << 20

@@ -40,6 +40,7 @@ func TestTuningDocDefaults(t *testing.T) {
 		{"`InactivityTimeout`", int64(DefaultInactivityTimeout)},
 		{"`MaxKeepAlives`", DefaultMaxKeepAlives},
 		{"`FirstPacketTimeout`", int64(DefaultFirstPacketTimeout)},
+		{"`MaxRawBuffered`", DefaultMaxRawBuffered},
 		{"`BusyPoll`", int64(reactor.DefaultBusyPoll)},
 		{"Pump quantum", DefaultPumpQuantum},
 		{"Reactor HighWater", writeHighWater}, // what ipc sets, not the reactor default

@@ -83,7 +83,7 @@ func (c *conn) tick() {
 		if c.lastPing.After(heard) {
 			heard = c.lastPing
 		}
-		if cfg.KeepAlive > 0 && (now.Sub(last) >= cfg.KeepAlive || now.Sub(heard) >= cfg.KeepAlive) {
+		if cfg.KeepAlive > 0 && !c.raw && (now.Sub(last) >= cfg.KeepAlive || now.Sub(heard) >= cfg.KeepAlive) {
 			c.writeKeepAlive()
 			c.lastPing = now
 		}
@@ -168,10 +168,19 @@ func (c *conn) firstPacketDue() {
 // had nothing to send when it opened, so that a server applying the
 // first-packet rule keeps it (Config.FirstPacketTimeout).
 func (c *conn) openingKeepAlive() {
-	if c.closed || c.svc.cfg.FirstPacketTimeout < 0 || c.stats.traffic.bytesSent.Load() > 0 {
+	if c.closed || c.raw || c.svc.cfg.FirstPacketTimeout < 0 || c.stats.traffic.bytesSent.Load() > 0 {
 		return
 	}
 	c.writeKeepAlive()
+}
+
+// stopFirstTimer cancels the first-packet timer: a packet (or, on a raw
+// connection, a byte) arrived (loop).
+func (c *conn) stopFirstTimer() {
+	if c.firstTimer != nil {
+		c.firstTimer.Stop()
+		c.firstTimer = nil
+	}
 }
 
 // stopTimers cancels the connection's timers (loop, on close).
@@ -180,10 +189,7 @@ func (c *conn) stopTimers() {
 		c.timer.Stop()
 		c.timer = nil
 	}
-	if c.firstTimer != nil {
-		c.firstTimer.Stop()
-		c.firstTimer = nil
-	}
+	c.stopFirstTimer()
 }
 
 // keepAliveTimer is the timer type, named for the conn struct.
