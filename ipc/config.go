@@ -151,6 +151,30 @@ type Config struct {
 	// above InactivityTimeout/KeepAlive + 1 of the peers.
 	MaxKeepAlives int
 
+	// MaxAcceptedConnections bounds the accepted connections open at once
+	// (dialed ones do not count). A connection accepted beyond it is closed
+	// at once, before any TLS handshake or ConnectionStart, and counted in
+	// Stats.Connections.Rejected; the connections already open are served
+	// as usual. Zero means no limit; negative is invalid.
+	MaxAcceptedConnections int
+	// FirstPacketTimeout is the first-packet rule, in both roles. An
+	// accepted connection that has not received one complete packet this
+	// long after it opened closes with ErrFirstPacketTimeout (counted in
+	// Stats.Connections.FirstPacketTimeouts), so a socket that connects
+	// and stays silent, or sends a few bytes and stalls, is dropped in
+	// seconds instead of after an inactivity window. For a TLS connection
+	// the time counts from the end of the handshake, which
+	// TLSHandshakeTimeout bounds; on a connection that starts raw
+	// (RawStart) its first raw bytes count as the packet. A dialed
+	// connection that has nothing to send when it opens (and does not
+	// start raw) sends one KeepAlive packet, so that a server applying the
+	// rule keeps it. Default 5 s (SolidFrame's newer servers
+	// drop silent sockets after 5 s); negative disables both the timer
+	// and the opening KeepAlive (SolidFrameProfile does: SolidFrame 6.0
+	// peers count that KeepAlive against their ping limit, and their
+	// clients may stay silent until their first ping).
+	FirstPacketTimeout time.Duration
+
 	// DialTimeout bounds one connection attempt. Default 10 s.
 	DialTimeout time.Duration
 	// ReconnectMin and ReconnectMax bound the exponential backoff (with
@@ -163,6 +187,37 @@ type Config struct {
 	// ConnectionStart or a handler. Default false: connections start
 	// active and take messages from their pool at once.
 	StartPassive bool
+
+	// RawStart makes connections of the roles it names (RoleDialed,
+	// RoleAccepted) start in raw mode: the engine reads and writes no
+	// packets (no messages, no keepalive pings) until the application ends
+	// the raw phase with Conn.Activate or Conn.EnterPassive. Meanwhile
+	// Conn.SendRaw writes bytes as they are and RawData receives what
+	// arrives: a proxy handshake, a custom preamble. Messages sent to the
+	// connection or its pool wait. With TLS, the TLS handshake comes first
+	// and the raw bytes travel inside it. Zero: no connection starts raw.
+	RawStart Roles
+	// RawData, if set, receives the bytes that arrive on a connection in
+	// raw mode, on its event loop (it must not block; data is valid only
+	// during the call). It returns how many leading bytes it consumed
+	// (clamped to [0, len(data)]); the rest stays buffered and is
+	// presented again, followed by newer bytes, on the next call. Once
+	// Activate or EnterPassive has been called (from RawData itself, say,
+	// when the handshake is done), RawData is not called again: the bytes
+	// it left, and everything after, are parsed as packets. Nil consumes
+	// nothing.
+	RawData func(c Conn, data []byte) (consumed int)
+	// MaxRawBuffered bounds the bytes a raw connection keeps unconsumed by
+	// RawData; one more closes the connection with ErrRawOverflow (a peer
+	// flooding bytes before activation). Default 64 KiB; at most 1 MiB.
+	MaxRawBuffered int
+
+	// Proxy, if set, makes every pool reach its destination through this
+	// SOCKS5 proxy (RFC 1928 CONNECT), unless the pool's PoolOptions say
+	// otherwise. The handshake runs in the dial step, before TLS (which
+	// then runs end to end with the destination). Nil connects directly.
+	// The service uses a copy.
+	Proxy *SOCKS5
 
 	// PoolEvent, if set, receives the life events of every pool
 	// (connections opening, activating, failing, closing; the pool
@@ -195,7 +250,7 @@ type Config struct {
 type ConnInfo struct {
 	Conn   Conn   // handle for SendTo, Activate, Close
 	ID     uint64 // unique within the service
-	Remote string // the peer's address
+	Remote string // the peer's address (through a proxy: the proxy's)
 	Pool   string // the destination name for dialed connections; "" when accepted
 }
 
@@ -236,6 +291,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	defD(&c.InactivityTimeout, DefaultInactivityTimeout)
 	def(&c.MaxKeepAlives, DefaultMaxKeepAlives)
+	defD(&c.FirstPacketTimeout, DefaultFirstPacketTimeout)
 	defD(&c.ReconnectMin, DefaultReconnectMin)
 	defD(&c.ReconnectMax, DefaultReconnectMax)
 	c.Limits = c.Limits.WithDefaults()
@@ -255,6 +311,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	def(&c.MaxRawBuffered, DefaultMaxRawBuffered)
+	if c.Proxy != nil {
+		p := *c.Proxy
+		c.Proxy = &p
 	}
 	return c, c.validate()
 }
@@ -299,6 +360,9 @@ func (c *Config) validate() error {
 	if c.TLSHandshakeTimeout < 0 || c.MaxTLSHandshakes < 0 {
 		return bad("TLSHandshakeTimeout", "TLS durations and bounds must be positive")
 	}
+	if c.MaxAcceptedConnections < 0 {
+		return bad("MaxAcceptedConnections", "must not be negative, got %d", c.MaxAcceptedConnections)
+	}
 	if c.DialTimeout < 0 {
 		return bad("DialTimeout", "must not be negative, got %v", c.DialTimeout)
 	}
@@ -307,6 +371,15 @@ func (c *Config) validate() error {
 	}
 	if c.ReconnectMax < c.ReconnectMin {
 		return bad("ReconnectMax", "must be at least ReconnectMin (%v), got %v", c.ReconnectMin, c.ReconnectMax)
+	}
+	if c.MaxRawBuffered < 0 || c.MaxRawBuffered > maxRawBuffered {
+		return bad("MaxRawBuffered", "must be in [1, %d], got %d", maxRawBuffered, c.MaxRawBuffered)
+	}
+	if c.RawStart&^(RoleDialed|RoleAccepted) != 0 {
+		return bad("RawStart", "unknown roles %#x", uint8(c.RawStart))
+	}
+	if err := c.Proxy.validate(); err != nil {
+		return bad("Proxy", "%v", err)
 	}
 	if c.Protocol.maxID() >= 1<<(8*c.TypeIDSize) {
 		return bad("TypeIDSize", "protocol has type id %d, too wide for %d byte(s)", c.Protocol.maxID(), c.TypeIDSize)

@@ -24,20 +24,22 @@ type conn struct {
 
 	// set in OnOpen, then immutable
 	rc     *reactor.Conn
+	ls     *loopState // what the connections of its loop share (loopstate.go)
 	id     uint64
 	remote string
-	log    *slog.Logger
+	log    connLog // log.go: adds the connection's attributes
 
 	// loop-owned
 	w       *writer
 	r       *reader
-	out     []byte // batch of packets handed to the socket in one write
-	rest    []byte // the start of a packet cut by the end of a read
+	rest    []byte // the start of a packet cut by the end of a read; nil when idle (releaseIdle)
+	restUse bool   // rest was used since the last releaseIdle
 	closed  bool
 	active  bool      // reached OnOpen
 	passive bool      // takes no pool messages until activateOnLoop
 	partial bool      // the last onData left part of a packet unconsumed
 	gotMsg  bool      // a whole message arrived (healthy)
+	gotPkt  bool      // a whole packet arrived (first-packet rule)
 	retired bool      // takes no pool messages; closes once idle (retire)
 	openAt  time.Time // when OnOpen ran (healthy)
 
@@ -45,8 +47,17 @@ type conn struct {
 	sendPipe shortSpan
 	recvPipe shortSpan
 
+	// raw mode (raw.go), loop-owned
+	raw   bool   // no packets read or written
+	rawIn []byte // raw bytes RawData left unconsumed (≤ MaxRawBuffered)
+	// rawExit is what Activate or EnterPassive asked of a raw connection
+	// (rawStay, rawToPassive, rawToActive): any goroutine sets it, the
+	// loop acts on it.
+	rawExit atomic.Int32
+
 	// keepalive (keepalive.go)
 	timer        keepAliveTimer
+	firstTimer   keepAliveTimer // accepted: the first-packet rule, until a packet arrives
 	tickFn       func()
 	tickPeriod   time.Duration
 	lastRecv     time.Time // dialed: last byte received
@@ -64,15 +75,17 @@ type conn struct {
 	// guarded by mu
 	mu      sync.Mutex
 	direct  []*msgStub // connection-directed messages not yet in the writer
-	dead    bool       // closed: sendDirect fails
+	dead    bool       // closed: sendDirect and SendRaw fail
 	directN atomic.Int32
+	rawOut  []rawSend // Conn.SendRaw calls not yet written (raw.go)
+	rawOutN atomic.Int32
 }
 
 func newConn(svc *Service, p *pool) *conn {
 	c := &conn{svc: svc, pool: p}
+	c.log = connLog{c}
 	c.w = newWriter(&svc.cfg)
 	c.r = newReader(&svc.cfg, c)
-	c.out = make([]byte, svc.cfg.WriteBatch)
 	return c
 }
 
@@ -128,15 +141,23 @@ func (c *conn) pull() {
 	}
 }
 
-// activateOnLoop ends the passive state (Conn.Activate).
+// activateOnLoop ends the raw phase and the passive state (Conn.Activate).
 func (c *conn) activateOnLoop() {
-	if !c.passive || c.closed {
+	if c.closed || (!c.passive && !c.raw) {
 		return
 	}
-	c.passive = false
-	c.w.helloPending = c.svc.cfg.MessageWindow > 0
-	if c.pool != nil {
-		c.pool.activated(c)
+	c.leaveRawOnLoop()
+	if c.closed {
+		return
+	}
+	if !c.w.helloSent && c.svc.cfg.MessageWindow > 0 {
+		c.w.helloPending = true // window.go
+	}
+	if c.passive {
+		c.passive = false
+		if c.pool != nil {
+			c.pool.activated(c)
+		}
 	}
 	c.pump()
 }
@@ -145,6 +166,12 @@ func (c *conn) activateOnLoop() {
 // socket is writable. It runs after every event that may have produced
 // output. Completions run after the bytes are handed to the socket.
 func (c *conn) pump() {
+	if c.rawOutN.Load() > 0 {
+		c.flushRaw(false) // raw.go
+	}
+	if c.raw {
+		return
+	}
 	budget := DefaultPumpQuantum
 	size := c.svc.cfg.BufferSize
 	if !c.retired && c.w.canceledWaits >= c.retireAt() {
@@ -155,10 +182,13 @@ func (c *conn) pump() {
 		if !c.w.hasOutput() || !c.rc.Writable() {
 			break
 		}
+		ls := c.ls
+		out := ls.takeBatch()
 		n := 0
-		for n+size <= len(c.out) {
-			k, err := c.w.fill(c.out[n : n+size])
+		for n+size <= len(out) {
+			k, err := c.w.fill(out[n : n+size])
 			if err != nil {
+				ls.putBatch(out)
 				c.abort("write", err)
 				return
 			}
@@ -168,9 +198,12 @@ func (c *conn) pump() {
 			n += k
 		}
 		if n == 0 {
+			ls.putBatch(out)
 			break
 		}
-		if err := c.rc.Write(c.out[:n]); err != nil {
+		err := c.rc.Write(out[:n])
+		ls.putBatch(out)
+		if err != nil {
 			break // OnClose follows
 		}
 		c.lastSend = c.svc.cfg.Clock.Now()
@@ -247,27 +280,43 @@ func (c *conn) abort(op string, err error) {
 func (c *conn) onData(data []byte) int {
 	c.lastRecv, c.recvInWindow = c.svc.cfg.Clock.Now(), true
 	c.countReceived(len(data))
+	if c.raw {
+		c.gotPkt = true // raw bytes count as the first packet
+		c.stopFirstTimer()
+		return c.onRawData(data) // raw.go
+	}
+	if c.consume(data) {
+		c.pump()
+	}
+	return len(data)
+}
+
+// consume feeds received bytes to the reader, which runs the handlers. On
+// bad input it closes the connection and reports false.
+func (c *conn) consume(data []byte) bool {
 	c.dispatching.Store(true)
 	err := c.feed(data)
 	c.dispatching.Store(false)
 	c.partial = len(c.rest) > 0
 	c.adaptRecv(len(data)) // pipe.go
+	if c.gotPkt {
+		c.stopFirstTimer()
+	}
 	if err != nil {
 		err = tlsMismatch(data, err)
-		c.log.Debug("ipc: closing on bad input", "err", err)
-		c.abort("read", err)
-		return len(data)
+		c.abort("read", err) // logged when it closes (logClosed)
+		return false
 	}
 	if c.r.asyncHeld > c.maxUnconsumed() {
 		c.abort("read", fmt.Errorf("%w: %d bytes held by asynchronous sinks", ErrUnconsumedOverflow, c.r.asyncHeld))
-		return len(data)
+		return false
 	}
-	c.pump()
-	return len(data)
+	return true
 }
 
 func (c *conn) feed(data []byte) error {
 	if len(c.rest) > 0 {
+		c.restUse = true
 		// Complete the cut packet first: its header, then its payload.
 		need := packetHeaderSize
 		if len(c.rest) >= packetHeaderSize {
@@ -292,18 +341,36 @@ func (c *conn) feed(data []byte) error {
 			return err
 		}
 		c.rest = c.rest[:0]
+		c.gotPkt = true
 	}
 	n, err := c.r.feed(data)
 	if err != nil {
 		return err
 	}
+	if n > 0 {
+		c.gotPkt = true
+	}
 	if n < len(data) {
 		if c.rest == nil {
-			c.rest = make([]byte, 0, packetHeaderSize+maxPacketPayload)
+			// Room for a whole packet of the usual size; append grows it
+			// for a larger one.
+			c.rest = make([]byte, 0, max(len(data)-n, packetHeaderSize+c.svc.cfg.BufferSize))
 		}
 		c.rest = append(c.rest[:0], data[n:]...)
+		c.restUse = true
 	}
 	return nil
+}
+
+// releaseIdle drops the cut-packet buffer when no packet was cut since the
+// last call (loop, at each keepalive or inactivity tick), so that a
+// connection that once received a cut packet does not keep the buffer
+// while it idles.
+func (c *conn) releaseIdle() {
+	if len(c.rest) == 0 && !c.restUse {
+		c.rest = nil
+	}
+	c.restUse = false
 }
 
 // healthy reports whether losing this connection should reconnect at once
@@ -347,7 +414,9 @@ func (c *conn) onMessage(h *msgHeader, m Message) {
 	}
 	ti := c.svc.cfg.Protocol.lookup(m)
 	if ti == nil || ti.handle == nil {
-		c.log.Debug("ipc: no handler; message dropped", "type", fmt.Sprintf("%T", m))
+		if c.log.enabled(slog.LevelDebug) {
+			c.log.Debug("ipc: no handler; message dropped", "type", fmt.Sprintf("%T", m))
+		}
 	} else {
 		ti.handle(Context{c: c, flags: h.flags, senderIndex: h.senderIndex, senderUnique: h.senderUnique}, m)
 	}
@@ -397,7 +466,11 @@ func (c *conn) onClose(err error) {
 	direct := c.direct
 	c.direct = nil
 	c.directN.Store(0)
+	rawOut := c.rawOut
+	c.rawOut = nil
+	c.rawOutN.Store(0)
 	c.mu.Unlock()
+	c.rawIn = nil
 	c.runCompletions()
 	held := c.w.drain()
 	cause := err
@@ -413,11 +486,14 @@ func (c *conn) onClose(err error) {
 	if !errors.As(cause, &ce) {
 		cause = &ConnError{Op: "read", Peer: c.remote, ConnID: c.id, Err: cause}
 	}
-	c.countClose(cause)
+	if k, ok := c.countClose(cause); ok {
+		c.logClosed(k, cause)
+	}
 	c.r.abortAsync(cause) // window.go
 	if h := c.svc.cfg.ConnectionStop; h != nil && c.active {
 		h(c.info(), cause)
 	}
+	failRaw(rawOut, cause)
 	for _, st := range direct {
 		st.fail(ErrConnection, cause)
 	}

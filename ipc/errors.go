@@ -3,6 +3,8 @@ package ipc
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ipcframe/ipcframe/reactor"
 )
 
 // Configuration and API errors.
@@ -94,6 +96,15 @@ var (
 	// ErrInactivity reports a connection that was silent for too long. It
 	// is a timeout (Timeout returns true).
 	ErrInactivity error = &timeoutError{"ipc: inactivity timeout"}
+	// ErrFirstPacketTimeout reports an accepted connection that sent no
+	// complete packet within Config.FirstPacketTimeout of opening. It is a
+	// timeout (Timeout returns true).
+	ErrFirstPacketTimeout error = &timeoutError{"ipc: no complete packet within the first-packet timeout"}
+	// ErrTooManyConnections is why a connection accepted beyond
+	// Config.MaxAcceptedConnections is closed at once. Such a connection
+	// never opens (no ConnectionStart or ConnectionStop); the error
+	// appears in the logs, and Stats.Connections.Rejected counts them.
+	ErrTooManyConnections = reactor.ErrTooManyConnections
 	// ErrTooManyCanceled reports a connection closed because half of its
 	// MaxResponseWait was held by requests canceled while they waited for
 	// a response that never came. It closes once its other messages are

@@ -19,13 +19,18 @@ const (
 // rslot is the receive state of one of the peer's writer slots.
 type rslot struct {
 	phase uint8
-	large bool       // more than smallMessage bytes arrived (counted in reader.large)
-	bytes int        // chunk bytes received for the message so far
-	win   rwindow    // window.go
-	async *AsyncSink // the message's asynchronous sink, once its stream started
+	large bool // more than smallMessage bytes arrived (counted in reader.large)
+	bytes int  // chunk bytes received for the message so far
 	dec   *serde.Decoder
 	hdr   msgHeader
 	body  msgBody
+	win   rwindow    // window.go
+	async *AsyncSink // the message's asynchronous sink, once its stream started
+	// owner and idx are the reader and peer slot the state is lent to;
+	// hooked is set once the decoder's stream hook is installed (window.go).
+	owner  *reader
+	idx    uint32
+	hooked bool
 }
 
 // readerEvents receives what a reader parses. It runs on the connection's
@@ -62,6 +67,21 @@ type reader struct {
 	reg        *serde.Registry
 	limits     serde.Limits
 	ev         readerEvents
+
+	// slots is indexed by the peer's writer slot; it grows on demand up
+	// to the highest slot seen (below maxSlots). An entry is set only
+	// while a message is under way in that slot: it is lent by codecs and
+	// given back when the message ends, so an idle connection holds none.
+	slots      []*rslot
+	codecs     *codecPool // the loop's pool (conn.go), or the reader's own
+	scratch    []byte     // decompression output, allocated at the first compressed packet
+	dispatched bool       // a message was dispatched in the current packet
+	// large counts the slots whose message in progress has more than
+	// smallMessage bytes; interleaved is set when a small message arrived
+	// while large > 0, and read and cleared by the connection (pipe.go).
+	large       int
+	interleaved bool
+
 	// msgWindow is Config.MessageWindow; helloSeen is set when the peer's
 	// hello arrived: this end then windows its messages and accepts Window
 	// commands.
@@ -75,15 +95,6 @@ type reader struct {
 	asyncPlain   int64
 	post         func(func()) error
 	afterRelease func()
-
-	slots      []*rslot
-	scratch    []byte // decompression output
-	dispatched bool   // a message was dispatched in the current packet
-	// large counts the slots whose message in progress has more than
-	// smallMessage bytes; interleaved is set when a small message arrived
-	// while large > 0, and read and cleared by the connection (pipe.go).
-	large       int
-	interleaved bool
 }
 
 func newReader(cfg *Config, ev readerEvents) *reader {
@@ -97,7 +108,6 @@ func newReader(cfg *Config, ev readerEvents) *reader {
 		limits:     cfg.Limits,
 		ev:         ev,
 		msgWindow:  cfg.MessageWindow,
-		slots:      make([]*rslot, cfg.MaxReaderSlots),
 	}
 }
 
@@ -171,12 +181,11 @@ func (r *reader) packet(p []byte) error {
 				return err
 			}
 		case cmdCancelMessage:
-			if s := r.slots[cmd.slot]; s != nil && s.phase != rIdle {
+			if s := r.slot(cmd.slot); s != nil && s.phase != rIdle {
 				if s.async != nil {
 					s.async.abort(ErrCanceledByPeer)
 				}
-				r.idle(s)
-				s.body = msgBody{}
+				r.release(cmd.slot)
 				r.ev.onCancelMessage(cmd.slot)
 			}
 		case cmdCancelRequest:
@@ -198,10 +207,48 @@ func (r *reader) packet(p []byte) error {
 	return nil
 }
 
+// slot returns the receive state of the peer's slot i, nil if no message
+// is under way there.
+func (r *reader) slot(i uint32) *rslot {
+	if int(i) >= len(r.slots) {
+		return nil
+	}
+	return r.slots[i]
+}
+
+// release ends the message of slot i and gives its state back to the pool.
+func (r *reader) release(i uint32) {
+	s := r.slots[i]
+	r.slots[i] = nil
+	if s.large {
+		r.large--
+	}
+	s.large, s.bytes, s.async, s.win, s.owner = false, 0, nil, rwindow{}, nil
+	s.dec.Reset(nil)
+	r.pool().putRslot(s)
+}
+
+// pool returns the reader's codec pool, making its own if it has none.
+func (r *reader) pool() *codecPool {
+	if r.codecs == nil {
+		r.codecs = &codecPool{reg: r.reg, limits: r.limits}
+	}
+	return r.codecs
+}
+
 func (r *reader) chunk(cmd *command) error {
-	s := r.slots[cmd.slot]
+	s := r.slot(cmd.slot)
 	if s == nil {
-		s = r.newSlot(cmd.slot)
+		if cmd.code != cmdNewMessage && cmd.code != cmdFullMessage {
+			return fmt.Errorf("%w: continuation on idle slot %d", ErrBadSlot, cmd.slot)
+		}
+		if int(cmd.slot) >= len(r.slots) {
+			// parseCommand bounds cmd.slot by maxSlots.
+			r.slots = append(r.slots, make([]*rslot, int(cmd.slot)+1-len(r.slots))...)
+		}
+		s = r.pool().rslot()
+		r.slots[cmd.slot] = s
+		r.lend(s, cmd.slot) // window.go
 	}
 	start := cmd.code == cmdNewMessage || cmd.code == cmdFullMessage
 	end := cmd.code == cmdEndMessage // FullMessage is read as NewMessage (docs/protocol.md §3)
@@ -227,7 +274,7 @@ func (r *reader) chunk(cmd *command) error {
 		}
 		r.consumed(s, cmd.slot, len(data))
 		if end {
-			r.idle(s)
+			r.release(cmd.slot)
 		}
 		return nil
 	}
@@ -250,7 +297,7 @@ func (r *reader) chunk(cmd *command) error {
 		if r.ev.onHeader(&s.hdr) {
 			s.phase = rSkip
 			if end {
-				r.idle(s)
+				r.release(cmd.slot)
 			}
 			return nil
 		}
@@ -292,20 +339,11 @@ func (r *reader) chunk(cmd *command) error {
 		if !s.large && r.large > 0 {
 			r.interleaved = true
 		}
-		r.idle(s)
+		s.phase = rIdle
 		s.body = msgBody{}
 		r.dispatched = true
 		r.ev.onMessage(&s.hdr, m)
+		r.release(cmd.slot)
 	}
 	return nil
-}
-
-// idle ends the message in progress in s (completed, canceled or skipped).
-func (r *reader) idle(s *rslot) {
-	s.phase = rIdle
-	s.async = nil
-	if s.large {
-		s.large = false
-		r.large--
-	}
 }

@@ -57,6 +57,7 @@ func NewService(cfg Config) (*Service, error) {
 		Logger:      c.Logger,
 		Clock:       c.Clock,
 		TLS:         c.reactorTLS(),
+		MaxAccepted: c.MaxAcceptedConnections,
 		// A short pipe below the writer (writer.go: head-of-line).
 		HighWater:          writeHighWater,
 		LowWater:           writeLowWater,
@@ -196,7 +197,7 @@ func (s *Service) initStub(st *msgStub, m Message, flags Flags) error {
 }
 
 func (s *Service) sendToPool(name string, st *msgStub) error {
-	p, err := s.poolFor(name, false)
+	p, err := s.poolFor(name, nil)
 	if err != nil {
 		releaseMsg(st.msg)
 		st.recycle()
@@ -211,10 +212,12 @@ func (s *Service) sendToPool(name string, st *msgStub) error {
 	return nil
 }
 
-// poolFor returns the pool of name, creating it if needed. With mustCreate
-// it fails if the pool exists already: the check and the creation happen
-// under one lock.
-func (s *Service) poolFor(name string, mustCreate bool) (*pool, error) {
+// poolFor returns the pool of name, creating it if needed. With opts
+// (CreatePool) it fails if the pool exists already, and creates it with
+// opts' proxy: the check and the creation happen under one lock, so no
+// send can dial the pool before its options are set.
+func (s *Service) poolFor(name string, opts *PoolOptions) (*pool, error) {
+	mustCreate := opts != nil
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped || !s.started {
@@ -228,7 +231,7 @@ func (s *Service) poolFor(name string, mustCreate bool) (*pool, error) {
 		if _, _, err := net.SplitHostPort(name); err != nil {
 			return nil, fmt.Errorf("%w: %q", ErrBadName, name)
 		}
-		p = newPool(s, name)
+		p = newPool(s, name, opts.proxy(s.cfg.Proxy))
 		s.pools[name] = p
 	}
 	return p, nil
@@ -270,12 +273,15 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 		h.s.mu.Unlock()
 	}
 	c.rc, c.id, c.remote = rc, rc.ID(), rc.RemoteAddr()
+	c.ls = loopStateOf(rc.Loop(), &h.s.cfg)
+	c.w.codecs, c.r.codecs = &c.ls.codecs, &c.ls.codecs
 	c.r.post, c.r.afterRelease = rc.Execute, c.pump // asynchronous sinks (window.go)
-	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
 	c.countOpen()
+	c.log.Debug("ipc: connection opened")
 	c.active, c.openAt = true, h.s.cfg.Clock.Now()
-	c.passive = c.pool != nil && h.s.cfg.StartPassive
-	if c.passive {
+	c.raw = c.startRaw()
+	c.passive = c.pool != nil && (h.s.cfg.StartPassive || c.raw)
+	if c.passive || c.raw {
 		c.w.helloPending = false // sent on activation (activateOnLoop)
 	}
 	c.startTimers()
@@ -286,6 +292,9 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 		c.pool.opened(c)
 	}
 	c.pump()
+	if c.pool != nil {
+		c.openingKeepAlive()
+	}
 }
 
 func (h handler) OnData(rc *reactor.Conn, data []byte) int {

@@ -97,6 +97,14 @@ type ConnectionCounts struct {
 	// inactivity or dead-peer timers; on a protocol violation (bad input,
 	// keepalive flood); other errors.
 	ClosedLocal, ClosedByPeer, ClosedTimeout, ClosedProtocol, ClosedOther uint64
+	// FirstPacketTimeouts counts the accepted connections closed for
+	// sending no complete packet within Config.FirstPacketTimeout (they
+	// are among ClosedTimeout).
+	FirstPacketTimeouts uint64
+	// Rejected counts the connections accepted beyond
+	// Config.MaxAcceptedConnections and closed at once. They never opened:
+	// they are not in Accepted.
+	Rejected uint64
 }
 
 // Open returns the connections open now.
@@ -131,6 +139,7 @@ type serviceCounters struct {
 	completions                    [completionKinds]atomic.Uint64
 	accepted, dialed               atomic.Uint64
 	closed                         [closeCauses]atomic.Uint64
+	firstPacket                    atomic.Uint64 // of closed[closedTimeout]
 	keepAlivesSent, keepAlivesRecv atomic.Uint64
 	resends, cancels               atomic.Uint64
 
@@ -199,10 +208,10 @@ func (c *conn) countOpen() {
 }
 
 // countClose counts a connection that closed with cause, if it had opened
-// (loop).
-func (c *conn) countClose(cause error) {
+// (loop), and returns the class it counted it in.
+func (c *conn) countClose(cause error) (k int, counted bool) {
 	if !c.active {
-		return
+		return 0, false
 	}
 	sc := &c.svc.counters
 	sc.connsMu.Lock()
@@ -210,10 +219,13 @@ func (c *conn) countClose(cause error) {
 	delete(sc.conns, c)
 	sc.connsMu.Unlock()
 	if !listed {
-		return
+		return 0, false
 	}
-	k := closedOther
+	k = closedOther
 	switch {
+	case errors.Is(cause, ErrFirstPacketTimeout):
+		k = closedTimeout
+		sc.firstPacket.Add(1)
 	case errors.Is(cause, ErrInactivity), errors.Is(cause, ErrDeadPeer):
 		k = closedTimeout
 	case errors.Is(cause, ErrProtocol):
@@ -225,6 +237,7 @@ func (c *conn) countClose(cause error) {
 		k = closedLocal
 	}
 	c.svc.counters.closed[k].Add(1)
+	return k, true
 }
 
 // countSent counts n bytes written to the socket and the messages the
@@ -309,6 +322,9 @@ func (s *Service) Stats() Stats {
 			ClosedTimeout:  sc.closed[closedTimeout].Load(),
 			ClosedProtocol: sc.closed[closedProtocol].Load(),
 			ClosedOther:    sc.closed[closedOther].Load(),
+
+			FirstPacketTimeouts: sc.firstPacket.Load(),
+			Rejected:            s.r.Stats().Rejected,
 		},
 		KeepAlivesSent:     sc.keepAlivesSent.Load(),
 		KeepAlivesReceived: sc.keepAlivesRecv.Load(),

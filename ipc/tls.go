@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 
 	"github.com/ipcframe/ipcframe/reactor"
@@ -56,17 +57,37 @@ func (c *Config) reactorTLS() reactor.TLSConfig {
 		Server:           c.TLSServer,
 		HandshakeTimeout: c.TLSHandshakeTimeout,
 		MaxHandshakes:    c.MaxTLSHandshakes,
-		OnHandshakeError: c.TLSHandshakeFailed,
+		OnHandshakeError: c.handshakeFailed(),
 	}
 }
 
-// dial connects conn c to addr for the destination name: TLS when
-// Config.TLSClient is set, verifying the name's host unless the config
-// names a server itself.
-func (s *Service) dial(ctx context.Context, name, addr string, c *conn) error {
+// handshakeFailed returns the reactor's OnHandshakeError: it logs the
+// failure (log.go) and passes it to TLSHandshakeFailed.
+func (c *Config) handshakeFailed() func(string, error) {
+	user, lg := c.TLSHandshakeFailed, c.Logger
+	return func(remote string, err error) {
+		if ctx := context.Background(); lg.Enabled(ctx, slog.LevelInfo) {
+			lg.LogAttrs(ctx, slog.LevelInfo, "ipc: TLS handshake failed",
+				slog.String(logPeer, remote), slog.String(logSide, "accepted"), slog.Any(logErr, err))
+		}
+		if user != nil {
+			user(remote, err)
+		}
+	}
+}
+
+// dial connects conn c to addr for the destination name: through proxy
+// when it is set (socks5.go; addr is then the name itself unless the proxy
+// resolves locally), TLS when Config.TLSClient is set, verifying the
+// name's host unless the config names a server itself.
+func (s *Service) dial(ctx context.Context, name, addr string, proxy *SOCKS5, c *conn) error {
+	var connect reactor.Connect
+	if proxy != nil {
+		connect = proxy.connect
+	}
 	cfg := s.cfg.TLSClient
 	if cfg == nil {
-		_, err := s.r.Dial(ctx, addr, c)
+		_, err := s.r.DialWith(ctx, addr, connect, nil, c)
 		return err
 	}
 	if cfg.ServerName == "" {
@@ -77,7 +98,7 @@ func (s *Service) dial(ctx context.Context, name, addr string, c *conn) error {
 		cfg = cfg.Clone()
 		cfg.ServerName = host
 	}
-	_, err := s.r.DialTLS(ctx, addr, cfg, c)
+	_, err := s.r.DialWith(ctx, addr, connect, cfg, c)
 	return err
 }
 

@@ -137,7 +137,7 @@ func (r *reader) startWindow(s *rslot, slot uint32) {
 // byte on (a WindowStart command). A slot with no body under way, or whose
 // message is windowed already, is left alone.
 func (r *reader) windowStart(slot uint32) {
-	s := r.slots[slot]
+	s := r.slot(slot)
 	if s == nil || s.phase != rBody || s.win.on {
 		return
 	}
@@ -192,12 +192,19 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 	r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(credit)})
 }
 
-// newSlot creates the receive state of the peer's writer slot.
-func (r *reader) newSlot(slot uint32) *rslot {
-	s := &rslot{dec: serde.NewDecoder(r.reg, r.limits)}
-	s.dec.SetStreamHook(func(sink serde.StreamSink) { r.bindAsync(s, slot, sink) })
-	r.slots[slot] = s
-	return s
+// lend notes that s, from the codec pool, now serves the peer's slot for
+// this reader; the decoder's stream hook (installed once per state, so
+// that lending allocates nothing) finds asynchronous sinks through it.
+func (r *reader) lend(s *rslot, slot uint32) {
+	s.owner, s.idx = r, slot
+	if !s.hooked {
+		s.hooked = true
+		s.dec.SetStreamHook(func(sink serde.StreamSink) {
+			if s.owner != nil {
+				s.owner.bindAsync(s, s.idx, sink)
+			}
+		})
+	}
 }
 
 // bindAsync makes an AsyncSink, met as the sink of a stream field of the
@@ -213,7 +220,7 @@ func (r *reader) bindAsync(s *rslot, slot uint32, sink serde.StreamSink) {
 		as.post = r.post
 		as.loopFn = func() {
 			as.posting.Store(false)
-			r.release(as, as.released.Swap(0))
+			r.releaseAsync(as, as.released.Swap(0))
 			if r.afterRelease != nil {
 				r.afterRelease()
 			}
@@ -230,15 +237,15 @@ func (r *reader) hold(s *rslot, n int64) {
 	}
 }
 
-// release counts n bytes the goroutine of as has taken: they are consumed,
-// and return as credit if their message is still arriving (loop).
-func (r *reader) release(as *AsyncSink, n int64) {
+// releaseAsync counts n bytes the goroutine of as has taken: they are
+// consumed, and return as credit if their message is still arriving (loop).
+func (r *reader) releaseAsync(as *AsyncSink, n int64) {
 	r.asyncHeld -= n
 	as.held -= n
 	if !as.windowed {
 		r.asyncPlain -= n
 	}
-	if s := r.slots[as.slot]; s != nil && s.async == as {
+	if s := r.slot(as.slot); s != nil && s.async == as {
 		r.consumed(s, as.slot, int(n))
 	}
 }

@@ -45,6 +45,7 @@ type Collector struct {
 	msgsSent, msgsRecv, bytesSent, bytesRecv *prometheus.Desc
 	completions, inflight                    *prometheus.Desc
 	opened, closed, open                     *prometheus.Desc
+	rejected, firstPacket                    *prometheus.Desc
 	kaSent, kaRecv, resends, cancels         *prometheus.Desc
 	poolQueued, poolConns                    *prometheus.Desc
 	poolDials, poolDialFailures              *prometheus.Desc
@@ -69,6 +70,8 @@ func NewCollector(svc *ipc.Service, constLabels prometheus.Labels) *Collector {
 		opened:           d("connections_opened_total", "Connections opened, by side.", "side"),
 		closed:           d("connections_closed_total", "Connections closed, by cause.", "cause"),
 		open:             d("connections_open", "Connections open now."),
+		rejected:         d("connections_rejected_total", "Connections accepted beyond MaxAcceptedConnections and closed at once."),
+		firstPacket:      d("connections_first_packet_timeouts_total", "Accepted connections closed for sending no complete packet within FirstPacketTimeout (also counted as closed by timeout)."),
 		kaSent:           d("keepalives_sent_total", "KeepAlive packets sent."),
 		kaRecv:           d("keepalives_received_total", "KeepAlive packets received."),
 		resends:          d("resends_total", "Messages queued again after their connection failed."),
@@ -88,7 +91,7 @@ func NewCollector(svc *ipc.Service, constLabels prometheus.Labels) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.msgsSent, c.msgsRecv, c.bytesSent, c.bytesRecv, c.completions, c.inflight,
-		c.opened, c.closed, c.open, c.kaSent, c.kaRecv, c.resends, c.cancels,
+		c.opened, c.closed, c.open, c.rejected, c.firstPacket, c.kaSent, c.kaRecv, c.resends, c.cancels,
 		c.poolQueued, c.poolConns, c.poolDials, c.poolDialFailures,
 		c.poolMsgsSent, c.poolMsgsRecv, c.poolBytesSent, c.poolBytesRecv,
 	} {
@@ -126,6 +129,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.closed, n.ClosedProtocol, "protocol")
 	counter(c.closed, n.ClosedOther, "other")
 	gauge(c.open, float64(n.Open()))
+	counter(c.rejected, n.Rejected)
+	counter(c.firstPacket, n.FirstPacketTimeouts)
 	counter(c.kaSent, st.KeepAlivesSent)
 	counter(c.kaRecv, st.KeepAlivesReceived)
 	counter(c.resends, st.Resends)
