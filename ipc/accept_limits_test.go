@@ -282,7 +282,10 @@ func TestFirstPacketRule(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = ln.Close() })
-		idle, err := NewService(Config{Protocol: peerProtocol(false)})
+		// Without the window extension: with it, the window hello is the
+		// pool's first packet (docs/protocol.md §7b) and no KeepAlive is
+		// needed.
+		idle, err := NewService(Config{Protocol: peerProtocol(false), MessageWindow: -1})
 		require.NoError(t, err)
 		require.NoError(t, idle.Start())
 		t.Cleanup(func() { _ = idle.Stop(context.Background()) })
