@@ -167,8 +167,9 @@ type Config struct {
 	// TLSHandshakeTimeout bounds; on a connection that starts raw
 	// (RawStart) its first raw bytes count as the packet. A dialed
 	// connection that has nothing to send when it opens (and does not
-	// start raw) sends one KeepAlive packet, so that a server applying the
-	// rule keeps it. Default 5 s (SolidFrame's newer servers
+	// start raw; the window hello, MessageWindow, counts as something)
+	// sends one KeepAlive packet, so that a server applying the rule keeps
+	// it. Default 5 s (SolidFrame's newer servers
 	// drop silent sockets after 5 s); negative disables both the timer
 	// and the opening KeepAlive (SolidFrameProfile does: SolidFrame 6.0
 	// peers count that KeepAlive against their ping limit, and their

@@ -128,17 +128,19 @@ func TestSolidFrameProfileDialsSolidFrameServer(t *testing.T) {
 }
 
 // TestDefaultKeepAliveDroppedBySolidFrameServer: a client on our defaults
-// (a KeepAlive when it opens with nothing to send, for the first-packet
-// rule, then a ping every 30 s) is dropped by SolidFrame's flood guard in
-// the first window: on the 2nd ping (at 30 s) at SolidFrame 6.0's limit
-// 2, on the 10th (at 270 s) at the work branch's limit 10.
+// (the window hello when it opens, docs/protocol.md §7b: a Data packet,
+// which also satisfies the first-packet rule and is no ping; then a ping
+// every 30 s) is dropped by SolidFrame's flood guard in the first window:
+// on the 2nd ping (at 60 s) at SolidFrame 6.0's limit 2, on the 10th (at
+// 300 s) at the work branch's limit 10. (With the extension off the client
+// opens with a KeepAlive instead, and each drop comes one ping earlier.)
 func TestDefaultKeepAliveDroppedBySolidFrameServer(t *testing.T) {
 	for _, tc := range []struct {
 		limit int
 		want  sfDrop
 	}{
-		{ipc.SolidFrameKeepAliveCount, sfDrop{reason: "flood", at: 30 * time.Second, pings: 2}},
-		{10, sfDrop{reason: "flood", at: 270 * time.Second, pings: 10}},
+		{ipc.SolidFrameKeepAliveCount, sfDrop{reason: "flood", at: 60 * time.Second, pings: 2}},
+		{10, sfDrop{reason: "flood", at: 300 * time.Second, pings: 10}},
 	} {
 		t.Run(fmt.Sprintf("limit=%d", tc.limit), func(t *testing.T) {
 			got := sfServer(t, ipc.Config{}, ipc.SolidFrameInactivityTimeout, tc.limit, 50)

@@ -376,10 +376,12 @@ func TestTLSBadInput(t *testing.T) {
 		ping := []byte{2, 0, 0, 0}
 		_, err := tc.Write(ping)
 		require.NoError(t, err)
-		pong := make([]byte, 4)
-		_, err = io.ReadFull(tc, pong)
+		// The server's window hello (docs/protocol.md §7b), then the pong.
+		hello := []byte{1, 0, 8, 0, 7, 7, 7, 7, 7, 7, 7, 7}
+		got := make([]byte, len(hello)+len(ping))
+		_, err = io.ReadFull(tc, got)
 		require.NoError(t, err)
-		require.Equal(t, ping, pong)
+		require.Equal(t, append(hello, ping...), got)
 		return raw
 	}
 
