@@ -22,6 +22,8 @@ const (
 	DefaultMaxKeepAlives         = 10
 	DefaultReconnectMin          = 50 * time.Millisecond
 	DefaultReconnectMax          = 10 * time.Second
+	DefaultResolveInterval       = 30 * time.Second
+	DefaultMinResolveInterval    = 5 * time.Second
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
 	DefaultMaxTLSHandshakes      = 256
 )
