@@ -41,7 +41,8 @@ type Config struct {
 	// one pool's name. A failed connection or connection attempt makes the
 	// pool resolve again before its next attempt, but not sooner than
 	// this after the previous resolution; until then it dials the
-	// addresses it has. Default 5 s; negative means no minimum. A failed
+	// addresses it has. Default 5 s, or ResolveInterval if that is
+	// shorter; at most ResolveInterval; negative means no minimum. A failed
 	// periodic resolution is retried after this, doubling up to
 	// ResolveInterval.
 	MinResolveInterval time.Duration
@@ -245,7 +246,12 @@ func (c Config) withDefaults() (Config, error) {
 	defD(&c.ReconnectMin, DefaultReconnectMin)
 	defD(&c.ReconnectMax, DefaultReconnectMax)
 	defD(&c.ResolveInterval, DefaultResolveInterval)
-	defD(&c.MinResolveInterval, DefaultMinResolveInterval)
+	if c.MinResolveInterval == 0 {
+		c.MinResolveInterval = DefaultMinResolveInterval
+		if c.ResolveInterval > 0 {
+			c.MinResolveInterval = min(c.MinResolveInterval, c.ResolveInterval)
+		}
+	}
 	c.Limits = c.Limits.WithDefaults()
 	if c.Resolver == nil {
 		c.Resolver = SystemResolver{}

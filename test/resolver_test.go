@@ -243,3 +243,20 @@ func TestResolverAfterFailure(t *testing.T) {
 	require.Equal(t, uint64(1), b.Stats().Connections.Accepted)
 	require.Empty(t, done, "completed twice")
 }
+
+// TestResolverConfig: MinResolveInterval may not exceed ResolveInterval;
+// its default shrinks to a shorter ResolveInterval.
+func TestResolverConfig(t *testing.T) {
+	_, err := ipc.NewService(ipc.Config{Protocol: plClientProto(), ResolveInterval: 5 * time.Second, MinResolveInterval: 10 * time.Second})
+	require.ErrorIs(t, err, ipc.ErrInvalidConfig)
+	require.ErrorContains(t, err, "MinResolveInterval")
+	for _, cfg := range []ipc.Config{
+		{Protocol: plClientProto(), ResolveInterval: 2 * time.Second},
+		{Protocol: plClientProto(), ResolveInterval: -1},
+		{Protocol: plClientProto(), ResolveInterval: -1, MinResolveInterval: -1},
+	} {
+		s, err := ipc.NewService(cfg)
+		require.NoError(t, err, "%+v", cfg)
+		require.NoError(t, s.Stop(context.Background()))
+	}
+}
