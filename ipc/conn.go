@@ -216,8 +216,27 @@ func (c *conn) retire(why error) {
 	c.retired, c.retiredBy = true, why
 	c.log.Debug("ipc: retiring connection", "why", why, "canceled_waits", c.w.canceledWaits)
 	if c.pool != nil {
-		c.pool.retired(c, c.w.curSync >= 0 || c.w.syncWait.len() > 0)
+		c.pool.retired(c, c.holdsSync())
 	}
+}
+
+// holdsSync reports whether the writer holds a synchronous message that
+// may still go to the peer: queued, being written, or a request written
+// and waiting for its response (if the connection fails, a resendable one
+// goes back to the queue and must reach the next synchronous connection
+// before the messages that followed it). A retiring connection keeps the
+// synchronous role while this holds.
+func (c *conn) holdsSync() bool {
+	w := c.w
+	if w.curSync >= 0 || w.syncWait.len() > 0 {
+		return true
+	}
+	for i := 0; w.waiting > 0 && i < len(w.slots); i++ {
+		if s := &w.slots[i]; s.phase == slotWait && s.st != nil && s.st.flags&Synchronous != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *conn) runCompletions() {
