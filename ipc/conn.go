@@ -128,8 +128,8 @@ func (c *conn) pull() {
 		}
 		c.mu.Unlock()
 	}
-	if c.pool != nil && !c.passive && !c.retired {
-		c.pool.pull(c)
+	if c.pool != nil && !c.passive && !c.retired && !c.pool.pull(c) {
+		c.retire(ErrAddressGone) // checked under the pool's lock: no message taken since
 	}
 }
 

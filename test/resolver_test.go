@@ -260,3 +260,73 @@ func TestResolverConfig(t *testing.T) {
 		require.NoError(t, s.Stop(context.Background()))
 	}
 }
+
+// TestResolverRetireKeepsSyncOrder: a connection retired because its
+// address left the answer keeps the synchronous role while a synchronous
+// request it wrote waits for its response. When that connection then
+// fails, the request (idempotent) is sent again, and it reaches the next
+// server before the synchronous message queued after it (a reproduction
+// of a TestChaos finding: the retiring connection used to hand its role
+// over at once, and the resent request arrived after its successor).
+func TestResolverRetireKeepsSyncOrder(t *testing.T) {
+	arrivedA := make(chan uint32, 4)
+	pa := ipc.NewProtocol()
+	ipc.MustRegister(pa, 1, func(ctx ipc.Context, m *testmsg.Message) {
+		arrivedA <- m.Idx // held: A never answers
+	})
+	a, err := ipc.NewService(ipc.Config{Protocol: pa, Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	require.NoError(t, a.Start())
+	t.Cleanup(func() { _ = a.Stop(context.Background()) })
+	var (
+		mu       sync.Mutex
+		arrivedB []uint32
+	)
+	b := startService(t, ipc.Config{Protocol: plEchoProto(func(_ ipc.Context, m *testmsg.Message) {
+		mu.Lock()
+		arrivedB = append(arrivedB, m.Idx)
+		mu.Unlock()
+	}), Listen: "127.0.0.1:0"})
+	res := &rsResolver{answer: []string{a.Addr().String()}}
+	clk, events, stops := newKAClock(), newPLEvents(), newKAStops()
+	client := rsClient(t, res, clk, events, stops, nil)
+
+	done := make(chan error, 4)
+	send := func(idx int) {
+		require.NoError(t, ipc.SendRequest(client, rsName, testmsg.New(idx, 100), ipc.Synchronous|ipc.Idempotent,
+			func(_, _ *testmsg.Message, err error) { done <- err }))
+	}
+	send(0)
+	select {
+	case idx := <-arrivedA:
+		require.Equal(t, uint32(0), idx)
+	case <-time.After(deadline):
+		t.Fatal("request 0 never reached A")
+	}
+	res.set([]string{b.Addr().String()}, nil)
+	clk.Advance(30 * time.Second)
+	events.waitCount(t, ipc.PoolAddressesChanged, 1)
+	send(1)                                         // the connection to A retires before it could take this one
+	events.waitCount(t, ipc.PoolConnectionStart, 2) // its successor, to B
+
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	require.NoError(t, a.Stop(ctx)) // the retired connection fails under request 0
+	for range 2 {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(deadline):
+			t.Fatal("a request never completed")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []uint32{0, 1}, arrivedB, "synchronous order on B")
+	require.Empty(t, done)
+	select {
+	case idx := <-arrivedA:
+		t.Fatalf("request %d reached A again; %+v", idx, client.Stats())
+	default:
+	}
+}
