@@ -242,7 +242,7 @@ func (p *pool) resolve(ctx context.Context) error {
 		}
 	}
 	p.armRefreshLocked(err != nil)
-	live := p.state.Load() < poolClosed
+	live := p.state.Load() <= poolClosing // no events once stopped or closed
 	p.mu.Unlock()
 	for _, c := range gone {
 		c.rc.Wake() // its pump retires it

@@ -25,8 +25,9 @@ import (
 // addresses of its own, and each running a peer service in a child
 // process.
 //
-// Addressing. Each test takes a slot s (0–63) by locking a file in the
-// temporary directory, so concurrent test processes never share names or
+// Addressing. Each test takes a slot s (0–63) by locking a file in /tmp
+// (a fixed directory, whatever TMPDIR says, so that every test process
+// sees the same locks), so concurrent test processes never share names or
 // addresses; host k of slot s is the namespace "ipcf<s>h<k>", reached over
 // the interface of the same name, on the subnet 10.231.(4s+k).0/24: the
 // test's side is .1, the host .2. Only these addresses exist; nothing is
@@ -82,9 +83,15 @@ func requireNetns(t testing.TB) {
 	} else if _, err := os.Stat("/proc/self/ns/net"); err != nil {
 		why = "no network namespaces"
 	}
-	if why == "" {
-		return
+	if why != "" {
+		netnsUnavailable(t, why)
 	}
+}
+
+// netnsUnavailable skips the test, or fails it under CI, where namespace
+// tests must run.
+func netnsUnavailable(t testing.TB, why string) {
+	t.Helper()
 	if os.Getenv("CI") != "" {
 		t.Fatalf("network namespace tests need root and iproute2 in CI: %s", why)
 	}
@@ -100,7 +107,7 @@ func newNetnsLab(t testing.TB, n int) *netnsLab {
 	lab := &netnsLab{t: t, slot: -1}
 	t.Cleanup(lab.close)
 	for s := range 64 {
-		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("ipcframe-netns-%d.lock", s)), os.O_CREATE|os.O_RDWR, 0o600)
+		f, err := os.OpenFile(filepath.Join("/tmp", fmt.Sprintf("ipcframe-netns-%d.lock", s)), os.O_CREATE|os.O_RDWR, 0o600)
 		require.NoError(t, err)
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
 			lab.slot, lab.lock = s, f
@@ -115,7 +122,10 @@ func newNetnsLab(t testing.TB, n int) *netnsLab {
 		lab.hosts = append(lab.hosts, h)
 		subnet := fmt.Sprintf("10.231.%d", 4*lab.slot+k)
 		h.ip = subnet + ".2"
-		lab.ip("netns", "add", h.name)
+		if out, err := exec.Command("ip", "netns", "add", h.name).CombinedOutput(); err != nil {
+			// Root without the capability (an unprivileged container).
+			netnsUnavailable(t, fmt.Sprintf("ip netns add: %v: %s", err, out))
+		}
 		lab.ip("link", "add", h.name, "type", "veth", "peer", "name", "eth0", "netns", h.name)
 		lab.ip("addr", "add", subnet+".1/24", "dev", h.name)
 		lab.ip("link", "set", h.name, "up")
