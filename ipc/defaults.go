@@ -26,4 +26,8 @@ const (
 	DefaultMinResolveInterval    = 5 * time.Second
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
 	DefaultMaxTLSHandshakes      = 256
+	DefaultMaxRawBuffered        = 64 << 10
 )
+
+// maxRawBuffered is the largest Config.MaxRawBuffered.
+const maxRawBuffered = 1 << 20

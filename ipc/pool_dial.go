@@ -45,11 +45,19 @@ func (p *pool) dial() {
 	defer p.svc.dialWG.Done()
 	ctx, cancel := context.WithTimeout(p.svc.ctx, p.svc.cfg.DialTimeout)
 	defer cancel()
-	addr, err := p.nextAddr(ctx) // resolver_pool.go
+	// Through a proxy that resolves, the name itself is the address (and
+	// the pool never resolves it: no address of its own to retire).
+	addr, err := p.name, error(nil)
+	local := p.proxy == nil || p.proxy.ResolveLocally
+	if local {
+		addr, err = p.nextAddr(ctx) // resolver_pool.go
+	}
 	if err == nil {
 		c := newConn(p.svc, p)
-		c.addr = addr
-		err = p.svc.dial(ctx, p.name, addr, c)
+		if local {
+			c.addr = addr
+		}
+		err = p.svc.dial(ctx, p.name, addr, p.proxy, c)
 	}
 	if err != nil {
 		p.dialFailed(err)
