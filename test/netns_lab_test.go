@@ -169,6 +169,21 @@ func (l *netnsLab) close() {
 	}
 }
 
+// link joins hosts a and b by a veth pair of their own (the interface
+// "link0" in each), on the slot's fourth subnet, 10.231.(4s+3).0/24: a is
+// .1, b is .2. It returns b's address on it. One link per lab.
+func (l *netnsLab) link(a, b *netnsHost) string {
+	l.t.Helper()
+	require.Less(l.t, len(l.hosts), 4, "the fourth subnet is taken by a host")
+	subnet := fmt.Sprintf("10.231.%d", 4*l.slot+3)
+	l.ip("-n", a.name, "link", "add", "link0", "type", "veth", "peer", "name", "link0", "netns", b.name)
+	l.ip("-n", a.name, "addr", "add", subnet+".1/24", "dev", "link0")
+	l.ip("-n", b.name, "addr", "add", subnet+".2/24", "dev", "link0")
+	l.ip("-n", a.name, "link", "set", "link0", "up")
+	l.ip("-n", b.name, "link", "set", "link0", "up")
+	return subnet + ".2"
+}
+
 // linkDown takes the host's link down on the test's side: its route goes,
 // so new connections fail at once (network unreachable) and established
 // ones hear nothing more, without a reset.
@@ -203,7 +218,8 @@ func startNetnsPeer(t testing.TB, h *netnsHost) *netnsPeer {
 	require.NoError(t, err)
 	p := &netnsPeer{plSignal: newPLSignal(), read: make(chan struct{}), served: map[uint32]int{}}
 	p.cmd = exec.Command("ip", "netns", "exec", h.name, exe, "-test.run=^$")
-	p.cmd.Env = append(os.Environ(), netnsPeerEnv+"="+h.Addr())
+	// Every address of the namespace: its own link and any other (link).
+	p.cmd.Env = append(os.Environ(), fmt.Sprintf("%s=:%d", netnsPeerEnv, netnsPort))
 	p.cmd.Stderr = &lockedWriter{mu: &p.mu, b: &p.stderr}
 	p.stdin, err = p.cmd.StdinPipe()
 	require.NoError(t, err)

@@ -27,23 +27,25 @@ import (
 // nsName is the destination name of the scenarios.
 const nsName = "fleet.lab.test:7000"
 
-// nsRequests sends echo requests and counts their completions per index.
+// nsRequests sends echo requests to a name and counts their completions
+// per index.
 type nsRequests struct {
 	*plSignal
+	name   string
 	mu     sync.Mutex
 	counts map[uint32]int
 	errs   map[uint32]error
 }
 
-func newNSRequests() *nsRequests {
-	return &nsRequests{plSignal: newPLSignal(), counts: map[uint32]int{}, errs: map[uint32]error{}}
+func newNSRequests(name string) *nsRequests {
+	return &nsRequests{plSignal: newPLSignal(), name: name, counts: map[uint32]int{}, errs: map[uint32]error{}}
 }
 
-// send sends requests first..first+n-1 to nsName with flags.
+// send sends requests first..first+n-1 with flags.
 func (r *nsRequests) send(t testing.TB, client *ipc.Service, first, n int, flags ipc.Flags) {
 	t.Helper()
 	for i := first; i < first+n; i++ {
-		require.NoError(t, ipc.SendRequest(client, nsName, testmsg.New(i, 1000), flags,
+		require.NoError(t, ipc.SendRequest(client, r.name, testmsg.New(i, 1000), flags,
 			func(req, resp *testmsg.Message, err error) {
 				if err == nil {
 					err = testmsg.Verify(resp, 1000)
@@ -155,7 +157,7 @@ func TestNetnsPendingLimit(t *testing.T) {
 	clientP.Store(client)
 
 	const n = 40
-	reqs := newNSRequests()
+	reqs := newNSRequests(nsName)
 	reqs.send(t, client, 0, n, 0)
 	sample()
 	reqs.wait(t, n)
@@ -204,7 +206,7 @@ func TestNetnsFailover(t *testing.T) {
 	})
 
 	const n = 20
-	reqs := newNSRequests()
+	reqs := newNSRequests(nsName)
 	reqs.send(t, client, 0, n, ipc.Idempotent)
 	reqs.wait(t, n)
 
@@ -262,7 +264,7 @@ func TestNetnsBlackHole(t *testing.T) {
 			return []string{h.Addr()}, nil
 		}),
 	})
-	reqs := newNSRequests()
+	reqs := newNSRequests(nsName)
 	reqs.send(t, client, 0, 1, 0)
 	reqs.wait(t, 1)
 
@@ -279,4 +281,58 @@ func TestNetnsBlackHole(t *testing.T) {
 	var timeout interface{ Timeout() bool }
 	require.True(t, errors.As(errs[1], &timeout) && timeout.Timeout(), "a timeout: %v", errs[1])
 	require.Equal(t, uint64(1), client.Stats().Connections.ClosedTimeout)
+}
+
+// TestNetnsSOCKS5: the destination host can be reached only through a
+// SOCKS5 proxy (microsocks) running in a namespace of its own: the
+// client's route to the destination is down, and the proxy's host has a
+// link of its own to it. Requests go through the proxy with the name
+// resolved by the proxy (an address it can reach) and with the name
+// resolved by the client's pluggable resolver (ResolveLocally).
+func TestNetnsSOCKS5(t *testing.T) {
+	lab := newNetnsLab(t, 2)
+	dest, px := lab.hosts[0], lab.hosts[1]
+	destIP := lab.link(px, dest)
+	dest.linkDown()
+	proxy := startMicrosocks(t, socks5Options{ListenIP: px.ip, Port: 1080, Exec: []string{"ip", "netns", "exec", px.name}})
+	destAddr := fmt.Sprintf("%s:%d", destIP, netnsPort)
+
+	for i, local := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ResolveLocally=%v", local), func(t *testing.T) {
+			name := destAddr
+			if local {
+				name = "dest.lab.test:7000"
+			}
+			client := startService(t, ipc.Config{
+				Protocol: plClientProto(),
+				Proxy:    &ipc.SOCKS5{Addr: proxy.Addr, ResolveLocally: local},
+				Resolver: ipc.ResolverFunc(func(_ context.Context, n string) ([]string, error) {
+					if n != "dest.lab.test:7000" {
+						return nil, fmt.Errorf("unexpected name %q", n)
+					}
+					return []string{destAddr}, nil
+				}),
+			})
+			const n = 10
+			reqs := newNSRequests(name)
+			reqs.send(t, client, 0, n, 0)
+			reqs.wait(t, n)
+			st, _ := client.PoolStats(name)
+			nsStop(t, client)
+			for idx, err := range reqs.check(t, n) {
+				require.NoError(t, err, "request %d", idx)
+			}
+			if local {
+				require.Equal(t, uint64(1), st.Resolver.Resolutions)
+			} else {
+				require.Zero(t, st.Resolver.Resolutions, "the proxy resolves the name")
+			}
+			dest.peer.waitFor(t, "the destination to report its connection", func() bool {
+				acc, _ := dest.peer.counts()
+				return acc >= i+1
+			})
+		})
+	}
+	accPx, _ := px.peer.counts()
+	require.Zero(t, accPx, "the proxy's host was asked for the destination's service")
 }
