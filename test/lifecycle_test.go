@@ -524,7 +524,7 @@ func TestSecondStopWaits(t *testing.T) {
 			default:
 			}
 		}),
-		Listen:   "127.0.0.1:0",
+		Listen: "127.0.0.1:0",
 	})
 	client := startService(t, ipc.Config{Protocol: semClientProto(t, nil)})
 	res := make(chan error, 1)
