@@ -21,6 +21,8 @@ type conn struct {
 	// immutable
 	svc  *Service
 	pool *pool // nil for accepted connections
+	// dialed: the resolved address it was dialed to (resolver_pool.go)
+	addr string
 
 	// set in OnOpen, then immutable
 	rc     *reactor.Conn
@@ -47,6 +49,9 @@ type conn struct {
 	sendPipe shortSpan
 	recvPipe shortSpan
 
+	// loop-owned: why it retired, ErrTooManyCanceled or ErrAddressGone
+	retiredBy error
+
 	// raw mode (raw.go), loop-owned
 	raw   bool   // no packets read or written
 	rawIn []byte // raw bytes RawData left unconsumed (≤ MaxRawBuffered)
@@ -67,6 +72,10 @@ type conn struct {
 	keepAlives   int       // accepted: pings received in this window
 
 	stats connCounters // stats.go: atomics, read by Service.Stats
+
+	// addrGone is set by the pool (resolver_pool.go) when addr left the
+	// pool's resolved addresses; the loop then retires the connection.
+	addrGone atomic.Bool
 
 	// dispatching is true while the loop runs handlers for this connection;
 	// sendDirect then skips the wake-up because the loop pumps afterwards.
@@ -136,8 +145,8 @@ func (c *conn) pull() {
 		}
 		c.mu.Unlock()
 	}
-	if c.pool != nil && !c.passive && !c.retired {
-		c.pool.pull(c)
+	if c.pool != nil && !c.passive && !c.retired && !c.pool.pull(c) {
+		c.retire(ErrAddressGone) // checked under the pool's lock: no message taken since
 	}
 }
 
@@ -175,7 +184,10 @@ func (c *conn) pump() {
 	budget := DefaultPumpQuantum
 	size := c.svc.cfg.BufferSize
 	if !c.retired && c.w.canceledWaits >= c.retireAt() {
-		c.retire()
+		c.retire(ErrTooManyCanceled)
+	}
+	if !c.retired && c.addrGone.Load() {
+		c.retire(ErrAddressGone)
 	}
 	for !c.closed {
 		c.pull()
@@ -220,7 +232,7 @@ func (c *conn) pump() {
 		return
 	}
 	if c.retired && !c.w.busy() && c.directN.Load() == 0 {
-		c.rc.Close(&ConnError{Op: "retire", Peer: c.remote, ConnID: c.id, Err: ErrTooManyCanceled})
+		c.rc.Close(&ConnError{Op: "retire", Peer: c.remote, ConnID: c.id, Err: c.retiredBy})
 		return
 	}
 	c.flowControl() // flow.go
@@ -234,16 +246,36 @@ func (c *conn) pump() {
 func (c *conn) retireAt() int { return max(1, c.svc.cfg.MaxResponseWait/2) }
 
 // retire stops the connection from taking pool messages; it closes once its
-// writer is idle, and its pool replaces it. A canceled request keeps its
-// writer slot until its response arrives (to drop it and tell the peer to
-// stop), so a peer that never answers them would otherwise clog the
-// connection for good.
-func (c *conn) retire() {
-	c.retired = true
-	c.log.Debug("ipc: retiring connection", "canceled_waits", c.w.canceledWaits)
+// writer is idle, with why, and its pool replaces it. Two causes:
+// ErrTooManyCanceled (a canceled request keeps its writer slot until its
+// response arrives, to drop it and tell the peer to stop, so a peer that
+// never answers them would otherwise clog the connection for good) and
+// ErrAddressGone (its address left the pool's resolved addresses).
+func (c *conn) retire(why error) {
+	c.retired, c.retiredBy = true, why
+	c.log.Debug("ipc: retiring connection", "why", why, "canceled_waits", c.w.canceledWaits)
 	if c.pool != nil {
-		c.pool.retired(c, c.w.curSync >= 0 || c.w.syncWait.len() > 0)
+		c.pool.retired(c, c.holdsSync())
 	}
+}
+
+// holdsSync reports whether the writer holds a synchronous message that
+// may still go to the peer: queued, being written, or a request written
+// and waiting for its response (if the connection fails, a resendable one
+// goes back to the queue and must reach the next synchronous connection
+// before the messages that followed it). A retiring connection keeps the
+// synchronous role while this holds.
+func (c *conn) holdsSync() bool {
+	w := c.w
+	if w.curSync >= 0 || w.syncWait.len() > 0 {
+		return true
+	}
+	for i := 0; w.waiting > 0 && i < len(w.slots); i++ {
+		if s := &w.slots[i]; s.phase == slotWait && s.st != nil && s.st.flags&Synchronous != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *conn) runCompletions() {

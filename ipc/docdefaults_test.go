@@ -37,6 +37,8 @@ func TestTuningDocDefaults(t *testing.T) {
 		{"`DialTimeout`", int64(DefaultDialTimeout)},
 		{"`ReconnectMin`", int64(DefaultReconnectMin)},
 		{"`ReconnectMax`", int64(DefaultReconnectMax)},
+		{"`ResolveInterval`", int64(DefaultResolveInterval)},
+		{"`MinResolveInterval`", int64(DefaultMinResolveInterval)},
 		{"`KeepAlive`", int64(DefaultKeepAlive)},
 		{"`InactivityTimeout`", int64(DefaultInactivityTimeout)},
 		{"`MaxKeepAlives`", DefaultMaxKeepAlives},

@@ -38,6 +38,9 @@ type Stats struct {
 	// (kinds that allow it, package doc). Cancels counts Cancel calls and
 	// ended contexts that reached a message not yet completed.
 	Resends, Cancels uint64
+	// Resolver counts the name resolutions of all pools, closed ones
+	// included.
+	Resolver ResolverCounts
 	// Pools holds each pool's statistics, sorted by name, and PoolTraffic
 	// the traffic of each pool's connections, closed ones included, by
 	// pool name.
@@ -142,6 +145,7 @@ type serviceCounters struct {
 	firstPacket                    atomic.Uint64 // of closed[closedTimeout]
 	keepAlivesSent, keepAlivesRecv atomic.Uint64
 	resends, cancels               atomic.Uint64
+	resolver                       resolverCounters // resolver_pool.go
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{} // guarded by connsMu: open connections
@@ -233,6 +237,7 @@ func (c *conn) countClose(cause error) (k int, counted bool) {
 	case errors.Is(cause, io.EOF), errors.Is(cause, syscall.ECONNRESET), errors.Is(cause, syscall.EPIPE):
 		k = closedByPeer
 	case errors.Is(cause, ErrConnectionClosed), errors.Is(cause, ErrServiceStopped), errors.Is(cause, ErrPoolClosed),
+		errors.Is(cause, ErrAddressGone),
 		errors.Is(cause, reactor.ErrStopped), errors.Is(cause, reactor.ErrClosed):
 		k = closedLocal
 	}
@@ -330,6 +335,7 @@ func (s *Service) Stats() Stats {
 		KeepAlivesReceived: sc.keepAlivesRecv.Load(),
 		Resends:            sc.resends.Load(),
 		Cancels:            sc.cancels.Load(),
+		Resolver:           sc.resolver.load(),
 	}
 	sc.connsMu.Lock()
 	for c := range sc.conns {
