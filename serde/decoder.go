@@ -468,20 +468,3 @@ func (d *Decoder) stream(o *op, data []byte, r int) (int, bool, error) {
 		}
 	}
 }
-
-// appendBounded appends chunk to b, a value declared n bytes long. When b
-// must grow, its capacity doubles (at least to fit chunk) but never exceeds
-// n: the declared size is trusted only up to twice the bytes received plus
-// 32 KiB, and a complete value ends with a capacity of exactly n.
-func appendBounded(b, chunk []byte, n uint64) []byte {
-	if need := len(b) + len(chunk); need > cap(b) {
-		c := min(uint64(max(2*cap(b), need, maxBytesPrealloc)), n)
-		if n <= 2*uint64(need)+maxBytesPrealloc {
-			c = n // close to twice the bytes received: take the whole value
-		}
-		nb := make([]byte, len(b), max(c, uint64(need)))
-		copy(nb, b)
-		b = nb
-	}
-	return append(b, chunk...)
-}
