@@ -53,6 +53,10 @@ type conn struct {
 
 	stats connCounters // stats.go: atomics, read by Service.Stats
 
+	// relay is the connection's side of the relay engine (relay_conn.go);
+	// nil when the service does not relay. Immutable.
+	relay *relayConn
+
 	// dispatching is true while the loop runs handlers for this connection;
 	// sendDirect then skips the wake-up because the loop pumps afterwards.
 	dispatching atomic.Bool
@@ -69,6 +73,9 @@ func newConn(svc *Service, p *pool) *conn {
 	c.w = newWriter(&svc.cfg)
 	c.r = newReader(&svc.cfg, c)
 	c.out = make([]byte, svc.cfg.WriteBatch)
+	if svc.relay != nil {
+		c.relay = newRelayConn(svc.relay, c)
+	}
 	return c
 }
 
@@ -83,11 +90,20 @@ var testHookDirectPublished func(c *conn)
 // are still in flight, and Stop would stop draining early.
 func (c *conn) sendDirect(st *msgStub) error {
 	c.svc.messageQueued()
+	if !c.queueDirect(st) {
+		st.discard()
+		return ErrConnectionGone
+	}
+	return nil
+}
+
+// queueDirect appends st, counted in flight already, to the direct queue
+// and wakes the loop; false when the connection is dead (st untouched).
+func (c *conn) queueDirect(st *msgStub) bool {
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
-		st.discard()
-		return ErrConnectionGone
+		return false
 	}
 	st.queued, st.owner = true, c
 	c.direct = append(c.direct, st)
@@ -99,11 +115,14 @@ func (c *conn) sendDirect(st *msgStub) error {
 	if !c.dispatching.Load() {
 		c.rc.Wake()
 	}
-	return nil
+	return true
 }
 
 // pull moves queued messages into the writer while it accepts them.
 func (c *conn) pull() {
+	if c.relay != nil {
+		c.relay.pullOnLoop()
+	}
 	if c.directN.Load() > 0 {
 		c.mu.Lock()
 		k := 0
@@ -363,7 +382,11 @@ func (c *conn) onHeader(h *msgHeader) bool {
 // onCancelRequest implements readerEvents: the peer no longer wants the
 // message in our writer slot index-1.
 func (c *conn) onCancelRequest(index, unique uint64) { c.w.cancelBySlot(index, unique) }
-func (c *conn) onCancelMessage(slot uint32)          {}
+func (c *conn) onCancelMessage(slot uint32) {
+	if c.relay != nil {
+		c.relay.canceledOnLoop(slot)
+	}
+}
 
 // onClose runs once on the loop: every message the connection held is
 // resent through its pool or completed with an error.
@@ -376,6 +399,9 @@ func (c *conn) onClose(err error) {
 	c.direct = nil
 	c.directN.Store(0)
 	c.mu.Unlock()
+	if c.relay != nil {
+		c.relay.closeOnLoop()
+	}
 	c.runCompletions()
 	held := c.w.drain()
 	cause := err

@@ -24,4 +24,9 @@ const (
 	DefaultReconnectMax          = 10 * time.Second
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
 	DefaultMaxTLSHandshakes      = 256
+	DefaultRelayCredits          = 32
+	DefaultRelayMaxBuffers       = 64
+	DefaultRelayWaitTimeout      = 10 * time.Second
+	DefaultRelayMaxURL           = 256
+	DefaultRelayStallTimeout     = 60 * time.Second
 )

@@ -34,6 +34,7 @@ const (
 	slotWait               // fully written, waiting for the response
 	slotSyncWait           // synchronous, waiting for the current synchronous message
 	slotWaitCanceled       // canceled while waiting: absorbs the late response
+	slotParked             // relayed body waiting for its next chunk (relay_writer.go)
 )
 
 // wslot is one writer slot. Its index + 1 and unique form the sender request
@@ -96,6 +97,12 @@ type writer struct {
 	scratch    []byte      // compression output
 
 	comp compress.Adaptive // the codec under the connection's back-off
+
+	// relay credits (relay_credit.go): credits left for packets that carry
+	// relay-bound chunks, their configured maximum, and the AckdCount
+	// credits to return to the peer.
+	credits, maxCredits int
+	acks                int
 }
 
 type failedMsg struct {
@@ -123,6 +130,8 @@ func newWriter(cfg *Config) *writer {
 		syncWait:     newRing(n),
 		curSync:      -1,
 		comp:         compress.NewAdaptive(cfg.Compression, cfg.CompressionBackoff),
+		credits:      cfg.RelayCredits,
+		maxCredits:   cfg.RelayCredits,
 	}
 	for i := range w.free {
 		w.free[i] = int32(n - 1 - i) // pop gives slot 0 first
@@ -194,7 +203,7 @@ func (w *writer) busy() bool {
 
 // hasOutput reports whether fill would produce a packet.
 func (w *writer) hasOutput() bool {
-	return w.wq.len() > 0 || len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0
+	return w.wq.len() > 0 || len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0 || w.acks > 0
 }
 
 // fill writes at most one packet into pkt and returns its length, 0 when
@@ -204,7 +213,7 @@ func (w *writer) fill(pkt []byte) (int, error) {
 	if len(p) > maxPacketPayload-1 {
 		p = p[:maxPacketPayload-1]
 	}
-	off := 0
+	off := w.putAcks(p)
 	for len(w.cancelReqs) > 0 && len(p)-off >= 1+2*serde.MaxCrossLen {
 		r := w.cancelReqs[0]
 		w.cancelReqs = w.cancelReqs[:copy(w.cancelReqs, w.cancelReqs[1:])]
@@ -215,7 +224,11 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		w.cancelMsgs = w.cancelMsgs[:copy(w.cancelMsgs, w.cancelMsgs[1:])]
 		off += len(appendCancelMessage(p[off:off], slot))
 	}
+	ackReq := false // the packet took a relay credit
 	for len(p)-off >= minFreePacketData && w.wq.len() > 0 {
+		if !w.takeCredit(&ackReq) {
+			break
+		}
 		full, err := w.writeChunk(w.wq.front(), p, &off)
 		if err != nil {
 			return 0, err
@@ -225,9 +238,15 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		}
 	}
 	if off == 0 {
+		if ackReq {
+			w.credits++ // the message that took it parked: nothing to send
+		}
 		return 0, nil
 	}
 	var flags uint8
+	if ackReq {
+		flags |= packetFlagAckRequest
+	}
 	if n, ok := w.comp.Compress(w.scratch, p[:off]); ok {
 		copy(p, w.scratch[:n])
 		off = n
@@ -241,6 +260,9 @@ func (w *writer) fill(pkt []byte) (int, error) {
 // packet is full.
 func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) {
 	s := &w.slots[i]
+	if s.phase == slotBody && s.st.relay != nil {
+		return w.writeRelayBody(i, p, off)
+	}
 	c := p[*off:]
 	code := uint8(cmdMessage)
 	if s.phase == slotQueued {
@@ -248,6 +270,7 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 		st.started = true
 		s.hdr = msgHeader{
 			flags:           (st.flags &^ localFlags) | StartedSend | st.state,
+			url:             st.url,
 			senderIndex:     uint32(i) + 1,
 			senderUnique:    s.unique,
 			recipientIndex:  st.recipIndex,
@@ -272,6 +295,9 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 			return true, nil
 		}
 		s.phase = slotBody
+		if s.st.relay != nil {
+			return false, nil // the body is copied (writeRelayBody)
+		}
 		s.body = msgBody{msg: s.st.msg, id: s.st.ti.id, wide: w.typeIDSize == 2}
 		s.enc.Reset(&s.body)
 		return false, nil
@@ -417,7 +443,7 @@ func (w *writer) cancel(i int32, st *msgStub, kind, cause error) bool {
 	case slotQueued, slotSyncWait:
 		w.unqueue(i)
 		w.freeSlot(i)
-	case slotHeader, slotBody:
+	case slotHeader, slotBody, slotParked:
 		w.unqueue(i)
 		w.freeSlot(i)
 		w.cancelMsgs = append(w.cancelMsgs, uint32(i))
