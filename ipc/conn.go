@@ -204,6 +204,9 @@ func (c *conn) pump() {
 		return
 	}
 	c.flowControl() // flow.go
+	if c.relay != nil {
+		c.relay.watchStallOnLoop() // relay_stall.go
+	}
 	if c.pool != nil && !c.closed {
 		c.pool.closeIdle(c)
 	}

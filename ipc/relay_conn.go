@@ -17,8 +17,9 @@ type relayConn struct {
 	c   *conn
 
 	// loop-owned
-	in  []*relayMsg // by reader slot: the relayed messages arriving here
-	cur *relayBuf   // the buffer of the packet being parsed, if it holds relayed data
+	in    []*relayMsg // by reader slot: the relayed messages arriving here
+	cur   *relayBuf   // the buffer of the packet being parsed, if it holds relayed data
+	stall relayStall  // relay_stall.go
 
 	// any goroutine
 	acks   atomic.Int32 // credits of released buffers, not yet returned to the peer
@@ -226,6 +227,7 @@ func (rc *relayConn) pullOnLoop() {
 // await an answer it can no longer take, are abandoned. Complete one-way
 // messages still reach their destination.
 func (rc *relayConn) closeOnLoop() {
+	rc.stopStall()
 	rc.eng.unregister(rc.c)
 	rc.mu.Lock()
 	rc.closed = true
