@@ -1,8 +1,9 @@
 package ipc
 
 // A destination that never reads (docs/relay.md, "Failures"): relayed data
-// waits for it, holding its sources' buffers and credits. When its socket
-// has taken nothing for RelayConfig.StallTimeout while relayed data waits,
+// waits for it, holding its sources' buffers and credits. When it has
+// taken nothing (its socket full, or its relay credits all out) for
+// RelayConfig.StallTimeout while relayed data waits,
 // the connection closes with ErrRelayStalled; its messages fail and their
 // sources are told (CancelRequest), which returns their credits.
 
@@ -14,12 +15,12 @@ type relayStall struct {
 	armed bool
 }
 
-// watchStallOnLoop arms the stall timer when relayed output waits for a
-// socket that takes nothing (loop, after each pump).
+// watchStallOnLoop arms the stall timer when relayed output waits on the
+// peer (loop, after each pump).
 func (rc *relayConn) watchStallOnLoop() {
 	c := rc.c
 	d := rc.eng.cfg.StallTimeout
-	if d < 0 || rc.stall.armed || c.closed || c.rc.Writable() || !c.w.relayOutput() {
+	if d < 0 || rc.stall.armed || c.closed || !rc.blocked() {
 		return
 	}
 	rc.stall.armed = true
@@ -38,11 +39,11 @@ func (rc *relayConn) stallTimerFired() {
 }
 
 // stallCheckOnLoop closes the connection if it still stalls: relayed
-// output waiting, the socket full, nothing written for StallTimeout.
+// output waiting on the peer, nothing written for StallTimeout.
 func (rc *relayConn) stallCheckOnLoop() {
 	c := rc.c
 	rc.stall.armed = false
-	if c.closed || c.rc.Writable() || !c.w.relayOutput() {
+	if c.closed || !rc.blocked() {
 		return
 	}
 	d := rc.eng.cfg.StallTimeout
@@ -53,6 +54,14 @@ func (rc *relayConn) stallCheckOnLoop() {
 	}
 	c.log.Debug("ipc: relay destination stalled", "timeout", d)
 	c.abort("write", ErrRelayStalled)
+}
+
+// blocked reports whether relayed output waits on the peer: its socket
+// takes nothing more, or it returned none of the relay credits it was
+// sent (a peer that does not read returns none).
+func (rc *relayConn) blocked() bool {
+	c := rc.c
+	return (!c.rc.Writable() || c.w.credits == 0) && c.w.relayOutput()
 }
 
 // stopStall stops the timer (loop, at close).
