@@ -192,4 +192,3 @@ func TestRelayBadInput(t *testing.T) {
 		r.serves(t)
 	})
 }
-

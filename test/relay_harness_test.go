@@ -114,3 +114,16 @@ func (e *echoPeer) handle(ctx ipc.Context, m *testmsg.Message) {
 		e.mu.Unlock()
 	}
 }
+
+// once checks, once the peer has stopped, that requests 0..total-1 each
+// arrived once, OnPeer and Relayed, and that each answer completed once.
+func (e *echoPeer) once(t testing.TB, total int) {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	require.Empty(t, e.errs)
+	for i := range total {
+		require.Equal(t, 1, e.received[uint32(i)], "receipts of %d", i)
+		require.Equal(t, 1, e.answered[uint32(i)], "answers of %d", i)
+	}
+}

@@ -111,15 +111,9 @@ func TestRelayBasic(t *testing.T) {
 
 	const total = 40
 	run := chainRelay(t, a, raddr+"/B", total, 10, echoed)
-	stopAll(t, a, b)
+	stopAll(t, a, b, relay)
 	run.once(t)
-	peer.mu.Lock()
-	defer peer.mu.Unlock()
-	require.Empty(t, peer.errs)
-	for i := range total {
-		require.Equal(t, 1, peer.received[uint32(i)], "receipts of %d", i)
-		require.Equal(t, 1, peer.answered[uint32(i)], "answers of %d", i)
-	}
+	peer.once(t, total)
 	st := relay.Stats()
 	require.Equal(t, uint64(2*total+1), st.Completions.OK, "relayed messages completed, and the registration answer")
 	require.Zero(t, st.InFlight)
@@ -360,12 +354,7 @@ func TestRelayChain(t *testing.T) {
 	run := chainRelay(t, a, r1.Addr().String()+"/r2/b", total, 5, echoed)
 	stopAll(t, a, b, r2, r1)
 	run.once(t)
-	peer.mu.Lock()
-	defer peer.mu.Unlock()
-	require.Empty(t, peer.errs)
-	for i := range total {
-		require.Equal(t, 1, peer.received[uint32(i)], "receipts of %d", i)
-	}
+	peer.once(t, total)
 	require.Zero(t, r1.Stats().InFlight)
 	require.Zero(t, r2.Stats().InFlight)
 }
