@@ -7,4 +7,4 @@ package test
 const raceEnabled = true
 
 // raceStreamSize is the relayed stream's size under the race detector.
-const raceStreamSize = 256 << 20
+const raceStreamSize = 128 << 20

@@ -140,13 +140,15 @@ func TestRelayDisabled(t *testing.T) {
 	require.Empty(t, peer.received)
 }
 
-// TestRelaySplit ports relay_split: request idx (20, one at a time) is
-// answered through the relay by (idx%4)+1 responses: intact copies sent
-// with ResponsePart, then the last with ResponseLast. The request's
-// callback sees every part, in order, the last one last.
+// TestRelaySplit ports relay_split: request idx (20, one at a time, an
+// eighth of relaySizes: 12 B to 2 MB) is answered through the relay by
+// (idx%4)+1 responses: intact copies sent with ResponsePart, then the last
+// with ResponseLast. The request's callback sees every part, in order, the
+// last one last.
 func TestRelaySplit(t *testing.T) {
 	const total = 20
 	splits := func(idx int) int { return idx%4 + 1 }
+	size := func(idx int) int { return relaySizes[idx] / 8 }
 	relay := startRelay(t, ipc.Config{BufferSize: 16 << 10})
 	raddr := relay.Addr().String()
 	peer := newEchoPeer()
@@ -189,7 +191,7 @@ func TestRelaySplit(t *testing.T) {
 		case (calls[idx] == n) != (resp.Flags == 1):
 			errs = append(errs, fmt.Errorf("request %d: response %d of %d has flags %d", idx, calls[idx], n, resp.Flags))
 		default:
-			if err := testmsg.Verify(resp, relaySizes[idx]); err != nil {
+			if err := testmsg.Verify(resp, size(idx)); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -203,7 +205,7 @@ func TestRelaySplit(t *testing.T) {
 		}
 	}
 	send = func(idx int) {
-		if err := ipc.SendRequest(a, raddr+"/b", testmsg.New(idx, relaySizes[idx]), 0, cb); err != nil {
+		if err := ipc.SendRequest(a, raddr+"/b", testmsg.New(idx, size(idx)), 0, cb); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -340,8 +342,9 @@ func TestRelayWaitTimeout(t *testing.T) {
 	require.EqualValues(t, 1, relay.Stats().Completions.Canceled)
 }
 
-// TestRelayChain sends requests through two relays: A → R1 → R2 → B,
-// addressed "R1/r2/b" (R2 registered itself on R1 as "r2", B on R2 as "b").
+// TestRelayChain sends 14 requests (100 B to 4 MB) through two relays:
+// A → R1 → R2 → B, addressed "R1/r2/b" (R2 registered itself on R1 as
+// "r2", B on R2 as "b").
 func TestRelayChain(t *testing.T) {
 	r1 := startRelay(t, ipc.Config{BufferSize: 16 << 10})
 	r2 := startRelay(t, ipc.Config{BufferSize: 16 << 10})
@@ -350,7 +353,7 @@ func TestRelayChain(t *testing.T) {
 	b := startService(t, ipc.Config{Protocol: relayProto(t, peer.handle)})
 	join(t, b, r2.Addr().String(), "b")
 	a := startService(t, ipc.Config{Protocol: relayProto(t, nil)})
-	const total = 20
+	const total = 14
 	run := chainRelay(t, a, r1.Addr().String()+"/r2/b", total, 5, echoed)
 	stopAll(t, a, b, r2, r1)
 	run.once(t)
