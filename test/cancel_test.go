@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -306,15 +305,12 @@ func TestCancelLargeInFlight(t *testing.T) {
 	require.Len(t, gotBig, 0)
 }
 
-// semDeadAddr returns a loopback address nothing listens on: the port of a
-// listener that was just closed.
+// semDeadAddr returns a loopback address nothing listens on, on a port no
+// outgoing connection can take (fixedPortAddr), so a server can be started
+// on it later.
 func semDeadAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	return fixedPortAddr(t)
 }
 
 // semClientProto registers testmsg.Message (id 1) with handler h (may be

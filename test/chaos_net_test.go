@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -271,20 +268,6 @@ func (l *chaosLink) direction(src, dst net.Conn, mk func() toxics.Toxic) {
 	}()
 }
 
-// chaosRetry retries a listen on a fixed address that may still be held
-// for a moment by the listener just closed (load generation, not an
-// assertion: the pause only spaces the attempts).
-func chaosRetry(f func() error) error {
-	var err error
-	for range 250 {
-		if err = f(); err == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return err
-}
-
 // chaosServer is the server the suite kills and restarts on one address.
 type chaosServer struct {
 	addr string
@@ -304,41 +287,9 @@ type chaosServer struct {
 // on it.
 func newChaosServer(t testing.TB, cfg func(gen int) ipc.Config) *chaosServer {
 	t.Helper()
-	s := &chaosServer{addr: chaosServerAddr(t), cfg: cfg}
+	s := &chaosServer{addr: fixedPortAddr(t), cfg: cfg}
 	require.NoError(t, s.start())
 	return s
-}
-
-// chaosServerAddr returns a free loopback address whose port lies below
-// the kernel's ephemeral range when that range leaves room: the server is
-// down for a moment at every restart, and an ephemeral port could be taken
-// meanwhile as the local port of any process's outgoing connection, making
-// the restart fail for as long as that connection lives. Otherwise (or if
-// no such port is free) it returns an ephemeral port.
-func chaosServerAddr(t testing.TB) string {
-	t.Helper()
-	lo := 0
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			lo, _ = strconv.Atoi(f[0])
-		}
-	}
-	const base = 20000
-	for range 100 {
-		port := 0
-		if lo > base+1000 {
-			port = base + rand.IntN(lo-base)
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue // taken: try another
-		}
-		addr := ln.Addr().String()
-		require.NoError(t, ln.Close())
-		return addr
-	}
-	t.Fatal("no free port for the chaos server")
-	return ""
 }
 
 func (s *chaosServer) start() error {
@@ -352,18 +303,16 @@ func (s *chaosServer) start() error {
 	cfg.Listen = s.addr
 	cfg.ConnectionStart = func(ipc.ConnInfo) { s.starts.Add(1) }
 	cfg.ConnectionStop = func(ipc.ConnInfo, error) { s.stops.Add(1) }
-	return chaosRetry(func() error {
-		svc, err := ipc.NewService(cfg)
-		if err != nil {
-			return err
-		}
-		if err := svc.Start(); err != nil {
-			_ = svc.Stop(context.Background())
-			return err
-		}
-		s.cur = svc
-		return nil
-	})
+	svc, err := ipc.NewService(cfg)
+	if err != nil {
+		return err
+	}
+	if err := svc.Start(); err != nil {
+		_ = svc.Stop(context.Background())
+		return err
+	}
+	s.cur = svc
+	return nil
 }
 
 // kill stops the current incarnation: graceful gives it a few

@@ -464,61 +464,33 @@ func TestKeepAliveInterval(t *testing.T) {
 // client with kaNotePacket: TestKeepAliveSuccess waits for the server's
 // answers and for the client to read them.
 type kaTap struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	up     int // pings client -> server
-	down   int // pings server -> client
+	*tcpProxy
 	signal *plSignal
-	wg     sync.WaitGroup
-	conns  []net.Conn
+
+	mu   sync.Mutex // guards up and down
+	up   int        // pings client -> server
+	down int        // pings server -> client
 }
 
 func newKATap(t testing.TB, target string) *kaTap {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &kaTap{ln: ln, target: target, signal: newPLSignal()}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
+	p := &kaTap{signal: newPLSignal()}
+	p.tcpProxy = newTCPProxy(t, target)
+	p.start(p.serve)
 	return p
 }
 
-func (p *kaTap) addr() string { return p.ln.Addr().String() }
-
-func (p *kaTap) accept() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(in, out, &p.up)
-		go p.pipe(out, in, &p.down)
+func (p *kaTap) serve(in net.Conn) {
+	out, ok := p.dialTarget(in)
+	if !ok {
+		return
 	}
+	p.goServe(func() { p.pipe(in, out, &p.up) })
+	p.pipe(out, in, &p.down)
 }
 
 // pipe forwards whole packets from src to dst and counts the pings.
 func (p *kaTap) pipe(src, dst net.Conn, pings *int) {
-	defer p.wg.Done()
 	defer dst.Close()
 	hdr := make([]byte, 4)
 	buf := make([]byte, 1<<17)

@@ -20,29 +20,19 @@ import (
 // resend of idempotent requests from a secondary connection, and the
 // synchronous send errors of a stopped service and a closing pool.
 
-// semStartOn starts a service listening on cfg.Listen, a fixed port that
-// may still be held for a moment (a listener just closed, a server just
-// stopped): Start is retried for a few seconds. The service stops when the
-// test ends (a second Stop is harmless).
+// semStartOn starts a service listening on cfg.Listen, an address from
+// semDeadAddr, and stops it when the test ends (a second Stop is harmless).
 func semStartOn(t testing.TB, cfg ipc.Config) *ipc.Service {
 	t.Helper()
-	var last error
-	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
-		s, err := ipc.NewService(cfg)
-		require.NoError(t, err)
-		if last = s.Start(); last == nil {
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				require.NoError(t, s.Stop(ctx))
-			})
-			return s
-		}
-		require.NoError(t, s.Stop(context.Background()))
-		time.Sleep(20 * time.Millisecond) // the port is busy: retry
-	}
-	t.Fatalf("cannot listen on %s: %v", cfg.Listen, last)
-	return nil
+	s, err := ipc.NewService(cfg)
+	require.NoError(t, err)
+	require.NoError(t, s.Start(), "listen on %s", cfg.Listen)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, s.Stop(ctx))
+	})
+	return s
 }
 
 // semStop stops s within the test deadline.

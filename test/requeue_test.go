@@ -1,7 +1,6 @@
 package test
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -16,74 +15,36 @@ import (
 // it swallows: it reads and counts the bytes and never writes, until the
 // test cuts it.
 type rqProxy struct {
-	ln     net.Listener
-	target string
-	wg     sync.WaitGroup
+	*tcpProxy
+	signal *plSignal
 
-	mu      sync.Mutex
-	first   net.Conn // the swallowed connection
-	swallow int64    // bytes read from it
-	conns   []net.Conn
-	signal  *plSignal
+	mu      sync.Mutex // guards first and swallow
+	first   net.Conn   // the swallowed connection
+	swallow int64      // bytes read from it
 }
 
 func newRQProxy(t testing.TB, target string) *rqProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &rqProxy{ln: ln, target: target, signal: newPLSignal()}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
+	p := &rqProxy{signal: newPLSignal()}
+	p.tcpProxy = newTCPProxy(t, target)
+	p.start(p.serve)
 	return p
 }
 
-func (p *rqProxy) accept() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in)
-		first := p.first == nil
-		if first {
-			p.first = in
-		}
-		p.mu.Unlock()
-		if first {
-			p.wg.Add(1)
-			go p.swallowLoop(in)
-			continue
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, out)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go func() { defer p.wg.Done(); _, _ = io.Copy(out, in); out.Close() }()
-		go func() { defer p.wg.Done(); _, _ = io.Copy(in, out); in.Close() }()
+func (p *rqProxy) serve(in net.Conn) {
+	p.mu.Lock()
+	first := p.first == nil
+	if first {
+		p.first = in
 	}
-}
-
-func (p *rqProxy) swallowLoop(c net.Conn) {
-	defer p.wg.Done()
+	p.mu.Unlock()
+	if !first {
+		p.forward(in)
+		return
+	}
 	buf := make([]byte, 64<<10)
 	for {
-		n, err := c.Read(buf)
+		n, err := in.Read(buf)
 		p.mu.Lock()
 		p.swallow += int64(n)
 		p.mu.Unlock()
@@ -139,7 +100,7 @@ func TestRequeueKeepsSendOrder(t *testing.T) {
 		Listen: "127.0.0.1:0",
 	})
 	proxy := newRQProxy(t, server.Addr().String())
-	addr := proxy.ln.Addr().String()
+	addr := proxy.addr()
 	client := startService(t, ipc.Config{
 		Protocol:     plClientProto(),
 		ReconnectMin: time.Millisecond,
