@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -278,4 +279,41 @@ func TestRelayCloseResponse(t *testing.T) {
 		}
 	}
 	require.Positive(t, failed)
+}
+
+// TestRelayStopped stops the relay node (at once: its context already
+// ended) while B decodes a relayed request and others are under way: the
+// large requests fail on A (ErrConnection or ErrCanceledByPeer), and every
+// message on every node completes once.
+func TestRelayStopped(t *testing.T) {
+	w := newCancelWorld(t, true)
+	sizes := []int{4000000, 100, 2000000, 8000000}
+	w.total = len(sizes)
+	stopped := make(chan error, 1)
+	var once sync.Once
+	setFlagHook(t, func(idx uint32, resp bool) {
+		if idx == 3 && !resp {
+			once.Do(func() {
+				go func() {
+					ctx, cancel := context.WithCancel(context.Background())
+					cancel()
+					stopped <- w.relay.Stop(ctx)
+				}()
+			})
+		}
+	})
+	for i, n := range sizes {
+		w.send(t, i, n, nil)
+	}
+	wait(t, w.done, "every request")
+	require.ErrorIs(t, <-stopped, context.Canceled)
+	w.quiet(t)
+	for idx, err := range w.results {
+		// The small one may have been answered first; the others fail as
+		// their connection to the relay closes, or as the relay tells A
+		// their destination's connection closed (CancelRequest).
+		if idx != 1 {
+			require.True(t, errors.Is(err, ipc.ErrConnection) || errors.Is(err, ipc.ErrCanceledByPeer), "request %d: %v", idx, err)
+		}
+	}
 }
