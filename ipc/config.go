@@ -154,6 +154,37 @@ type Config struct {
 	// active and take messages from their pool at once.
 	StartPassive bool
 
+	// RawStart makes connections of the roles it names (RoleDialed,
+	// RoleAccepted) start in raw mode: the engine reads and writes no
+	// packets (no messages, no keepalive pings) until the application ends
+	// the raw phase with Conn.Activate or Conn.EnterPassive. Meanwhile
+	// Conn.SendRaw writes bytes as they are and RawData receives what
+	// arrives: a proxy handshake, a custom preamble. Messages sent to the
+	// connection or its pool wait. With TLS, the TLS handshake comes first
+	// and the raw bytes travel inside it. Zero: no connection starts raw.
+	RawStart Roles
+	// RawData, if set, receives the bytes that arrive on a connection in
+	// raw mode, on its event loop (it must not block; data is valid only
+	// during the call). It returns how many leading bytes it consumed
+	// (clamped to [0, len(data)]); the rest stays buffered and is
+	// presented again, followed by newer bytes, on the next call. Once
+	// Activate or EnterPassive has been called (from RawData itself, say,
+	// when the handshake is done), RawData is not called again: the bytes
+	// it left, and everything after, are parsed as packets. Nil consumes
+	// nothing.
+	RawData func(c Conn, data []byte) (consumed int)
+	// MaxRawBuffered bounds the bytes a raw connection keeps unconsumed by
+	// RawData; one more closes the connection with ErrRawOverflow (a peer
+	// flooding bytes before activation). Default 64 KiB; at most 1 MiB.
+	MaxRawBuffered int
+
+	// Proxy, if set, makes every pool reach its destination through this
+	// SOCKS5 proxy (RFC 1928 CONNECT), unless the pool's PoolOptions say
+	// otherwise. The handshake runs in the dial step, before TLS (which
+	// then runs end to end with the destination). Nil connects directly.
+	// The service uses a copy.
+	Proxy *SOCKS5
+
 	// PoolEvent, if set, receives the life events of every pool
 	// (connections opening, activating, failing, closing; the pool
 	// disconnected or closed). It runs on an event loop or a dialing
@@ -199,7 +230,7 @@ type Config struct {
 type ConnInfo struct {
 	Conn   Conn   // handle for SendTo, Activate, Close
 	ID     uint64 // unique within the service
-	Remote string // the peer's address
+	Remote string // the peer's address (through a proxy: the proxy's)
 	Pool   string // the destination name for dialed connections; "" when accepted
 }
 
@@ -266,6 +297,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	def(&c.MaxRawBuffered, DefaultMaxRawBuffered)
+	if c.Proxy != nil {
+		p := *c.Proxy
+		c.Proxy = &p
+	}
 	return c, c.validate()
 }
 
@@ -320,6 +356,15 @@ func (c *Config) validate() error {
 	}
 	if err := c.Relay.validate(); err != nil {
 		return bad("Relay", "%v", err)
+	}
+	if c.MaxRawBuffered < 0 || c.MaxRawBuffered > maxRawBuffered {
+		return bad("MaxRawBuffered", "must be in [1, %d], got %d", maxRawBuffered, c.MaxRawBuffered)
+	}
+	if c.RawStart&^(RoleDialed|RoleAccepted) != 0 {
+		return bad("RawStart", "unknown roles %#x", uint8(c.RawStart))
+	}
+	if err := c.Proxy.validate(); err != nil {
+		return bad("Proxy", "%v", err)
 	}
 	if c.Protocol.maxID() >= 1<<(8*c.TypeIDSize) {
 		return bad("TypeIDSize", "protocol has type id %d, too wide for %d byte(s)", c.Protocol.maxID(), c.TypeIDSize)

@@ -41,6 +41,14 @@ type conn struct {
 	retired bool      // takes no pool messages; closes once idle (retire)
 	openAt  time.Time // when OnOpen ran (healthy)
 
+	// raw mode (raw.go), loop-owned
+	raw   bool   // no packets read or written
+	rawIn []byte // raw bytes RawData left unconsumed (≤ MaxRawBuffered)
+	// rawExit is what Activate or EnterPassive asked of a raw connection
+	// (rawStay, rawToPassive, rawToActive): any goroutine sets it, the
+	// loop acts on it.
+	rawExit atomic.Int32
+
 	// keepalive (keepalive.go)
 	timer        keepAliveTimer
 	tickFn       func()
@@ -64,8 +72,10 @@ type conn struct {
 	// guarded by mu
 	mu      sync.Mutex
 	direct  []*msgStub // connection-directed messages not yet in the writer
-	dead    bool       // closed: sendDirect fails
+	dead    bool       // closed: sendDirect and SendRaw fail
 	directN atomic.Int32
+	rawOut  []rawSend // Conn.SendRaw calls not yet written (raw.go)
+	rawOutN atomic.Int32
 }
 
 func newConn(svc *Service, p *pool) *conn {
@@ -143,14 +153,20 @@ func (c *conn) pull() {
 	}
 }
 
-// activateOnLoop ends the passive state (Conn.Activate).
+// activateOnLoop ends the raw phase and the passive state (Conn.Activate).
 func (c *conn) activateOnLoop() {
-	if !c.passive || c.closed {
+	if c.closed || (!c.passive && !c.raw) {
 		return
 	}
-	c.passive = false
-	if c.pool != nil {
-		c.pool.activated(c)
+	c.leaveRawOnLoop()
+	if c.closed {
+		return
+	}
+	if c.passive {
+		c.passive = false
+		if c.pool != nil {
+			c.pool.activated(c)
+		}
 	}
 	c.pump()
 }
@@ -159,6 +175,12 @@ func (c *conn) activateOnLoop() {
 // socket is writable. It runs after every event that may have produced
 // output. Completions run after the bytes are handed to the socket.
 func (c *conn) pump() {
+	if c.rawOutN.Load() > 0 {
+		c.flushRaw(false) // raw.go
+	}
+	if c.raw {
+		return
+	}
 	budget := DefaultPumpQuantum
 	size := c.svc.cfg.BufferSize
 	if !c.retired && c.w.canceledWaits >= c.retireAt() {
@@ -263,6 +285,18 @@ func (c *conn) abort(op string, err error) {
 func (c *conn) onData(data []byte) int {
 	c.lastRecv, c.recvInWindow = c.svc.cfg.Clock.Now(), true
 	c.countReceived(len(data))
+	if c.raw {
+		return c.onRawData(data) // raw.go
+	}
+	if c.consume(data) {
+		c.pump()
+	}
+	return len(data)
+}
+
+// consume feeds received bytes to the reader, which runs the handlers. On
+// bad input it closes the connection and reports false.
+func (c *conn) consume(data []byte) bool {
 	c.dispatching.Store(true)
 	err := c.feed(data)
 	c.dispatching.Store(false)
@@ -271,10 +305,9 @@ func (c *conn) onData(data []byte) int {
 		err = tlsMismatch(data, err)
 		c.log.Debug("ipc: closing on bad input", "err", err)
 		c.abort("read", err)
-		return len(data)
+		return false
 	}
-	c.pump()
-	return len(data)
+	return true
 }
 
 func (c *conn) feed(data []byte) error {
@@ -401,7 +434,11 @@ func (c *conn) onClose(err error) {
 	direct := c.direct
 	c.direct = nil
 	c.directN.Store(0)
+	rawOut := c.rawOut
+	c.rawOut = nil
+	c.rawOutN.Store(0)
 	c.mu.Unlock()
+	c.rawIn = nil
 	if c.relay != nil {
 		c.relay.closeOnLoop()
 	}
@@ -424,6 +461,7 @@ func (c *conn) onClose(err error) {
 	if h := c.svc.cfg.ConnectionStop; h != nil && c.active {
 		h(c.info(), cause)
 	}
+	failRaw(rawOut, cause)
 	for _, st := range direct {
 		st.fail(ErrConnection, cause)
 	}

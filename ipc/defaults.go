@@ -29,4 +29,8 @@ const (
 	DefaultRelayWaitTimeout      = 10 * time.Second
 	DefaultRelayMaxURL           = 256
 	DefaultRelayStallTimeout     = 60 * time.Second
+	DefaultMaxRawBuffered        = 64 << 10
 )
+
+// maxRawBuffered is the largest Config.MaxRawBuffered.
+const maxRawBuffered = 1 << 20

@@ -44,6 +44,20 @@
 // ErrTLSCertExpired, ErrTLSCertName, ErrTLSCertUntrusted); see
 // docs/architecture.md §8.1.
 //
+// # Raw mode and proxies
+//
+// Connections of the roles in Config.RawStart start raw: before carrying
+// messages they exchange bytes of the application's own ([Conn.SendRaw]
+// out, Config.RawData in, with a count of the bytes consumed), for a proxy
+// handshake or a custom preamble, then [Conn.Activate] or
+// [Conn.EnterPassive] ends the raw phase. Unconsumed raw bytes are bounded
+// by Config.MaxRawBuffered (ErrRawOverflow beyond). Config.Proxy (or
+// PoolOptions.Proxy for one pool) sends a pool's connections through a
+// [SOCKS5] proxy; its handshake is part of each connection attempt, on the
+// dialing goroutine, so TLS runs end to end through it and a failure
+// (ErrProxy, ErrProxyAuth, ErrProxyRefused, ErrProxyProtocol) is a failed
+// attempt like any other. See docs/architecture.md §11.
+//
 // # Completion
 //
 // Every accepted send completes exactly once: a one-way message when its

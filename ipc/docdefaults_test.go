@@ -39,6 +39,7 @@ func TestTuningDocDefaults(t *testing.T) {
 		{"`KeepAlive`", int64(DefaultKeepAlive)},
 		{"`InactivityTimeout`", int64(DefaultInactivityTimeout)},
 		{"`MaxKeepAlives`", DefaultMaxKeepAlives},
+		{"`MaxRawBuffered`", DefaultMaxRawBuffered},
 		{"`BusyPoll`", int64(reactor.DefaultBusyPoll)},
 		{"Pump quantum", DefaultPumpQuantum},
 		{"Reactor HighWater", writeHighWater}, // what ipc sets, not the reactor default

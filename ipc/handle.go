@@ -38,12 +38,16 @@ func (x Conn) Pool() string {
 // Activate moves a connection that started passive (Config.StartPassive)
 // to the active state: it starts taking messages from its pool. Messages
 // sent to the connection itself flow in both states, which is what a
-// login or version handshake uses before activating.
+// login or version handshake uses before activating. On a connection in
+// raw mode (Config.RawStart) it also ends the raw phase: raw sends still
+// queued are written first, then the bytes RawData left are parsed as
+// packets. It returns before the loop has acted on it.
 func (x Conn) Activate() error {
 	if x.c == nil {
 		return ErrConnectionGone
 	}
 	c := x.c
+	c.rawExit.Store(rawToActive) // raw.go: bytes from now on are packets
 	if err := c.rc.Execute(func() { c.activateOnLoop() }); err != nil {
 		return fmt.Errorf("%w: %w", ErrConnectionGone, err)
 	}

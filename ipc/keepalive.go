@@ -73,7 +73,7 @@ func (c *conn) tick() {
 		if c.lastPing.After(heard) {
 			heard = c.lastPing
 		}
-		if cfg.KeepAlive > 0 && (now.Sub(last) >= cfg.KeepAlive || now.Sub(heard) >= cfg.KeepAlive) {
+		if cfg.KeepAlive > 0 && !c.raw && (now.Sub(last) >= cfg.KeepAlive || now.Sub(heard) >= cfg.KeepAlive) {
 			c.writeKeepAlive()
 			c.lastPing = now
 		}

@@ -42,8 +42,9 @@ const (
 // messages it held go back to the front of the queue, under the lock that
 // clears the role, so its successor takes them first.
 type pool struct {
-	svc  *Service
-	name string
+	svc   *Service
+	name  string
+	proxy *SOCKS5 // nil: direct (socks5.go); immutable
 
 	traffic trafficCounters // stats.go: its connections' traffic
 
@@ -73,8 +74,8 @@ type poolConn struct {
 	retired bool // closes once idle (conn.retire); not counted in the limits
 }
 
-func newPool(svc *Service, name string) *pool {
-	return &pool{svc: svc, name: name, stats: PoolStats{Name: name}}
+func newPool(svc *Service, name string, proxy *SOCKS5) *pool {
+	return &pool{svc: svc, name: name, proxy: proxy, stats: PoolStats{Name: name}}
 }
 
 func (p *pool) event(kind PoolEventKind, c *conn, err error) {

@@ -13,6 +13,28 @@ type PoolOptions struct {
 	// nothing to send (reconnecting after failures). Zero means 1; it is
 	// capped at MaxActiveConnections.
 	MinConnections int
+	// Proxy, if set, overrides Config.Proxy for this pool: its connections
+	// go through this SOCKS5 proxy. Nil keeps the service's proxy, if any.
+	// The pool uses a copy.
+	Proxy *SOCKS5
+	// Direct connects the pool without a proxy even when Config.Proxy is
+	// set. It cannot be combined with Proxy.
+	Direct bool
+}
+
+// proxy returns the proxy of a pool created with these options (nil o:
+// created by a send) when the service's is def.
+func (o *PoolOptions) proxy(def *SOCKS5) *SOCKS5 {
+	switch {
+	case o == nil:
+		return def
+	case o.Direct:
+		return nil
+	case o.Proxy != nil:
+		p := *o.Proxy
+		return &p
+	}
+	return def
 }
 
 // PoolStats is a snapshot of one pool.
@@ -72,7 +94,13 @@ type PoolEvent struct {
 // opts.MinConnections connections to it open (reconnecting after
 // failures) until the pool is closed. It fails if the pool exists already.
 func (s *Service) CreatePool(name string, opts PoolOptions) error {
-	p, err := s.poolFor(name, true)
+	if opts.Direct && opts.Proxy != nil {
+		return fmt.Errorf("%w: PoolOptions: Direct with a Proxy", ErrInvalidConfig)
+	}
+	if err := opts.Proxy.validate(); err != nil {
+		return fmt.Errorf("%w: PoolOptions.Proxy: %w", ErrInvalidConfig, err)
+	}
+	p, err := s.poolFor(name, &opts)
 	if err != nil {
 		return err
 	}

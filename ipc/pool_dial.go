@@ -46,9 +46,13 @@ func (p *pool) dial() {
 	defer p.svc.dialWG.Done()
 	ctx, cancel := context.WithTimeout(p.svc.ctx, p.svc.cfg.DialTimeout)
 	defer cancel()
-	addr, err := p.nextAddr(ctx)
+	// Through a proxy that resolves, the name itself is the address.
+	addr, err := p.name, error(nil)
+	if p.proxy == nil || p.proxy.ResolveLocally {
+		addr, err = p.nextAddr(ctx)
+	}
 	if err == nil {
-		err = p.svc.dial(ctx, p.name, addr, newConn(p.svc, p))
+		err = p.svc.dial(ctx, p.name, addr, p.proxy, newConn(p.svc, p))
 	}
 	if err != nil {
 		p.dialFailed(err)

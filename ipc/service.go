@@ -201,7 +201,7 @@ func (s *Service) initStub(st *msgStub, m Message, flags Flags) error {
 }
 
 func (s *Service) sendToPool(name string, st *msgStub) error {
-	p, err := s.poolFor(name, false)
+	p, err := s.poolFor(name, nil)
 	if err == nil && st.url != "" {
 		if e := checkRelayPath(st.url, maxRelayPath); e != nil {
 			err = fmt.Errorf("%w: %q: %w", ErrBadName, name+"/"+st.url, e)
@@ -221,10 +221,12 @@ func (s *Service) sendToPool(name string, st *msgStub) error {
 	return nil
 }
 
-// poolFor returns the pool of name, creating it if needed. With mustCreate
-// it fails if the pool exists already: the check and the creation happen
-// under one lock.
-func (s *Service) poolFor(name string, mustCreate bool) (*pool, error) {
+// poolFor returns the pool of name, creating it if needed. With opts
+// (CreatePool) it fails if the pool exists already, and creates it with
+// opts' proxy: the check and the creation happen under one lock, so no
+// send can dial the pool before its options are set.
+func (s *Service) poolFor(name string, opts *PoolOptions) (*pool, error) {
+	mustCreate := opts != nil
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped || !s.started {
@@ -238,7 +240,7 @@ func (s *Service) poolFor(name string, mustCreate bool) (*pool, error) {
 		if _, _, err := net.SplitHostPort(name); err != nil {
 			return nil, fmt.Errorf("%w: %q", ErrBadName, name)
 		}
-		p = newPool(s, name)
+		p = newPool(s, name, opts.proxy(s.cfg.Proxy))
 		s.pools[name] = p
 	}
 	return p, nil
@@ -283,7 +285,8 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
 	c.countOpen()
 	c.active, c.openAt = true, h.s.cfg.Clock.Now()
-	c.passive = c.pool != nil && h.s.cfg.StartPassive
+	c.raw = c.startRaw()
+	c.passive = c.pool != nil && (h.s.cfg.StartPassive || c.raw)
 	c.startTimers()
 	if h := h.s.cfg.ConnectionStart; h != nil {
 		h(c.info())

@@ -60,13 +60,18 @@ func (c *Config) reactorTLS() reactor.TLSConfig {
 	}
 }
 
-// dial connects conn c to addr for the destination name: TLS when
-// Config.TLSClient is set, verifying the name's host unless the config
-// names a server itself.
-func (s *Service) dial(ctx context.Context, name, addr string, c *conn) error {
+// dial connects conn c to addr for the destination name: through proxy
+// when it is set (socks5.go; addr is then the name itself unless the proxy
+// resolves locally), TLS when Config.TLSClient is set, verifying the
+// name's host unless the config names a server itself.
+func (s *Service) dial(ctx context.Context, name, addr string, proxy *SOCKS5, c *conn) error {
+	var connect reactor.Connect
+	if proxy != nil {
+		connect = proxy.connect
+	}
 	cfg := s.cfg.TLSClient
 	if cfg == nil {
-		_, err := s.r.Dial(ctx, addr, c)
+		_, err := s.r.DialWith(ctx, addr, connect, nil, c)
 		return err
 	}
 	if cfg.ServerName == "" {
@@ -77,7 +82,7 @@ func (s *Service) dial(ctx context.Context, name, addr string, c *conn) error {
 		cfg = cfg.Clone()
 		cfg.ServerName = host
 	}
-	_, err := s.r.DialTLS(ctx, addr, cfg, c)
+	_, err := s.r.DialWith(ctx, addr, connect, cfg, c)
 	return err
 }
 

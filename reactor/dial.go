@@ -21,12 +21,34 @@ import (
 // Dial blocks until the loop has run OnOpen, so it must not be called from an
 // event loop (it could deadlock); call it from another goroutine.
 func (r *Reactor) Dial(ctx context.Context, addr string, data any) (*Conn, error) {
-	return r.dial(ctx, addr, data, nil)
+	return r.dial(ctx, addr, data, nil, nil)
+}
+
+// Connect opens the connection that DialWith registers, for example a
+// TCP connection to a proxy followed by the proxy's handshake. It runs on
+// the dialing goroutine under DialWith's context (its deadline included)
+// and returns a connection ready to carry the caller's own bytes, with
+// nothing read past its handshake. The connection must be a socket that
+// gnet can take over (a *net.TCPConn): gnet duplicates its file
+// descriptor and closes it.
+type Connect func(ctx context.Context, addr string) (net.Conn, error)
+
+// DialWith is Dial with the connection opened by connect instead of a
+// plain TCP connect to addr (nil connect means the plain connect); with
+// tcfg set, the connection then handshakes TLS as in DialTLS, inside
+// whatever connect set up. Failures of connect wrap ErrDial and connect's
+// error.
+func (r *Reactor) DialWith(ctx context.Context, addr string, connect Connect, tcfg *tls.Config, data any) (*Conn, error) {
+	if tcfg == nil {
+		return r.dial(ctx, addr, data, nil, connect)
+	}
+	return r.dialTLS(ctx, addr, tcfg, data, connect)
 }
 
 // dial is Dial, and the TCP part of DialTLS when tcfg is set: the Conn
-// then handshakes before Handler.OnOpen (tls.go).
-func (r *Reactor) dial(ctx context.Context, addr string, data any, tcfg *tls.Config) (*Conn, error) {
+// then handshakes before Handler.OnOpen (tls.go). connect, if set, opens
+// the connection instead of a plain TCP connect.
+func (r *Reactor) dial(ctx context.Context, addr string, data any, tcfg *tls.Config, connect Connect) (*Conn, error) {
 	r.mu.Lock()
 	if r.state != stateRunning {
 		r.mu.Unlock()
@@ -42,8 +64,15 @@ func (r *Reactor) dial(ctx context.Context, addr string, data any, tcfg *tls.Con
 	stop := context.AfterFunc(r.stopCtx, func() { cancel(ErrStopped) })
 	defer stop()
 
-	d := net.Dialer{Timeout: r.cfg.DialTimeout}
-	nc, err := d.DialContext(dctx, "tcp", addr)
+	if connect == nil {
+		d := net.Dialer{Timeout: r.cfg.DialTimeout}
+		connect = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	} else if _, ok := dctx.Deadline(); !ok {
+		var cancelT context.CancelFunc
+		dctx, cancelT = context.WithTimeout(dctx, r.cfg.DialTimeout)
+		defer cancelT()
+	}
+	nc, err := connect(dctx, addr)
 	if err != nil {
 		if cause := context.Cause(dctx); cause == ErrStopped {
 			err = fmt.Errorf("%w: %w", err, ErrStopped)

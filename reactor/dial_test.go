@@ -3,6 +3,8 @@ package reactor
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"syscall"
 	"testing"
@@ -91,4 +93,68 @@ func TestDialDuringStop(t *testing.T) {
 	err = recv(t, errc)
 	require.Error(t, err)
 	require.True(t, errors.Is(err, ErrStopped) || errors.Is(err, ErrDial), "unexpected error: %v", err)
+}
+
+// TestDialWith: the connection a Connect function opened (here after a
+// little handshake of its own) is registered as a dialed one, and bytes
+// the peer sent right behind the handshake reach OnData; Connect's errors
+// wrap ErrDial, and Connect always runs under a deadline.
+func TestDialWith(t *testing.T) {
+	got := make(chan []byte, 4)
+	r := startReactor(t, Config{Loops: 1}, &testHandler{data: func(c *Conn, b []byte) int {
+		got <- append([]byte(nil), b...)
+		return len(b)
+	}})
+	p := newPeer(t)
+	peerDone := make(chan error, 1)
+	go func() {
+		c, ok := <-p.conns // no t.Fatal off the test goroutine
+		if !ok {
+			peerDone <- errors.New("no connection")
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 3)
+		_, err := io.ReadFull(c, buf)
+		if err == nil && string(buf) != "PRE" {
+			err = errors.New("bad preamble " + string(buf))
+		}
+		if err == nil {
+			_, err = c.Write([]byte("ACKDATA")) // DATA is the connection's own
+		}
+		peerDone <- err
+	}()
+	connect := func(ctx context.Context, addr string) (net.Conn, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			return nil, errors.New("no deadline")
+		}
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		buf := make([]byte, 3)
+		if _, err = nc.Write([]byte("PRE")); err == nil {
+			_, err = io.ReadFull(nc, buf)
+		}
+		if err != nil || string(buf) != "ACK" {
+			nc.Close()
+			return nil, fmt.Errorf("handshake: %q %w", buf, err)
+		}
+		return nc, nil
+	}
+	c, err := r.DialWith(context.Background(), p.addr(), connect, nil, nil)
+	require.NoError(t, err)
+	require.True(t, c.Dialed())
+	require.NoError(t, recv(t, peerDone))
+	var all []byte
+	for len(all) < 4 {
+		all = append(all, recv(t, got)...)
+	}
+	require.Equal(t, "DATA", string(all))
+
+	errRefused := errors.New("proxy says no")
+	_, err = r.DialWith(dialCtx(t), p.addr(), func(context.Context, string) (net.Conn, error) { return nil, errRefused }, nil, nil)
+	require.ErrorIs(t, err, ErrDial)
+	require.ErrorIs(t, err, errRefused)
 }

@@ -10,7 +10,8 @@
 // private 127.0.0.1:0 so that dialed sockets can be registered); Dial
 // connects with the standard dialer off the loops, then registers the socket
 // on the engine, so accepted and dialed connections share the loops and the
-// Handler. Start returns after gnet's first OnTick, which gnet issues only
+// Handler (DialWith registers a connection a Connect function opened, such
+// as one through a proxy's handshake). Start returns after gnet's first OnTick, which gnet issues only
 // once the loops exist. gnet's logs go to Config.Logger.
 //
 // Each connection belongs to one loop. Handler methods, Execute functions

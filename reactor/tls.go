@@ -162,6 +162,10 @@ type tlsState struct {
 	gotEOF    bool   // close_notify (or a clean EOF) read
 	timer     *Timer // handshake timeout, nil once stopped
 	rest      []byte // plaintext the handler left unconsumed
+	// held: crypto/tls may still hold plaintext (the last Read filled the
+	// room it was given, or the handshake just ended), so the loop must
+	// read again even when the pipe has no whole record.
+	held bool
 }
 
 // newTLSState prepares a connection's TLS side; client selects the role.
@@ -219,6 +223,7 @@ func (c *Conn) tlsOpenOnLoop() {
 	}
 	t.p.setNonblock()
 	t.open = true
+	t.held = true
 	c.r.h.OnOpen(c)
 	t.report(c, nil) // DialTLS returns after OnOpen, as Dial does
 	c.afterUserOnLoop()
@@ -272,7 +277,7 @@ func (c *Conn) tlsTrafficOnLoop() gnet.Action {
 	}
 	t.p.lent = buf
 	err := c.tlsReadOnLoop()
-	t.p.lent = nil
+	t.p.keepOnLoop()
 	if c.dead {
 		return gnet.None
 	}
@@ -303,16 +308,25 @@ func (c *Conn) tlsReadOnLoop() error {
 			buf = c.loop.tlsPlain[:0]
 		}
 		if want := max(tlsPlainChunk, c.r.cfg.ReadBufferCap); scratch && cap(buf) < want {
+			// The loop keeps its scratch buffer even if this read finds
+			// nothing (a connection opening, a partial record).
 			buf = make([]byte, 0, want)
+			c.loop.tlsPlain = buf
 		} else if cap(buf)-len(buf) < tlsPlainChunk {
 			buf = append(buf, make([]byte, tlsPlainChunk)...)[:len(buf)]
 		}
 		had := len(buf)
 		var err error
 		for len(buf) < cap(buf) {
+			if !t.held && !t.p.hasInput() {
+				err = errWouldBlock // nothing to decrypt: no probe through crypto/tls
+				break
+			}
 			var n int
+			room := cap(buf) - len(buf)
 			n, err = t.tc.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+n]
+			t.held = err == nil && n == room
 			if err != nil || n == 0 {
 				break
 			}

@@ -155,7 +155,12 @@ func (r *Reactor) DialTLS(ctx context.Context, addr string, cfg *tls.Config, dat
 	if cfg == nil {
 		return nil, fmt.Errorf("%w: %s: nil tls.Config", ErrDial, addr)
 	}
-	c, err := r.dial(ctx, addr, data, cfg)
+	return r.dialTLS(ctx, addr, cfg, data, nil)
+}
+
+// dialTLS is DialTLS with the connection opened by connect (DialWith).
+func (r *Reactor) dialTLS(ctx context.Context, addr string, cfg *tls.Config, data any, connect Connect) (*Conn, error) {
+	c, err := r.dial(ctx, addr, data, cfg, connect)
 	if err != nil {
 		return nil, err
 	}

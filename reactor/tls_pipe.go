@@ -17,10 +17,15 @@ import (
 //
 // Record mode (non-blocking, loop-only): after the handshake the loop owns
 // the tls.Conn. Read serves the rest of in, then the slice OnTraffic lends
-// (gnet's own buffer, no copy), then fails with errWouldBlock, a temporary
-// net.Error: crypto/tls keeps a partial record and does not make that error
-// sticky. Write appends records to out, which the loop hands to gnet in one
-// write after each tls.Conn call.
+// (gnet's own buffer, copied only into crypto/tls's record buffer), then
+// fails with errWouldBlock, a temporary net.Error that crypto/tls does not
+// make sticky. In both modes Read hands over whole records only (see
+// Read); the start of a record cut by the end of the lent slice moves into
+// in (keepOnLoop) until the rest arrives. Write appends records
+// to out, which the loop hands to gnet in one write after each tls.Conn
+// call; while gnet still buffers earlier bytes (the socket is behind), Write
+// puts each record into gnet's outbound buffer itself, where gnet would only
+// have copied out.
 type tlsPipe struct {
 	// immutable
 	c *Conn
@@ -31,6 +36,7 @@ type tlsPipe struct {
 	cond     sync.Cond
 	in       []byte // ciphertext fed by the loop, not yet read
 	inOff    int    // first unread byte of in
+	recLeft  int    // bytes of the record being handed to crypto/tls still to hand
 	received bool   // any byte arrived from the peer
 	closed   error  // set by close: reads fail with it
 	nonblock bool   // record mode
@@ -98,20 +104,17 @@ func (p *tlsPipe) setNonblock() {
 	p.mu.Unlock()
 }
 
-// Read implements net.Conn.
+// Read implements net.Conn. It hands crypto/tls one record per call (the
+// rest of it when b was short), starting a record only once it is whole,
+// so that crypto/tls never holds more than the record it is reading: the
+// loop then knows, without asking crypto/tls, when nothing is left to
+// decrypt (tlsReadOnLoop), and crypto/tls reads a record with one
+// allocation instead of two (each of its reads from the connection
+// allocates). Once the connection is closing, partial input is handed over
+// too, so that crypto/tls can name a truncated record.
 func (p *tlsPipe) Read(b []byte) (int, error) {
 	if p.nonblock { // record mode: the loop is the only user
-		if p.inOff < len(p.in) {
-			n := copy(b, p.in[p.inOff:])
-			p.inOff += n
-			if p.inOff == len(p.in) {
-				p.in, p.inOff = nil, 0
-			}
-			return n, nil
-		}
-		if len(p.lent) > 0 {
-			n := copy(b, p.lent)
-			p.lent = p.lent[n:]
+		if n := p.take(b, p.eof); n > 0 {
 			return n, nil
 		}
 		if p.eof {
@@ -121,15 +124,94 @@ func (p *tlsPipe) Read(b []byte) (int, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.inOff == len(p.in) && p.closed == nil {
+	for {
+		if n := p.take(b, p.closed != nil); n > 0 {
+			return n, nil
+		}
+		if p.closed != nil {
+			return 0, p.closed
+		}
 		p.cond.Wait()
 	}
-	if p.inOff < len(p.in) {
-		n := copy(b, p.in[p.inOff:])
-		p.inOff += n
-		return n, nil
+}
+
+// TLS record framing as the pipe reads it: a 5-byte header (type, version,
+// length) and at most tlsMaxRecord bytes of body (crypto/tls's limit with
+// TLS 1.2's expansion).
+const (
+	tlsRecordHeader = 5
+	tlsMaxRecord    = 16384 + 2048
+)
+
+// take copies into b the next bytes of the record being handed over, or
+// starts the next record if it is whole (any bytes at all when partial is
+// set). It returns 0 when there is nothing to hand over. Callers hold mu in
+// handshake mode.
+func (p *tlsPipe) take(b []byte, partial bool) int {
+	avail := len(p.in) - p.inOff + len(p.lent)
+	if p.recLeft == 0 {
+		p.recLeft = p.wholeRecord(avail)
+		if p.recLeft == 0 && partial {
+			p.recLeft = avail
+		}
 	}
-	return 0, p.closed
+	want := min(len(b), p.recLeft, avail)
+	n := copy(b[:want], p.in[p.inOff:])
+	p.inOff += n
+	if p.inOff == len(p.in) {
+		p.in, p.inOff = p.in[:0], 0
+		if cap(p.in) > 4*tlsMaxRecord {
+			p.in = nil
+		}
+	}
+	k := copy(b[n:want], p.lent)
+	p.lent = p.lent[k:]
+	p.recLeft -= want
+	return want
+}
+
+// wholeRecord returns the length of the record at the start of the unread
+// input (avail bytes) if all of it is there, else 0. Bytes that cannot
+// start a record crypto/tls accepts (a content type out of 20-24, a major
+// version other than 3, an oversize length: a plain client, garbage) are
+// handed over at once, so that crypto/tls rejects them without waiting.
+func (p *tlsPipe) wholeRecord(avail int) int {
+	if avail < tlsRecordHeader {
+		return 0
+	}
+	typ, major, length := p.at(0), p.at(1), int(p.at(3))<<8|int(p.at(4))
+	if typ < 20 || typ > 24 || major != 3 || length > tlsMaxRecord {
+		return avail
+	}
+	if avail < tlsRecordHeader+length {
+		return 0
+	}
+	return tlsRecordHeader + length
+}
+
+// at returns the unread input byte i (in, then lent).
+func (p *tlsPipe) at(i int) byte {
+	k := len(p.in) - p.inOff
+	if i < k {
+		return p.in[p.inOff+i]
+	}
+	return p.lent[i-k]
+}
+
+// hasInput reports whether Read would hand crypto/tls anything now
+// (loop-only, record mode).
+func (p *tlsPipe) hasInput() bool {
+	return p.recLeft > 0 || p.wholeRecord(len(p.in)-p.inOff+len(p.lent)) > 0
+}
+
+// keepOnLoop moves the unread rest of the lent buffer (the start of a
+// record, at most tlsRecordHeader+tlsMaxRecord bytes) into in before gnet
+// discards it (loop-only, record mode).
+func (p *tlsPipe) keepOnLoop() {
+	if len(p.lent) > 0 {
+		p.in = append(p.in, p.lent...)
+	}
+	p.lent = nil
 }
 
 // Write implements net.Conn. It never fails in record mode (crypto/tls makes
@@ -140,6 +222,13 @@ func (p *tlsPipe) Write(b []byte) (int, error) {
 	nonblock := p.nonblock
 	p.mu.Unlock()
 	if nonblock {
+		if len(p.out) == 0 && p.c.gc.OutboundBuffered() > 0 && !p.c.dead {
+			// gnet would copy p.out into its outbound buffer anyway (the
+			// socket is behind): put the record there directly. gnet
+			// makes no system call and cannot fail here.
+			_, _ = p.c.gc.Write(b)
+			return len(b), nil
+		}
 		p.out = append(p.out, b...)
 		return len(b), nil
 	}

@@ -35,6 +35,25 @@ func echoTLSHandler(closed chan<- error) *testHandler {
 	}
 }
 
+// requireEcho writes size random bytes to nc in pieces of piece bytes
+// while reading them back, and checks they come back byte-exact.
+func requireEcho(t *testing.T, nc net.Conn, size, piece int) {
+	t.Helper()
+	require.NoError(t, nc.SetDeadline(time.Now().Add(waitLong)))
+	payload := make([]byte, size)
+	_, _ = rand.Read(payload)
+	readErr := make(chan error, 1)
+	got := make([]byte, len(payload))
+	go func() { _, err := io.ReadFull(nc, got); readErr <- err }()
+	for off := 0; off < len(payload); off += piece {
+		_, err := nc.Write(payload[off:min(off+piece, len(payload))])
+		require.NoError(t, err)
+	}
+	require.NoError(t, <-readErr)
+	require.True(t, bytes.Equal(payload, got), "echo differs")
+	require.NoError(t, nc.SetDeadline(time.Time{}))
+}
+
 // TestTLSEchoStdClient: a std crypto/tls client's bytes come back
 // byte-exact from a reactor TLS server; the client's Close (close_notify)
 // closes the server side with io.EOF.
@@ -45,22 +64,7 @@ func TestTLSEchoStdClient(t *testing.T) {
 
 	nc, err := tls.Dial("tcp", r.Addr().String(), ccfg)
 	require.NoError(t, err)
-	payload := make([]byte, 1<<20)
-	_, _ = rand.Read(payload)
-	readErr := make(chan error, 1)
-	got := make([]byte, len(payload))
-	go func() { _, err := io.ReadFull(nc, got); readErr <- err }()
-	for off := 0; off < len(payload); off += 7777 {
-		_, err := nc.Write(payload[off:min(off+7777, len(payload))])
-		require.NoError(t, err)
-	}
-	select {
-	case err := <-readErr:
-		require.NoError(t, err)
-	case <-time.After(waitLong):
-		t.Fatal("echo timed out")
-	}
-	require.True(t, bytes.Equal(payload, got), "echo differs")
+	requireEcho(t, nc, 1<<20, 7777)
 	require.NoError(t, nc.Close())
 	select {
 	case err := <-closed:
@@ -239,4 +243,69 @@ func TestTLSMaxHandshakes(t *testing.T) {
 	require.NoError(t, err)
 	defer nc.Close()
 	<-opened
+}
+
+// TestTLSWriteBehindSocket: records written while gnet still buffers
+// earlier ones (a peer that does not read yet) go into gnet's outbound
+// buffer directly and reach the peer complete and in order.
+func TestTLSWriteBehindSocket(t *testing.T) {
+	const total, piece = 16 << 20, 100_000
+	scfg, ccfg := tlsPair(t)
+	payload := make([]byte, total)
+	_, _ = rand.Read(payload)
+	buffered := make(chan int, 1)
+	h := &testHandler{open: func(c *Conn) {
+		for off := 0; off < total; off += piece {
+			if err := c.Write(payload[off:min(off+piece, total)]); err != nil {
+				buffered <- -1
+				return
+			}
+		}
+		buffered <- c.gc.OutboundBuffered()
+	}}
+	r := startReactor(t, Config{Loops: 1, TLS: TLSConfig{Server: scfg}}, h)
+	nc, err := tls.Dial("tcp", r.Addr().String(), ccfg)
+	require.NoError(t, err)
+	defer nc.Close()
+	select {
+	case n := <-buffered:
+		require.Positive(t, n, "the socket took everything: nothing was written behind it")
+	case <-time.After(waitLong):
+		t.Fatal("server never opened")
+	}
+	require.NoError(t, nc.SetReadDeadline(time.Now().Add(waitLong)))
+	got := make([]byte, total)
+	_, err = io.ReadFull(nc, got)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(payload, got), "bytes differ")
+}
+
+// trickleConn writes in pieces of n bytes, each its own system call (TCP
+// sends each at once: Go sets TCP_NODELAY), so that the peer's loop sees
+// records cut anywhere, headers included.
+type trickleConn struct {
+	net.Conn
+	n int
+}
+
+func (c trickleConn) Write(b []byte) (int, error) {
+	for off := 0; off < len(b); off += c.n {
+		if _, err := c.Conn.Write(b[off:min(off+c.n, len(b))]); err != nil {
+			return off, err
+		}
+	}
+	return len(b), nil
+}
+
+// TestTLSRecordsInPieces: a client whose records arrive a few bytes at a
+// time (handshake and application data) is served byte-exact.
+func TestTLSRecordsInPieces(t *testing.T) {
+	scfg, ccfg := tlsPair(t)
+	closed := make(chan error, 1)
+	r := startReactor(t, Config{Loops: 1, TLS: TLSConfig{Server: scfg}}, echoTLSHandler(closed))
+	raw, err := net.Dial("tcp", r.Addr().String())
+	require.NoError(t, err)
+	nc := tls.Client(trickleConn{raw, 3}, ccfg)
+	defer nc.Close()
+	requireEcho(t, nc, 20_000, 5000)
 }

@@ -64,9 +64,16 @@ func serveConns(addr string, handle func(net.Conn)) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
+	return serveListener(ln, handle)
+}
+
+// serveListener runs handle on each connection ln accepts, each on its own
+// goroutine, closing the connection when handle returns. stop closes ln
+// and the open connections and waits for the handlers.
+func serveListener(ln net.Listener, handle func(net.Conn)) (string, func(), error) {
 	var (
-		mu    sync.Mutex
-		conns []net.Conn
+		mu    sync.Mutex // guards conns
+		conns = map[net.Conn]struct{}{}
 		wg    sync.WaitGroup
 	)
 	wg.Add(1)
@@ -78,20 +85,23 @@ func serveConns(addr string, handle func(net.Conn)) (string, func(), error) {
 				return
 			}
 			mu.Lock()
-			conns = append(conns, c)
+			conns[c] = struct{}{}
 			mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer c.Close()
 				handle(c)
+				c.Close()
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
 			}()
 		}
 	}()
 	stop := func() {
 		ln.Close()
 		mu.Lock()
-		for _, c := range conns {
+		for c := range conns {
 			c.Close()
 		}
 		mu.Unlock()

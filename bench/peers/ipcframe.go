@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipcframe/ipcframe/ipc"
@@ -39,7 +41,10 @@ func (m *ipcEcho) Serde(v *serde.Visitor)     { v.Bytes(&m.Data) }
 func (m *ipcSink) Serde(v *serde.Visitor)     { v.Bytes(&m.Data) }
 func (m *ipcSinkResp) Serde(v *serde.Visitor) {}
 
-func ipcConfig(server bool, listen string) ipc.Config {
+// ipcConfig is the configuration of a server (listening on listen) or a
+// client; with tls set, of the TLS variant (tlscert.go's certificates,
+// ipc's defaults otherwise: the client keeps a session cache).
+func ipcConfig(server bool, listen string, tls bool) ipc.Config {
 	p := ipc.NewProtocol()
 	if server {
 		ipc.MustRegister(p, ipcEchoID, func(ctx ipc.Context, m *ipcEcho) { _ = ctx.Respond(m) })
@@ -49,7 +54,7 @@ func ipcConfig(server bool, listen string) ipc.Config {
 		ipc.MustRegister[ipcSink](p, ipcSinkReqID, nil)
 	}
 	ipc.MustRegister[ipcSinkResp](p, ipcSinkRespID, nil)
-	return ipc.Config{
+	cfg := ipc.Config{
 		Protocol:          p,
 		Listen:            listen,
 		Limits:            serde.Limits{MaxString: ipcframeMaxBody},
@@ -57,16 +62,33 @@ func ipcConfig(server bool, listen string) ipc.Config {
 		MaxResponseWait:   1024,
 		MaxReaderSlots:    64 + 1024,
 	}
+	if tls && server {
+		cfg.TLSServer = tlsServerConfig()
+	} else if tls {
+		cfg.TLSClient = tlsClientConfig(nil)
+	}
+	return cfg
 }
 
-type ipcframeSystem struct{}
+// ipcframeSystem is ipcframe; with tls set ("ipcframe-tls") over TLS.
+type ipcframeSystem struct{ tls bool }
 
-func init() { register(ipcframeSystem{}) }
+func init() {
+	register(ipcframeSystem{})
+	register(ipcframeSystem{tls: true})
+}
 
-func (ipcframeSystem) Name() string { return "ipcframe" }
+func (s ipcframeSystem) Name() string {
+	if s.tls {
+		return "ipcframe-tls"
+	}
+	return "ipcframe"
+}
 
-func (ipcframeSystem) Serve(addr string) (string, func(), error) {
-	svc, err := ipc.NewService(ipcConfig(true, addr))
+func (s ipcframeSystem) optIn() bool { return s.tls }
+
+func (s ipcframeSystem) Serve(addr string) (string, func(), error) {
+	svc, err := ipc.NewService(ipcConfig(true, addr, s.tls))
 	if err != nil {
 		return "", nil, err
 	}
@@ -84,8 +106,8 @@ func ipcStop(svc *ipc.Service) {
 
 // Dial starts a client-only service (no Listen). Its pool for addr opens
 // the single connection on the first send (the warm-up covers it).
-func (ipcframeSystem) Dial(addr string) (Client, error) {
-	svc, err := ipc.NewService(ipcConfig(false, ""))
+func (s ipcframeSystem) Dial(addr string) (Client, error) {
+	svc, err := ipc.NewService(ipcConfig(false, "", s.tls))
 	if err != nil {
 		return nil, err
 	}
@@ -117,4 +139,48 @@ func (c *ipcframeClient) Sink(ctx context.Context, payload []byte) error {
 func (c *ipcframeClient) Close() error {
 	ipcStop(c.svc)
 	return nil
+}
+
+// Connector implements connector: one client service; each connect sends
+// one Call to addr, which opens the pool and its connection, then closes
+// the pool gracefully and waits until it is gone. ConnectionStart records
+// whether the handshake resumed. Plain ipcframe runs only the full mode, as
+// the reference that shows TLS's share of a connection's cost.
+func (s ipcframeSystem) Connector(addr string, resume bool) (func(context.Context, []byte) (bool, error), func(), error) {
+	if !s.tls && resume {
+		return nil, nil, fmt.Errorf("ipcframe: resumption without TLS: %w", errUnsupported)
+	}
+	var resumed atomic.Bool
+	cfg := ipcConfig(false, "", s.tls)
+	if s.tls {
+		cfg.TLSClient = tlsClientConfig(sessionCache(resume))
+	}
+	cfg.ConnectionStart = func(ci ipc.ConnInfo) {
+		st, _ := ci.Conn.TLSState()
+		resumed.Store(st.DidResume)
+	}
+	svc, err := ipc.NewService(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := svc.Start(); err != nil {
+		return nil, nil, err
+	}
+	connect := func(ctx context.Context, payload []byte) (bool, error) {
+		resumed.Store(false)
+		if _, err := ipc.Call[ipcEcho, ipcEcho](ctx, svc, addr, &ipcEcho{Data: payload}, 0); err != nil {
+			return false, err
+		}
+		closed := make(chan struct{})
+		if err := svc.ClosePool(addr, func() { close(closed) }); err != nil {
+			return false, err
+		}
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			return false, context.Cause(ctx)
+		}
+		return resumed.Load(), nil
+	}
+	return connect, func() { ipcStop(svc) }, nil
 }

@@ -10,6 +10,12 @@
 //   - bulk: -bulk byte messages one way (acknowledged) on one connection.
 //   - hol: -size byte calls at each -conc beside 16 MiB messages on the
 //     same connection (hol.go); not in the default -workloads.
+//   - conn: new TLS connections, each with one -size echo, full and
+//     resumed handshakes, for the TLS peers and crypto/tls over std net
+//     (conn.go); not in the default -workloads.
+//
+// The TLS variants ipcframe-tls and grpc-tls (shared certificates made at
+// run time, tlscert.go) run only when named in -peers.
 //
 // Usage, from the repository root:
 //
@@ -58,7 +64,7 @@ func main() {
 	flag.StringVar(&concFlag, "conc", "1,64,1024", "comma-separated echo concurrency levels (goroutines)")
 	flag.StringVar(&o.peers, "peers", "all", "comma-separated peers, or all")
 	flag.IntVar(&o.bulk, "bulk", 64<<20, "bulk message size in bytes")
-	flag.StringVar(&workloads, "workloads", "ceil,echo,bulk", "comma-separated workloads: ceil, echo, bulk")
+	flag.StringVar(&workloads, "workloads", "ceil,echo,bulk", "comma-separated workloads: ceil, echo, bulk, hol, conn")
 	flag.StringVar(&o.jsonPath, "json", "", "write all raw results as JSON to this file")
 	flag.IntVar(&o.runs, "runs", 1, "repeat the whole sequence this many times (medians are reported)")
 	flag.BoolVar(&o.twoProc, "twoproc", false, "run each server in a child process")
@@ -103,7 +109,7 @@ func main() {
 	o.workloads = map[string]bool{}
 	for _, w := range strings.Split(workloads, ",") {
 		switch w = strings.TrimSpace(w); w {
-		case "ceil", "echo", "bulk", "hol":
+		case "ceil", "echo", "bulk", "hol", "conn":
 			o.workloads[w] = true
 		case "":
 		default:
@@ -205,6 +211,9 @@ func runOnce(rep *Report, o options, sys []System, run int) {
 				runHOL(s, o, settle, logf) // hol.go
 			}
 		}
+	}
+	if o.workloads["conn"] {
+		runConns(rep, o, sys, run, settle, logf) // conn.go
 	}
 	if o.workloads["bulk"] {
 		payload := randomPayload(o.bulk)

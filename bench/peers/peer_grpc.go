@@ -6,8 +6,10 @@ import (
 	"net"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/peer"
 )
 
 // grpc-go settings, following "each peer at its documented best": shared
@@ -27,11 +29,23 @@ const (
 // grpcSystem runs google.golang.org/grpc with a codec that passes []byte
 // through unchanged (no protobuf) and a hand-written ServiceDesc with two
 // unary methods. A ClientConn to one address uses one HTTP/2 connection.
-type grpcSystem struct{}
+// With tls set ("grpc-tls") both sides use credentials.NewTLS with the
+// shared certificates (tlscert.go).
+type grpcSystem struct{ tls bool }
 
-func init() { register(grpcSystem{}) }
+func init() {
+	register(grpcSystem{})
+	register(grpcSystem{tls: true})
+}
 
-func (grpcSystem) Name() string { return "grpc" }
+func (g grpcSystem) Name() string {
+	if g.tls {
+		return "grpc-tls"
+	}
+	return "grpc"
+}
+
+func (g grpcSystem) optIn() bool { return g.tls }
 
 // rawCodec is an encoding.CodecV2 for *[]byte and []byte values.
 type rawCodec struct{}
@@ -94,12 +108,17 @@ func grpcSink(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerI
 	return &out, nil
 }
 
-func (grpcSystem) Serve(addr string) (string, func(), error) {
+func (g grpcSystem) Serve(addr string) (string, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}
+	creds := insecure.NewCredentials()
+	if g.tls {
+		creds = credentials.NewTLS(tlsServerConfig())
+	}
 	s := grpc.NewServer(
+		grpc.Creds(creds),
 		grpc.ForceServerCodecV2(rawCodec{}),
 		grpc.MaxRecvMsgSize(grpcMaxMsg),
 		grpc.MaxSendMsgSize(grpcMaxMsg),
@@ -120,9 +139,19 @@ func (grpcSystem) Serve(addr string) (string, func(), error) {
 	return ln.Addr().String(), stop, nil
 }
 
-func (grpcSystem) Dial(addr string) (Client, error) {
+func (g grpcSystem) Dial(addr string) (Client, error) {
+	creds := insecure.NewCredentials()
+	if g.tls {
+		creds = credentials.NewTLS(tlsClientConfig(nil))
+	}
+	return grpcDial(addr, creds)
+}
+
+// grpcDial opens a ClientConn to addr with the benchmark's options and
+// starts connecting.
+func grpcDial(addr string, creds credentials.TransportCredentials) (grpcClient, error) {
 	cc, err := grpc.NewClient(fmt.Sprintf(grpcDialTargetFmt, addr),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(
 			grpc.ForceCodecV2(rawCodec{}),
 			grpc.MaxCallRecvMsgSize(grpcMaxMsg),
@@ -133,7 +162,7 @@ func (grpcSystem) Dial(addr string) (Client, error) {
 		grpc.WithInitialConnWindowSize(grpcConnWindow),
 	)
 	if err != nil {
-		return nil, err
+		return grpcClient{}, err
 	}
 	cc.Connect()
 	return grpcClient{cc}, nil
@@ -153,3 +182,31 @@ func (g grpcClient) Sink(ctx context.Context, payload []byte) error {
 }
 
 func (g grpcClient) Close() error { return g.cc.Close() }
+
+// Connector implements connector (grpc-tls only): each connect is a new
+// ClientConn (one HTTP/2 connection over TLS), one Echo call, Close; the
+// call's peer information says whether the handshake resumed.
+func (g grpcSystem) Connector(addr string, resume bool) (func(context.Context, []byte) (bool, error), func(), error) {
+	if !g.tls {
+		return nil, nil, fmt.Errorf("grpc: %w", errUnsupported)
+	}
+	creds := credentials.NewTLS(tlsClientConfig(sessionCache(resume)))
+	connect := func(ctx context.Context, payload []byte) (bool, error) {
+		c, err := grpcDial(addr, creds)
+		if err != nil {
+			return false, err
+		}
+		defer c.Close()
+		var p peer.Peer
+		var reply []byte
+		if err := c.cc.Invoke(ctx, grpcEchoMethod, &payload, &reply, grpc.Peer(&p)); err != nil {
+			return false, err
+		}
+		info, ok := p.AuthInfo.(credentials.TLSInfo)
+		if !ok {
+			return false, errNoResumeInfo
+		}
+		return info.State.DidResume, nil
+	}
+	return connect, func() {}, nil
+}

@@ -3,15 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
 
-// TestSystems runs every registered peer briefly through both workloads, in
-// this process: a smoke test that adapters answer correctly, not a benchmark.
+// TestSystems runs every registered peer (the opt-in TLS variants too)
+// briefly through both workloads, in this process: a smoke test that
+// adapters answer correctly, not a benchmark.
 func TestSystems(t *testing.T) {
-	sys, err := selectSystems("all")
+	sys, err := selectSystems(strings.Join(knownNames(), ","))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,5 +99,61 @@ func TestProcCPU(t *testing.T) {
 	}
 	if _, ok := procCPU(1); !ok {
 		t.Error("procCPU(1) failed")
+	}
+}
+
+// TestSelectAllLeavesOutTLS: "all" is the plain peers; the TLS variants
+// run when named.
+func TestSelectAllLeavesOutTLS(t *testing.T) {
+	sys, err := selectSystems("all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sys {
+		if strings.HasSuffix(s.Name(), "-tls") {
+			t.Errorf("all selects %s", s.Name())
+		}
+	}
+	sys, err = selectSystems("ipcframe-tls,grpc-tls")
+	if err != nil || len(sys) != 2 {
+		t.Fatalf("selecting the TLS peers: %v, %v", sys, err)
+	}
+}
+
+// TestConnWorkload: every TLS connector (and the std ceiling) opens
+// connections that echo; without a session cache no handshake resumes,
+// with one every measured handshake does (the warm-up primed the cache).
+// Plain ipcframe runs the full mode only.
+func TestConnWorkload(t *testing.T) {
+	for _, name := range []string{stdTLSName, "ipcframe-tls", "grpc-tls", "ipcframe"} {
+		for _, resume := range []bool{false, true} {
+			if name == "ipcframe" && resume {
+				_, _, err := connectorFor(name, "127.0.0.1:1", true)
+				if !errors.Is(err, errUnsupported) {
+					t.Errorf("plain ipcframe resumed: %v, want errUnsupported", err)
+				}
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/resume=%v", name, resume), func(t *testing.T) {
+				r, err := withServer(name, false, func(s *runningServer) (ConnResult, error) {
+					connect, done, err := connectorFor(name, s.addr, resume)
+					if err != nil {
+						return ConnResult{}, err
+					}
+					defer done()
+					return runConn(connect, randomPayload(1000), 20*time.Millisecond, 50*time.Millisecond)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := 0.0
+				if resume {
+					want = 1
+				}
+				if r.Conns < 2 || r.ResumedShare != want {
+					t.Fatalf("%d connections, %.2f resumed, want %.0f", r.Conns, r.ResumedShare, want)
+				}
+			})
+		}
 	}
 }

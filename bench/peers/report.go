@@ -20,6 +20,7 @@ type Report struct {
 	Stream   []StreamResult   `json:"stream,omitempty"`
 	Echo     []EchoResult     `json:"echo,omitempty"`
 	Bulk     []BulkResult     `json:"bulk,omitempty"`
+	Conn     []ConnResult     `json:"conn,omitempty"`
 }
 
 // Meta describes the conditions of the run.
@@ -214,6 +215,9 @@ func (r *Report) print(w io.Writer) {
 	if len(r.Bulk) > 0 {
 		r.printBulk(w, st.med)
 	}
+	if len(r.Conn) > 0 {
+		r.printConn(w)
+	}
 }
 
 func (r *Report) printEcho(w io.Writer, pingPong float64) {
@@ -344,6 +348,67 @@ func (r *Report) printBulk(w io.Writer, streamGBps float64) {
 			fmtRatio(q.med/tcp),
 			fmtRatio(q.med/(streamGBps*1000)),
 			fmtPct(med(func(x BulkResult) float64 { return x.OtherCPU })))
+	}
+	tw.Flush()
+}
+
+// printConn prints the conn workload: per peer, full and resumed
+// handshakes per second, against crypto/tls over std net in the same run.
+func (r *Report) printConn(w io.Writer) {
+	m := r.Meta
+	fmt.Fprintf(w, "\n## New TLS connections (dial, handshake, one %s echo, close), one at a time\n\n", fmtBytes(r.Conn[0].Size))
+	fmt.Fprintln(w, "conn/s = connections completed per second (medians across runs); resumed = share of handshakes that")
+	fmt.Fprintln(w, "resumed a session (TLS 1.3 PSK); vs stdtls = conn/s / crypto/tls over std net in the same mode.")
+	fmt.Fprintln(w)
+	type key struct {
+		peer   string
+		resume bool
+	}
+	var peers []string
+	byKey := map[key][]ConnResult{}
+	failed := map[key]string{}
+	for _, c := range r.Conn {
+		if !slices.Contains(peers, c.Peer) {
+			peers = append(peers, c.Peer)
+		}
+		k := key{c.Peer, c.Resume}
+		if c.Conns == 0 {
+			failed[k] = c.Err
+			continue
+		}
+		byKey[k] = append(byKey[k], c)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "peer\thandshake\tconn/s\tp50\tp99\tresumed\tallocs/conn\tCPU/conn\tvs stdtls\tother CPU\t")
+	for _, resume := range []bool{false, true} {
+		mode := "full"
+		if resume {
+			mode = "resumed"
+		}
+		std := math.NaN()
+		if rs := byKey[key{stdTLSName, resume}]; len(rs) > 0 {
+			std = collect(rs, func(x ConnResult) float64 { return x.PerSec }).med
+		}
+		for _, p := range peers {
+			rs := byKey[key{p, resume}]
+			if len(rs) == 0 {
+				if reason, ok := failed[key{p, resume}]; ok {
+					fmt.Fprintf(tw, "%s\t%s\tn/a\t\t\t\t\t\t\t\t  %s\n", p, mode, reason)
+				}
+				continue
+			}
+			q := collect(rs, func(x ConnResult) float64 { return x.PerSec })
+			med := func(f func(ConnResult) float64) float64 { return collect(rs, f).med }
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n", p, mode,
+				fmtRange(q, m.Runs, func(v float64) string { return fmt.Sprintf("%.0f", v) }),
+				fmtUS(med(func(x ConnResult) float64 { return x.P50US })),
+				fmtUS(med(func(x ConnResult) float64 { return x.P99US })),
+				fmtPct(med(func(x ConnResult) float64 { return x.ResumedShare })),
+				med(func(x ConnResult) float64 { return x.AllocsPerOp }),
+				fmtUS(med(func(x ConnResult) float64 { return x.CPUPerOpUS })),
+				fmtRatio(q.med/std),
+				fmtPct(med(func(x ConnResult) float64 { return x.OtherCPU })))
+		}
 	}
 	tw.Flush()
 }

@@ -41,6 +41,10 @@ type Client interface {
 // workload (raw TCP framing serialises calls, so it is no echo peer).
 type bulkOnly interface{ bulkOnly() }
 
+// optIn is implemented by systems that run only when named in -peers, not
+// under "all" (the TLS variants).
+type optIn interface{ optIn() bool }
+
 // errUnsupported marks a workload that a peer cannot run; results show n/a.
 var errUnsupported = errors.New("unsupported by this peer")
 
@@ -56,14 +60,16 @@ func register(s System) {
 }
 
 // peerOrder is the print order of the known peers; unknown names sort after.
-var peerOrder = []string{"ipcframe", "arpc", "rpcx", "grpc", "netrpc", "tcp"}
+var peerOrder = []string{"ipcframe", "arpc", "rpcx", "grpc", "netrpc", "tcp", "ipcframe-tls", "grpc-tls"}
 
 // selectSystems resolves the -peers flag ("all" or a comma list).
 func selectSystems(list string) ([]System, error) {
 	var names []string
 	if list == "" || list == "all" {
-		for n := range systems {
-			names = append(names, n)
+		for n, s := range systems {
+			if o, ok := s.(optIn); !ok || !o.optIn() {
+				names = append(names, n)
+			}
 		}
 	} else {
 		for _, n := range strings.Split(list, ",") {

@@ -38,6 +38,7 @@ func serveFuncs() map[string]func(string) (string, func(), error) {
 	m := map[string]func(string) (string, func(), error){
 		"pingpong": servePingPong,
 		"stream":   serveStream,
+		stdTLSName: serveStdTLS,
 	}
 	for n, s := range systems {
 		m[n] = s.Serve

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +123,44 @@ func TestParseList(t *testing.T) {
 		if _, err := parseList(bad); err == nil {
 			t.Errorf("parseList(%q) accepted", bad)
 		}
+	}
+}
+
+// TestTLS runs the echo load over -tls (embedded server, certificate made
+// at run time and verified), and checks that the server really speaks TLS:
+// a plain client of it completes nothing.
+func TestTLS(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run([]string{"-tls", "-duration", "300ms", "-warmup", "100ms", "-concurrency", "4", "-quiet", "-json", "-"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, stderr.String())
+	}
+	var results []Result
+	if err := json.Unmarshal(stdout.Bytes(), &results); err != nil {
+		t.Fatalf("JSON on stdout does not parse: %v\n%s", err, stdout.String())
+	}
+	if len(results) != 1 || !results[0].TLS || results[0].Requests <= 0 || results[0].Errors != 0 {
+		t.Fatalf("results %+v", results)
+	}
+
+	srv, err := StartServer("127.0.0.1:0", ServiceOptions{TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	res, err := Run(context.Background(), Target{Addr: srv.Addr(), Local: srv}, Options{
+		Mode: ModeEcho, Size: 100, Concurrency: 1, Conns: 1,
+		Duration: 200 * time.Millisecond, Warmup: 50 * time.Millisecond,
+	})
+	if err == nil && res.Requests > 0 {
+		t.Fatalf("a plain client of a -tls server completed %d requests", res.Requests)
+	}
+
+	if err := run([]string{"-tls", "-mode", "bulk", "-quiet"}, &stdout, &stderr); !errors.Is(err, errTLSLargeMode) {
+		t.Fatalf("-tls -mode bulk: %v, want %v", err, errTLSLargeMode)
 	}
 }

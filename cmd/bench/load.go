@@ -169,7 +169,10 @@ func Run(ctx context.Context, t Target, o Options) (res Result, err error) {
 	if o.Mode != ModeEcho && o.Mode != ModeOneway {
 		return res, fmt.Errorf("unknown mode %q (want echo or oneway)", o.Mode)
 	}
-	cfg := o.Service.config(newProtocol(nil))
+	cfg, err := o.Service.config(newProtocol(nil))
+	if err != nil {
+		return res, err
+	}
 	cfg.MaxActiveConnections = max(o.Conns, 1)
 	cfg.MaxPendingConnections = max(o.Conns, 1)
 	cfg.MaxQueuedMessages = max(ipc.DefaultMaxQueuedMessages, o.Concurrency)
@@ -286,6 +289,7 @@ func Run(ctx context.Context, t Target, o Options) (res Result, err error) {
 		Conns:       cfg.MaxActiveConnections,
 		BufferSize:  o.Service.BufferSize,
 		Compress:    o.Service.Compress,
+		TLS:         o.Service.TLS,
 		Seconds:     t1.Sub(t0).Seconds(),
 		Errors:      r.errors.Load(),
 		Embedded:    t.Local != nil,

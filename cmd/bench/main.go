@@ -27,6 +27,11 @@
 //	-h               print the flags and exit 0
 //	-buffer N        ipc Config.BufferSize; 0 means the default, 4 KiB
 //	-compress        snappy per-packet compression (on/off, default off)
+//	-tls             TLS 1.3 on both sides (on/off, default off) with a
+//	                 certificate made at run time (ECDSA P-256 for
+//	                 localhost and 127.0.0.1): the embedded demo and
+//	                 -twoproc verify it, a client with -addr does not;
+//	                 echo and oneway modes only
 //	-mode M          echo: request/response round trips; oneway: one-way
 //	                 messages, reporting the server's received MB/s and the
 //	                 rate of sends written (e.g. -mode oneway
@@ -47,9 +52,9 @@
 //	                 the end
 //	-quiet           no progress bar
 //
-// Client and server must agree on -buffer and -compress. In the embedded
-// demo allocations per request count both sides; with -addr or -twoproc only
-// the client's.
+// Client and server must agree on -buffer, -compress and -tls. In the
+// embedded demo allocations per request count both sides; with -addr or
+// -twoproc only the client's.
 package main
 
 import (
@@ -111,6 +116,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var (
 		o        Options
 		compress onOff
+		useTLS   onOff
 		conc     = fs.String("concurrency", "64", "outstanding requests; a comma list runs each in turn")
 		jsonPath = fs.String("json", "", `write results as JSON to this file ("-": stdout)`)
 		htmlPath = fs.String("html", "", "write a self-contained HTML report with charts to this file")
@@ -127,6 +133,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured warm-up per run")
 	fs.IntVar(&o.Service.BufferSize, "buffer", 0, "ipc BufferSize in bytes (0: 4 KiB)")
 	fs.Var(&compress, "compress", "snappy compression (on/off)")
+	fs.Var(&useTLS, "tls", "TLS 1.3 with a certificate made at run time (on/off)")
 	fs.StringVar(&o.Mode, "mode", ModeEcho, "echo or oneway")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -135,6 +142,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	o.Service.Compress = bool(compress)
+	o.Service.TLS = bool(useTLS)
+	o.Service.TLSNoVerify = o.Service.TLS && *addr != ""
 
 	if *serveOn != "" {
 		return serve(*serveOn, o.Service, stdout, stderr)
@@ -153,6 +162,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if isLargeMode(o.Mode) {
+		if o.Service.TLS {
+			return errTLSLargeMode
+		}
 		return runLarge(ctx, o, concs, *twoproc, stdout) // large.go: hol, bulk, stream
 	}
 	if o.Mode == ModeRelay {

@@ -60,7 +60,10 @@ func serveRelay(listen string, o ServiceOptions, relayBuffer int, stdout io.Writ
 		}
 		_ = ctx.Respond(m)
 	})
-	cfg := o.config(p)
+	cfg, err := o.config(p)
+	if err != nil {
+		return err
+	}
 	cfg.Listen = listen
 	cfg.Relay.Enabled = true
 	cfg.BufferSize = relayBuffer
@@ -94,6 +97,9 @@ func join(svc *ipc.Service, raddr, name string) error {
 
 // runRelay runs relay mode and writes its results to w.
 func runRelay(ctx context.Context, o Options, relayBuffer int, concs []int, w io.Writer, progress io.Writer) error {
+	if o.Service.TLS {
+		return errors.New("-mode relay runs without -tls")
+	}
 	relay, err := spawnRelay(o.Service, relayBuffer, os.Stderr)
 	if err != nil {
 		return err
@@ -135,7 +141,11 @@ func runRelay(ctx context.Context, o Options, relayBuffer int, concs []int, w io
 	if o.Size >= 1<<20 {
 		size = int64(o.Size)
 	}
-	client, err := startLargeService(o.Service.config(newProtocol(nil)))
+	ccfg, err := o.Service.config(newProtocol(nil))
+	if err != nil {
+		return err
+	}
+	client, err := startLargeService(ccfg)
 	if err != nil {
 		return err
 	}

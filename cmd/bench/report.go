@@ -19,6 +19,7 @@ type Result struct {
 	Conns       int     `json:"conns"`
 	BufferSize  int     `json:"buffer_size"`
 	Compress    bool    `json:"compress"`
+	TLS         bool    `json:"tls"`
 	Embedded    bool    `json:"embedded"` // server in this process (allocations count both sides)
 	Seconds     float64 `json:"seconds"`  // measured window
 	// Requests is the number of completions in the window: echoed requests,

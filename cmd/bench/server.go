@@ -107,9 +107,15 @@ func newProtocol(srv *Server) *ipc.Protocol {
 type ServiceOptions struct {
 	BufferSize int  // ipc Config.BufferSize; 0 means the default (4 KiB)
 	Compress   bool // snappy per-packet compression
+	TLS        bool // TLS 1.3 with a certificate made at run time (tls.go)
+	// TLSNoVerify makes the client skip verifying the server's
+	// certificate (-addr: a separate server made its own).
+	TLSNoVerify bool
 }
 
-func (o ServiceOptions) config(p *ipc.Protocol) ipc.Config {
+// config returns the ipc configuration of either side (with -tls, both
+// TLS roles are set; a service uses the one of its role).
+func (o ServiceOptions) config(p *ipc.Protocol) (ipc.Config, error) {
 	cfg := ipc.Config{
 		Protocol:   p,
 		BufferSize: o.BufferSize,
@@ -118,7 +124,13 @@ func (o ServiceOptions) config(p *ipc.Protocol) ipc.Config {
 	if o.Compress {
 		cfg.Compression = compress.Snappy{}
 	}
-	return cfg
+	if o.TLS {
+		var err error
+		if cfg.TLSServer, cfg.TLSClient, err = tlsConfigs(o.TLSNoVerify); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
 }
 
 // Server is the benchmark server: it echoes Echo requests, counts Sink
@@ -134,7 +146,10 @@ type Server struct {
 // port 0 picks one, see Addr).
 func StartServer(listen string, o ServiceOptions) (*Server, error) {
 	s := &Server{}
-	cfg := o.config(newProtocol(s))
+	cfg, err := o.config(newProtocol(s))
+	if err != nil {
+		return nil, err
+	}
 	cfg.Listen = listen
 	svc, err := ipc.NewService(cfg)
 	if err != nil {
@@ -197,9 +212,15 @@ type child struct {
 // spawnServer starts this program as a -serve child on 127.0.0.1:0 with the
 // same service options and reads its address from its first stdout line.
 func spawnServer(o ServiceOptions, stderr io.Writer) (*child, error) {
+	if o.TLS {
+		if _, _, err := loadBenchCerts(); err != nil { // exports them to the child
+			return nil, err
+		}
+	}
 	return spawnChild(stderr, "-serve", "127.0.0.1:0",
 		"-buffer", strconv.Itoa(o.BufferSize),
-		"-compress="+strconv.FormatBool(o.Compress))
+		"-compress="+strconv.FormatBool(o.Compress),
+		"-tls="+strconv.FormatBool(o.TLS))
 }
 
 // spawnChild starts this program with args, a child that prints its
