@@ -109,6 +109,7 @@ func toPool(name string) target {
 	pool, path := splitDestination(name)
 	return target{name: pool, path: path}
 }
+
 func toConn(c Conn) target { return target{conn: c.c, direct: true} }
 
 // respCallback is a request's callback and its completer; the zero value
