@@ -208,7 +208,7 @@ type Config struct {
 	// RelayCredits is how many packets carrying chunks of relay-bound
 	// messages (sent to "host:port/name", or answering a relayed message) a
 	// connection sends before the relay returns credits (AckdCount); the
-	// rest wait in the writer while other messages go on. Default 32;
+	// rest wait in the writer while other messages go on. Default 256;
 	// limits [1, 4096]. A relay's RelayConfig.MaxBuffers must be at least
 	// its peers' RelayCredits.
 	RelayCredits int

@@ -24,8 +24,8 @@ const (
 	DefaultReconnectMax          = 10 * time.Second
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
 	DefaultMaxTLSHandshakes      = 256
-	DefaultRelayCredits          = 32
-	DefaultRelayMaxBuffers       = 64
+	DefaultRelayCredits          = 256
+	DefaultRelayMaxBuffers       = 256
 	DefaultRelayWaitTimeout      = 10 * time.Second
 	DefaultRelayMaxURL           = 256
 	DefaultRelayStallTimeout     = 60 * time.Second

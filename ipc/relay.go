@@ -30,8 +30,9 @@ type RelayConfig struct {
 	// MaxBuffers bounds the packets of relayed data a relay node holds per
 	// source connection (each at most 64 KiB, until every destination took
 	// its chunks). A source that sends more without waiting for credits
-	// closes with ErrRelayFlood. Default 64; at least 1; it must be at
-	// least the peers' Config.RelayCredits.
+	// closes with ErrRelayFlood. Default 256; at least 1; it must be at
+	// least the peers' Config.RelayCredits. A source connection may make
+	// the relay hold up to MaxBuffers × 64 KiB (16 MiB by default).
 	MaxBuffers int
 	// WaitTimeout is how long a message addressed to a name no connection
 	// registered waits for one (in a placeholder); then it fails and its

@@ -65,7 +65,10 @@ func newBadRelay(t *testing.T) *badRelay {
 	r := &badRelay{clock: clock.NewManual(time.Unix(1000, 0)), stop: make(chan struct{}, 64)}
 	r.relay = startRelay(t, ipc.Config{
 		Clock: r.clock,
-		Relay: ipc.RelayConfig{StallTimeout: 5 * time.Second},
+		// Few credits toward its peers: a sink that returns none stalls
+		// after 8 packets, whatever the kernel's socket buffers take.
+		RelayCredits: 8,
+		Relay:        ipc.RelayConfig{StallTimeout: 5 * time.Second},
 		ConnectionStop: func(_ ipc.ConnInfo, err error) {
 			r.mu.Lock()
 			r.stops = append(r.stops, err)
@@ -149,9 +152,10 @@ func TestRelayBadInput(t *testing.T) {
 
 	t.Run("flood past credits", func(t *testing.T) {
 		// A message to a name nobody registered waits in a placeholder;
-		// its source sends 100 packets of it without waiting for credits.
+		// its source sends 300 packets of it (more than MaxBuffers) without
+		// waiting for credits.
 		b := rawPacket(0, rawChunk(2, rawHeader(0, "nobody")))
-		for range 100 {
+		for range 300 {
 			b = append(b, rawPacket(0, rawChunk(4, make([]byte, 1000)))...)
 		}
 		c := r.dialRaw(t, b)
