@@ -27,7 +27,25 @@ type Config struct {
 
 	// Resolver turns a destination name into addresses. Nil means the
 	// system resolver (net.DefaultResolver), so every service can dial.
+	// SRVResolver reads DNS SRV records; any other service discovery plugs
+	// in as a Resolver (see its doc for the contract).
 	Resolver Resolver
+	// ResolveInterval is how often a pool with open connections resolves
+	// its name again, so that it dials new addresses and retires its
+	// connections to addresses that left the answer (ErrAddressGone).
+	// Default 30 s; negative disables the periodic resolution (the name is
+	// still resolved again after failures). A name that is an IP address,
+	// with the system resolver, is never resolved again.
+	ResolveInterval time.Duration
+	// MinResolveInterval is the shortest time between two resolutions of
+	// one pool's name. A failed connection or connection attempt makes the
+	// pool resolve again before its next attempt, but not sooner than
+	// this after the previous resolution; until then it dials the
+	// addresses it has. Default 5 s, or ResolveInterval if that is
+	// shorter; at most ResolveInterval; negative means no minimum. A failed
+	// periodic resolution is retried after this, doubling up to
+	// ResolveInterval.
+	MinResolveInterval time.Duration
 
 	// Loops is the number of event loops. Zero means GOMAXPROCS.
 	Loops int
@@ -141,6 +159,30 @@ type Config struct {
 	// above InactivityTimeout/KeepAlive + 1 of the peers.
 	MaxKeepAlives int
 
+	// MaxAcceptedConnections bounds the accepted connections open at once
+	// (dialed ones do not count). A connection accepted beyond it is closed
+	// at once, before any TLS handshake or ConnectionStart, and counted in
+	// Stats.Connections.Rejected; the connections already open are served
+	// as usual. Zero means no limit; negative is invalid.
+	MaxAcceptedConnections int
+	// FirstPacketTimeout is the first-packet rule, in both roles. An
+	// accepted connection that has not received one complete packet this
+	// long after it opened closes with ErrFirstPacketTimeout (counted in
+	// Stats.Connections.FirstPacketTimeouts), so a socket that connects
+	// and stays silent, or sends a few bytes and stalls, is dropped in
+	// seconds instead of after an inactivity window. For a TLS connection
+	// the time counts from the end of the handshake, which
+	// TLSHandshakeTimeout bounds; on a connection that starts raw
+	// (RawStart) its first raw bytes count as the packet. A dialed
+	// connection that has nothing to send when it opens (and does not
+	// start raw) sends one KeepAlive packet, so that a server applying the
+	// rule keeps it. Default 5 s (SolidFrame's newer servers
+	// drop silent sockets after 5 s); negative disables both the timer
+	// and the opening KeepAlive (SolidFrameProfile does: SolidFrame 6.0
+	// peers count that KeepAlive against their ping limit, and their
+	// clients may stay silent until their first ping).
+	FirstPacketTimeout time.Duration
+
 	// DialTimeout bounds one connection attempt. Default 10 s.
 	DialTimeout time.Duration
 	// ReconnectMin and ReconnectMax bound the exponential backoff (with
@@ -217,8 +259,8 @@ type Config struct {
 	Logger *slog.Logger
 
 	// Clock measures every timer of the service: keepalive, dead-peer and
-	// inactivity checks and the reconnect backoff (it is also the
-	// reactor's loop clock). Nil means the system clock. It is a hook for
+	// inactivity checks, the reconnect backoff and the resolution intervals
+	// (it is also the reactor's loop clock). Nil means the system clock. It is a hook for
 	// the module's own tests, which pass a clock.Manual and move time
 	// themselves (docs/architecture.md, "Time"); DialTimeout and Stop's
 	// context use the system clock.
@@ -270,8 +312,16 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	defD(&c.InactivityTimeout, DefaultInactivityTimeout)
 	def(&c.MaxKeepAlives, DefaultMaxKeepAlives)
+	defD(&c.FirstPacketTimeout, DefaultFirstPacketTimeout)
 	defD(&c.ReconnectMin, DefaultReconnectMin)
 	defD(&c.ReconnectMax, DefaultReconnectMax)
+	defD(&c.ResolveInterval, DefaultResolveInterval)
+	if c.MinResolveInterval == 0 {
+		c.MinResolveInterval = DefaultMinResolveInterval
+		if c.ResolveInterval > 0 {
+			c.MinResolveInterval = min(c.MinResolveInterval, c.ResolveInterval)
+		}
+	}
 	c.Limits = c.Limits.WithDefaults()
 	if c.Resolver == nil {
 		c.Resolver = SystemResolver{}
@@ -342,6 +392,9 @@ func (c *Config) validate() error {
 	if c.TLSHandshakeTimeout < 0 || c.MaxTLSHandshakes < 0 {
 		return bad("TLSHandshakeTimeout", "TLS durations and bounds must be positive")
 	}
+	if c.MaxAcceptedConnections < 0 {
+		return bad("MaxAcceptedConnections", "must not be negative, got %d", c.MaxAcceptedConnections)
+	}
 	if c.DialTimeout < 0 {
 		return bad("DialTimeout", "must not be negative, got %v", c.DialTimeout)
 	}
@@ -356,6 +409,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.Relay.validate(); err != nil {
 		return bad("Relay", "%v", err)
+	}
+	if c.ResolveInterval > 0 && c.MinResolveInterval > c.ResolveInterval {
+		return bad("MinResolveInterval", "must not exceed ResolveInterval (%v), got %v", c.ResolveInterval, c.MinResolveInterval)
 	}
 	if c.MaxRawBuffered < 0 || c.MaxRawBuffered > maxRawBuffered {
 		return bad("MaxRawBuffered", "must be in [1, %d], got %d", maxRawBuffered, c.MaxRawBuffered)

@@ -21,25 +21,32 @@ type conn struct {
 	// immutable
 	svc  *Service
 	pool *pool // nil for accepted connections
+	// dialed: the resolved address it was dialed to (resolver_pool.go)
+	addr string
 
 	// set in OnOpen, then immutable
 	rc     *reactor.Conn
+	ls     *loopState // what the connections of its loop share (loopstate.go)
 	id     uint64
 	remote string
-	log    *slog.Logger
+	log    connLog // log.go: adds the connection's attributes
 
 	// loop-owned
 	w       *writer
 	r       *reader
-	out     []byte // batch of packets handed to the socket in one write
-	rest    []byte // the start of a packet cut by the end of a read
+	rest    []byte // the start of a packet cut by the end of a read; nil when idle (releaseIdle)
+	restUse bool   // rest was used since the last releaseIdle
 	closed  bool
 	active  bool      // reached OnOpen
 	passive bool      // takes no pool messages until activateOnLoop
 	partial bool      // the last onData left part of a packet unconsumed
 	gotMsg  bool      // a whole message arrived (healthy)
+	gotPkt  bool      // a whole packet arrived (first-packet rule)
 	retired bool      // takes no pool messages; closes once idle (retire)
 	openAt  time.Time // when OnOpen ran (healthy)
+
+	// loop-owned: why it retired, ErrTooManyCanceled or ErrAddressGone
+	retiredBy error
 
 	// raw mode (raw.go), loop-owned
 	raw   bool   // no packets read or written
@@ -51,6 +58,7 @@ type conn struct {
 
 	// keepalive (keepalive.go)
 	timer        keepAliveTimer
+	firstTimer   keepAliveTimer // accepted: the first-packet rule, until a packet arrives
 	tickFn       func()
 	tickPeriod   time.Duration
 	lastRecv     time.Time // dialed: last byte received
@@ -64,6 +72,10 @@ type conn struct {
 	// relay is the connection's side of the relay engine (relay_conn.go);
 	// nil when the service does not relay. Immutable.
 	relay *relayConn
+
+	// addrGone is set by the pool (resolver_pool.go) when addr left the
+	// pool's resolved addresses; the loop then retires the connection.
+	addrGone atomic.Bool
 
 	// dispatching is true while the loop runs handlers for this connection;
 	// sendDirect then skips the wake-up because the loop pumps afterwards.
@@ -80,9 +92,9 @@ type conn struct {
 
 func newConn(svc *Service, p *pool) *conn {
 	c := &conn{svc: svc, pool: p}
+	c.log = connLog{c}
 	c.w = newWriter(&svc.cfg)
 	c.r = newReader(&svc.cfg, c)
-	c.out = make([]byte, svc.cfg.WriteBatch)
 	if svc.relay != nil {
 		c.relay = newRelayConn(svc.relay, c)
 	}
@@ -148,8 +160,8 @@ func (c *conn) pull() {
 		}
 		c.mu.Unlock()
 	}
-	if c.pool != nil && !c.passive && !c.retired {
-		c.pool.pull(c)
+	if c.pool != nil && !c.passive && !c.retired && !c.pool.pull(c) {
+		c.retire(ErrAddressGone) // checked under the pool's lock: no message taken since
 	}
 }
 
@@ -184,17 +196,23 @@ func (c *conn) pump() {
 	budget := DefaultPumpQuantum
 	size := c.svc.cfg.BufferSize
 	if !c.retired && c.w.canceledWaits >= c.retireAt() {
-		c.retire()
+		c.retire(ErrTooManyCanceled)
+	}
+	if !c.retired && c.addrGone.Load() {
+		c.retire(ErrAddressGone)
 	}
 	for !c.closed {
 		c.pull()
 		if !c.w.hasOutput() || !c.rc.Writable() {
 			break
 		}
+		ls := c.ls
+		out := ls.takeBatch()
 		n := 0
-		for n+size <= len(c.out) {
-			k, err := c.w.fill(c.out[n : n+size])
+		for n+size <= len(out) {
+			k, err := c.w.fill(out[n : n+size])
 			if err != nil {
+				ls.putBatch(out)
 				c.abort("write", err)
 				return
 			}
@@ -204,9 +222,12 @@ func (c *conn) pump() {
 			n += k
 		}
 		if n == 0 {
+			ls.putBatch(out)
 			break
 		}
-		if err := c.rc.Write(c.out[:n]); err != nil {
+		err := c.rc.Write(out[:n])
+		ls.putBatch(out)
+		if err != nil {
 			break // OnClose follows
 		}
 		c.lastSend = c.svc.cfg.Clock.Now()
@@ -222,7 +243,7 @@ func (c *conn) pump() {
 		return
 	}
 	if c.retired && !c.w.busy() && c.directN.Load() == 0 {
-		c.rc.Close(&ConnError{Op: "retire", Peer: c.remote, ConnID: c.id, Err: ErrTooManyCanceled})
+		c.rc.Close(&ConnError{Op: "retire", Peer: c.remote, ConnID: c.id, Err: c.retiredBy})
 		return
 	}
 	c.flowControl() // flow.go
@@ -239,16 +260,36 @@ func (c *conn) pump() {
 func (c *conn) retireAt() int { return max(1, c.svc.cfg.MaxResponseWait/2) }
 
 // retire stops the connection from taking pool messages; it closes once its
-// writer is idle, and its pool replaces it. A canceled request keeps its
-// writer slot until its response arrives (to drop it and tell the peer to
-// stop), so a peer that never answers them would otherwise clog the
-// connection for good.
-func (c *conn) retire() {
-	c.retired = true
-	c.log.Debug("ipc: retiring connection", "canceled_waits", c.w.canceledWaits)
+// writer is idle, with why, and its pool replaces it. Two causes:
+// ErrTooManyCanceled (a canceled request keeps its writer slot until its
+// response arrives, to drop it and tell the peer to stop, so a peer that
+// never answers them would otherwise clog the connection for good) and
+// ErrAddressGone (its address left the pool's resolved addresses).
+func (c *conn) retire(why error) {
+	c.retired, c.retiredBy = true, why
+	c.log.Debug("ipc: retiring connection", "why", why, "canceled_waits", c.w.canceledWaits)
 	if c.pool != nil {
-		c.pool.retired(c, c.w.curSync >= 0 || c.w.syncWait.len() > 0)
+		c.pool.retired(c, c.holdsSync())
 	}
+}
+
+// holdsSync reports whether the writer holds a synchronous message that
+// may still go to the peer: queued, being written, or a request written
+// and waiting for its response (if the connection fails, a resendable one
+// goes back to the queue and must reach the next synchronous connection
+// before the messages that followed it). A retiring connection keeps the
+// synchronous role while this holds.
+func (c *conn) holdsSync() bool {
+	w := c.w
+	if w.curSync >= 0 || w.syncWait.len() > 0 {
+		return true
+	}
+	for i := 0; w.waiting > 0 && i < len(w.slots); i++ {
+		if s := &w.slots[i]; s.phase == slotWait && s.st != nil && s.st.flags&Synchronous != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *conn) runCompletions() {
@@ -286,6 +327,8 @@ func (c *conn) onData(data []byte) int {
 	c.lastRecv, c.recvInWindow = c.svc.cfg.Clock.Now(), true
 	c.countReceived(len(data))
 	if c.raw {
+		c.gotPkt = true // raw bytes count as the first packet
+		c.stopFirstTimer()
 		return c.onRawData(data) // raw.go
 	}
 	if c.consume(data) {
@@ -301,10 +344,12 @@ func (c *conn) consume(data []byte) bool {
 	err := c.feed(data)
 	c.dispatching.Store(false)
 	c.partial = len(c.rest) > 0
+	if c.gotPkt {
+		c.stopFirstTimer()
+	}
 	if err != nil {
 		err = tlsMismatch(data, err)
-		c.log.Debug("ipc: closing on bad input", "err", err)
-		c.abort("read", err)
+		c.abort("read", err) // logged when it closes (logClosed)
 		return false
 	}
 	return true
@@ -312,6 +357,7 @@ func (c *conn) consume(data []byte) bool {
 
 func (c *conn) feed(data []byte) error {
 	if len(c.rest) > 0 {
+		c.restUse = true
 		// Complete the cut packet first: its header, then its payload.
 		need := packetHeaderSize
 		if len(c.rest) >= packetHeaderSize {
@@ -336,18 +382,36 @@ func (c *conn) feed(data []byte) error {
 			return err
 		}
 		c.rest = c.rest[:0]
+		c.gotPkt = true
 	}
 	n, err := c.r.feed(data)
 	if err != nil {
 		return err
 	}
+	if n > 0 {
+		c.gotPkt = true
+	}
 	if n < len(data) {
 		if c.rest == nil {
-			c.rest = make([]byte, 0, packetHeaderSize+maxPacketPayload)
+			// Room for a whole packet of the usual size; append grows it
+			// for a larger one.
+			c.rest = make([]byte, 0, max(len(data)-n, packetHeaderSize+c.svc.cfg.BufferSize))
 		}
 		c.rest = append(c.rest[:0], data[n:]...)
+		c.restUse = true
 	}
 	return nil
+}
+
+// releaseIdle drops the cut-packet buffer when no packet was cut since the
+// last call (loop, at each keepalive or inactivity tick), so that a
+// connection that once received a cut packet does not keep the buffer
+// while it idles.
+func (c *conn) releaseIdle() {
+	if len(c.rest) == 0 && !c.restUse {
+		c.rest = nil
+	}
+	c.restUse = false
 }
 
 // healthy reports whether losing this connection should reconnect at once
@@ -391,7 +455,9 @@ func (c *conn) onMessage(h *msgHeader, m Message) {
 	}
 	ti := c.svc.cfg.Protocol.lookup(m)
 	if ti == nil || ti.handle == nil {
-		c.log.Debug("ipc: no handler; message dropped", "type", fmt.Sprintf("%T", m))
+		if c.log.enabled(slog.LevelDebug) {
+			c.log.Debug("ipc: no handler; message dropped", "type", fmt.Sprintf("%T", m))
+		}
 	} else {
 		ti.handle(Context{c: c, flags: h.flags, senderIndex: h.senderIndex, senderUnique: h.senderUnique}, m)
 	}
@@ -457,7 +523,9 @@ func (c *conn) onClose(err error) {
 	if !errors.As(cause, &ce) {
 		cause = &ConnError{Op: "read", Peer: c.remote, ConnID: c.id, Err: cause}
 	}
-	c.countClose(cause)
+	if k, ok := c.countClose(cause); ok {
+		c.logClosed(k, cause)
+	}
 	if h := c.svc.cfg.ConnectionStop; h != nil && c.active {
 		h(c.info(), cause)
 	}

@@ -20,8 +20,11 @@ const (
 	DefaultKeepAlive             = 30 * time.Second
 	DefaultInactivityTimeout     = 120 * time.Second
 	DefaultMaxKeepAlives         = 10
+	DefaultFirstPacketTimeout    = 5 * time.Second
 	DefaultReconnectMin          = 50 * time.Millisecond
 	DefaultReconnectMax          = 10 * time.Second
+	DefaultResolveInterval       = 30 * time.Second
+	DefaultMinResolveInterval    = 5 * time.Second
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
 	DefaultMaxTLSHandshakes      = 256
 	DefaultRelayCredits          = 256

@@ -32,6 +32,16 @@
 // no lock is held across I/O and nothing blocks a loop. docs/architecture.md
 // follows one message from Send to the socket and back.
 //
+// # Names that move
+//
+// A pool resolves its name with Config.Resolver ([SystemResolver] by
+// default; [SRVResolver] for DNS SRV records; any service discovery as a
+// [Resolver]), again every Config.ResolveInterval while it has connections
+// and after failures (at most once per Config.MinResolveInterval). It
+// dials new addresses and retires its connections to addresses that left
+// the answer ([ErrAddressGone]); a failed or bad answer ([ErrResolve])
+// leaves its addresses and connections as they were (docs/tuning.md 2.9b).
+//
 // # TLS
 //
 // Config.TLSServer makes the listener TLS-only; Config.TLSClient makes every

@@ -3,6 +3,8 @@ package ipc_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -31,13 +33,24 @@ func (m *echoAllocMsg) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
 // The request is sent from the test goroutine, so every round crosses
 // goroutines twice (send → client loop, completion → test): the path whose
 // wake-ups could allocate.
+//
+// The "logger" case gives both services a real slog handler at Info
+// level: logging costs nothing per message either (docs/tuning.md,
+// Logger).
 func TestEchoZeroAllocs(t *testing.T) {
+	t.Run("nil logger", func(t *testing.T) { testEchoZeroAllocs(t, nil) })
+	t.Run("logger", func(t *testing.T) {
+		testEchoZeroAllocs(t, slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	})
+}
+
+func testEchoZeroAllocs(t *testing.T, logger *slog.Logger) {
 	sp := ipc.NewProtocol()
 	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *echoAllocMsg) { _ = ctx.Respond(m) })
-	server := startTestService(t, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0"})
+	server := startTestService(t, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Logger: logger})
 	cp := ipc.NewProtocol()
 	ipc.MustRegister[echoAllocMsg](cp, 1, nil)
-	client := startTestService(t, ipc.Config{Protocol: cp})
+	client := startTestService(t, ipc.Config{Protocol: cp, Logger: logger})
 	addr := server.Addr().String()
 
 	done := make(chan error, 1)

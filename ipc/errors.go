@@ -3,6 +3,8 @@ package ipc
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ipcframe/ipcframe/reactor"
 )
 
 // Configuration and API errors.
@@ -86,6 +88,15 @@ var (
 	// ErrInactivity reports a connection that was silent for too long. It
 	// is a timeout (Timeout returns true).
 	ErrInactivity error = &timeoutError{"ipc: inactivity timeout"}
+	// ErrFirstPacketTimeout reports an accepted connection that sent no
+	// complete packet within Config.FirstPacketTimeout of opening. It is a
+	// timeout (Timeout returns true).
+	ErrFirstPacketTimeout error = &timeoutError{"ipc: no complete packet within the first-packet timeout"}
+	// ErrTooManyConnections is why a connection accepted beyond
+	// Config.MaxAcceptedConnections is closed at once. Such a connection
+	// never opens (no ConnectionStart or ConnectionStop); the error
+	// appears in the logs, and Stats.Connections.Rejected counts them.
+	ErrTooManyConnections = reactor.ErrTooManyConnections
 	// ErrTooManyCanceled reports a connection closed because half of its
 	// MaxResponseWait was held by requests canceled while they waited for
 	// a response that never came. It closes once its other messages are
@@ -165,8 +176,28 @@ var ErrEncode = errors.New("ipc: message encoding failed")
 // ErrBadName reports a destination name that is not "host:port".
 var ErrBadName = errors.New("ipc: bad destination name")
 
-// ErrResolve reports a destination name that resolved to no address.
-var ErrResolve = errors.New("ipc: name resolution failed")
+// Name resolution errors (Config.Resolver). A pool that fails to resolve
+// its name keeps its connections and the addresses of its last good answer
+// (resolver_pool.go); a connection attempt fails with one of these only
+// when the pool has no address at all.
+var (
+	// ErrResolve reports a destination name that could not be resolved:
+	// the resolver failed, or answered nothing usable. The errors below
+	// wrap it.
+	ErrResolve = errors.New("ipc: name resolution failed")
+	// ErrNoAddress reports a resolver that answered no address.
+	ErrNoAddress = fmt.Errorf("%w: no address", ErrResolve)
+	// ErrBadAddress reports a resolver answer whose entries are all
+	// invalid: each must be an "ip:port" with a nonzero port (see
+	// Resolver). Invalid entries beside valid ones are dropped and counted
+	// (ResolverCounts.BadAddresses).
+	ErrBadAddress = fmt.Errorf("%w: invalid address", ErrResolve)
+	// ErrAddressGone is the cause a connection closes with when its
+	// address left its pool's resolved addresses: it was retired (it took
+	// no new messages and closed once its messages were done) and its pool
+	// dials a current address instead.
+	ErrAddressGone = errors.New("ipc: connection retired: its address is no longer resolved")
+)
 
 // Relay errors (docs/relay.md).
 var (

@@ -20,6 +20,11 @@ import (
 // times per window and the server's answers keep the client's dead-peer
 // timer fresh.
 //
+// The first-packet rule (Config.FirstPacketTimeout): an accepted connection
+// that has received no complete packet FirstPacketTimeout after it opened
+// closes with ErrFirstPacketTimeout; a dialed connection with nothing to
+// send when it opens sends one KeepAlive packet, which the server answers.
+//
 // Every time here is read from Config.Clock, and the timers are loop
 // timers on the same clock, so tests drive them with a manual clock.
 
@@ -38,8 +43,13 @@ func (c *conn) startTimers() {
 		case cfg.DeadPeerTimeout > 0:
 			period = cfg.DeadPeerTimeout
 		}
-	} else if cfg.InactivityTimeout > 0 {
-		period = cfg.InactivityTimeout
+	} else {
+		if cfg.FirstPacketTimeout > 0 {
+			c.firstTimer = c.rc.Loop().AfterFunc(cfg.FirstPacketTimeout, c.firstPacketDue)
+		}
+		if cfg.InactivityTimeout > 0 {
+			period = cfg.InactivityTimeout
+		}
 	}
 	if period <= 0 {
 		return
@@ -84,6 +94,7 @@ func (c *conn) tick() {
 		}
 		c.recvInWindow, c.keepAlives = false, 0
 	}
+	c.releaseIdle()
 	next := c.tickPeriod
 	if c.rc.Dialed() {
 		next = c.nextDialedTick(now)
@@ -142,12 +153,43 @@ func (c *conn) onKeepAlive() {
 	c.writeKeepAlive()
 }
 
-// stopTimers cancels the connection's timer (loop, on close).
+// firstPacketDue runs on the loop FirstPacketTimeout after an accepted
+// connection opened, unless a complete packet arrived first (onData stops
+// the timer then).
+func (c *conn) firstPacketDue() {
+	c.firstTimer = nil
+	if c.closed || c.gotPkt {
+		return
+	}
+	c.abort("first packet", ErrFirstPacketTimeout)
+}
+
+// openingKeepAlive sends one KeepAlive packet on a dialed connection that
+// had nothing to send when it opened, so that a server applying the
+// first-packet rule keeps it (Config.FirstPacketTimeout).
+func (c *conn) openingKeepAlive() {
+	if c.closed || c.raw || c.svc.cfg.FirstPacketTimeout < 0 || c.stats.traffic.bytesSent.Load() > 0 {
+		return
+	}
+	c.writeKeepAlive()
+}
+
+// stopFirstTimer cancels the first-packet timer: a packet (or, on a raw
+// connection, a byte) arrived (loop).
+func (c *conn) stopFirstTimer() {
+	if c.firstTimer != nil {
+		c.firstTimer.Stop()
+		c.firstTimer = nil
+	}
+}
+
+// stopTimers cancels the connection's timers (loop, on close).
 func (c *conn) stopTimers() {
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil
 	}
+	c.stopFirstTimer()
 }
 
 // keepAliveTimer is the timer type, named for the conn struct.

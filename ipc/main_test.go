@@ -1,12 +1,16 @@
 package ipc
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
+	if args := os.Getenv(peerEnv); args != "" {
+		os.Exit(peerMain(args)) // peerproc_test.go
+	}
 	goleak.VerifyTestMain(m,
 		// gnet's package-level ants worker pool: started at init, idle
 		// workers linger.

@@ -3,8 +3,10 @@ package ipc
 // The pool of one destination name and its records of connections.
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ipcframe/ipcframe/internal/clock"
 )
@@ -26,9 +28,10 @@ const (
 // set up, when the queue holds more messages than there are idle
 // connections (or fewer connections exist than the pool's persistent
 // minimum). A name that resolves to several addresses is tried one address
-// per attempt; the others are kept for the next attempts. After a failed
-// attempt with no address left, the pool retries with capped exponential
-// backoff with jitter while messages wait. Losing a connection reconnects
+// per attempt; the others are kept for the next attempts, and the name is
+// resolved again periodically and after failures (resolver_pool.go).
+// After a failed attempt with no address left, the pool retries with
+// capped exponential backoff with jitter while messages wait. Losing a connection reconnects
 // at once only if the connection was healthy (conn.healthy); otherwise the
 // loss counts as a failed attempt and the backoff applies, so a peer that
 // accepts and then closes is not redialed in a loop.
@@ -57,12 +60,24 @@ type pool struct {
 	main      *conn      // the synchronous connection; nil until needed
 	pending   int        // connections resolving or dialing
 	seq       uint64     // last message sequence number
-	addrs     []string   // resolved addresses not yet tried
 	failures  int        // consecutive failed attempts
 	retry     clock.Timer
 	minConns  int      // persistent connections to keep (CreatePool)
 	closeDone []func() // ClosePool/AbortPool callbacks
 	stats     PoolStats
+
+	// Name resolution (resolver_pool.go), guarded by mu.
+	static       bool          // immutable: the name cannot resolve differently
+	resolved     []string      // the last good answer, canonical "ip:port"
+	addrs        []string      // addresses of resolved not yet tried this round; next last
+	resolvedAt   time.Time     // when resolved was answered (Config.Clock)
+	lastResolve  time.Time     // when the last resolution started
+	stale        bool          // a connection or attempt failed since the last answer
+	resolving    chan struct{} // non-nil while a resolution runs; closed when it ends
+	resolveErr   error         // the last resolution's error
+	refresh      clock.Timer   // the periodic resolution
+	refreshGen   uint64        // bumped when refresh is stopped or re-armed
+	refreshFails int           // periodic resolutions failed in a row
 }
 
 // poolConn is the pool's record of one of its open connections (guarded by
@@ -75,10 +90,11 @@ type poolConn struct {
 }
 
 func newPool(svc *Service, name string, proxy *SOCKS5) *pool {
-	return &pool{svc: svc, name: name, proxy: proxy, stats: PoolStats{Name: name}}
+	return &pool{svc: svc, name: name, proxy: proxy, stats: PoolStats{Name: name}, static: isStaticName(svc.cfg.Resolver, name)}
 }
 
 func (p *pool) event(kind PoolEventKind, c *conn, err error) {
+	p.logPoolEvent(kind, c, err)
 	if h := p.svc.cfg.PoolEvent; h != nil {
 		h(PoolEvent{Kind: kind, Pool: p.name, Conn: Conn{c}, Err: err})
 	}
@@ -159,6 +175,7 @@ func (p *pool) opened(c *conn) {
 	}
 	p.conns = append(p.conns, poolConn{c: c, ready: !c.passive})
 	p.stats.Connects++
+	p.goneOnOpenLocked(c)
 	// Grow one connection at a time while the backlog exceeds idle
 	// connections: the queue is still full here, before c pulls.
 	p.maybeDialLocked()
@@ -173,7 +190,9 @@ func (p *pool) opened(c *conn) {
 // take the synchronous role from the connection that has it.
 func (p *pool) activated(c *conn) {
 	p.mu.Lock()
-	if i := p.indexLocked(c); i >= 0 {
+	// A connection retired while passive (its address left the answer)
+	// stays out of the rotation.
+	if i := p.indexLocked(c); i >= 0 && !p.conns[i].retired {
 		p.conns[i].ready = true
 	}
 	p.maybeDialLocked()
@@ -212,5 +231,6 @@ func (p *pool) snapshot() PoolStats {
 		}
 	}
 	s.Idle = p.idleCountLocked()
+	s.Addresses = slices.Clone(p.resolved)
 	return s
 }

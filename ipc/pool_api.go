@@ -50,6 +50,11 @@ type PoolStats struct {
 	Connects     uint64 // connections opened
 	Disconnects  uint64 // connections closed
 	Closing      bool   // ClosePool or AbortPool called
+	// Addresses is the pool's last good resolver answer ("ip:port", in
+	// canonical form); nil before the first.
+	Addresses []string
+	// Resolver counts the pool's name resolutions.
+	Resolver ResolverCounts
 }
 
 // PoolEventKind says what happened to a pool.
@@ -70,9 +75,16 @@ const (
 	PoolDisconnected
 	// PoolClosed: ClosePool or AbortPool finished.
 	PoolClosed
+	// PoolResolveFailed: resolving the pool's name failed (Err matches
+	// ErrResolve); the pool kept its addresses and connections.
+	PoolResolveFailed
+	// PoolAddressesChanged: the pool's name resolved to different
+	// addresses (Addrs is the new set); connections to the others retire.
+	PoolAddressesChanged
 )
 
-var poolEventNames = [...]string{"", "ConnectionStart", "ConnectionActivate", "ConnectFailed", "ConnectionStop", "Disconnected", "Closed"}
+var poolEventNames = [...]string{"", "ConnectionStart", "ConnectionActivate", "ConnectFailed", "ConnectionStop", "Disconnected", "Closed",
+	"ResolveFailed", "AddressesChanged"}
 
 // String names the event kind.
 func (k PoolEventKind) String() string {
@@ -84,10 +96,11 @@ func (k PoolEventKind) String() string {
 
 // PoolEvent reports a pool's life to Config.PoolEvent.
 type PoolEvent struct {
-	Kind PoolEventKind
-	Pool string
-	Conn Conn  // for connection events
-	Err  error // for failures and stops
+	Kind  PoolEventKind
+	Pool  string
+	Conn  Conn     // for connection events
+	Err   error    // for failures and stops
+	Addrs []string // PoolAddressesChanged: the new addresses
 }
 
 // CreatePool creates the pool of name ahead of sending and keeps

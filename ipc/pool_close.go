@@ -85,6 +85,7 @@ func (p *pool) finishLocked() []func() {
 		p.retry.Stop()
 		p.retry = nil
 	}
+	p.stopRefreshLocked()
 	done := p.closeDone
 	p.closeDone = nil
 	if done == nil {
@@ -112,6 +113,7 @@ func (p *pool) stop() {
 		p.retry.Stop()
 		p.retry = nil
 	}
+	p.stopRefreshLocked()
 	q := p.queue
 	p.queue = nil
 	p.queuedN.Store(0)

@@ -5,7 +5,6 @@ package ipc
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -46,43 +45,23 @@ func (p *pool) dial() {
 	defer p.svc.dialWG.Done()
 	ctx, cancel := context.WithTimeout(p.svc.ctx, p.svc.cfg.DialTimeout)
 	defer cancel()
-	// Through a proxy that resolves, the name itself is the address.
+	// Through a proxy that resolves, the name itself is the address (and
+	// the pool never resolves it: no address of its own to retire).
 	addr, err := p.name, error(nil)
-	if p.proxy == nil || p.proxy.ResolveLocally {
-		addr, err = p.nextAddr(ctx)
+	local := p.proxy == nil || p.proxy.ResolveLocally
+	if local {
+		addr, err = p.nextAddr(ctx) // resolver_pool.go
 	}
 	if err == nil {
-		err = p.svc.dial(ctx, p.name, addr, p.proxy, newConn(p.svc, p))
+		c := newConn(p.svc, p)
+		if local {
+			c.addr = addr
+		}
+		err = p.svc.dial(ctx, p.name, addr, p.proxy, c)
 	}
 	if err != nil {
 		p.dialFailed(err)
 	}
-}
-
-func (p *pool) nextAddr(ctx context.Context) (string, error) {
-	p.mu.Lock()
-	if n := len(p.addrs); n > 0 {
-		a := p.addrs[n-1]
-		p.addrs = p.addrs[:n-1]
-		p.mu.Unlock()
-		return a, nil
-	}
-	p.mu.Unlock()
-	addrs, err := p.svc.cfg.Resolver.Resolve(ctx, p.name)
-	if err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrResolve, p.name, err)
-	}
-	if len(addrs) == 0 {
-		return "", fmt.Errorf("%w: %s: no address", ErrResolve, p.name)
-	}
-	p.mu.Lock()
-	// Keep the rest, first address tried first.
-	p.addrs = p.addrs[:0]
-	for i := len(addrs) - 1; i >= 1; i-- {
-		p.addrs = append(p.addrs, addrs[i])
-	}
-	p.mu.Unlock()
-	return addrs[0], nil
 }
 
 // dialFailed accounts a failed attempt: the next cached address is tried at
@@ -93,6 +72,7 @@ func (p *pool) dialFailed(err error) {
 	p.pending--
 	p.failures++
 	p.stats.DialFailures++
+	p.stale = true // resolve again before a later round (resolver_pool.go)
 	var failed []*msgStub
 	if len(p.addrs) > 0 && p.state.Load() <= poolClosing {
 		p.maybeDialLocked()
@@ -103,7 +83,6 @@ func (p *pool) dialFailed(err error) {
 	p.scheduleRetryLocked()
 	done := p.finishLocked()
 	p.mu.Unlock()
-	p.svc.cfg.Logger.Debug("ipc: connect failed", "pool", p.name, "err", err)
 	p.event(PoolConnectFailed, nil, err)
 	for _, st := range failed {
 		st.fail(ErrConnection, err)

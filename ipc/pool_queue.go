@@ -30,7 +30,14 @@ func (p *pool) send(st *msgStub) error {
 	var wake *conn
 	if st.flags&Synchronous != 0 {
 		if wake = p.mainLocked(); wake != nil {
-			p.conns[p.indexLocked(wake)].idle = false
+			pc := &p.conns[p.indexLocked(wake)]
+			pc.idle = false
+			if pc.retired {
+				// A retiring main keeps its role until its synchronous
+				// messages are done (conn.holdsSync) but takes no more:
+				// make sure a successor comes.
+				p.maybeDialLocked()
+			}
 		}
 	} else {
 		wake = p.takeIdleLocked()
@@ -49,12 +56,18 @@ func (p *pool) send(st *msgStub) error {
 
 // pull moves messages from the queue into c's writer (loop of c), oldest
 // first, while the writer accepts them. Synchronous messages go only to the
-// main connection; other connections pass over them.
-func (p *pool) pull(c *conn) {
+// main connection; other connections pass over them. It takes nothing and
+// returns false once c's address has left the pool's answer (c.addrGone,
+// set under p.mu): c must retire.
+func (p *pool) pull(c *conn) bool {
 	if p.queuedN.Load() == 0 && p.isIdle(c) {
-		return
+		return true
 	}
 	p.mu.Lock()
+	if c.addrGone.Load() {
+		p.mu.Unlock()
+		return false
+	}
 	main := p.mainLocked() == c
 	k, full, left := 0, false, false
 	var canceled []*msgStub
@@ -90,6 +103,7 @@ func (p *pool) pull(c *conn) {
 	for _, st := range canceled {
 		st.failCanceled()
 	}
+	return true
 }
 
 // cancel removes st from the queue if it is still there and reports

@@ -56,6 +56,9 @@ func (p *pool) connClosed(c *conn, held []*msgStub, cause error) {
 		p.queue = append(resend, p.queue...)
 		p.queuedN.Store(int32(len(p.queue)))
 	}
+	if registered && !c.retired && (state == poolOpen || state == poolClosing) {
+		p.stale = true // resolve again before a later round (resolver_pool.go)
+	}
 	healthy := c.healthy()
 	if healthy {
 		p.failures = 0

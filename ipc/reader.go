@@ -83,10 +83,15 @@ type reader struct {
 	ev         readerEvents
 	rev        relayEvents // ev, if it implements relayEvents; else nil
 
+	// slots is indexed by the peer's writer slot; it grows on demand up
+	// to the highest slot seen (below maxSlots). An entry is set only
+	// while a message is under way in that slot: it is lent by codecs and
+	// given back when the message ends, so an idle connection holds none.
 	slots      []*rslot
-	scratch    []byte // decompression output
-	dispatched bool   // a message was dispatched in the current packet
-	pktLen     int    // payload length of the packet being parsed
+	codecs     *codecPool // the loop's pool (conn.go), or the reader's own
+	scratch    []byte     // decompression output, allocated at the first compressed packet
+	dispatched bool       // a message was dispatched in the current packet
+	pktLen     int        // payload length of the packet being parsed
 }
 
 func newReader(cfg *Config, ev readerEvents) *reader {
@@ -101,7 +106,6 @@ func newReader(cfg *Config, ev readerEvents) *reader {
 		reg:        cfg.Registry,
 		limits:     cfg.Limits,
 		ev:         ev,
-		slots:      make([]*rslot, cfg.MaxReaderSlots),
 	}
 }
 
@@ -174,9 +178,8 @@ func (r *reader) packet(p []byte) error {
 				return err
 			}
 		case cmdCancelMessage:
-			if s := r.slots[cmd.slot]; s != nil && s.phase != rIdle {
-				s.phase = rIdle
-				s.body = msgBody{}
+			if s := r.slot(cmd.slot); s != nil && s.phase != rIdle {
+				r.release(cmd.slot)
 				r.ev.onCancelMessage(cmd.slot)
 			}
 		case cmdCancelRequest:
@@ -194,10 +197,42 @@ func (r *reader) packet(p []byte) error {
 	return nil
 }
 
+// slot returns the receive state of the peer's slot i, nil if no message
+// is under way there.
+func (r *reader) slot(i uint32) *rslot {
+	if int(i) >= len(r.slots) {
+		return nil
+	}
+	return r.slots[i]
+}
+
+// release ends the message of slot i and gives its state back to the pool.
+func (r *reader) release(i uint32) {
+	s := r.slots[i]
+	r.slots[i] = nil
+	s.dec.Reset(nil)
+	r.pool().putRslot(s)
+}
+
+// pool returns the reader's codec pool, making its own if it has none.
+func (r *reader) pool() *codecPool {
+	if r.codecs == nil {
+		r.codecs = &codecPool{reg: r.reg, limits: r.limits}
+	}
+	return r.codecs
+}
+
 func (r *reader) chunk(cmd *command) error {
-	s := r.slots[cmd.slot]
+	s := r.slot(cmd.slot)
 	if s == nil {
-		s = &rslot{dec: serde.NewDecoder(r.reg, r.limits)}
+		if cmd.code != cmdNewMessage && cmd.code != cmdFullMessage {
+			return fmt.Errorf("%w: continuation on idle slot %d", ErrBadSlot, cmd.slot)
+		}
+		if int(cmd.slot) >= len(r.slots) {
+			// parseCommand bounds cmd.slot by maxSlots.
+			r.slots = append(r.slots, make([]*rslot, int(cmd.slot)+1-len(r.slots))...)
+		}
+		s = r.pool().rslot()
 		r.slots[cmd.slot] = s
 	}
 	start := cmd.code == cmdNewMessage || cmd.code == cmdFullMessage
@@ -215,13 +250,13 @@ func (r *reader) chunk(cmd *command) error {
 	data := cmd.data
 	if s.phase == rRelay {
 		if end {
-			s.phase = rIdle
+			r.release(cmd.slot)
 		}
 		return r.rev.relayChunk(cmd.slot, data, end)
 	}
 	if s.phase == rSkip {
 		if end {
-			s.phase = rIdle
+			r.release(cmd.slot)
 		}
 		return nil
 	}
@@ -243,7 +278,7 @@ func (r *reader) chunk(cmd *command) error {
 		if r.ev.onHeader(&s.hdr) {
 			s.phase = rSkip
 			if end {
-				s.phase = rIdle
+				r.release(cmd.slot)
 			}
 			return nil
 		}
@@ -255,7 +290,7 @@ func (r *reader) chunk(cmd *command) error {
 			if act == hdrSkip {
 				s.phase = rSkip
 				if end {
-					s.phase = rIdle
+					r.release(cmd.slot)
 				}
 				return nil
 			}
@@ -292,6 +327,7 @@ func (r *reader) chunk(cmd *command) error {
 		s.body = msgBody{}
 		r.dispatched = true
 		r.ev.onMessage(&s.hdr, m)
+		r.release(cmd.slot)
 	}
 	return nil
 }

@@ -62,6 +62,7 @@ func NewService(cfg Config) (*Service, error) {
 		Logger:      c.Logger,
 		Clock:       c.Clock,
 		TLS:         c.reactorTLS(),
+		MaxAccepted: c.MaxAcceptedConnections,
 		// A short pipe below the writer (writer.go: head-of-line).
 		HighWater:          writeHighWater,
 		LowWater:           writeLowWater,
@@ -282,8 +283,10 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 		h.s.mu.Unlock()
 	}
 	c.rc, c.id, c.remote = rc, rc.ID(), rc.RemoteAddr()
-	c.log = h.s.cfg.Logger.With("conn", c.id, "peer", c.remote)
+	c.ls = loopStateOf(rc.Loop(), &h.s.cfg)
+	c.w.codecs, c.r.codecs = &c.ls.codecs, &c.ls.codecs
 	c.countOpen()
+	c.log.Debug("ipc: connection opened")
 	c.active, c.openAt = true, h.s.cfg.Clock.Now()
 	c.raw = c.startRaw()
 	c.passive = c.pool != nil && (h.s.cfg.StartPassive || c.raw)
@@ -295,6 +298,9 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 		c.pool.opened(c)
 	}
 	c.pump()
+	if c.pool != nil {
+		c.openingKeepAlive()
+	}
 }
 
 func (h handler) OnData(rc *reactor.Conn, data []byte) int {

@@ -48,6 +48,11 @@ const (
 // limit of 10 closes on the 10th, so this is the same rule), well above
 // the at most 3 a 300 s client can send in one window.
 //
+// It also turns the first-packet rule off (FirstPacketTimeout < 0): a C++
+// client may stay silent until its first ping, 300 s after it connects,
+// and a C++ 6.0 server would count our opening KeepAlive against its ping
+// limit.
+//
 // A Go server on the defaults (120 s window) closes a client on this
 // profile for inactivity: use the profile on both ends, or only toward
 // SolidFrame peers.
@@ -66,6 +71,7 @@ func SolidFrameProfile() Config {
 		KeepAlive:             SolidFrameProfileKeepAlive,
 		InactivityTimeout:     SolidFrameInactivityTimeout,
 		MaxKeepAlives:         SolidFrameProfileMaxKeepAlives,
+		FirstPacketTimeout:    -1,
 	}
 }
 

@@ -38,6 +38,9 @@ type Stats struct {
 	// (kinds that allow it, package doc). Cancels counts Cancel calls and
 	// ended contexts that reached a message not yet completed.
 	Resends, Cancels uint64
+	// Resolver counts the name resolutions of all pools, closed ones
+	// included.
+	Resolver ResolverCounts
 	// Pools holds each pool's statistics, sorted by name, and PoolTraffic
 	// the traffic of each pool's connections, closed ones included, by
 	// pool name.
@@ -97,6 +100,14 @@ type ConnectionCounts struct {
 	// inactivity or dead-peer timers; on a protocol violation (bad input,
 	// keepalive flood); other errors.
 	ClosedLocal, ClosedByPeer, ClosedTimeout, ClosedProtocol, ClosedOther uint64
+	// FirstPacketTimeouts counts the accepted connections closed for
+	// sending no complete packet within Config.FirstPacketTimeout (they
+	// are among ClosedTimeout).
+	FirstPacketTimeouts uint64
+	// Rejected counts the connections accepted beyond
+	// Config.MaxAcceptedConnections and closed at once. They never opened:
+	// they are not in Accepted.
+	Rejected uint64
 }
 
 // Open returns the connections open now.
@@ -131,8 +142,10 @@ type serviceCounters struct {
 	completions                    [completionKinds]atomic.Uint64
 	accepted, dialed               atomic.Uint64
 	closed                         [closeCauses]atomic.Uint64
+	firstPacket                    atomic.Uint64 // of closed[closedTimeout]
 	keepAlivesSent, keepAlivesRecv atomic.Uint64
 	resends, cancels               atomic.Uint64
+	resolver                       resolverCounters // resolver_pool.go
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{} // guarded by connsMu: open connections
@@ -199,10 +212,10 @@ func (c *conn) countOpen() {
 }
 
 // countClose counts a connection that closed with cause, if it had opened
-// (loop).
-func (c *conn) countClose(cause error) {
+// (loop), and returns the class it counted it in.
+func (c *conn) countClose(cause error) (k int, counted bool) {
 	if !c.active {
-		return
+		return 0, false
 	}
 	sc := &c.svc.counters
 	sc.connsMu.Lock()
@@ -210,10 +223,13 @@ func (c *conn) countClose(cause error) {
 	delete(sc.conns, c)
 	sc.connsMu.Unlock()
 	if !listed {
-		return
+		return 0, false
 	}
-	k := closedOther
+	k = closedOther
 	switch {
+	case errors.Is(cause, ErrFirstPacketTimeout):
+		k = closedTimeout
+		sc.firstPacket.Add(1)
 	case errors.Is(cause, ErrInactivity), errors.Is(cause, ErrDeadPeer):
 		k = closedTimeout
 	case errors.Is(cause, ErrProtocol):
@@ -221,10 +237,12 @@ func (c *conn) countClose(cause error) {
 	case errors.Is(cause, io.EOF), errors.Is(cause, syscall.ECONNRESET), errors.Is(cause, syscall.EPIPE):
 		k = closedByPeer
 	case errors.Is(cause, ErrConnectionClosed), errors.Is(cause, ErrServiceStopped), errors.Is(cause, ErrPoolClosed),
+		errors.Is(cause, ErrAddressGone),
 		errors.Is(cause, reactor.ErrStopped), errors.Is(cause, reactor.ErrClosed):
 		k = closedLocal
 	}
 	c.svc.counters.closed[k].Add(1)
+	return k, true
 }
 
 // countSent counts n bytes written to the socket and the messages the
@@ -309,11 +327,15 @@ func (s *Service) Stats() Stats {
 			ClosedTimeout:  sc.closed[closedTimeout].Load(),
 			ClosedProtocol: sc.closed[closedProtocol].Load(),
 			ClosedOther:    sc.closed[closedOther].Load(),
+
+			FirstPacketTimeouts: sc.firstPacket.Load(),
+			Rejected:            s.r.Stats().Rejected,
 		},
 		KeepAlivesSent:     sc.keepAlivesSent.Load(),
 		KeepAlivesReceived: sc.keepAlivesRecv.Load(),
 		Resends:            sc.resends.Load(),
 		Cancels:            sc.cancels.Load(),
+		Resolver:           sc.resolver.load(),
 	}
 	sc.connsMu.Lock()
 	for c := range sc.conns {

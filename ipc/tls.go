@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 
 	"github.com/ipcframe/ipcframe/reactor"
@@ -56,7 +57,22 @@ func (c *Config) reactorTLS() reactor.TLSConfig {
 		Server:           c.TLSServer,
 		HandshakeTimeout: c.TLSHandshakeTimeout,
 		MaxHandshakes:    c.MaxTLSHandshakes,
-		OnHandshakeError: c.TLSHandshakeFailed,
+		OnHandshakeError: c.handshakeFailed(),
+	}
+}
+
+// handshakeFailed returns the reactor's OnHandshakeError: it logs the
+// failure (log.go) and passes it to TLSHandshakeFailed.
+func (c *Config) handshakeFailed() func(string, error) {
+	user, lg := c.TLSHandshakeFailed, c.Logger
+	return func(remote string, err error) {
+		if ctx := context.Background(); lg.Enabled(ctx, slog.LevelInfo) {
+			lg.LogAttrs(ctx, slog.LevelInfo, "ipc: TLS handshake failed",
+				slog.String(logPeer, remote), slog.String(logSide, "accepted"), slog.Any(logErr, err))
+		}
+		if user != nil {
+			user(remote, err)
+		}
 	}
 }
 

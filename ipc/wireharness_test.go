@@ -194,6 +194,16 @@ func (e *wireEnd) primeSlot(slot int, unique uint32) {
 	}
 	e.output(e.svc.cfg.BufferSize)
 	e.resps = nil
-	require.Equal(e.t, int32(slot), e.w.free[len(e.w.free)-1], "slot %d is next", slot)
-	require.Equal(e.t, unique, e.w.slots[slot].unique)
+	// The next slot is the top of the free stack, or a new one when none
+	// is free (the writer grows its slot table on demand).
+	next := int32(len(e.w.slots))
+	if n := len(e.w.free); n > 0 {
+		next = e.w.free[n-1]
+	}
+	require.Equal(e.t, int32(slot), next, "slot %d is next", slot)
+	if slot < len(e.w.slots) {
+		require.Equal(e.t, unique, e.w.slots[slot].unique)
+	} else {
+		require.Zero(e.t, unique)
+	}
 }

@@ -75,8 +75,12 @@ type writer struct {
 	reg          *serde.Registry
 	limits       serde.Limits
 
+	// slots grows on demand up to maxSlots (MaxMultiplex+MaxResponseWait)
+	// entries, so an idle connection holds none and a lightly used one
+	// only the few it needed (docs/tuning.md, memory per connection).
 	slots      []wslot
-	free       []int32 // stack of free slot indexes
+	maxSlots   int
+	free       []int32 // stack of free slot indexes, among len(slots)
 	wq         ring    // write queue: slots with bytes to write
 	syncWait   ring    // synchronous slots waiting their turn
 	curSync    int32   // synchronous slot in wq, or -1
@@ -94,7 +98,7 @@ type writer struct {
 	cancelMsgs []uint32    // CancelMessage commands to send
 	done       []*msgStub  // written one-way messages, to complete after the write
 	failed     []failedMsg // messages that failed to encode, to complete
-	scratch    []byte      // compression output
+	scratch    []byte      // compression output, allocated at the first compressed packet
 
 	comp compress.Adaptive // the codec under the connection's back-off
 
@@ -103,6 +107,10 @@ type writer struct {
 	// credits to return to the peer.
 	credits, maxCredits int
 	acks                int
+
+	// codecs lends each slot an encoder while its message is being
+	// written: the loop's pool (conn.go), or the writer's own.
+	codecs *codecPool
 }
 
 type failedMsg struct {
@@ -124,27 +132,54 @@ func newWriter(cfg *Config) *writer {
 		proto:        cfg.Protocol,
 		reg:          cfg.Registry,
 		limits:       cfg.Limits,
-		slots:        make([]wslot, n),
-		free:         make([]int32, n),
-		wq:           newRing(n),
-		syncWait:     newRing(n),
+		maxSlots:     n,
 		curSync:      -1,
 		comp:         compress.NewAdaptive(cfg.Compression, cfg.CompressionBackoff),
 		credits:      cfg.RelayCredits,
 		maxCredits:   cfg.RelayCredits,
 	}
-	for i := range w.free {
-		w.free[i] = int32(n - 1 - i) // pop gives slot 0 first
-	}
-	if w.codec != nil {
-		w.scratch = make([]byte, 2*maxPacketPayload)
-	}
 	return w
+}
+
+// takeSlot pops a free slot, adding one when none is free and fewer than
+// maxSlots exist; ok is false when all are in use. Free slots form a
+// stack, so the most recently freed slot (and at light load slot 0) is
+// reused first and the slot table grows only to the peak in use. Growing
+// allocates (append doubles the table); steady state does not.
+func (w *writer) takeSlot() (i int32, ok bool) {
+	if n := len(w.free); n > 0 {
+		i = w.free[n-1]
+		w.free = w.free[:n-1]
+		return i, true
+	}
+	if len(w.slots) == w.maxSlots {
+		return 0, false
+	}
+	w.slots = append(w.slots, wslot{})
+	return int32(len(w.slots) - 1), true
+}
+
+// pool returns the writer's codec pool, making its own if it has none.
+func (w *writer) pool() *codecPool {
+	if w.codecs == nil {
+		w.codecs = &codecPool{reg: w.reg, limits: w.limits}
+	}
+	return w.codecs
+}
+
+// releaseEncoder gives slot i's encoder back to the pool: its message is
+// written, freed or abandoned.
+func (w *writer) releaseEncoder(i int32) {
+	if s := &w.slots[i]; s.enc != nil {
+		s.enc.Reset(nil)
+		w.pool().putEncoder(s.enc)
+		s.enc = nil
+	}
 }
 
 // canAccept reports whether enqueue would take a message of these flags.
 func (w *writer) canAccept(f Flags) bool {
-	if w.queued >= w.maxMultiplex || len(w.free) == 0 {
+	if w.queued >= w.maxMultiplex || (len(w.free) == 0 && len(w.slots) == w.maxSlots) {
 		return false
 	}
 	return f&AwaitResponse == 0 || w.waiting+w.canceledWaits+w.queuedReqs < w.maxWait
@@ -155,8 +190,7 @@ func (w *writer) enqueue(st *msgStub) bool {
 	if !w.canAccept(st.flags) {
 		return false
 	}
-	i := w.free[len(w.free)-1]
-	w.free = w.free[:len(w.free)-1]
+	i, _ := w.takeSlot()
 	s := &w.slots[i]
 	s.st, s.phase, s.cont = st, slotQueued, 0
 	st.slot = i
@@ -244,6 +278,9 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		return 0, nil
 	}
 	var flags uint8
+	if w.codec != nil && w.scratch == nil {
+		w.scratch = make([]byte, 2*maxPacketPayload)
+	}
 	if ackReq {
 		flags |= packetFlagAckRequest
 	}
@@ -277,7 +314,7 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 			recipientUnique: st.recipUnique,
 		}
 		if s.enc == nil {
-			s.enc = serde.NewEncoder(w.reg, w.limits)
+			s.enc = w.pool().encoder()
 		}
 		s.enc.Reset(&s.hdr)
 		s.phase = slotHeader
@@ -345,6 +382,7 @@ func (w *writer) finish(i int32) {
 	s := &w.slots[i]
 	st := s.st
 	w.unqueue(i)
+	w.releaseEncoder(i)
 	w.finished++
 	if st.isRequest() {
 		s.phase = slotWait
@@ -381,6 +419,7 @@ func (w *writer) unqueue(i int32) {
 }
 
 func (w *writer) freeSlot(i int32) {
+	w.releaseEncoder(i)
 	s := &w.slots[i]
 	s.st = nil
 	s.phase = slotFree
@@ -485,6 +524,7 @@ func (w *writer) drain() []*msgStub {
 			continue
 		}
 		out = append(out, s.st)
+		w.releaseEncoder(int32(i))
 		s.st = nil
 		s.phase = slotFree
 		s.unique++
@@ -546,19 +586,21 @@ func (b *msgBody) Continue(v *serde.Visitor) {
 	v.Struct(b.msg)
 }
 
-// ring is a fixed-capacity FIFO of slot indexes.
+// ring is a FIFO of slot indexes. It grows on demand (it never holds more
+// than the writer's slots) and never shrinks.
 type ring struct {
 	buf        []int32
 	head, size int
 }
-
-func newRing(n int) ring { return ring{buf: make([]int32, n)} }
 
 func (r *ring) len() int { return r.size }
 func (r *ring) front() int32 {
 	return r.buf[r.head]
 }
 func (r *ring) push(v int32) {
+	if r.size == len(r.buf) {
+		r.grow()
+	}
 	r.buf[(r.head+r.size)%len(r.buf)] = v
 	r.size++
 }
@@ -569,6 +611,15 @@ func (r *ring) pop() int32 {
 	return v
 }
 func (r *ring) reset() { r.head, r.size = 0, 0 }
+
+// grow doubles the ring's capacity (at least 4), keeping its order.
+func (r *ring) grow() {
+	buf := make([]int32, max(4, 2*len(r.buf)))
+	for k := 0; k < r.size; k++ {
+		buf[k] = r.buf[(r.head+k)%len(r.buf)]
+	}
+	r.buf, r.head = buf, 0
+}
 
 // at returns the k-th entry from the front.
 func (r *ring) at(k int) int32 { return r.buf[(r.head+k)%len(r.buf)] }

@@ -403,6 +403,9 @@ func (c *Conn) closedOnLoop(err error) {
 	c.dropQueueLocked()
 	c.mu.Unlock()
 	delete(c.loop.conns, c)
+	if !c.dialed {
+		c.r.released()
+	}
 	if c.handlerOwnsOnLoop() {
 		c.r.h.OnClose(c, reason)
 	}

@@ -34,6 +34,7 @@ type Loop struct {
 	epfd       int               // busy polling's private epoll set; 0 if off
 	spinEvents []unix.EpollEvent // EpollWait output for spinOnLoop
 	tlsPlain   []byte            // TLS decrypt buffer shared by the loop's connections (tls.go)
+	value      any               // the Handler's per-loop state (Value, SetValue)
 }
 
 func newLoop(r *Reactor, el gnet.EventLoop) *Loop {
@@ -52,6 +53,14 @@ func newLoop(r *Reactor, el gnet.EventLoop) *Loop {
 func (l *Loop) Execute(fn func()) error {
 	return l.r.execute(l.el, gnet.RunnableFunc(func(context.Context) error { fn(); return nil }))
 }
+
+// Value returns what SetValue stored, nil before (loop-only). It holds a
+// Handler's per-loop state, such as a scratch buffer that the loop's
+// connections share because only one of them runs at a time.
+func (l *Loop) Value() any { return l.value }
+
+// SetValue stores v for Value (loop-only).
+func (l *Loop) SetValue(v any) { l.value = v }
 
 // stall adds c to the stalled set and makes sure a recheck is pending.
 func (l *Loop) stall(c *Conn) {

@@ -101,13 +101,18 @@ type Config struct {
 	// TLS configures TLS for accepted connections and the handshakes of
 	// both roles (tls.go). The zero value accepts plain TCP.
 	TLS TLSConfig
+	// MaxAccepted bounds the accepted connections open at once (dialed ones
+	// do not count): a connection accepted beyond it is closed at once,
+	// before any TLS handshake or Handler call, and counted in
+	// Stats.Rejected. Zero means no limit; negative is invalid.
+	MaxAccepted int
 }
 
 // withDefaults returns a copy of cfg with defaults filled in, or an error
 // naming the invalid field.
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Loops < 0 || cfg.ReadBufferCap < 0 || cfg.HighWater < 0 || cfg.LowWater < 0 ||
-		cfg.MaxQueued < 0 || cfg.MaxInbound < 0 || cfg.StallPoll < 0 || cfg.DialTimeout < 0 {
+		cfg.MaxQueued < 0 || cfg.MaxInbound < 0 || cfg.StallPoll < 0 || cfg.DialTimeout < 0 || cfg.MaxAccepted < 0 {
 		return cfg, errors.New("reactor: invalid config: negative value")
 	}
 	if cfg.Loops == 0 {
@@ -172,8 +177,13 @@ type Reactor struct {
 
 	nextID atomic.Uint64
 	stats  counters
-	tasks  atomic.Uint64 // tasks submitted to any loop; ends busy polls
-	hs     *handshaker   // TLS handshake goroutines (tls_handshake.go)
+	// accepted counts the accepted connections open (MaxAccepted);
+	// limited is set while connections are being rejected, so that the
+	// limit is logged once each time it is reached.
+	accepted atomic.Int64
+	limited  atomic.Bool
+	tasks    atomic.Uint64 // tasks submitted to any loop; ends busy polls
+	hs       *handshaker   // TLS handshake goroutines (tls_handshake.go)
 
 	// mu guards the fields below it. Lock order: mu before loopsMu; never
 	// hold mu while calling gnet or user code.
@@ -461,6 +471,9 @@ func (eh *engineHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	r := eh.r
 	c, _ := gc.Context().(*Conn)
 	if c == nil {
+		if !r.admit(gc) {
+			return nil, gnet.Close
+		}
 		c = newConn(r, false, nil)
 	}
 	c.openOnLoop(gc, r.loopFor(gc.EventLoop()))
@@ -482,6 +495,39 @@ func (eh *engineHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	return nil, gnet.None
+}
+
+// admit counts a newly accepted connection against MaxAccepted and reports
+// whether it may open; a rejected one is counted and closed by the caller.
+func (r *Reactor) admit(gc gnet.Conn) bool {
+	max := int64(r.cfg.MaxAccepted)
+	if max <= 0 {
+		return true
+	}
+	if r.accepted.Add(1) <= max {
+		return true
+	}
+	r.accepted.Add(-1)
+	r.stats.rejected.Add(1)
+	if r.limited.CompareAndSwap(false, true) {
+		r.log.Warn("reactor: accepted-connection limit reached",
+			"limit", max, "err", ErrTooManyConnections)
+	}
+	if r.log.Enabled(context.Background(), slog.LevelDebug) {
+		peer := ""
+		if a := gc.RemoteAddr(); a != nil {
+			peer = a.String()
+		}
+		r.log.Debug("reactor: connection rejected", "peer", peer, "err", ErrTooManyConnections)
+	}
+	return false
+}
+
+// released counts the close of an accepted connection (MaxAccepted).
+func (r *Reactor) released() {
+	if r.cfg.MaxAccepted > 0 && r.accepted.Add(-1) < int64(r.cfg.MaxAccepted) {
+		r.limited.Store(false)
+	}
 }
 
 // OnTraffic presents all unconsumed inbound bytes to Handler.OnData.

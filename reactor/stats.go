@@ -14,6 +14,9 @@ type Stats struct {
 	SendWaits uint64
 	// ReadPauses counts Conn.PauseRead calls that paused reading.
 	ReadPauses uint64
+	// Rejected counts accepted connections closed at once because
+	// Config.MaxAccepted were open.
+	Rejected uint64
 }
 
 // counters backs Stats.
@@ -23,6 +26,8 @@ type counters struct {
 	sendWaits atomic.Uint64
 	// readPauses backs Stats.ReadPauses.
 	readPauses atomic.Uint64
+	// rejected backs Stats.Rejected.
+	rejected atomic.Uint64
 }
 
 // Stats returns a snapshot of the reactor's counters (any goroutine).
@@ -32,5 +37,6 @@ func (r *Reactor) Stats() Stats {
 		Stalls:     r.stats.stalls.Load(),
 		SendWaits:  r.stats.sendWaits.Load(),
 		ReadPauses: r.stats.readPauses.Load(),
+		Rejected:   r.stats.rejected.Load(),
 	}
 }

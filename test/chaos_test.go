@@ -342,8 +342,12 @@ func TestChaos(t *testing.T) {
 	var strays atomic.Int64
 	ipc.MustRegister(cp, 1, func(ipc.Context, *chaosMsg) { strays.Add(1) })
 	client, err := ipc.NewService(ipc.Config{
-		Protocol:             cp,
-		Resolver:             ipc.ResolverFunc(nw.resolve),
+		Protocol: cp,
+		Resolver: ipc.ResolverFunc(nw.resolve),
+		// Every attempt after a failure resolves (the current proxy), and
+		// a changed answer retires the connections through other proxies.
+		MinResolveInterval:   -1,
+		ResolveInterval:      -1,
 		MaxActiveConnections: 2,
 		// Writers keep their default sizes: with room for every message
 		// in flight, silent requests are written before their deadline

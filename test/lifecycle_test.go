@@ -516,22 +516,27 @@ func TestCreatePoolOnce(t *testing.T) {
 func TestSecondStopWaits(t *testing.T) {
 	got := make(chan struct{}, 1)
 	server := startService(t, ipc.Config{
-		Protocol: semClientProto(t, func(ipc.Context, *testmsg.Message) { got <- struct{}{} }), // never answers
-		Listen:   "127.0.0.1:0",
+		// Never answers. The messages sent until the first Stop begins
+		// arrive too: the handler must not block the loop on them.
+		Protocol: semClientProto(t, func(ipc.Context, *testmsg.Message) {
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}),
+		Listen: "127.0.0.1:0",
 	})
 	client := startService(t, ipc.Config{Protocol: semClientProto(t, nil)})
 	res := make(chan error, 1)
+	var completed atomic.Bool // the request's completion has run
 	id, err := ipc.SendRequestContext(context.Background(), client, server.Addr().String(), testmsg.New(1, 64), 0,
-		func(_, _ *testmsg.Message, err error) { res <- err })
+		func(_, _ *testmsg.Message, err error) { completed.Store(true); res <- err })
 	require.NoError(t, err)
 	wait(t, got, "the request at the server")
 
-	var firstDone atomic.Bool
 	first := make(chan error, 1)
 	go func() {
-		err := client.Stop(context.Background()) // drains: waits for the request
-		firstDone.Store(true)
-		first <- err
+		first <- client.Stop(context.Background()) // drains: waits for the request
 	}()
 	// Sends fail once the first Stop has begun.
 	for client.Send(server.Addr().String(), testmsg.New(2, 64), 0, nil) == nil {
@@ -544,12 +549,14 @@ func TestSecondStopWaits(t *testing.T) {
 		if err := client.Stop(ctx); err != nil {
 			t.Errorf("second Stop: %v", err)
 		}
-		second <- firstDone.Load()
+		// Whichever Stop call gets there first, neither returns before the
+		// drain is over: the request has completed and nothing is in flight.
+		second <- completed.Load() && client.Stats().InFlight == 0
 	}()
 	require.NoError(t, client.Cancel(id)) // lets the first Stop finish
 	require.ErrorIs(t, semAwait(t, res, "the request"), ipc.ErrCanceled)
 	require.NoError(t, semAwait(t, first, "the first Stop"))
-	require.True(t, semAwait(t, second, "the second Stop"), "the second Stop returned before the first had finished")
+	require.True(t, semAwait(t, second, "the second Stop"), "the second Stop returned before the drain was over")
 }
 
 // TestSynchronousOrderAcrossReconnect (defect 5): synchronous messages

@@ -3,12 +3,16 @@
 package test
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(netnsPeerEnv); addr != "" {
+		os.Exit(runNetnsPeer(addr)) // a host of netns_test.go (netns_lab_test.go)
+	}
 	goleak.VerifyTestMain(m,
 		// gnet's package-level ants worker pool (gnet registers dialed
 		// sockets through it): started at init, idle workers linger.

@@ -128,16 +128,17 @@ func TestSolidFrameProfileDialsSolidFrameServer(t *testing.T) {
 }
 
 // TestDefaultKeepAliveDroppedBySolidFrameServer: a client on our defaults
-// (a ping every 30 s) is dropped by SolidFrame's flood guard in the first
-// window: on the 2nd ping at SolidFrame 6.0's limit 2, on the 10th at the
-// work branch's limit 10.
+// (a KeepAlive when it opens with nothing to send, for the first-packet
+// rule, then a ping every 30 s) is dropped by SolidFrame's flood guard in
+// the first window: on the 2nd ping (at 30 s) at SolidFrame 6.0's limit
+// 2, on the 10th (at 270 s) at the work branch's limit 10.
 func TestDefaultKeepAliveDroppedBySolidFrameServer(t *testing.T) {
 	for _, tc := range []struct {
 		limit int
 		want  sfDrop
 	}{
-		{ipc.SolidFrameKeepAliveCount, sfDrop{reason: "flood", at: 60 * time.Second, pings: 2}},
-		{10, sfDrop{reason: "flood", at: 300 * time.Second, pings: 10}},
+		{ipc.SolidFrameKeepAliveCount, sfDrop{reason: "flood", at: 30 * time.Second, pings: 2}},
+		{10, sfDrop{reason: "flood", at: 270 * time.Second, pings: 10}},
 	} {
 		t.Run(fmt.Sprintf("limit=%d", tc.limit), func(t *testing.T) {
 			got := sfServer(t, ipc.Config{}, ipc.SolidFrameInactivityTimeout, tc.limit, 50)
@@ -174,7 +175,9 @@ func TestSolidFrameLimitTwoDropsIdleConnections(t *testing.T) {
 // TestSolidFrameProfileAcceptsSolidFrameClient: a SolidFrame-style client
 // pinging every 300 s (SolidFrameKeepAlive) is answered for 50 windows of
 // a server on the profile, never closed; a server on our defaults (120 s
-// window) closes it with ErrInactivity before its first ping.
+// window) closes it with ErrInactivity before its first ping (with the
+// first-packet rule off: on, it is closed after 5 s, with
+// ErrFirstPacketTimeout).
 func TestSolidFrameProfileAcceptsSolidFrameClient(t *testing.T) {
 	t.Run("profile", func(t *testing.T) {
 		clk := newKAClock()
@@ -198,6 +201,7 @@ func TestSolidFrameProfileAcceptsSolidFrameClient(t *testing.T) {
 		stops := newKAStops()
 		server := startService(t, ipc.Config{
 			Protocol: plEchoProto(nil), Listen: "127.0.0.1:0", ConnectionStop: stops.add, Clock: clk,
+			FirstPacketTimeout: -1,
 		})
 		peer := kaDialRaw(t, server.Addr().String())
 		clk.armed(t, 1, "the server's inactivity window")

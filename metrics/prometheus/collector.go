@@ -19,10 +19,15 @@
 //	connections_open                                 gauge
 //	keepalives_sent_total, keepalives_received_total counters
 //	resends_total, cancels_total                     counters
+//	resolutions_total{outcome}                       counter: ok, failed
+//	resolver_bad_addresses_total,
+//	resolver_address_changes_total,
+//	resolver_retired_connections_total               counters
 //	pool_queued_messages{pool}                       gauge
 //	pool_connections{pool,state}                     gauge: active, passive,
 //	                                                 pending, idle
 //	pool_dials_total{pool}, pool_dial_failures_total{pool} counters
+//	pool_addresses{pool}                             gauge: resolved addresses
 //	pool_messages_sent_total{pool}, pool_messages_received_total{pool},
 //	pool_bytes_sent_total{pool}, pool_bytes_received_total{pool} counters
 //
@@ -45,11 +50,15 @@ type Collector struct {
 	msgsSent, msgsRecv, bytesSent, bytesRecv *prometheus.Desc
 	completions, inflight                    *prometheus.Desc
 	opened, closed, open                     *prometheus.Desc
+	rejected, firstPacket                    *prometheus.Desc
 	kaSent, kaRecv, resends, cancels         *prometheus.Desc
 	poolQueued, poolConns                    *prometheus.Desc
 	poolDials, poolDialFailures              *prometheus.Desc
 	poolMsgsSent, poolMsgsRecv               *prometheus.Desc
 	poolBytesSent, poolBytesRecv             *prometheus.Desc
+	resolutions, resolveBad                  *prometheus.Desc
+	resolveChanges, resolveRetired           *prometheus.Desc
+	poolAddrs                                *prometheus.Desc
 }
 
 // NewCollector returns a Collector of svc's statistics; constLabels (may
@@ -69,6 +78,8 @@ func NewCollector(svc *ipc.Service, constLabels prometheus.Labels) *Collector {
 		opened:           d("connections_opened_total", "Connections opened, by side.", "side"),
 		closed:           d("connections_closed_total", "Connections closed, by cause.", "cause"),
 		open:             d("connections_open", "Connections open now."),
+		rejected:         d("connections_rejected_total", "Connections accepted beyond MaxAcceptedConnections and closed at once."),
+		firstPacket:      d("connections_first_packet_timeouts_total", "Accepted connections closed for sending no complete packet within FirstPacketTimeout (also counted as closed by timeout)."),
 		kaSent:           d("keepalives_sent_total", "KeepAlive packets sent."),
 		kaRecv:           d("keepalives_received_total", "KeepAlive packets received."),
 		resends:          d("resends_total", "Messages queued again after their connection failed."),
@@ -81,6 +92,11 @@ func NewCollector(svc *ipc.Service, constLabels prometheus.Labels) *Collector {
 		poolMsgsRecv:     d("pool_messages_received_total", "Messages a pool's connections received.", "pool"),
 		poolBytesSent:    d("pool_bytes_sent_total", "Packet bytes a pool's connections wrote.", "pool"),
 		poolBytesRecv:    d("pool_bytes_received_total", "Packet bytes a pool's connections read.", "pool"),
+		resolutions:      d("resolutions_total", "Name resolutions of the pools, by outcome.", "outcome"),
+		resolveBad:       d("resolver_bad_addresses_total", "Invalid or excess entries dropped from resolver answers."),
+		resolveChanges:   d("resolver_address_changes_total", "Resolver answers that changed a pool's addresses."),
+		resolveRetired:   d("resolver_retired_connections_total", "Connections retired because their address left the answer."),
+		poolAddrs:        d("pool_addresses", "Addresses of a pool's last good resolver answer.", "pool"),
 	}
 }
 
@@ -88,9 +104,10 @@ func NewCollector(svc *ipc.Service, constLabels prometheus.Labels) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.msgsSent, c.msgsRecv, c.bytesSent, c.bytesRecv, c.completions, c.inflight,
-		c.opened, c.closed, c.open, c.kaSent, c.kaRecv, c.resends, c.cancels,
+		c.opened, c.closed, c.open, c.rejected, c.firstPacket, c.kaSent, c.kaRecv, c.resends, c.cancels,
 		c.poolQueued, c.poolConns, c.poolDials, c.poolDialFailures,
 		c.poolMsgsSent, c.poolMsgsRecv, c.poolBytesSent, c.poolBytesRecv,
+		c.resolutions, c.resolveBad, c.resolveChanges, c.resolveRetired, c.poolAddrs,
 	} {
 		ch <- d
 	}
@@ -126,10 +143,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.closed, n.ClosedProtocol, "protocol")
 	counter(c.closed, n.ClosedOther, "other")
 	gauge(c.open, float64(n.Open()))
+	counter(c.rejected, n.Rejected)
+	counter(c.firstPacket, n.FirstPacketTimeouts)
 	counter(c.kaSent, st.KeepAlivesSent)
 	counter(c.kaRecv, st.KeepAlivesReceived)
 	counter(c.resends, st.Resends)
 	counter(c.cancels, st.Cancels)
+	r := st.Resolver
+	counter(c.resolutions, r.Resolutions, "ok")
+	counter(c.resolutions, r.Failures, "failed")
+	counter(c.resolveBad, r.BadAddresses)
+	counter(c.resolveChanges, r.Changes)
+	counter(c.resolveRetired, r.Retired)
 	for _, p := range st.Pools {
 		gauge(c.poolQueued, float64(p.Queued), p.Name)
 		gauge(c.poolConns, float64(p.Active), p.Name, "active")
@@ -138,6 +163,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.poolConns, float64(p.Idle), p.Name, "idle")
 		counter(c.poolDials, p.Dials, p.Name)
 		counter(c.poolDialFailures, p.DialFailures, p.Name)
+		gauge(c.poolAddrs, float64(len(p.Addresses)), p.Name)
 		t := st.PoolTraffic[p.Name]
 		counter(c.poolMsgsSent, t.MessagesSent, p.Name)
 		counter(c.poolMsgsRecv, t.MessagesReceived, p.Name)

@@ -88,6 +88,9 @@ func TestScrape(t *testing.T) {
 		{"ipcframe_connections_open", nil, 1},
 		{"ipcframe_pool_connections", map[string]string{"pool": addr, "state": "active"}, 1},
 		{"ipcframe_pool_queued_messages", map[string]string{"pool": addr}, 0},
+		{"ipcframe_pool_addresses", map[string]string{"pool": addr}, 1},
+		{"ipcframe_resolutions_total", map[string]string{"outcome": "ok"}, 1},
+		{"ipcframe_resolutions_total", map[string]string{"outcome": "failed"}, 0},
 		{"ipcframe_pool_messages_sent_total", map[string]string{"pool": addr}, 21},
 		{"ipcframe_pool_messages_received_total", map[string]string{"pool": addr}, 20},
 	}

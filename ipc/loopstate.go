@@ -1,0 +1,110 @@
+package ipc
+
+import (
+	"github.com/ipcframe/ipcframe/reactor"
+	"github.com/ipcframe/ipcframe/serde"
+)
+
+// loopState is what the connections of one event loop share
+// (reactor.Loop.Value): the buffers and codec state a connection needs only
+// while it writes or while a message is under way. A loop runs one
+// connection's handlers at a time, so one set serves them all, and an idle
+// connection holds none of it: that is what keeps an idle connection at
+// about 2 KiB of heap instead of about 100 KiB (docs/tuning.md, memory per
+// connection). It is loop-owned.
+type loopState struct {
+	// batch is the buffer a connection fills with packets and hands to the
+	// socket in one write (Config.WriteBatch bytes). Conn.Write copies or
+	// writes the bytes before it returns, so the buffer is free again as
+	// soon as the write returns. batchInUse guards the one case where a
+	// pump runs inside another on the same loop (a failed write closes its
+	// connection inside Write, and the close may move messages to another
+	// connection of the loop): the inner pump gets a buffer of its own.
+	batch      []byte
+	batchInUse bool
+
+	codecs codecPool
+}
+
+// loopStateOf returns loop l's shared state, creating it at the loop's
+// first connection (loop-only).
+func loopStateOf(l *reactor.Loop, cfg *Config) *loopState {
+	if ls, ok := l.Value().(*loopState); ok {
+		return ls
+	}
+	ls := &loopState{batch: make([]byte, cfg.WriteBatch)}
+	ls.codecs.init(cfg)
+	l.SetValue(ls)
+	return ls
+}
+
+// takeBatch returns the buffer to fill; putBatch gives it back once
+// written.
+func (ls *loopState) takeBatch() []byte {
+	if ls.batchInUse {
+		return make([]byte, len(ls.batch))
+	}
+	ls.batchInUse = true
+	return ls.batch
+}
+
+func (ls *loopState) putBatch(buf []byte) {
+	if len(buf) > 0 && &buf[0] == &ls.batch[0] {
+		ls.batchInUse = false
+	}
+}
+
+// codecPool lends serde encoders to writer slots and receive states (each
+// with its decoder) to reader slots, for as long as a message is being
+// written or read; they come back when the message is done, so an idle
+// connection holds none. A connection's writer and reader use their loop's
+// pool; a writer or reader made alone (the tests) makes its own at first
+// use. The pool keeps at most codecPoolMax of each kind: more in use at
+// once on one loop allocate, and are dropped when they come back.
+type codecPool struct {
+	// immutable after init
+	reg    *serde.Registry
+	limits serde.Limits
+
+	// owned by the loop (or the lone writer or reader)
+	encs   []*serde.Encoder
+	rslots []*rslot
+}
+
+// codecPoolMax bounds each free list of a codecPool.
+const codecPoolMax = 256
+
+func (p *codecPool) init(cfg *Config) { p.reg, p.limits = cfg.Registry, cfg.Limits }
+
+func (p *codecPool) encoder() *serde.Encoder {
+	if n := len(p.encs); n > 0 {
+		e := p.encs[n-1]
+		p.encs[n-1] = nil
+		p.encs = p.encs[:n-1]
+		return e
+	}
+	return serde.NewEncoder(p.reg, p.limits)
+}
+
+func (p *codecPool) putEncoder(e *serde.Encoder) {
+	if len(p.encs) < codecPoolMax {
+		p.encs = append(p.encs, e)
+	}
+}
+
+func (p *codecPool) rslot() *rslot {
+	if n := len(p.rslots); n > 0 {
+		s := p.rslots[n-1]
+		p.rslots[n-1] = nil
+		p.rslots = p.rslots[:n-1]
+		return s
+	}
+	return &rslot{dec: serde.NewDecoder(p.reg, p.limits)}
+}
+
+func (p *codecPool) putRslot(s *rslot) {
+	s.phase, s.hdr, s.body = rIdle, msgHeader{}, msgBody{}
+	if len(p.rslots) < codecPoolMax {
+		p.rslots = append(p.rslots, s)
+	}
+}
