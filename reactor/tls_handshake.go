@@ -76,8 +76,8 @@ func (c *Conn) handshake() {
 		return // closed or timed out while queued
 	}
 	err := t.tc.HandshakeContext(context.Background())
-	t.hs.Store(hsDone)
 	if err == nil {
+		t.hs.Store(hsDone)
 		err = c.Execute(c.tlsOpenOnLoop)
 		if err == nil {
 			return
@@ -85,13 +85,18 @@ func (c *Conn) handshake() {
 	}
 	cause, received := t.p.closeCause()
 	err = classifyHandshake(err, cause, received, c.dialed)
+	// Report before the state says done and before the alert goes out: a
+	// close seen by the loop once the handshake is done reports its own
+	// cause, and a peer that reads our alert closes at once (its EOF would
+	// win the report over the error that made us send the alert).
+	t.report(c, err)
+	t.hs.Store(hsDone)
 	var rh tls.RecordHeaderError
 	if !c.dialed && errors.As(err, &rh) {
 		// A plain client on a TLS port: answer with a TLS alert, so that
 		// the peer can name the mismatch too.
 		_ = c.Send(context.Background(), tlsAlertUnexpected)
 	}
-	t.report(c, err)
 	c.Close(err)
 }
 

@@ -19,8 +19,12 @@ import (
 // allocates far ahead of the bytes it has received: a string or []byte
 // starts with a capacity of at most 32 KiB and then doubles as its bytes
 // arrive, never beyond twice the bytes received (plus 32 KiB) nor beyond
-// its declared size, so a value of n bytes costs about n bytes of copying in all (no
-// quadratic or 1.25x-step regrowth) and a large string becomes the string
+// its declared size. Until half the declared size has arrived the bytes go
+// to a list of segments; then one array of the declared size takes them
+// (one copy of at most half the value) and the rest arrives straight in
+// it. So a value of n bytes costs at most n/2 bytes of copying beyond
+// the input's own (no quadratic or 1.25x-step regrowth), no array is
+// zeroed before it is written, and a large string becomes the string
 // without a final copy; a slice starts with room for at most 4 KiB of
 // elements and grows by append as they are decoded, and a map starts with
 // at most 64 entries.
@@ -36,6 +40,11 @@ type Decoder struct {
 	sn, sneed uint8
 	// str accumulates a string that arrived split across calls.
 	str []byte
+	// segs holds the full arrays of a large string or []byte value that
+	// has not yet proven half its declared size, segLen bytes in all
+	// (grow.go, appendBounded). Empty between values.
+	segs   [][]byte
+	segLen int
 	// free counts the container elements of the current value that started
 	// with no byte consumed since the previous element started (elements
 	// of zero size: empty structs, nested empty containers' ends). It is
@@ -72,6 +81,7 @@ func (d *Decoder) Reset(root Type) {
 	d.err = nil
 	d.sn, d.sneed = 0, 0
 	d.str = d.str[:0]
+	d.dropSegments()
 	d.free = 0
 	if root == nil {
 		d.err = errNilRoot
@@ -203,13 +213,13 @@ func (d *Decoder) Decode(data []byte) (n int, done bool, err error) {
 				switch {
 				case o.kind == opBytes:
 					b := (*[]byte)(o.p)
-					*b = appendBounded(*b, chunk, o.n)
+					*b = d.appendBounded(*b, chunk, o.n)
 				case o.i == 0 && uint64(k) == o.n:
 					*(*string)(o.p) = string(chunk)
 				case o.n > maxKeptStr:
 					// A large string grows in its own buffer, which then
 					// becomes the string without a copy.
-					d.str = appendBounded(d.str, chunk, o.n)
+					d.str = d.appendBounded(d.str, chunk, o.n)
 					if o.i+uint64(k) == o.n {
 						*(*string)(o.p) = unsafe.String(unsafe.SliceData(d.str), len(d.str))
 						d.str = nil
@@ -467,21 +477,4 @@ func (d *Decoder) stream(o *op, data []byte, r int) (int, bool, error) {
 			o.phase = 0
 		}
 	}
-}
-
-// appendBounded appends chunk to b, a value declared n bytes long. When b
-// must grow, its capacity doubles (at least to fit chunk) but never exceeds
-// n: the declared size is trusted only up to twice the bytes received plus
-// 32 KiB, and a complete value ends with a capacity of exactly n.
-func appendBounded(b, chunk []byte, n uint64) []byte {
-	if need := len(b) + len(chunk); need > cap(b) {
-		c := min(uint64(max(2*cap(b), need, maxBytesPrealloc)), n)
-		if n <= 2*uint64(need)+maxBytesPrealloc {
-			c = n // close to twice the bytes received: take the whole value
-		}
-		nb := make([]byte, len(b), max(c, uint64(need)))
-		copy(nb, b)
-		b = nb
-	}
-	return append(b, chunk...)
 }
