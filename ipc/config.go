@@ -252,6 +252,20 @@ type Config struct {
 	// *ConnError). It must not block.
 	ConnectionStop func(ConnInfo, error)
 
+	// Relay makes the service a relay node that forwards messages
+	// addressed "relay-host:port/name" to the connection registered as
+	// name (docs/relay.md). The zero value relays nothing: a received
+	// message with a relay path is dropped and its sender's message fails
+	// with ErrCanceledByPeer.
+	Relay RelayConfig
+	// RelayCredits is how many packets carrying chunks of relay-bound
+	// messages (sent to "host:port/name", or answering a relayed message) a
+	// connection sends before the relay returns credits (AckdCount); the
+	// rest wait in the writer while other messages go on. Default 256;
+	// limits [1, 4096]. A relay's RelayConfig.MaxBuffers must be at least
+	// its peers' RelayCredits.
+	RelayCredits int
+
 	// Logger receives the service's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -326,6 +340,13 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	defD(&c.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
 	def(&c.MaxTLSHandshakes, DefaultMaxTLSHandshakes)
+	def(&c.RelayCredits, DefaultRelayCredits)
+	if c.Relay.Enabled {
+		def(&c.Relay.MaxBuffers, DefaultRelayMaxBuffers)
+		defD(&c.Relay.WaitTimeout, DefaultRelayWaitTimeout)
+		def(&c.Relay.MaxURL, DefaultRelayMaxURL)
+		defD(&c.Relay.StallTimeout, DefaultRelayStallTimeout)
+	}
 	if c.TLSServer != nil {
 		c.TLSServer = c.TLSServer.Clone()
 	}
@@ -397,6 +418,12 @@ func (c *Config) validate() error {
 	}
 	if c.ReconnectMax < c.ReconnectMin {
 		return bad("ReconnectMax", "must be at least ReconnectMin (%v), got %v", c.ReconnectMin, c.ReconnectMax)
+	}
+	if c.RelayCredits < 1 || c.RelayCredits > maxRelayCredits {
+		return bad("RelayCredits", "must be in [1, %d], got %d", maxRelayCredits, c.RelayCredits)
+	}
+	if err := c.Relay.validate(); err != nil {
+		return bad("Relay", "%v", err)
 	}
 	if c.ResolveInterval > 0 && c.MinResolveInterval > c.ResolveInterval {
 		return bad("MinResolveInterval", "must not exceed ResolveInterval (%v), got %v", c.ResolveInterval, c.MinResolveInterval)

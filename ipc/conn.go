@@ -73,6 +73,10 @@ type conn struct {
 
 	stats connCounters // stats.go: atomics, read by Service.Stats
 
+	// relay is the connection's side of the relay engine (relay_conn.go);
+	// nil when the service does not relay. Immutable.
+	relay *relayConn
+
 	// addrGone is set by the pool (resolver_pool.go) when addr left the
 	// pool's resolved addresses; the loop then retires the connection.
 	addrGone atomic.Bool
@@ -95,6 +99,9 @@ func newConn(svc *Service, p *pool) *conn {
 	c.log = connLog{c}
 	c.w = newWriter(&svc.cfg)
 	c.r = newReader(&svc.cfg, c)
+	if svc.relay != nil {
+		c.relay = newRelayConn(svc.relay, c)
+	}
 	return c
 }
 
@@ -109,11 +116,20 @@ var testHookDirectPublished func(c *conn)
 // are still in flight, and Stop would stop draining early.
 func (c *conn) sendDirect(st *msgStub) error {
 	c.svc.messageQueued()
+	if !c.queueDirect(st) {
+		st.discard()
+		return ErrConnectionGone
+	}
+	return nil
+}
+
+// queueDirect appends st, counted in flight already, to the direct queue
+// and wakes the loop; false when the connection is dead (st untouched).
+func (c *conn) queueDirect(st *msgStub) bool {
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
-		st.discard()
-		return ErrConnectionGone
+		return false
 	}
 	st.queued, st.owner = true, c
 	c.direct = append(c.direct, st)
@@ -125,11 +141,14 @@ func (c *conn) sendDirect(st *msgStub) error {
 	if !c.dispatching.Load() {
 		c.rc.Wake()
 	}
-	return nil
+	return true
 }
 
 // pull moves queued messages into the writer while it accepts them.
 func (c *conn) pull() {
+	if c.relay != nil {
+		c.relay.pullOnLoop()
+	}
 	if c.directN.Load() > 0 {
 		c.mu.Lock()
 		k := 0
@@ -236,6 +255,9 @@ func (c *conn) pump() {
 		return
 	}
 	c.flowControl() // flow.go
+	if c.relay != nil {
+		c.relay.watchStallOnLoop() // relay_stall.go
+	}
 	if c.pool != nil && !c.closed {
 		c.pool.closeIdle(c)
 	}
@@ -475,7 +497,11 @@ func (c *conn) onHeader(h *msgHeader) bool {
 // onCancelRequest implements readerEvents: the peer no longer wants the
 // message in our writer slot index-1.
 func (c *conn) onCancelRequest(index, unique uint64) { c.w.cancelBySlot(index, unique) }
-func (c *conn) onCancelMessage(slot uint32)          {}
+func (c *conn) onCancelMessage(slot uint32) {
+	if c.relay != nil {
+		c.relay.canceledOnLoop(slot)
+	}
+}
 
 // onHello implements readerEvents: the peer grants windows, so the
 // messages this end starts from now on obey them (window.go).
@@ -503,6 +529,9 @@ func (c *conn) onClose(err error) {
 	c.rawOutN.Store(0)
 	c.mu.Unlock()
 	c.rawIn = nil
+	if c.relay != nil {
+		c.relay.closeOnLoop()
+	}
 	c.runCompletions()
 	held := c.w.drain()
 	cause := err

@@ -67,6 +67,7 @@ func (x Context) responseStub(resp Message, flags Flags, done func(error)) (*msg
 	}
 	st.state = nextState(x.flags & stateFlags)
 	st.recipIndex, st.recipUnique = x.senderIndex, x.senderUnique
+	st.credit = x.flags&Relayed != 0 // it goes back through the relay
 	st.done = done
 	return st, nil
 }

@@ -28,6 +28,11 @@ const (
 	DefaultMinResolveInterval    = 5 * time.Second
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
 	DefaultMaxTLSHandshakes      = 256
+	DefaultRelayCredits          = 256
+	DefaultRelayMaxBuffers       = 256
+	DefaultRelayWaitTimeout      = 10 * time.Second
+	DefaultRelayMaxURL           = 256
+	DefaultRelayStallTimeout     = 60 * time.Second
 	DefaultMaxRawBuffered        = 64 << 10
 )
 

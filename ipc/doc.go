@@ -111,4 +111,11 @@
 //
 // Responses (Context.Respond) are sent on the connection the request came
 // from and are one-shot.
+//
+// Relay (docs/relay.md): a service with Config.Relay.Enabled forwards a
+// message sent to "its-address/name" to the connection registered as name
+// (Conn.RegisterRelayName), copying the body chunk by chunk without
+// decoding it; answers route back through it. Relayed messages follow the
+// rules above on each hop; a relay-bound message also waits for relay
+// credits (Config.RelayCredits) before each packet.
 package ipc

@@ -206,3 +206,35 @@ var (
 	// dials a current address instead.
 	ErrAddressGone = errors.New("ipc: connection retired: its address is no longer resolved")
 )
+
+// Relay errors (docs/relay.md).
+var (
+	// ErrRelayDisabled reports RegisterRelayName on a service whose
+	// Config.Relay is not enabled.
+	ErrRelayDisabled = errors.New("ipc: relay disabled")
+	// ErrRelayNoRoute is the cause a relay node fails a relayed message
+	// with when no connection registered its name within
+	// RelayConfig.WaitTimeout; the originator's message fails with
+	// ErrCanceledByPeer.
+	ErrRelayNoRoute = errors.New("ipc: relay: no connection registered the name")
+	// ErrRelaySourceGone is the cause a relay node cancels a relayed
+	// message with when its source abandoned it (CancelMessage, or the
+	// source connection closed).
+	ErrRelaySourceGone = errors.New("ipc: relay: source abandoned the message")
+	// ErrRelayURL reports a received message whose relay path (header url)
+	// is longer than RelayConfig.MaxURL or malformed; the connection that
+	// sent it closes.
+	ErrRelayURL = fmt.Errorf("%w: bad relay url", ErrProtocol)
+	// ErrRelayFlood reports a source connection that sent more relayed
+	// packets than RelayConfig.MaxBuffers without waiting for its credits;
+	// it closes.
+	ErrRelayFlood = fmt.Errorf("%w: relayed data beyond the source's credits", ErrProtocol)
+	// ErrRelayCredits reports a peer that returned more relay credits
+	// (AckdCount) than Config.RelayCredits; the connection closes.
+	ErrRelayCredits = fmt.Errorf("%w: more relay credits returned than lent", ErrProtocol)
+	// ErrRelayStalled reports a destination connection that took no relayed
+	// byte for RelayConfig.StallTimeout while relayed data waited for it;
+	// it closes, and the messages it held fail. It is a timeout (Timeout
+	// returns true).
+	ErrRelayStalled error = &timeoutError{"ipc: relay: destination stalled"}
+)

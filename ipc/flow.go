@@ -64,7 +64,9 @@ func (c *conn) flowControl() {
 		if c.rc.PauseRead() {
 			c.log.Debug("ipc: reading paused", "backlog", backlog)
 		}
-	case c.rc.ReadPaused() && sinksLow && (c.pool != nil || backlog <= readResumeBacklog):
+	case c.rc.ReadPaused() && sinksLow && (c.pool != nil || backlog <= readResumeBacklog || c.w.credits == 0 && c.rc.Writable()):
+		// Also when the writer waits for relay credits with the socket
+		// drained: the credits (AckdCount) come in what we do not read.
 		c.rc.ResumeRead()
 		c.log.Debug("ipc: reading resumed", "backlog", backlog, "async_held", c.r.asyncPlain)
 	}

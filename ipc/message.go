@@ -56,6 +56,17 @@ type msgStub struct {
 	// started is set by the writer of the connection that owns the message
 	// when its first byte is written; read by that loop only.
 	started bool
+
+	// Relay (docs/relay.md). Immutable after Send.
+	//
+	// url is the relay path written in the message header ("" for a direct
+	// message). credit marks a message that crosses a relay: every packet
+	// carrying one of its chunks takes a relay credit (relay_credit.go).
+	// relay is set on the stubs a relay node writes: the relayed message
+	// whose chunks the writer copies instead of encoding a body.
+	url    string
+	credit bool
+	relay  *relayMsg
 }
 
 // complete finishes the message once; later calls are ignored. It reports
@@ -115,6 +126,7 @@ func (st *msgStub) reset() {
 	st.done, st.onResp, st.respFn, st.pool = nil, nil, nil, nil
 	st.started, st.seq, st.slot = false, 0, 0
 	st.queued, st.owner = false, nil
+	st.url, st.credit, st.relay = "", false, nil
 	st.stopWatch.Store(nil)
 	st.cancelAsked.Store(false)
 	st.cancelWhy.Store(nil)

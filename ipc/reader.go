@@ -13,7 +13,8 @@ const (
 	rIdle uint8 = iota
 	rHeader
 	rBody
-	rSkip // the receiver does not want this message: chunks are dropped
+	rSkip  // the receiver does not want this message: chunks are dropped
+	rRelay // the body is forwarded undecoded (relayEvents.relayChunk)
 )
 
 // rslot is the receive state of one of the peer's writer slots.
@@ -51,6 +52,34 @@ type readerEvents interface {
 	grantWindow(g windowGrant)
 }
 
+// headerAction is what relayEvents.relayHeader decides for a message body.
+type headerAction uint8
+
+const (
+	hdrDecode headerAction = iota // decode and dispatch it
+	hdrSkip                       // drop it
+	hdrRelay                      // forward its chunks undecoded
+)
+
+// relayEvents receives what a reader sees of relaying and relay credits
+// (docs/relay.md). The connection implements it; a readerEvents that does
+// not (the tests' harnesses) relays nothing, and AckRequest packets and
+// AckdCount commands are then ignored.
+type relayEvents interface {
+	// relayHeader sees each header that onHeader kept and says what to do
+	// with the body: decode it (hdrDecode), drop it (hdrSkip) or forward
+	// its chunks to relayChunk (hdrRelay). An error closes the connection.
+	relayHeader(slot uint32, hdr *msgHeader) (headerAction, error)
+	// relayChunk takes the data of one body chunk of a relayed message;
+	// data aliases the packet and is valid during the call only.
+	relayChunk(slot uint32, data []byte, end bool) error
+	// packetEnd follows each Data packet's commands; ackRequest is its
+	// AckRequest flag.
+	packetEnd(ackRequest bool)
+	// ackdCount takes an AckdCount command; an error closes the connection.
+	ackdCount(n uint8) error
+}
+
 // reader parses packets and demultiplexes message chunks by the sender's
 // writer slot. It is owned by the connection's loop and never touches a
 // socket: feed takes whatever bytes arrived.
@@ -67,6 +96,7 @@ type reader struct {
 	reg        *serde.Registry
 	limits     serde.Limits
 	ev         readerEvents
+	rev        relayEvents // ev, if it implements relayEvents; else nil
 
 	// slots is indexed by the peer's writer slot; it grows on demand up
 	// to the highest slot seen (below maxSlots). An entry is set only
@@ -95,10 +125,13 @@ type reader struct {
 	asyncPlain   int64
 	post         func(func()) error
 	afterRelease func()
+	pktLen       int // payload length of the packet being parsed
 }
 
 func newReader(cfg *Config, ev readerEvents) *reader {
+	rev, _ := ev.(relayEvents)
 	return &reader{
+		rev:        rev,
 		maxSlots:   uint32(cfg.MaxReaderSlots),
 		maxPayload: maxPacketPayload,
 		typeIDSize: cfg.TypeIDSize,
@@ -148,8 +181,12 @@ func (r *reader) feed(data []byte) (int, error) {
 			r.ev.onHello()
 			continue
 		}
+		r.pktLen = len(payload)
 		if err := r.packet(payload); err != nil {
 			return used, err
+		}
+		if r.rev != nil {
+			r.rev.packetEnd(h.flags&packetFlagAckRequest != 0)
 		}
 		if r.dispatched {
 			// A handler or completion ran and may have woken a goroutine
@@ -200,8 +237,14 @@ func (r *reader) packet(p []byte) error {
 				return fmt.Errorf("%w: Window command before the peer's hello", ErrBadCommand)
 			}
 			r.ev.onWindow(cmd.index, cmd.unique, cmd.credit)
-		case cmdAckdCount, cmdUpdate:
-			// Relay credits and updates are not used by this engine yet.
+		case cmdAckdCount:
+			if r.rev != nil {
+				if err := r.rev.ackdCount(cmd.count); err != nil {
+					return err
+				}
+			}
+		case cmdUpdate:
+			// Reserved: ignored.
 		}
 	}
 	return nil
@@ -268,6 +311,18 @@ func (r *reader) chunk(cmd *command) error {
 		s.large = true
 		r.large++
 	}
+	if s.phase == rRelay {
+		// Relayed bytes are bounded by the relay credits (docs/relay.md);
+		// a window, if the source uses one, is returned as they go on.
+		if err := r.takeWindow(s, cmd.slot, len(data)); err != nil {
+			return err
+		}
+		r.consumed(s, cmd.slot, len(data))
+		if end {
+			r.release(cmd.slot)
+		}
+		return r.rev.relayChunk(cmd.slot, data, end)
+	}
 	if s.phase == rSkip {
 		if err := r.takeWindow(s, cmd.slot, len(data)); err != nil {
 			return err
@@ -300,6 +355,26 @@ func (r *reader) chunk(cmd *command) error {
 				r.release(cmd.slot)
 			}
 			return nil
+		}
+		if r.rev != nil {
+			act, err := r.rev.relayHeader(cmd.slot, &s.hdr)
+			if err != nil {
+				return err
+			}
+			if act == hdrSkip {
+				s.phase = rSkip
+				if end {
+					r.release(cmd.slot)
+				}
+				return nil
+			}
+			if act == hdrRelay {
+				if end {
+					return fmt.Errorf("%w: message in slot %d ends with its header", ErrBadChunk, cmd.slot)
+				}
+				s.phase = rRelay
+				return nil
+			}
 		}
 		s.phase = rBody
 		s.body = msgBody{proto: r.proto, wide: r.typeIDSize == 2}

@@ -15,7 +15,10 @@ import (
 // on the connection it arrived on. The blocking calls, Call and CallTo
 // (call.go), build their stub in a pooled waiter and share dispatch.
 
-// Send sends m to the destination name ("host:port"). done, if not nil, is
+// Send sends m to the destination name: "host:port", or
+// "host:port/name" for the connection registered as name on the relay node
+// at host:port (docs/relay.md; "host:port/r2/name" crosses two relays).
+// done, if not nil, is
 // called once: with nil when the message has been written to the
 // connection, or with an error. When Send returns an error, done is never
 // called.
@@ -93,15 +96,21 @@ func (s *Service) SendToContext(ctx context.Context, conn Conn, m Message, flags
 	return s.submit(ctx, toConn(conn), m, flags, done, respCallback{})
 }
 
-// target is where a send goes: a pool by name, or one connection.
+// target is where a send goes: a pool by name (and a relay path), or one
+// connection.
 type target struct {
 	name   string
+	path   string // relay path after the pool name; "" for a direct message
 	conn   *conn
 	direct bool
 }
 
-func toPool(name string) target { return target{name: name} }
-func toConn(c Conn) target      { return target{conn: c.c, direct: true} }
+func toPool(name string) target {
+	pool, path := splitDestination(name)
+	return target{name: pool, path: path}
+}
+
+func toConn(c Conn) target { return target{conn: c.c, direct: true} }
 
 // respCallback is a request's callback and its completer; the zero value
 // means a one-way send.
@@ -131,6 +140,7 @@ func (s *Service) dispatch(to target, st *msgStub) error {
 	if to.direct {
 		return to.conn.sendDirect(st)
 	}
+	st.url, st.credit = to.path, to.path != ""
 	return s.sendToPool(to.name, st)
 }
 

@@ -24,6 +24,8 @@ type Service struct {
 
 	counters serviceCounters // stats.go; atomics and their own lock
 
+	relay *relayEngine // relay.go; nil unless Config.Relay.Enabled. Immutable.
+
 	ctx    context.Context // canceled by Stop; bounds dials
 	cancel context.CancelFunc
 	dialWG sync.WaitGroup
@@ -49,6 +51,9 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: c, pools: map[string]*pool{}, accepted: map[*conn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if c.Relay.Enabled {
+		s.relay = newRelayEngine(s)
+	}
 	s.r, err = reactor.New(reactor.Config{
 		Loops:       c.Loops,
 		DialTimeout: c.DialTimeout,
@@ -198,6 +203,11 @@ func (s *Service) initStub(st *msgStub, m Message, flags Flags) error {
 
 func (s *Service) sendToPool(name string, st *msgStub) error {
 	p, err := s.poolFor(name, nil)
+	if err == nil && st.url != "" {
+		if e := checkRelayPath(st.url, maxRelayPath); e != nil {
+			err = fmt.Errorf("%w: %q: %w", ErrBadName, name+"/"+st.url, e)
+		}
+	}
 	if err != nil {
 		releaseMsg(st.msg)
 		st.recycle()

@@ -59,7 +59,7 @@ func (w *writer) peerHello() {
 	w.peerWindows = true
 	for i := range w.slots {
 		s := &w.slots[i]
-		if s.st != nil && s.phase == slotBody && !s.windowed {
+		if s.st != nil && s.phase == slotBody && !s.windowed && !s.st.credit && s.st.relay == nil {
 			s.windowed, s.credit, s.startPending = true, windowInitial, true
 			w.starts = append(w.starts, int32(i))
 		}

@@ -35,6 +35,7 @@ const (
 	slotSyncWait           // synchronous, waiting for the current synchronous message
 	slotWaitCanceled       // canceled while waiting: absorbs the late response
 	slotBlocked            // windowed body out of credit: out of the write queue (window.go)
+	slotParked             // relayed body waiting for its next chunk (relay_writer.go)
 )
 
 // wslot is one writer slot. Its index + 1 and unique form the sender request
@@ -120,6 +121,12 @@ type writer struct {
 
 	comp compress.Adaptive // the codec under the connection's back-off
 
+	// relay credits (relay_credit.go): credits left for packets that carry
+	// relay-bound chunks, their configured maximum, and the AckdCount
+	// credits to return to the peer.
+	credits, maxCredits int
+	acks                int
+
 	// codecs lends each slot an encoder while its message is being
 	// written: the loop's pool (conn.go), or the writer's own.
 	codecs *codecPool
@@ -148,6 +155,8 @@ func newWriter(cfg *Config) *writer {
 		curSync:      -1,
 		helloPending: cfg.MessageWindow > 0,
 		comp:         compress.NewAdaptive(cfg.Compression, cfg.CompressionBackoff),
+		credits:      cfg.RelayCredits,
+		maxCredits:   cfg.RelayCredits,
 	}
 	return w
 }
@@ -253,7 +262,7 @@ func (w *writer) hasOutput() bool {
 
 // hasControl reports whether commands other than chunks wait.
 func (w *writer) hasControl() bool {
-	return len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0 || len(w.windows) > 0 || len(w.starts) > 0 || w.helloPending
+	return len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0 || len(w.windows) > 0 || len(w.starts) > 0 || w.helloPending || w.acks > 0
 }
 
 // fill writes at most one packet into pkt and returns its length, 0 when
@@ -267,7 +276,7 @@ func (w *writer) fill(pkt []byte) (int, error) {
 	if len(p) > maxPacketPayload-1 {
 		p = p[:maxPacketPayload-1]
 	}
-	off := 0
+	off := w.putAcks(p)
 	for len(w.cancelReqs) > 0 && len(p)-off >= 1+2*serde.MaxCrossLen {
 		r := w.cancelReqs[0]
 		w.cancelReqs = w.cancelReqs[:copy(w.cancelReqs, w.cancelReqs[1:])]
@@ -291,7 +300,11 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		w.cancelMsgs = w.cancelMsgs[:copy(w.cancelMsgs, w.cancelMsgs[1:])]
 		off += len(appendCancelMessage(p[off:off], slot))
 	}
+	ackReq := false // the packet took a relay credit
 	for len(p)-off >= minFreePacketData && w.wq.len() > 0 {
+		if !w.takeCredit(&ackReq) {
+			break
+		}
 		full, err := w.writeChunk(w.wq.front(), p, &off)
 		if err != nil {
 			return 0, err
@@ -301,11 +314,17 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		}
 	}
 	if off == 0 {
+		if ackReq {
+			w.credits++ // the message that took it parked: nothing to send
+		}
 		return 0, nil
 	}
 	var flags uint8
 	if w.codec != nil && w.scratch == nil {
 		w.scratch = make([]byte, 2*maxPacketPayload)
+	}
+	if ackReq {
+		flags |= packetFlagAckRequest
 	}
 	if n, ok := w.comp.Compress(w.scratch, p[:off]); ok {
 		copy(p, w.scratch[:n])
@@ -320,14 +339,20 @@ func (w *writer) fill(pkt []byte) (int, error) {
 // packet is full.
 func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) {
 	s := &w.slots[i]
+	if s.phase == slotBody && s.st.relay != nil {
+		return w.writeRelayBody(i, p, off)
+	}
 	c := p[*off:]
 	code := uint8(cmdMessage)
 	if s.phase == slotQueued {
 		st := s.st
 		st.started = true
-		s.windowed, s.credit, s.startPending = w.peerWindows, windowInitial, false
+		// A relay-bound message (to a relay, or a body a relay forwards)
+		// obeys the relay credits, not a window (docs/relay.md).
+		s.windowed, s.credit, s.startPending = w.peerWindows && !st.credit && st.relay == nil, windowInitial, false
 		s.hdr = msgHeader{
 			flags:           (st.flags &^ localFlags) | StartedSend | st.state,
+			url:             st.url,
 			senderIndex:     uint32(i) + 1,
 			senderUnique:    s.unique,
 			recipientIndex:  st.recipIndex,
@@ -367,6 +392,9 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 			return true, nil
 		}
 		s.phase = slotBody
+		if s.st.relay != nil {
+			return false, nil // the body is copied (writeRelayBody)
+		}
 		s.body = msgBody{msg: s.st.msg, id: s.st.ti.id, wide: w.typeIDSize == 2}
 		s.enc.Reset(&s.body)
 		return false, nil
@@ -524,7 +552,7 @@ func (w *writer) cancel(i int32, st *msgStub, kind, cause error) bool {
 	case slotQueued, slotSyncWait:
 		w.unqueue(i)
 		w.freeSlot(i)
-	case slotHeader, slotBody, slotBlocked:
+	case slotHeader, slotBody, slotBlocked, slotParked:
 		w.unqueue(i)
 		w.freeSlot(i)
 		w.cancelMsgs = append(w.cancelMsgs, uint32(i))

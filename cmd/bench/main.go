@@ -36,6 +36,13 @@
 //	                 messages, reporting the server's received MB/s and the
 //	                 rate of sends written (e.g. -mode oneway
 //	                 -size 67108864 -concurrency 1 for 64 MiB messages)
+//	-mode relay      the echo load at each -concurrency and 64 MiB one-way
+//	                 messages, direct and through a relay node in a child
+//	                 process, in one run: the ratios, and the relay's CPU
+//	                 time per GB forwarded and peak RSS (relay.go)
+//	-relay-buffer N  the relay node's BufferSize (default 65536)
+//	-relay-serve ADDR
+//	                 run only a relay node on ADDR (used by -mode relay)
 //	-serve ADDR      run only the server on ADDR until SIGINT/SIGTERM
 //	                 (graceful Stop); prints its address as the first
 //	                 line of stdout
@@ -116,6 +123,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		jsonPath = fs.String("json", "", `write results as JSON to this file ("-": stdout)`)
 		htmlPath = fs.String("html", "", "write a self-contained HTML report with charts to this file")
 		serveOn  = fs.String("serve", "", "run only the server on this address until SIGINT/SIGTERM")
+		relayOn  = fs.String("relay-serve", "", "run only a relay node on this address until SIGINT/SIGTERM")
+		relayBuf = fs.Int("relay-buffer", 64<<10, "the relay node's BufferSize in bytes (-mode relay)")
 		addr     = fs.String("addr", "", "run only the client against this server address")
 		twoproc  = fs.Bool("twoproc", false, "run the server as a child process")
 		quiet    = fs.Bool("quiet", false, "no progress bar")
@@ -152,6 +161,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *serveOn != "" {
 		return serve(*serveOn, o.Service, stdout, stderr)
 	}
+	if *relayOn != "" {
+		return serveRelay(*relayOn, o.Service, *relayBuf, stdout) // relay.go
+	}
 	concs, err := parseList(*conc)
 	if err != nil {
 		return fmt.Errorf("-concurrency: %w", err)
@@ -167,6 +179,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return errTLSLargeMode
 		}
 		return runLarge(ctx, o, concs, *twoproc, stdout) // large.go: hol, bulk, stream
+	}
+	if o.Mode == ModeRelay {
+		var progress io.Writer
+		if !*quiet {
+			progress = stderr
+		}
+		return runRelay(ctx, o, *relayBuf, concs, stdout, progress) // relay.go
 	}
 	var t Target
 	switch {

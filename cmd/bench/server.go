@@ -98,7 +98,8 @@ func newProtocol(srv *Server) *ipc.Protocol {
 	ipc.MustRegister(p, idEcho, echo)
 	ipc.MustRegister(p, idSink, sink)
 	ipc.MustRegister(p, idStats, stats)
-	hol.RegisterBulk(p, srv != nil) // large.go: bulk and stream modes with -twoproc
+	ipc.MustRegister[Join](p, idJoin, nil) // relay.go: the server registers on a relay
+	hol.RegisterBulk(p, srv != nil)        // large.go: bulk and stream modes with -twoproc
 	return p
 }
 
@@ -211,20 +212,25 @@ type child struct {
 // spawnServer starts this program as a -serve child on 127.0.0.1:0 with the
 // same service options and reads its address from its first stdout line.
 func spawnServer(o ServiceOptions, stderr io.Writer) (*child, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = os.Args[0]
-	}
 	if o.TLS {
 		if _, _, err := loadBenchCerts(); err != nil { // exports them to the child
 			return nil, err
 		}
 	}
-	cmd := exec.Command(exe,
-		"-serve", "127.0.0.1:0",
+	return spawnChild(stderr, "-serve", "127.0.0.1:0",
 		"-buffer", strconv.Itoa(o.BufferSize),
 		"-compress="+strconv.FormatBool(o.Compress),
 		"-tls="+strconv.FormatBool(o.TLS))
+}
+
+// spawnChild starts this program with args, a child that prints its
+// address as its first stdout line, and reads that address.
+func spawnChild(stderr io.Writer, args ...string) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

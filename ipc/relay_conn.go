@@ -1,0 +1,256 @@
+package ipc
+
+// A connection's side of the relay engine: what its reader routes (headers
+// and chunks of relayed messages), and the mailbox other loops use to reach
+// it (docs/relay.md, "Who owns what").
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// relayConn is the relay state of one connection of a relay node.
+type relayConn struct {
+	// immutable
+	eng *relayEngine
+	c   *conn
+
+	// loop-owned
+	in    []*relayMsg // by reader slot: the relayed messages arriving here
+	cur   *relayBuf   // the buffer of the packet being parsed, if it holds relayed data
+	stall relayStall  // relay_stall.go
+
+	// any goroutine
+	acks   atomic.Int32 // credits of released buffers, not yet returned to the peer
+	held   atomic.Int32 // buffers of this source not yet released (≤ MaxBuffers)
+	posted atomic.Int32 // mailbox entries waiting (fast check for pullOnLoop)
+
+	mu sync.Mutex // guards the mailbox and sending; never held across a call out
+	// mail is what other loops ask of this one (pullOnLoop); spare is the
+	// drained list, reused.
+	mail, spare []relayMail
+	// sending holds the messages arriving through this connection that are
+	// not finished on their destination, for closeOnLoop.
+	sending map[*relayMsg]struct{}
+	closed  bool
+
+	// guarded by eng.mu
+	names        []string // keys this connection registered
+	unregistered bool     // closed: no more registrations
+}
+
+func newRelayConn(e *relayEngine, c *conn) *relayConn {
+	return &relayConn{eng: e, c: c, in: make([]*relayMsg, e.svc.cfg.MaxReaderSlots), sending: map[*relayMsg]struct{}{}}
+}
+
+// relayHeader implements relayEvents (loop). A service that does not relay
+// refuses a message with a relay path: its body is dropped and the sender
+// is asked to stop it (CancelRequest), so it fails with ErrCanceledByPeer.
+func (c *conn) relayHeader(slot uint32, h *msgHeader) (headerAction, error) {
+	if c.relay != nil {
+		return c.relay.headerOnLoop(slot, h)
+	}
+	if h.url == "" {
+		return hdrDecode, nil
+	}
+	c.log.Debug("ipc: relayed message refused: relay disabled", "url", h.url)
+	c.w.cancelReqs = append(c.w.cancelReqs, reqID{uint64(h.senderIndex), uint64(h.senderUnique)})
+	return hdrSkip, nil
+}
+
+// headerOnLoop routes a header: an answer to a message this node relayed
+// goes back where that message came from; a message with a relay path goes
+// to the connection registered as its first name.
+func (rc *relayConn) headerOnLoop(slot uint32, h *msgHeader) (headerAction, error) {
+	c := rc.c
+	if isBack(h.flags) && h.recipientIndex != 0 {
+		if req := c.w.relayWaiting(h.recipientIndex, h.recipientUnique); req != nil {
+			rc.answer(slot, h, req)
+			return hdrRelay, nil
+		}
+	}
+	if h.url == "" {
+		return hdrDecode, nil
+	}
+	if err := checkRelayPath(h.url, rc.eng.cfg.MaxURL); err != nil {
+		return hdrSkip, fmt.Errorf("%w: %w", ErrRelayURL, err)
+	}
+	name, rest := splitDestination(h.url)
+	rm := &relayMsg{src: c, srcSlot: slot, origIndex: h.senderIndex, origUnique: h.senderUnique, key: nameKey(name)}
+	st := newRelayStub(c.svc, rm, h, rest, h.recipientIndex, h.recipientUnique)
+	rc.start(slot, rm)
+	rc.eng.route(rm.key, st)
+	return hdrRelay, nil
+}
+
+// answer relays h, an answer to the relayed message req waiting on this
+// connection's writer, back to where req came from, with req's original
+// sender id as recipient. A ResponsePart keeps req waiting.
+func (rc *relayConn) answer(slot uint32, h *msgHeader, req *msgStub) {
+	c := rc.c
+	keep := h.flags&ResponsePart != 0
+	c.w.takeResponse(h.recipientIndex, h.recipientUnique, keep)
+	back := req.relay
+	rm := &relayMsg{src: c, srcSlot: slot, origIndex: h.senderIndex, origUnique: h.senderUnique}
+	st := newRelayStub(c.svc, rm, h, "", back.origIndex, back.origUnique)
+	rc.start(slot, rm)
+	rc.eng.deliver(back.src, st)
+	if !keep {
+		req.complete(nil, nil)
+	}
+}
+
+// start records rm as arriving in reader slot slot.
+func (rc *relayConn) start(slot uint32, rm *relayMsg) {
+	rc.in[slot] = rm
+	rc.mu.Lock()
+	rc.sending[rm] = struct{}{}
+	rc.mu.Unlock()
+}
+
+// forget drops rm from sending, finished (any goroutine).
+func (rc *relayConn) forget(rm *relayMsg) {
+	rc.mu.Lock()
+	delete(rc.sending, rm)
+	rc.mu.Unlock()
+}
+
+// relayChunk implements relayEvents (loop): the chunk's data is copied into
+// the packet's relay buffer and queued for the destination.
+func (c *conn) relayChunk(slot uint32, data []byte, end bool) error {
+	rc := c.relay
+	rm := rc.in[slot]
+	if end {
+		rc.in[slot] = nil
+	}
+	if rm == nil {
+		return nil
+	}
+	ch := relayChunk{end: end}
+	if len(data) > 0 {
+		buf, err := rc.packetBuf()
+		if err != nil {
+			return err
+		}
+		off := len(buf.b)
+		buf.b = append(buf.b, data...)
+		ch.buf, ch.data = buf, buf.b[off:len(buf.b):len(buf.b)]
+		buf.refs.Add(1)
+	}
+	if !rm.push(ch) && ch.buf != nil {
+		ch.buf.refs.Add(-1) // the packet's own reference keeps it
+	}
+	return nil
+}
+
+// packetEnd implements relayEvents (loop): the packet's credit is returned
+// when its relayed data is released, at once if it has none.
+func (c *conn) packetEnd(ackRequest bool) {
+	if rc := c.relay; rc != nil && rc.cur != nil {
+		buf := rc.cur
+		rc.cur = nil
+		buf.ack = ackRequest
+		buf.release()
+		return
+	}
+	if ackRequest {
+		c.w.acks++
+	}
+}
+
+// canceledOnLoop handles a CancelMessage for reader slot slot: a relayed
+// message in it is abandoned.
+func (rc *relayConn) canceledOnLoop(slot uint32) {
+	if rm := rc.in[slot]; rm != nil {
+		rc.in[slot] = nil
+		rm.abandon(rc.eng)
+	}
+}
+
+// relayMail is one request to a connection's loop: unpark st (its message
+// got a chunk), or, when st is nil, send CancelRequest up to the peer.
+type relayMail struct {
+	st *msgStub
+	up reqID
+}
+
+// postUnpark tells the loop that st's message got a chunk (any goroutine).
+func (rc *relayConn) postUnpark(st *msgStub) { rc.post(relayMail{st: st}) }
+
+// postCancelUp has the loop send CancelRequest id to the peer (any
+// goroutine).
+func (rc *relayConn) postCancelUp(id reqID) { rc.post(relayMail{up: id}) }
+
+func (rc *relayConn) post(m relayMail) {
+	rc.mu.Lock()
+	if rc.closed {
+		rc.mu.Unlock()
+		return
+	}
+	rc.mail = append(rc.mail, m)
+	rc.mu.Unlock()
+	rc.posted.Add(1)
+	rc.c.rc.Wake()
+}
+
+// pullOnLoop takes the returned credits and the mailbox (loop, from
+// conn.pull).
+func (rc *relayConn) pullOnLoop() {
+	w := rc.c.w
+	if n := rc.acks.Swap(0); n > 0 {
+		w.acks += int(n)
+	}
+	if rc.posted.Load() == 0 {
+		return
+	}
+	rc.mu.Lock()
+	rc.posted.Store(0)
+	mail := rc.mail
+	rc.mail, rc.spare = rc.spare[:0], nil
+	rc.mu.Unlock()
+	for i, m := range mail {
+		if m.st != nil {
+			w.unpark(m.st)
+		} else {
+			w.cancelReqs = append(w.cancelReqs, m.up)
+		}
+		mail[i] = relayMail{}
+	}
+	rc.mu.Lock()
+	rc.spare = mail[:0]
+	rc.mu.Unlock()
+}
+
+// closeOnLoop runs when the connection closes (loop): its names go, and
+// the relayed messages arriving through it that are incomplete, or that
+// await an answer it can no longer take, are abandoned. Complete one-way
+// messages still reach their destination.
+func (rc *relayConn) closeOnLoop() {
+	rc.stopStall()
+	rc.eng.unregister(rc.c)
+	rc.mu.Lock()
+	rc.closed = true
+	var abandon []*relayMsg
+	for rm := range rc.sending {
+		abandon = append(abandon, rm)
+	}
+	rc.mail = nil
+	rc.mu.Unlock()
+	if rc.cur != nil {
+		rc.cur.release()
+		rc.cur = nil
+	}
+	incomplete := make(map[*relayMsg]bool)
+	for i, rm := range rc.in {
+		if rm != nil {
+			incomplete[rm] = true
+			rc.in[i] = nil
+		}
+	}
+	for _, rm := range abandon {
+		if incomplete[rm] || rm.st.isRequest() {
+			rm.abandon(rc.eng)
+		}
+	}
+}

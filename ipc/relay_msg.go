@@ -1,0 +1,182 @@
+package ipc
+
+// One relayed message: the chunks that arrived from its source and wait
+// for its destination's writer, and the stub that carries it in that
+// writer (docs/relay.md, "A relayed message").
+
+import "sync"
+
+// relayChunk is the data of one received body chunk, held in its source's
+// relayBuf until the destination's writer has copied it.
+type relayChunk struct {
+	buf  *relayBuf // nil for an empty chunk
+	data []byte
+	end  bool // the message's last chunk
+}
+
+// relayMsg is one message crossing a relay node, in one direction (a
+// response is another relayMsg). The source connection's loop pushes
+// chunks; the destination connection's loop, through the stub's writer
+// slot, takes them.
+type relayMsg struct {
+	// immutable once routed
+	src *conn // the connection it arrives on
+	// srcSlot is its reader slot on src; origIndex/origUnique its sender
+	// request id there: where a response goes back to and what a
+	// CancelRequest upstream names.
+	srcSlot               uint32
+	origIndex, origUnique uint32
+	key                   string   // the name it is routed by; "" for an answer
+	st                    *msgStub // the stub that writes it on the destination
+
+	// head is how many bytes of q[0] the destination's writer has copied
+	// (owned by the destination's loop).
+	head int
+
+	mu sync.Mutex // guards what follows; never held across a call out
+	// dst is the destination connection, set when delivered.
+	dst *conn
+	// q holds the chunks not yet copied, oldest first; bounded by the
+	// source's relay buffers (RelayConfig.MaxBuffers).
+	q []relayChunk
+	// parked: the destination's writer found q empty and waits to be told
+	// (relayConn.postUnpark) that a chunk came.
+	parked bool
+	// done: the stub completed; later chunks are dropped.
+	done bool
+	// srcGone: the source abandoned the message (CancelMessage, or it
+	// closed): nothing is to be sent back to it.
+	srcGone bool
+}
+
+// newRelayStub returns the stub that writes rm on its destination: the
+// received header's flags (state bits kept, Relayed added), the rest of the
+// relay path, and the given recipient id. It is counted in flight on svc
+// until it completes, through relayCompleter, exactly once.
+func newRelayStub(svc *Service, rm *relayMsg, h *msgHeader, path string, recipIndex, recipUnique uint32) *msgStub {
+	st := &msgStub{
+		svc:         svc,
+		flags:       h.flags & (userFlags | Response) &^ localFlags,
+		state:       h.flags&stateFlags | Relayed,
+		recipIndex:  recipIndex,
+		recipUnique: recipUnique,
+		onResp:      rm,
+		respFn:      relayCompleter{},
+		keep:        true, // rm refers to it: never recycled
+		url:         path,
+		credit:      true,
+		relay:       rm,
+	}
+	rm.st = st
+	svc.messageQueued()
+	return st
+}
+
+// relayCompleter completes a relay stub: the relayed message is over, on
+// this side (relayMsg.finish).
+type relayCompleter struct{}
+
+func (relayCompleter) complete(st *msgStub, _ Message, err error) {
+	st.onResp.(*relayMsg).finish(err)
+}
+
+// push queues a chunk from the source (its loop); false when the message
+// is over on the destination side and the chunk is to be dropped.
+func (rm *relayMsg) push(ch relayChunk) bool {
+	rm.mu.Lock()
+	if rm.done {
+		rm.mu.Unlock()
+		return false
+	}
+	rm.q = append(rm.q, ch)
+	wake := rm.parked
+	rm.parked = false
+	dst := rm.dst
+	rm.mu.Unlock()
+	if wake {
+		dst.relay.postUnpark(rm.st)
+	}
+	return true
+}
+
+// front returns the oldest chunk, or parks the message when there is none
+// (destination's loop).
+func (rm *relayMsg) front() (relayChunk, bool) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if len(rm.q) == 0 {
+		rm.parked = true
+		return relayChunk{}, false
+	}
+	return rm.q[0], true
+}
+
+// pop drops the oldest chunk, copied (destination's loop).
+func (rm *relayMsg) pop() {
+	rm.mu.Lock()
+	n := copy(rm.q, rm.q[1:])
+	rm.q[n] = relayChunk{}
+	rm.q = rm.q[:n]
+	rm.mu.Unlock()
+}
+
+// finish runs once, when the stub completes: the chunks left are released,
+// and if the message failed while its source still cares, the source's
+// loop sends CancelRequest upstream for it.
+func (rm *relayMsg) finish(err error) {
+	rm.mu.Lock()
+	rm.done = true
+	q := rm.q
+	rm.q = nil
+	gone := rm.srcGone
+	rm.mu.Unlock()
+	for i := range q {
+		if q[i].buf != nil {
+			q[i].buf.release()
+		}
+	}
+	src := rm.src.relay
+	src.forget(rm)
+	if err != nil && !gone {
+		src.postCancelUp(reqID{uint64(rm.origIndex), uint64(rm.origUnique)})
+	}
+}
+
+// abandon is the source giving the message up (its loop): it is canceled
+// wherever it is, and its destination told to drop what it has
+// (CancelMessage) or to refuse the response (CancelRequest).
+func (rm *relayMsg) abandon(e *relayEngine) {
+	rm.mu.Lock()
+	if rm.done || rm.srcGone {
+		rm.mu.Unlock()
+		return
+	}
+	rm.srcGone = true
+	dst := rm.dst
+	rm.mu.Unlock()
+	if dst == nil && e.unwait(rm.st) {
+		rm.st.fail(ErrCanceled, ErrRelaySourceGone)
+		return
+	}
+	// Delivered, or being delivered: deliver checks srcGone after
+	// queueing, so one of the two cancels it.
+	_ = e.svc.cancelMsg(MessageID{rm.st}, ErrCanceled, ErrRelaySourceGone)
+}
+
+// deliver hands st to its destination c.
+func (e *relayEngine) deliver(c *conn, st *msgStub) {
+	rm := st.relay
+	rm.mu.Lock()
+	rm.dst = c
+	rm.mu.Unlock()
+	if !c.queueDirect(st) {
+		st.fail(ErrConnection, ErrConnectionGone)
+		return
+	}
+	rm.mu.Lock()
+	gone := rm.srcGone
+	rm.mu.Unlock()
+	if gone {
+		_ = e.svc.cancelMsg(MessageID{st}, ErrCanceled, ErrRelaySourceGone)
+	}
+}
