@@ -175,34 +175,19 @@ var httpAnswer = []byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 // client gives up).
 func fakeProxy(t *testing.T, answer []byte) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				buf := make([]byte, 512)
-				if answer == nil {
-					_, _ = io.Copy(io.Discard, c)
-					return
-				}
-				if _, err := c.Read(buf); err == nil {
-					_, _ = c.Write(answer)
-				}
-			}()
+	p := newTCPProxy(t, "")
+	p.start(func(c net.Conn) {
+		defer c.Close()
+		if answer == nil {
+			_, _ = io.Copy(io.Discard, c)
+			return
 		}
-	}()
-	return l.Addr().String()
+		buf := make([]byte, 512)
+		if _, err := c.Read(buf); err == nil {
+			_, _ = c.Write(answer)
+		}
+	})
+	return p.addr()
 }
 
 // TestSOCKS5Garbage: a proxy that answers bytes that are not SOCKS5 fails

@@ -22,7 +22,9 @@ type tcpProxy struct {
 	conns []net.Conn
 }
 
-// newTCPProxy listens on an ephemeral port; start begins accepting.
+// newTCPProxy listens on an ephemeral port; start begins accepting. target
+// is what dialTarget and forward dial (empty for a listener that only
+// answers, such as a fake proxy or an echo server).
 func newTCPProxy(t testing.TB, target string) *tcpProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
