@@ -309,3 +309,45 @@ func TestTLSRecordsInPieces(t *testing.T) {
 	defer nc.Close()
 	requireEcho(t, nc, 20_000, 5000)
 }
+
+// TestTLSNoGoroutinePerConn: once their handshakes are done, open TLS
+// connections have no goroutine of their own (the handshake goroutines
+// have exited and the record layer runs on the loop), and they still
+// serve.
+func TestTLSNoGoroutinePerConn(t *testing.T) {
+	const n = 32
+	scfg, ccfg := tlsPair(t)
+	opened := make(chan struct{}, n)
+	h := echoTLSHandler(make(chan error, n))
+	h.open = func(*Conn) { opened <- struct{}{} }
+	r := startReactor(t, Config{Loops: 2, TLS: TLSConfig{Server: scfg}}, h)
+	before := runtime.NumGoroutine()
+	conns := make([]*tls.Conn, n)
+	for i := range conns {
+		nc, err := tls.Dial("tcp", r.Addr().String(), ccfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = nc.Close() })
+		conns[i] = nc
+	}
+	for range n {
+		select {
+		case <-opened:
+		case <-time.After(waitLong):
+			t.Fatal("a connection never opened")
+		}
+	}
+	exited := make(chan struct{})
+	go func() { r.hs.wait(); close(exited) }()
+	select {
+	case <-exited: // every handshake goroutine has returned
+	case <-time.After(waitLong):
+		t.Fatal("handshake goroutines still running with every handshake done")
+	}
+	for _, nc := range conns {
+		requireEcho(t, nc, 64<<10, 16<<10)
+	}
+	stacks := make([]byte, 1<<20)
+	stacks = stacks[:runtime.Stack(stacks, true)]
+	require.NotContains(t, string(stacks), "handshake", "a handshake goroutine outlived its handshake")
+	require.Less(t, runtime.NumGoroutine()-before, n/4, "goroutines grew with the connections")
+}
