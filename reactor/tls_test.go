@@ -118,7 +118,7 @@ func TestTLSDialAndCloseNotify(t *testing.T) {
 }
 
 // TestTLSGarbageInsteadOfClientHello: the server names the failure, sends
-// a TLS alert back, and keeps serving.
+// a TLS alert back, closes the connection, and keeps serving.
 func TestTLSGarbageInsteadOfClientHello(t *testing.T) {
 	scfg, ccfg := tlsPair(t)
 	hsErrs := make(chan error, 4)
@@ -138,6 +138,8 @@ func TestTLSGarbageInsteadOfClientHello(t *testing.T) {
 	}
 	reply, _ := io.ReadAll(raw)
 	require.Equal(t, tlsAlertUnexpected, reply, "the server answers with a TLS alert, then closes")
+	require.Eventually(t, func() bool { return r.Stats().Conns == 0 }, waitLong, time.Millisecond,
+		"the failed connection is left open")
 
 	nc, err := tls.Dial("tcp", r.Addr().String(), ccfg)
 	require.NoError(t, err)
@@ -156,7 +158,8 @@ func TestTLSGarbageInsteadOfClientHello(t *testing.T) {
 }
 
 // TestTLSDialPlainPort: a TLS dial to a plain reactor fails with
-// ErrTLSNotTLS once the plain side closes.
+// ErrTLSNotTLS once the plain side closes, and neither side keeps a
+// connection open.
 func TestTLSDialPlainPort(t *testing.T) {
 	_, ccfg := tlsPair(t)
 	plain := startReactor(t, Config{Loops: 1}, &testHandler{
@@ -166,6 +169,10 @@ func TestTLSDialPlainPort(t *testing.T) {
 	_, err := client.DialTLS(context.Background(), plain.Addr().String(), ccfg, nil)
 	require.ErrorIs(t, err, ErrDial)
 	require.ErrorIs(t, err, ErrTLSNotTLS)
+	for _, r := range []*Reactor{client, plain} {
+		require.Eventually(t, func() bool { return r.Stats().Conns == 0 }, waitLong, time.Millisecond,
+			"a connection is left open")
+	}
 }
 
 // TestTLSTruncatedRecord: a peer that ends the stream inside a record
