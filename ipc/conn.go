@@ -201,7 +201,6 @@ func (c *conn) pump() {
 		return
 	}
 	budget := DefaultPumpQuantum
-	size := c.svc.cfg.BufferSize
 	if !c.retired && c.w.canceledWaits >= c.retireAt() {
 		c.retire(ErrTooManyCanceled)
 	}
@@ -215,6 +214,7 @@ func (c *conn) pump() {
 		}
 		ls := c.ls
 		out := ls.takeBatch()
+		size := c.w.packetSize()
 		n := 0
 		for n+size <= len(out) {
 			k, err := c.w.fill(out[n : n+size])
