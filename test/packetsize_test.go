@@ -13,11 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// psBlob is the request and response of the packet-size test.
-type psBlob struct{ Data []byte }
-
-func (m *psBlob) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
-
 // packetMeter parses the packet headers of one direction of a connection
 // as its bytes pass and records the largest payload.
 type packetMeter struct {
@@ -62,6 +57,7 @@ func (m *packetMeter) max() int {
 // (every ipcframe reader takes them); with BufferSize set, or to a server
 // that sends no hello (as a C++ SolidFrame peer), it keeps to BufferSize.
 // A proxy between them parses the client's packet headers. The 1 MiB
+// srBlob (slowreader_test.go)
 // request must come back intact either way.
 func TestLargePacketsToIPCFramePeers(t *testing.T) {
 	const size = 1 << 20
@@ -77,7 +73,7 @@ func TestLargePacketsToIPCFramePeers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sp := ipc.NewProtocol()
-			ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *psBlob) { _ = ctx.Respond(m) })
+			ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *srBlob) { _ = ctx.Respond(m) })
 			lim := serde.Limits{MaxString: 2 * size}
 			server := startService(t, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, MessageWindow: tc.serverWindow})
 			meter := &packetMeter{}
@@ -92,19 +88,19 @@ func TestLargePacketsToIPCFramePeers(t *testing.T) {
 				in.Close()
 			})
 			cp := ipc.NewProtocol()
-			ipc.MustRegister[psBlob](cp, 1, nil)
+			ipc.MustRegister[srBlob](cp, 1, nil)
 			client := startService(t, ipc.Config{Protocol: cp, Limits: lim, BufferSize: tc.clientBuffer})
 			ctx, cancel := context.WithTimeout(context.Background(), deadline)
 			defer cancel()
 			// A first call: the server's hello, its first packet, has
 			// arrived when the answer has.
-			_, err := ipc.Call[psBlob, psBlob](ctx, client, proxy.addr(), &psBlob{Data: []byte("hi")}, 0)
+			_, err := ipc.Call[srBlob, srBlob](ctx, client, proxy.addr(), &srBlob{Data: []byte("hi")}, 0)
 			require.NoError(t, err)
 			data := make([]byte, size)
 			for i := range data {
 				data[i] = byte(i * 7)
 			}
-			resp, err := ipc.Call[psBlob, psBlob](ctx, client, proxy.addr(), &psBlob{Data: data}, 0)
+			resp, err := ipc.Call[srBlob, srBlob](ctx, client, proxy.addr(), &srBlob{Data: data}, 0)
 			require.NoError(t, err)
 			require.Equal(t, data, resp.Data, "echoed intact")
 			require.Equal(t, tc.largest, meter.max())
