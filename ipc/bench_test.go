@@ -216,6 +216,7 @@ func BenchmarkOneWayStream64MiB(b *testing.B) {
 			sent := make(chan error, 1)
 			b.SetBytes(msgSize)
 			b.ReportAllocs()
+			cpu0 := cpuTime()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				m := &streamMsg{src: &zeroReader{n: msgSize}}
@@ -231,6 +232,8 @@ func BenchmarkOneWayStream64MiB(b *testing.B) {
 					b.Fatalf("received %d bytes", n)
 				}
 			}
+			b.StopTimer()
+			b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*msgSize/1e9), "cpu-ms/GB")
 		})
 	}
 }
