@@ -52,12 +52,12 @@ type Config struct {
 
 	// BufferSize is the size, in bytes, of the buffers messages are
 	// serialized into: each packet is at most this long. Default (zero)
-	// 4 KiB, and toward a peer that sent the window hello (an ipcframe
-	// peer, which reads any packet up to 64 KiB: docs/protocol.md §7b)
-	// packets up to WriteBatch or 64 KiB, whichever is smaller, except
-	// those that carry relay-bound chunks; a value set here is used with
-	// every peer. Limits [buffers.MinSize, buffers.MaxSize] (64 B to
-	// 64 KiB).
+	// 4 KiB, except toward a peer that sent the window hello (an ipcframe
+	// peer, which reads any packet up to 64 KiB: docs/protocol.md §7b):
+	// there the packets that continue a message of more than 16 KiB are
+	// up to WriteBatch or 64 KiB long, whichever is smaller, unless they
+	// carry relay-bound chunks. A value set here is used with every peer.
+	// Limits [buffers.MinSize, buffers.MaxSize] (64 B to 64 KiB).
 	BufferSize int
 
 	// MaxActiveConnections bounds the connections of one pool. Default 1.

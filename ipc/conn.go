@@ -214,9 +214,8 @@ func (c *conn) pump() {
 		}
 		ls := c.ls
 		out := ls.takeBatch()
-		size := c.w.packetSize()
 		n := 0
-		for n+size <= len(out) {
+		for size := c.w.packetSize(); n+size <= len(out); size = c.w.packetSize() {
 			k, err := c.w.fill(out[n : n+size])
 			if err != nil {
 				ls.putBatch(out)

@@ -7,9 +7,10 @@ package ipc
 // reader accepts any packet up to the format's largest (a 65536-byte
 // payload) whatever its own BufferSize, and an ipcframe peer says it is
 // one: with the window extension's hello (docs/protocol.md §7b). So a
-// writer whose BufferSize was left at zero writes packets of up to
-// largePacketSize bytes (or WriteBatch, if smaller) once the peer's hello
-// has arrived, and BufferSize packets before it and to peers that send
+// writer whose BufferSize was left at zero writes the packets that
+// continue a large message in packets of up to largePacketSize bytes (or
+// WriteBatch, if smaller) once the peer's hello has arrived, and
+// BufferSize packets otherwise, before the hello and to peers that send
 // none. Packets that carry relay-bound chunks keep to BufferSize (fill):
 // a relay holds up to RelayConfig.MaxBuffers of a source's packets.
 
@@ -25,10 +26,17 @@ package ipc
 const largePacketSize = 64 << 10
 
 // packetSize is the size limit of the next packet (pump): bigPacket once
-// the peer's hello arrived, BufferSize before and otherwise.
+// the peer's hello arrived, when the packet continues a large message (one
+// that has written more than smallMessage bytes, pipe.go); BufferSize
+// otherwise. Small messages thus keep sharing BufferSize
+// packets, which the peer dispatches as soon as each has arrived, and a
+// message queued beside a large one (insertNew puts it in front) starts in
+// a BufferSize packet too.
 func (w *writer) packetSize() int {
-	if w.peerWindows && w.bigPacket > w.bufSize {
-		return w.bigPacket
+	if w.peerWindows && w.bigPacket > w.bufSize && w.wq.len() > 0 {
+		if s := &w.slots[w.wq.front()]; s.phase == slotBody && s.bytes > smallMessage {
+			return w.bigPacket
+		}
 	}
 	return w.bufSize
 }

@@ -9,9 +9,10 @@ import (
 
 // TestPacketSizeAfterHello checks the writer's packet size without
 // sockets: BufferSize until the peer's hello, then 64 KiB (or WriteBatch,
-// if smaller) when BufferSize was left at zero; a BufferSize set by the
-// user holds with every peer. A 64 KiB packet carries 64 KiB of a large
-// message, which a default reader decodes.
+// if smaller) for the packets that continue a large message, when
+// BufferSize was left at zero; a BufferSize set by the user holds with
+// every peer. A 64 KiB packet carries 64 KiB of a large message, which a
+// default reader decodes.
 func TestPacketSizeAfterHello(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -26,22 +27,27 @@ func TestPacketSizeAfterHello(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t, func(c *Config) { c.BufferSize, c.WriteBatch = tc.buffer, tc.batch })
 			w := newWriter(cfg)
-			require.Equal(t, tc.before, w.packetSize())
-			w.peerHello()
-			require.Equal(t, tc.aft, w.packetSize())
-
 			const size = 200 << 10
 			require.True(t, w.enqueue(&msgStub{msg: testmsg.New(7, size), ti: testTI, state: OnPeer}))
+			require.Equal(t, tc.before, w.packetSize(), "before the hello")
+			w.peerHello()
+			require.Equal(t, tc.before, w.packetSize(), "a message not started yet")
+
 			ev := &pipeEvents{t: t}
 			r := newReader(cfg, ev)
-			buf := make([]byte, w.packetSize())
+			buf := make([]byte, tc.aft)
 			for len(ev.msgs) == 0 {
-				n, err := w.fill(buf)
+				size := w.packetSize()
+				if w.slots[w.wq.front()].bytes > smallMessage {
+					require.Equal(t, tc.aft, size, "a large message under way")
+				} else {
+					require.Equal(t, tc.before, size, "its first 16 KiB")
+				}
+				n, err := w.fill(buf[:size])
 				require.NoError(t, err)
 				require.NotZero(t, n)
-				require.LessOrEqual(t, n, tc.aft)
 				if w.wq.len() > 0 {
-					require.Equal(t, tc.aft, n, "a large message fills its packets")
+					require.Equal(t, size, n, "a large message fills its packets")
 				}
 				used, err := r.feed(buf[:n])
 				require.NoError(t, err)
@@ -59,8 +65,7 @@ func TestPacketSizeRelayBound(t *testing.T) {
 	cfg := testConfig(t, nil)
 	w := newWriter(cfg)
 	w.peerHello()
-	buf := make([]byte, w.packetSize())
-	require.Len(t, buf, largePacketSize)
+	buf := make([]byte, largePacketSize)
 
 	relayBound := &msgStub{msg: testmsg.New(1, 100<<10), ti: testTI, state: OnPeer, url: "b", credit: true}
 	require.True(t, w.enqueue(relayBound))
@@ -74,7 +79,46 @@ func TestPacketSizeRelayBound(t *testing.T) {
 
 	direct := &msgStub{msg: testmsg.New(2, 100<<10), ti: testTI, state: OnPeer}
 	require.True(t, w.enqueue(direct))
-	n, err := w.fill(buf)
+	n, err := w.fill(buf[:w.packetSize()])
+	require.NoError(t, err)
+	require.Equal(t, cfg.BufferSize, n, "its first packet")
+	for w.slots[w.wq.front()].bytes <= smallMessage {
+		_, err = w.fill(buf[:w.packetSize()])
+		require.NoError(t, err)
+	}
+	require.Equal(t, largePacketSize, w.packetSize())
+	n, err = w.fill(buf)
 	require.NoError(t, err)
 	require.Equal(t, largePacketSize, n)
+}
+
+// TestPacketSizeSmallMessages: after the hello, small messages keep
+// sharing BufferSize packets, and one queued beside a large message under
+// way starts in a BufferSize packet.
+func TestPacketSizeSmallMessages(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	w.peerHello()
+	for i := range 40 {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(i, 1000), ti: testTI, state: OnPeer}))
+	}
+	buf := make([]byte, largePacketSize)
+	for w.wq.len() > 0 {
+		size := w.packetSize()
+		require.Equal(t, cfg.BufferSize, size)
+		n, err := w.fill(buf[:size])
+		require.NoError(t, err)
+		require.NotZero(t, n)
+	}
+	require.Len(t, w.done, 40)
+
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(50, 1<<20), ti: testTI, state: OnPeer}))
+	for w.slots[w.wq.front()].bytes <= smallMessage {
+		require.Equal(t, cfg.BufferSize, w.packetSize(), "its first 16 KiB")
+		_, err := w.fill(buf[:w.packetSize()])
+		require.NoError(t, err)
+	}
+	require.Equal(t, largePacketSize, w.packetSize(), "the large message under way")
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(51, 100), ti: testTI, state: OnPeer}))
+	require.Equal(t, cfg.BufferSize, w.packetSize(), "the small message goes first, in a small packet")
 }
