@@ -49,6 +49,10 @@ func TestPacketSizeAfterHello(t *testing.T) {
 				if w.wq.len() > 0 {
 					require.Equal(t, size, n, "a large message fills its packets")
 				}
+				if n == largePacketSize {
+					// docs/protocol.md §7b: Data, no flags, payload 65532.
+					require.Equal(t, []byte{0x01, 0x00, 0xfc, 0xff}, buf[:packetHeaderSize])
+				}
 				used, err := r.feed(buf[:n])
 				require.NoError(t, err)
 				require.Equal(t, n, used)
