@@ -19,6 +19,10 @@ package ipc
 // behind them too. The reader shortens it (pipeShortRecv) when a small
 // message arrives while a large one is arriving, and restores it after
 // pipeShortSpan bytes without that.
+//
+// While either end is short the loop also yields its P after each large
+// read or write (reactor.Conn.SetInterleaved), so that the goroutines the
+// small messages wake run beside the transfer.
 const (
 	pipeShortHighWater = 64 << 10
 	pipeShortLowWater  = 16 << 10
@@ -74,8 +78,10 @@ func (c *conn) adaptPipe(n int) {
 	case !c.sendPipe.update(hit, n):
 	case c.sendPipe.on:
 		c.rc.SetPipe(pipeShortHighWater, pipeShortLowWater, pipeShortNotSent)
+		c.rc.SetInterleaved(true)
 	default:
 		c.rc.SetPipe(0, 0, writeNotSentLowat)
+		c.rc.SetInterleaved(c.recvPipe.on)
 	}
 }
 
@@ -88,7 +94,9 @@ func (c *conn) adaptRecv(n int) {
 	case !c.recvPipe.update(hit, n):
 	case c.recvPipe.on:
 		c.rc.SetLoopbackRecvBuffer(pipeShortRecv)
+		c.rc.SetInterleaved(true)
 	default:
 		c.rc.SetLoopbackRecvBuffer(0)
+		c.rc.SetInterleaved(c.sendPipe.on)
 	}
 }

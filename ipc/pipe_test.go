@@ -77,3 +77,56 @@ func TestShortSpan(t *testing.T) {
 	require.True(t, s.update(false, 1), "span over")
 	require.False(t, s.on)
 }
+
+// TestReaderYieldsBesideLarge checks when the reader gives up its P after
+// dispatching a message with much input left: never while only small
+// messages arrive (at high concurrency the loop would queue behind the
+// callers it has just woken), and while a large message is arriving.
+func TestReaderYieldsBesideLarge(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	ev := &pipeEvents{t: t}
+	r := newReader(cfg, ev)
+	yields := 0
+	r.yield = func() { yields++ }
+	pkt := make([]byte, cfg.BufferSize)
+	// packets fills at least n bytes of packets (or all the writer has).
+	packets := func(n int) []byte {
+		t.Helper()
+		var out []byte
+		for len(out) < n {
+			k, err := w.fill(pkt)
+			require.NoError(t, err)
+			if k == 0 {
+				break
+			}
+			out = append(out, pkt[:k]...)
+		}
+		return out
+	}
+	feed := func(b []byte) {
+		t.Helper()
+		used, err := r.feed(b)
+		require.NoError(t, err)
+		require.Equal(t, len(b), used)
+	}
+
+	n := 0 // as many small messages as the writer takes at once
+	for w.enqueue(&msgStub{msg: testmsg.New(n, 1000), ti: testTI, state: OnPeer}) {
+		n++
+	}
+	require.Greater(t, n*1000, yieldInput+8<<10, "enough input left after the first dispatches")
+	feed(packets(1 << 20))
+	require.Len(t, ev.msgs, n)
+	require.Zero(t, yields, "small messages only")
+
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(n, 1<<20), ti: testTI, state: OnPeer}))
+	feed(packets(64 << 10)) // the large message is under way
+	require.Equal(t, 1, r.large)
+	for i := range 20 {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(n+1+i, 1000), ti: testTI, state: OnPeer}))
+	}
+	feed(packets(256 << 10))
+	require.Len(t, ev.msgs, n+20, "the small messages overtake the large one")
+	require.Positive(t, yields, "small messages beside a large one")
+}
