@@ -1,6 +1,8 @@
 package ipc
 
 import (
+	"context"
+	"net"
 	"testing"
 
 	"github.com/ipcframe/ipcframe/internal/testmsg"
@@ -129,4 +131,45 @@ func TestReaderYieldsBesideLarge(t *testing.T) {
 	feed(packets(256 << 10))
 	require.Len(t, ev.msgs, n+20, "the small messages overtake the large one")
 	require.Positive(t, yields, "small messages beside a large one")
+}
+
+// TestSmallMessagesLongPipe: while only small messages are under way a
+// connection's pipe is the long one (pipeSmallHighWater), so a burst of
+// small messages larger than the pipe for large ones (writeHighWater plus
+// what the kernel holds) is handed on without stalling the connection,
+// here to a peer that accepts and never reads. With the pipe for large
+// messages the connection stalls and most of the sends never complete.
+func TestSmallMessagesLongPipe(t *testing.T) {
+	const (
+		n    = 1536
+		size = 1024
+	)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err == nil {
+			accepted <- nc
+		}
+	}()
+	cp := NewProtocol()
+	MustRegister[testmsg.Message](cp, 1, nil)
+	client := lcStart(t, Config{Protocol: cp, MaxQueuedMessages: 2 * n})
+	require.Greater(t, n*size, 4*writeHighWater, "the burst is far longer than the pipe for large messages")
+	require.Less(t, n*size, pipeSmallHighWater/2)
+
+	done := make(chan error, n)
+	ctx := context.Background()
+	for i := range n {
+		_, err := client.SendContext(ctx, ln.Addr().String(), testmsg.New(i, size), 0, func(err error) { done <- err })
+		require.NoError(t, err)
+	}
+	nc := lcRecv(t, accepted, "the connection")
+	t.Cleanup(func() { _ = nc.Close() })
+	for range n {
+		require.NoError(t, lcRecv(t, done, "a send's completion"))
+	}
+	require.Zero(t, client.r.Stats().Stalls, "stalls of the client's connection")
 }
