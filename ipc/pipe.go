@@ -31,8 +31,8 @@ package ipc
 // read or write (reactor.Conn.SetInterleaved), so that the goroutines the
 // small messages wake run beside the transfer.
 const (
-	pipeSmallHighWater = 4 << 20
-	pipeSmallLowWater  = 1 << 20
+	pipeSmallHighWater = 1 << 20
+	pipeSmallLowWater  = 256 << 10
 	pipeShortHighWater = 64 << 10
 	pipeShortLowWater  = 16 << 10
 	pipeShortNotSent   = 32 << 10
