@@ -4,7 +4,10 @@ package ipc
 // for its destination's writer, and the stub that carries it in that
 // writer (docs/relay.md, "A relayed message").
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // relayChunk is the data of one received body chunk, held in its source's
 // relayBuf until the destination's writer has copied it.
@@ -28,6 +31,17 @@ type relayMsg struct {
 	origIndex, origUnique uint32
 	key                   string   // the name it is routed by; "" for an answer
 	st                    *msgStub // the stub that writes it on the destination
+	// windowed: its source windows it (docs/protocol.md §7b; from its
+	// header or a later WindowStart); the relay returns its window as the
+	// destination takes its bytes.
+	windowed atomic.Bool
+
+	// tail is the buffer its next chunk's data is appended to (owned by
+	// the source's loop; relay_credit.go).
+	tail *relayBuf
+	// taken counts bytes the destination copied whose window is not yet
+	// returned to the source (relayConn.grantOnLoop).
+	taken atomic.Int64
 
 	// head is how many bytes of q[0] the destination's writer has copied
 	// (owned by the destination's loop).
@@ -109,6 +123,14 @@ func (rm *relayMsg) front() (relayChunk, bool) {
 		return relayChunk{}, false
 	}
 	return rm.q[0], true
+}
+
+// took notes n bytes copied by the destination (its loop): a windowed
+// message's source gets their window back.
+func (rm *relayMsg) took(n int) {
+	if rm.windowed.Load() && rm.taken.Add(int64(n)) == int64(n) {
+		rm.src.relay.postGrant(rm)
+	}
 }
 
 // pop drops the oldest chunk, copied (destination's loop).
