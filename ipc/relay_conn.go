@@ -17,8 +17,11 @@ type relayConn struct {
 	c   *conn
 
 	// loop-owned
-	in    []*relayMsg // by reader slot: the relayed messages arriving here
-	stall relayStall  // relay_stall.go
+	in []*relayMsg // by reader slot: the relayed messages arriving here
+	// routes are the messages whose header arrived in the packet being
+	// parsed, routed at its end (flushRoutesOnLoop).
+	routes []*relayMsg
+	stall  relayStall // relay_stall.go
 
 	// any goroutine
 	heldBytes atomic.Int64 // relayed bytes from this source not yet released (relay_credit.go)
@@ -76,11 +79,11 @@ func (rc *relayConn) headerOnLoop(slot uint32, h *msgHeader) (headerAction, erro
 		return hdrSkip, fmt.Errorf("%w: %w", ErrRelayURL, err)
 	}
 	name, rest := splitDestination(h.url)
-	rm := &relayMsg{src: c, srcSlot: slot, origIndex: h.senderIndex, origUnique: h.senderUnique, key: nameKey(name)}
+	rm := newRelayMsg(c, slot, h.senderIndex, h.senderUnique, nameKey(name))
 	rm.windowed.Store(c.r.windowed(slot))
-	st := newRelayStub(c.svc, rm, h, rest, h.recipientIndex, h.recipientUnique)
+	newRelayStub(c.svc, rm, h, rest, h.recipientIndex, h.recipientUnique)
 	rc.start(slot, rm)
-	rc.eng.route(rm.key, st)
+	rc.routes = append(rc.routes, rm)
 	return hdrRelay, nil
 }
 
@@ -92,14 +95,32 @@ func (rc *relayConn) answer(slot uint32, h *msgHeader, req *msgStub) {
 	keep := h.flags&ResponsePart != 0
 	c.w.takeResponse(h.recipientIndex, h.recipientUnique, keep)
 	back := req.relay
-	rm := &relayMsg{src: c, srcSlot: slot, origIndex: h.senderIndex, origUnique: h.senderUnique}
+	rm := newRelayMsg(c, slot, h.senderIndex, h.senderUnique, "")
 	rm.windowed.Store(c.r.windowed(slot))
-	st := newRelayStub(c.svc, rm, h, "", back.origIndex, back.origUnique)
+	newRelayStub(c.svc, rm, h, "", back.origIndex, back.origUnique)
+	rm.back = back.src
 	rc.start(slot, rm)
-	rc.eng.deliver(back.src, st)
+	rc.routes = append(rc.routes, rm)
 	if !keep {
 		req.complete(nil, nil)
 	}
+}
+
+// flushRoutesOnLoop routes the relayed messages whose headers arrived in
+// the packet just parsed (loop; at the packet's end, or before a cancel or
+// the close acts on them). Routing once per packet hands a destination a
+// small message whole, header and body: one wake-up and one packet on its
+// side instead of a header and then, after another wake-up, the body.
+func (rc *relayConn) flushRoutesOnLoop() {
+	for i, rm := range rc.routes {
+		rc.routes[i] = nil
+		if rm.back != nil {
+			rc.eng.deliver(rm.back, rm.st)
+		} else {
+			rc.eng.route(rm.key, rm.st)
+		}
+	}
+	rc.routes = rc.routes[:0]
 }
 
 // start records rm as arriving in reader slot slot.
@@ -152,6 +173,7 @@ func (c *conn) relayWindowStart(slot uint32) {
 // canceledOnLoop handles a CancelMessage for reader slot slot: a relayed
 // message in it is abandoned.
 func (rc *relayConn) canceledOnLoop(slot uint32) {
+	rc.flushRoutesOnLoop()
 	if rm := rc.in[slot]; rm != nil {
 		rc.in[slot] = nil
 		rm.dropTail()
@@ -234,6 +256,7 @@ func (rc *relayConn) grantOnLoop(rm *relayMsg) {
 // await an answer it can no longer take, are abandoned. Complete one-way
 // messages still reach their destination.
 func (rc *relayConn) closeOnLoop() {
+	rc.flushRoutesOnLoop()
 	rc.stopStall()
 	rc.eng.unregister(rc.c)
 	rc.mu.Lock()

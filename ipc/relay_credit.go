@@ -111,15 +111,19 @@ func (b *relayBuf) release() {
 	relayBufPools[relayBufClass(cap(b.b))].Put(b)
 }
 
-// packetEnd implements relayEvents (loop): an AckRequest packet's credit is
+// packetEnd implements relayEvents (loop): the messages that started in
+// the packet are routed, and an AckRequest packet's credit is
 // returned at once, unless the relay holds more than SourceBytes of this
 // source's data: then when its destinations have taken enough
 // (takeDeferredOnLoop).
 func (c *conn) packetEnd(ackRequest bool) {
+	rc := c.relay
+	if rc != nil {
+		rc.flushRoutesOnLoop() // relay_conn.go
+	}
 	if !ackRequest {
 		return
 	}
-	rc := c.relay
 	if rc == nil || rc.heldBytes.Load() <= int64(rc.eng.cfg.SourceBytes) {
 		c.w.acks++
 		return
