@@ -207,7 +207,7 @@ func runRelay(ctx context.Context, o Options, ro RelayOptions, concs []int, stdo
 			pair[i] = res
 		}
 		results = append(results, pair[:]...)
-		rep.Echo = append(rep.Echo, RelayEcho{Concurrency: c, Direct: pair[0], Relay: pair[1], QPSRatio: pair[1].QPS / pair[0].QPS})
+		rep.Echo = append(rep.Echo, RelayEcho{Concurrency: c, Direct: pair[0], Relay: pair[1], QPSRatio: ratio(pair[1].QPS, pair[0].QPS)})
 		fmt.Fprintf(w, "echo %d B c=%d: relay/direct QPS %.2fx (%.0f / %.0f), p50 %d / %d µs\n",
 			o.Size, c, pair[1].QPS/pair[0].QPS, pair[1].QPS, pair[0].QPS, pair[1].P50Us, pair[0].P50Us)
 	}
@@ -243,8 +243,8 @@ func runRelay(ctx context.Context, o Options, ro RelayOptions, concs []int, stdo
 		return err
 	}
 	gb := ow.RelayMBps * elapsed.Seconds() / 1e3
-	ow.Ratio = ow.RelayMBps / ow.DirectMBps
-	ow.RelayCPUPerGB = (cpu1 - cpu0).Seconds() / gb
+	ow.Ratio = ratio(ow.RelayMBps, ow.DirectMBps)
+	ow.RelayCPUPerGB = ratio((cpu1 - cpu0).Seconds(), gb)
 	ow.RelayPeakRSSKiB = procKiB(pid, "VmHWM:")
 	fmt.Fprintf(w, "%d MiB one way: relay %.0f MB/s, direct %.0f MB/s: %.2fx\n", ow.Size>>20, ow.RelayMBps, ow.DirectMBps, ow.Ratio)
 	fmt.Fprintf(w, "relay node: %.2f CPU s per GB forwarded (%.1f GB in %.1f s, %.2f CPU s), peak RSS %d KiB\n",
@@ -308,6 +308,15 @@ func relayStream(ctx context.Context, client *ipc.Service, addr string, pid int,
 	st.RelayCPUPerGB = (cpu1 - cpu0).Seconds() / (float64(size) / 1e9)
 	st.RelayPeakRSSKiB = procKiB(pid, "VmHWM:")
 	return st, nil
+}
+
+// ratio is a / b, or 0 when b is 0 (nothing completed in the window: JSON
+// has no NaN or infinity).
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }
 
 // maxRSS returns the largest sample.
