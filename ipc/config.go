@@ -51,8 +51,13 @@ type Config struct {
 	Loops int
 
 	// BufferSize is the size, in bytes, of the buffers messages are
-	// serialized into: each packet is at most this long. Default 4 KiB;
-	// limits [buffers.MinSize, buffers.MaxSize] (64 B to 64 KiB).
+	// serialized into: each packet is at most this long. Default (zero)
+	// 4 KiB, except toward a peer that sent the window hello (an ipcframe
+	// peer, which reads any packet up to 64 KiB: docs/protocol.md §7b):
+	// there the packets that continue a message of more than 16 KiB are
+	// up to WriteBatch or 64 KiB long, whichever is smaller, unless they
+	// carry relay-bound chunks. A value set here is used with every peer.
+	// Limits [buffers.MinSize, buffers.MaxSize] (64 B to 64 KiB).
 	BufferSize int
 
 	// MaxActiveConnections bounds the connections of one pool. Default 1.
@@ -276,6 +281,10 @@ type Config struct {
 	// themselves (docs/architecture.md, "Time"); DialTimeout and Stop's
 	// context use the system clock.
 	Clock clock.Clock
+
+	// bufferAuto is set by withDefaults when BufferSize was zero: packets
+	// grow to largePacketSize toward peers that sent the hello (writer.go).
+	bufferAuto bool
 }
 
 // ConnInfo describes a connection to the ConnectionStart and ConnectionStop
@@ -303,6 +312,7 @@ func (c Config) withDefaults() (Config, error) {
 			*p = v
 		}
 	}
+	c.bufferAuto = c.BufferSize == 0
 	def(&c.BufferSize, DefaultBufferSize)
 	def(&c.MaxActiveConnections, DefaultMaxActiveConnections)
 	def(&c.MaxPendingConnections, DefaultMaxPendingConnections)

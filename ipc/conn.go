@@ -201,7 +201,6 @@ func (c *conn) pump() {
 		return
 	}
 	budget := DefaultPumpQuantum
-	size := c.svc.cfg.BufferSize
 	if !c.retired && c.w.canceledWaits >= c.retireAt() {
 		c.retire(ErrTooManyCanceled)
 	}
@@ -216,7 +215,7 @@ func (c *conn) pump() {
 		ls := c.ls
 		out := ls.takeBatch()
 		n := 0
-		for n+size <= len(out) {
+		for size := c.w.packetSize(); n+size <= len(out); size = c.w.packetSize() {
 			k, err := c.w.fill(out[n : n+size])
 			if err != nil {
 				ls.putBatch(out)

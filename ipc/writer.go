@@ -78,11 +78,15 @@ type writer struct {
 	maxMultiplex int
 	maxWait      int
 	contPackets  int
-	typeIDSize   int
-	codec        compress.Codec
-	proto        *Protocol
-	reg          *serde.Registry
-	limits       serde.Limits
+	// bufSize is Config.BufferSize; bigPacket, if not zero, the packet
+	// size used instead once the peer's hello arrived (packetSize).
+	bufSize    int
+	bigPacket  int
+	typeIDSize int
+	codec      compress.Codec
+	proto      *Protocol
+	reg        *serde.Registry
+	limits     serde.Limits
 
 	// slots grows on demand up to maxSlots (MaxMultiplex+MaxResponseWait)
 	// entries, so an idle connection holds none and a lightly used one
@@ -146,6 +150,7 @@ func newWriter(cfg *Config) *writer {
 		maxMultiplex: cfg.MaxMultiplex,
 		maxWait:      cfg.MaxResponseWait,
 		contPackets:  cfg.ContinuousPackets,
+		bufSize:      cfg.BufferSize,
 		typeIDSize:   cfg.TypeIDSize,
 		codec:        cfg.Compression,
 		proto:        cfg.Protocol,
@@ -157,6 +162,9 @@ func newWriter(cfg *Config) *writer {
 		comp:         compress.NewAdaptive(cfg.Compression, cfg.CompressionBackoff),
 		credits:      cfg.RelayCredits,
 		maxCredits:   cfg.RelayCredits,
+	}
+	if cfg.bufferAuto {
+		w.bigPacket = min(cfg.WriteBatch, largePacketSize)
 	}
 	return w
 }
@@ -305,7 +313,16 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		if !w.takeCredit(&ackReq) {
 			break
 		}
-		full, err := w.writeChunk(w.wq.front(), p, &off)
+		q := p
+		if small := w.bufSize - packetHeaderSize; len(p) > small && w.slots[w.wq.front()].st.credit {
+			// Relay-bound chunks keep to BufferSize packets: a relay
+			// holds up to its MaxBuffers of a source's packets.
+			if small-off < minFreePacketData {
+				break
+			}
+			q = p[:small]
+		}
+		full, err := w.writeChunk(w.wq.front(), q, &off)
 		if err != nil {
 			return 0, err
 		}

@@ -14,7 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// srBlob is the one-way message of TestSlowReaderMemoryBound.
+// srBlob is the one-way message of TestSlowReaderMemoryBound and the
+// request of TestLargePacketsToIPCFramePeers.
 type srBlob struct{ Data []byte }
 
 // Serde implements serde.Type.

@@ -215,8 +215,12 @@ func SendLarge(ctx context.Context, svc *ipc.Service, addr string, size int64, p
 // RawTCP streams bytes over a loopback TCP connection for dur, in writes
 // of chunk bytes read by a reader with a chunk-sized buffer, and returns
 // the rate in MB/s: the ceiling the engine is compared with in the same
-// run.
-func RawTCP(ctx context.Context, chunk int, dur time.Duration) (float64, error) {
+// run. With work set, each side also does what the stream workload's
+// source and sink do: the writer generates every chunk with a
+// PatternReader (counter pattern and SHA-256) and the reader hashes what
+// it receives with a HashSink, so that the engine's own overhead can be
+// told from the cost of the payload.
+func RawTCP(ctx context.Context, chunk int, dur time.Duration, work bool) (float64, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -234,7 +238,11 @@ func RawTCP(ctx context.Context, chunk int, dur time.Duration) (float64, error) 
 			return
 		}
 		defer c.Close()
-		n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{c}, make([]byte, chunk))
+		var dst io.Writer = io.Discard
+		if work {
+			dst = NewHashSink()
+		}
+		n, err := io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{c}, make([]byte, chunk))
 		got <- result{n, err}
 	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
@@ -242,10 +250,14 @@ func RawTCP(ctx context.Context, chunk int, dur time.Duration) (float64, error) 
 		return 0, err
 	}
 	buf := make([]byte, chunk)
-	_, _ = NewPatternReader(int64(chunk)).Read(buf)
+	src := NewPatternReader(1 << 62)
+	_, _ = src.Read(buf)
 	begin := time.Now()
 	deadline := begin.Add(dur)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if work {
+			_, _ = src.Read(buf)
+		}
 		if _, err := c.Write(buf); err != nil {
 			c.Close()
 			return 0, err
