@@ -11,8 +11,9 @@ package ipc
 // continue a large message in packets of up to largePacketSize bytes (or
 // WriteBatch, if smaller) once the peer's hello has arrived, and
 // BufferSize packets otherwise, before the hello and to peers that send
-// none. Packets that carry relay-bound chunks keep to BufferSize (fill):
-// a relay holds up to RelayConfig.MaxBuffers of a source's packets.
+// none. Relay-bound messages follow the same rule: a relay copies each
+// chunk into its message's own buffers and bounds what it holds of a
+// source in bytes (RelayConfig.SourceBytes, docs/relay.md).
 
 // largePacketSize is the largest packet, header included, that the writer
 // of a service with the default BufferSize sends to a peer that sent the

@@ -313,16 +313,7 @@ func (w *writer) fill(pkt []byte) (int, error) {
 		if !w.takeCredit(&ackReq) {
 			break
 		}
-		q := p
-		if small := w.bufSize - packetHeaderSize; len(p) > small && w.slots[w.wq.front()].st.credit {
-			// Relay-bound chunks keep to BufferSize packets: a relay
-			// holds up to its MaxBuffers of a source's packets.
-			if small-off < minFreePacketData {
-				break
-			}
-			q = p[:small]
-		}
-		full, err := w.writeChunk(w.wq.front(), q, &off)
+		full, err := w.writeChunk(w.wq.front(), p, &off)
 		if err != nil {
 			return 0, err
 		}
