@@ -165,17 +165,18 @@ func (c *Conn) writeOnLoop(bufs [][]byte) error {
 		return err
 	}
 	var err error
+	n := 0
 	switch len(bufs) {
 	case 0:
 		return nil
 	case 1:
-		if len(bufs[0]) == 0 {
+		if n = len(bufs[0]); n == 0 {
 			return nil
 		}
 		_, err = c.gc.Write(bufs[0])
 	default:
 		c.iov = append(c.iov[:0], bufs...)
-		_, err = c.gc.Writev(c.iov)
+		n, err = c.gc.Writev(c.iov)
 		clear(c.iov)
 	}
 	if c.dead {
@@ -184,9 +185,7 @@ func (c *Conn) writeOnLoop(bufs [][]byte) error {
 	if c.readPaused {
 		c.applyReadPause() // gnet may have re-registered EPOLLIN
 	}
-	if len(bufs) == 1 {
-		yieldAfter(len(bufs[0]))
-	}
+	yieldAfter(n)
 	return err
 }
 
