@@ -19,6 +19,11 @@ package ipc
 // only after Write returns (pump), so no completion fires while anything
 // still refers to the value.
 //
+// Borrowed only while gnet's outbound buffer is empty (the pump asks
+// before each batch): when it holds bytes, Write copies every piece into
+// it anyway, so borrowing would save nothing and cost gnet a buffer node
+// per piece.
+//
 // Not borrowed: packets of a connection with compression (a compressed
 // packet is a copy anyway), relay-bound chunks (they keep to BufferSize
 // packets), pieces smaller than borrowMin (the end of a value, a window's

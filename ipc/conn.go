@@ -220,9 +220,12 @@ func (c *conn) pump() {
 		out := ls.takeBatch()
 		// n: bytes in out; total: n plus the borrowed values that end
 		// some of its packets (borrow.go), at most len(out) in all.
+		// Borrow only when gnet's buffer is empty: otherwise Write copies
+		// every piece into it anyway, a buffer node each (borrow.go).
 		n, total, start := 0, 0, 0
+		borrow := c.rc.OutboundBuffered() == 0
 		for size := c.w.packetSize(); total+size <= len(out); size = c.w.packetSize() {
-			k, ref, err := c.w.fillBorrow(out[n:n+size], true)
+			k, ref, err := c.w.fillBorrow(out[n:n+size], borrow)
 			if err != nil {
 				ls.putBatch(out)
 				clear(c.iov)

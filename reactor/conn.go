@@ -222,6 +222,16 @@ func (c *Conn) Writable() bool {
 	return false
 }
 
+// OutboundBuffered reports how many bytes gnet holds for the connection,
+// written but not yet taken by the socket (loop-only). A Write while it is
+// not zero copies everything into that buffer.
+func (c *Conn) OutboundBuffered() int {
+	if c.dead {
+		return 0
+	}
+	return c.gc.OutboundBuffered()
+}
+
 // Closed reports whether the connection is closing or closed (loop-only).
 func (c *Conn) Closed() bool {
 	return c.dead || c.closeState.Load() != closeNone

@@ -21,8 +21,8 @@ import (
 // so gnet's outbound buffer takes the rest of a write.
 func TestLargeValueReusedAfterCompletion(t *testing.T) {
 	const (
-		msgs = 6
-		size = 3 << 20
+		msgs = 4
+		size = 1 << 20
 	)
 	for _, tc := range []struct {
 		name string
