@@ -48,6 +48,7 @@ type conn struct {
 	// pipe.go: the two ends of the pipe, long or short
 	sendPipe shortSpan
 	recvPipe shortSpan
+	sendMode uint8 // pipeLarge, pipeSmall or pipeShort: the pipe set on rc
 
 	// loop-owned: why it retired, ErrTooManyCanceled or ErrAddressGone
 	retiredBy error

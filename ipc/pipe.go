@@ -6,12 +6,19 @@ package ipc
 // small message queued now waits behind all of them (docs/benchmarks.md,
 // head-of-line). A long pipe is what a single large transfer wants (fewer
 // wake-ups to refill it); a short one is what a small message beside a
-// large one wants. So a connection starts with the long pipe
-// (writeHighWater, writeLowWater, writeNotSentLowat) and switches to the
-// short one (pipeShort*) as soon as its writer finishes a small message
-// (at most smallMessage bytes) while a large one is under way; it returns
-// to the long pipe once pipeShortSpan bytes have been written without
-// that happening again.
+// large one wants. So a connection's writer has three pipes:
+//
+//   - while only small messages (at most smallMessage bytes) are under way,
+//     the longest (pipeSmallHighWater, pipeSmallLowWater): nothing large
+//     can be ahead of a new message, and at high concurrency (a thousand
+//     1 KiB calls in flight) a shorter one stalls the connection every few
+//     hundred KiB until its loop and the peer's run again
+//     (docs/benchmarks.md, "Loop scheduling");
+//   - while a large message is under way alone, the Config's
+//     (writeHighWater, writeLowWater, writeNotSentLowat);
+//   - the short one (pipeShort*) as soon as the writer finishes a small
+//     message while a large one is under way; it returns to the others once
+//     pipeShortSpan bytes have been written without that happening again.
 //
 // The receiving end of the pipe is the peer's business, except on loopback
 // connections, whose receive buffer ipc fixes (loopbackRecvBuffer): the
@@ -19,7 +26,13 @@ package ipc
 // behind them too. The reader shortens it (pipeShortRecv) when a small
 // message arrives while a large one is arriving, and restores it after
 // pipeShortSpan bytes without that.
+//
+// While either end is short the loop also yields its P after each large
+// read or write (reactor.Conn.SetInterleaved), so that the goroutines the
+// small messages wake run beside the transfer.
 const (
+	pipeSmallHighWater = 1 << 20
+	pipeSmallLowWater  = 256 << 10
 	pipeShortHighWater = 64 << 10
 	pipeShortLowWater  = 16 << 10
 	pipeShortNotSent   = 32 << 10
@@ -65,18 +78,41 @@ func (s *shortSpan) update(hit bool, n int) (changed bool) {
 	return false
 }
 
+// Sending pipe modes (conn.sendMode).
+const (
+	pipeLarge uint8 = iota // a large message under way, alone: the Config's pipe
+	pipeSmall              // only small messages under way: the long pipe
+	pipeShort              // small messages beside a large one: the short pipe
+)
+
 // adaptPipe chooses the connection's sending pipe after n bytes were
-// written (loop; pump).
+// written (loop; pump): short while small messages are interleaved with a
+// large one (sendPipe), the Config's while a large message is under way
+// alone, long (pipeSmallHighWater) while only small messages are.
 func (c *conn) adaptPipe(n int) {
 	hit := c.w.interleaved
 	c.w.interleaved = false
+	c.sendPipe.update(hit, n)
+	mode := pipeSmall
 	switch {
-	case !c.sendPipe.update(hit, n):
 	case c.sendPipe.on:
+		mode = pipeShort
+	case c.w.largeUnderWay():
+		mode = pipeLarge
+	}
+	if mode == c.sendMode {
+		return
+	}
+	c.sendMode = mode
+	switch mode {
+	case pipeShort:
 		c.rc.SetPipe(pipeShortHighWater, pipeShortLowWater, pipeShortNotSent)
+	case pipeSmall:
+		c.rc.SetPipe(pipeSmallHighWater, pipeSmallLowWater, writeNotSentLowat)
 	default:
 		c.rc.SetPipe(0, 0, writeNotSentLowat)
 	}
+	c.rc.SetInterleaved(c.sendPipe.on || c.recvPipe.on)
 }
 
 // adaptRecv chooses the connection's receive buffer after n bytes were
@@ -88,7 +124,9 @@ func (c *conn) adaptRecv(n int) {
 	case !c.recvPipe.update(hit, n):
 	case c.recvPipe.on:
 		c.rc.SetLoopbackRecvBuffer(pipeShortRecv)
+		c.rc.SetInterleaved(true)
 	default:
 		c.rc.SetLoopbackRecvBuffer(0)
+		c.rc.SetInterleaved(c.sendPipe.on || c.recvPipe.on)
 	}
 }

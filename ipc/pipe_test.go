@@ -1,6 +1,8 @@
 package ipc
 
 import (
+	"context"
+	"net"
 	"testing"
 
 	"github.com/ipcframe/ipcframe/internal/testmsg"
@@ -76,4 +78,99 @@ func TestShortSpan(t *testing.T) {
 	require.False(t, s.update(false, pipeShortSpan-1))
 	require.True(t, s.update(false, 1), "span over")
 	require.False(t, s.on)
+}
+
+// TestReaderYieldsBesideLarge checks when the reader gives up its P after
+// dispatching a message with much input left: never while only small
+// messages arrive (at high concurrency the loop would queue behind the
+// callers it has just woken), and while a large message is arriving.
+func TestReaderYieldsBesideLarge(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	ev := &pipeEvents{t: t}
+	r := newReader(cfg, ev)
+	yields := 0
+	r.yield = func() { yields++ }
+	pkt := make([]byte, cfg.BufferSize)
+	// packets fills at least n bytes of packets (or all the writer has).
+	packets := func(n int) []byte {
+		t.Helper()
+		var out []byte
+		for len(out) < n {
+			k, err := w.fill(pkt)
+			require.NoError(t, err)
+			if k == 0 {
+				break
+			}
+			out = append(out, pkt[:k]...)
+		}
+		return out
+	}
+	feed := func(b []byte) {
+		t.Helper()
+		used, err := r.feed(b)
+		require.NoError(t, err)
+		require.Equal(t, len(b), used)
+	}
+
+	n := 0 // as many small messages as the writer takes at once
+	for w.enqueue(&msgStub{msg: testmsg.New(n, 1000), ti: testTI, state: OnPeer}) {
+		n++
+	}
+	require.Greater(t, n*1000, yieldInput+8<<10, "enough input left after the first dispatches")
+	feed(packets(1 << 20))
+	require.Len(t, ev.msgs, n)
+	require.Zero(t, yields, "small messages only")
+
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(n, 1<<20), ti: testTI, state: OnPeer}))
+	feed(packets(64 << 10)) // the large message is under way
+	require.Equal(t, 1, r.large)
+	for i := range 20 {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(n+1+i, 1000), ti: testTI, state: OnPeer}))
+	}
+	feed(packets(256 << 10))
+	require.Len(t, ev.msgs, n+20, "the small messages overtake the large one")
+	require.Positive(t, yields, "small messages beside a large one")
+}
+
+// TestSmallMessagesLongPipe: while only small messages are under way a
+// connection's pipe is the long one (pipeSmallHighWater), so a burst of
+// small messages larger than the pipe for large ones (writeHighWater plus
+// what the kernel holds) is handed on without stalling the connection,
+// here to a peer that accepts and never reads (the kernel holds about
+// 256 KiB of it: TCP_NOTSENT_LOWAT and the peer's receive buffer). With the pipe for large
+// messages the connection stalls and most of the sends never complete.
+func TestSmallMessagesLongPipe(t *testing.T) {
+	const (
+		n    = 896
+		size = 1024
+	)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err == nil {
+			accepted <- nc
+		}
+	}()
+	cp := NewProtocol()
+	MustRegister[testmsg.Message](cp, 1, nil)
+	client := lcStart(t, Config{Protocol: cp, MaxQueuedMessages: 2 * n})
+	require.Greater(t, n*size, 3*writeHighWater, "the burst is far longer than the pipe for large messages")
+	require.Less(t, n*size, pipeSmallHighWater)
+
+	done := make(chan error, n)
+	ctx := context.Background()
+	for i := range n {
+		_, err := client.SendContext(ctx, ln.Addr().String(), testmsg.New(i, size), 0, func(err error) { done <- err })
+		require.NoError(t, err)
+	}
+	nc := lcRecv(t, accepted, "the connection")
+	t.Cleanup(func() { _ = nc.Close() })
+	for range n {
+		require.NoError(t, lcRecv(t, done, "a send's completion"))
+	}
+	require.Zero(t, client.r.Stats().Stalls, "stalls of the client's connection")
 }

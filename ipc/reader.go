@@ -126,6 +126,8 @@ type reader struct {
 	post         func(func()) error
 	afterRelease func()
 	pktLen       int // payload length of the packet being parsed
+
+	yield func() // runtime.Gosched; tests count the calls
 }
 
 func newReader(cfg *Config, ev readerEvents) *reader {
@@ -141,6 +143,7 @@ func newReader(cfg *Config, ev readerEvents) *reader {
 		limits:     cfg.Limits,
 		ev:         ev,
 		msgWindow:  cfg.MessageWindow,
+		yield:      runtime.Gosched,
 	}
 }
 
@@ -190,11 +193,15 @@ func (r *reader) feed(data []byte) (int, error) {
 		}
 		if r.dispatched {
 			// A handler or completion ran and may have woken a goroutine
-			// (a caller waiting for its response); with much input left
-			// this loop would keep the P for a long while, so let it run.
+			// (a caller waiting for its response); with much input of a
+			// large message left this loop would keep the P for a long
+			// while, so let it run. Not without a large message under way:
+			// the input is then small messages whose callers the loop
+			// wakes by the hundred, and a yield would put the loop behind
+			// all of them (reactor/yield.go).
 			r.dispatched = false
-			if len(data)-used >= yieldInput {
-				runtime.Gosched()
+			if r.large > 0 && len(data)-used >= yieldInput {
+				r.yield()
 			}
 		}
 	}
@@ -202,7 +209,7 @@ func (r *reader) feed(data []byte) (int, error) {
 }
 
 // yieldInput is the input left in one feed above which the reader yields
-// its P after dispatching a message.
+// its P after dispatching a message while a large message is arriving.
 const yieldInput = 32 << 10
 
 func (r *reader) packet(p []byte) error {

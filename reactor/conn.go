@@ -3,7 +3,6 @@ package reactor
 import (
 	"context"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -21,7 +20,7 @@ const (
 //
 // Any-goroutine methods: ID, Data, Dialed, LocalAddr, RemoteAddr, Loop, Send,
 // Execute, Wake, Close, Abort. All others (SetData, Write, Writable, Closed,
-// SetPipe, PauseRead, ResumeRead) are loop-only: call them only from Handler methods, Execute functions or
+// SetPipe, SetInterleaved, PauseRead, ResumeRead) are loop-only: call them only from Handler methods, Execute functions or
 // loop timers of this connection's loop.
 //
 // Output has two paths. Send (any goroutine) appends to an ordered per-
@@ -68,6 +67,7 @@ type Conn struct {
 	highWater    int       // SetPipe's HighWater; 0: the Config's (pipe.go)
 	lowWater     int       // SetPipe's LowWater; 0: the Config's (pipe.go)
 	loopback     bool      // the peer is a loopback address (set at open)
+	interleaved  bool      // SetInterleaved: yield the P after large transfers (yield.go)
 
 	scheduled  atomic.Bool  // a pump turn is pending or paused (at most one)
 	woken      atomic.Bool  // a wake task is pending
@@ -185,24 +185,8 @@ func (c *Conn) writeOnLoop(bufs [][]byte) error {
 	if c.readPaused {
 		c.applyReadPause() // gnet may have re-registered EPOLLIN
 	}
-	yieldAfter(n)
+	c.yieldAfter(n) // the whole write, one buffer or several
 	return err
-}
-
-// yieldBytes is the size of a read or write after which the loop yields
-// its P (runtime.Gosched). A loop moving bulk data never blocks, so the
-// goroutines it wakes (an application waiting for a small response, say)
-// would otherwise wait for Go's 10 ms preemption to get a P; yielding
-// after each large transfer costs well under a microsecond when nobody
-// waits.
-const yieldBytes = 32 << 10
-
-// yieldAfter yields the P after a transfer of n bytes of at least
-// yieldBytes.
-func yieldAfter(n int) {
-	if n >= yieldBytes {
-		runtime.Gosched()
-	}
 }
 
 // Writable reports whether outbound bytes (gnet's buffer plus the Send
@@ -359,7 +343,7 @@ func (c *Conn) trafficOnLoop() gnet.Action {
 		return gnet.None
 	}
 	n := c.r.h.OnData(c, buf)
-	yieldAfter(n)
+	c.yieldAfter(n)
 	if c.dead {
 		return gnet.None
 	}

@@ -180,3 +180,16 @@ func readN(t testing.TB, c net.Conn, n int) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// discardConn dials, from a one-loop reactor, a std-net peer that reads and
+// discards everything.
+func discardConn(t *testing.T) (*Reactor, *Conn) {
+	t.Helper()
+	p := newPeer(t)
+	r := startReactor(t, Config{Loops: 1}, &testHandler{})
+	c, err := r.Dial(dialCtx(t), p.addr(), nil)
+	require.NoError(t, err)
+	nc := p.accept(t)
+	go func() { _, _ = ioCopyDiscard(nc) }()
+	return r, c
+}

@@ -17,6 +17,9 @@ type Stats struct {
 	// Rejected counts accepted connections closed at once because
 	// Config.MaxAccepted were open.
 	Rejected uint64
+	// Yields counts the times a loop gave up its P after a large read or
+	// write on an interleaved connection (Conn.SetInterleaved, yield.go).
+	Yields uint64
 }
 
 // counters backs Stats.
@@ -28,6 +31,8 @@ type counters struct {
 	readPauses atomic.Uint64
 	// rejected backs Stats.Rejected.
 	rejected atomic.Uint64
+	// yields backs Stats.Yields.
+	yields atomic.Uint64
 }
 
 // Stats returns a snapshot of the reactor's counters (any goroutine).
@@ -38,5 +43,6 @@ func (r *Reactor) Stats() Stats {
 		SendWaits:  r.stats.sendWaits.Load(),
 		ReadPauses: r.stats.readPauses.Load(),
 		Rejected:   r.stats.rejected.Load(),
+		Yields:     r.stats.yields.Load(),
 	}
 }

@@ -333,7 +333,7 @@ func (c *Conn) tlsReadOnLoop() error {
 		}
 		if len(buf) > had {
 			k := c.r.h.OnData(c, buf)
-			yieldAfter(len(buf) - had)
+			c.yieldAfter(len(buf) - had)
 			c.afterUserOnLoop()
 			rest := buf[min(max(k, 0), len(buf)):]
 			if len(rest) > c.r.cfg.MaxInbound {
@@ -407,7 +407,7 @@ func (c *Conn) tlsFlushOnLoop() error {
 	if c.readPaused {
 		c.applyReadPause() // gnet may have re-registered EPOLLIN
 	}
-	yieldAfter(n)
+	c.yieldAfter(n)
 	return err
 }
 

@@ -118,7 +118,7 @@ func TestTLSDialAndCloseNotify(t *testing.T) {
 }
 
 // TestTLSGarbageInsteadOfClientHello: the server names the failure, sends
-// a TLS alert back, and keeps serving.
+// a TLS alert back, closes the connection, and keeps serving.
 func TestTLSGarbageInsteadOfClientHello(t *testing.T) {
 	scfg, ccfg := tlsPair(t)
 	hsErrs := make(chan error, 4)
@@ -138,6 +138,8 @@ func TestTLSGarbageInsteadOfClientHello(t *testing.T) {
 	}
 	reply, _ := io.ReadAll(raw)
 	require.Equal(t, tlsAlertUnexpected, reply, "the server answers with a TLS alert, then closes")
+	require.Eventually(t, func() bool { return r.Stats().Conns == 0 }, waitLong, time.Millisecond,
+		"the failed connection is left open")
 
 	nc, err := tls.Dial("tcp", r.Addr().String(), ccfg)
 	require.NoError(t, err)
@@ -156,7 +158,8 @@ func TestTLSGarbageInsteadOfClientHello(t *testing.T) {
 }
 
 // TestTLSDialPlainPort: a TLS dial to a plain reactor fails with
-// ErrTLSNotTLS once the plain side closes.
+// ErrTLSNotTLS once the plain side closes, and neither side keeps a
+// connection open.
 func TestTLSDialPlainPort(t *testing.T) {
 	_, ccfg := tlsPair(t)
 	plain := startReactor(t, Config{Loops: 1}, &testHandler{
@@ -166,6 +169,10 @@ func TestTLSDialPlainPort(t *testing.T) {
 	_, err := client.DialTLS(context.Background(), plain.Addr().String(), ccfg, nil)
 	require.ErrorIs(t, err, ErrDial)
 	require.ErrorIs(t, err, ErrTLSNotTLS)
+	for _, r := range []*Reactor{client, plain} {
+		require.Eventually(t, func() bool { return r.Stats().Conns == 0 }, waitLong, time.Millisecond,
+			"a connection is left open")
+	}
 }
 
 // TestTLSTruncatedRecord: a peer that ends the stream inside a record
@@ -308,4 +315,46 @@ func TestTLSRecordsInPieces(t *testing.T) {
 	nc := tls.Client(trickleConn{raw, 3}, ccfg)
 	defer nc.Close()
 	requireEcho(t, nc, 20_000, 5000)
+}
+
+// TestTLSNoGoroutinePerConn: once their handshakes are done, open TLS
+// connections have no goroutine of their own (the handshake goroutines
+// have exited and the record layer runs on the loop), and they still
+// serve.
+func TestTLSNoGoroutinePerConn(t *testing.T) {
+	const n = 32
+	scfg, ccfg := tlsPair(t)
+	opened := make(chan struct{}, n)
+	h := echoTLSHandler(make(chan error, n))
+	h.open = func(*Conn) { opened <- struct{}{} }
+	r := startReactor(t, Config{Loops: 2, TLS: TLSConfig{Server: scfg}}, h)
+	before := runtime.NumGoroutine()
+	conns := make([]*tls.Conn, n)
+	for i := range conns {
+		nc, err := tls.Dial("tcp", r.Addr().String(), ccfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = nc.Close() })
+		conns[i] = nc
+	}
+	for range n {
+		select {
+		case <-opened:
+		case <-time.After(waitLong):
+			t.Fatal("a connection never opened")
+		}
+	}
+	exited := make(chan struct{})
+	go func() { r.hs.wait(); close(exited) }()
+	select {
+	case <-exited: // every handshake goroutine has returned
+	case <-time.After(waitLong):
+		t.Fatal("handshake goroutines still running with every handshake done")
+	}
+	for _, nc := range conns {
+		requireEcho(t, nc, 64<<10, 16<<10)
+	}
+	stacks := make([]byte, 1<<20)
+	stacks = stacks[:runtime.Stack(stacks, true)]
+	require.NotContains(t, string(stacks), "handshake", "a handshake goroutine outlived its handshake")
+	require.Less(t, runtime.NumGoroutine()-before, n/4, "goroutines grew with the connections")
 }

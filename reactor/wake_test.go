@@ -54,12 +54,7 @@ func TestWakeCoalesces(t *testing.T) {
 // TestLoopWriteAllocs: loop-side Write to a reading peer does not allocate
 // in steady state.
 func TestLoopWriteAllocs(t *testing.T) {
-	p := newPeer(t)
-	r := startReactor(t, Config{Loops: 1}, &testHandler{})
-	c, err := r.Dial(dialCtx(t), p.addr(), nil)
-	require.NoError(t, err)
-	nc := p.accept(t)
-	go func() { _, _ = ioCopyDiscard(nc) }()
+	_, c := discardConn(t)
 
 	one := make([]byte, 1024)
 	hdr, body := make([]byte, 8), make([]byte, 1016)

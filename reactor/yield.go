@@ -1,0 +1,43 @@
+package reactor
+
+import "runtime"
+
+// Yielding the P.
+//
+// A loop that moves a large transfer never blocks, so a goroutine it has
+// just woken (an application waiting for a small response that arrived
+// beside the transfer, say) would wait for a P until Go preempts the loop
+// after 10 ms. Yielding the P (runtime.Gosched) after each large read or
+// write lets that goroutine run at once, and costs well under a microsecond
+// when nobody waits.
+//
+// But Gosched puts the loop at the tail of the global run queue, behind
+// every goroutine that is runnable. Beside one large transfer that is a
+// handful; with a thousand callers in flight it is the hundreds the loop
+// has just woken with their responses, and the loop comes back only after
+// all of them have run (milliseconds) while its peer fills the pipe and
+// waits (docs/benchmarks.md, "Loop scheduling"). And with no large
+// transfer the loop needs no yield: it runs out of input soon and gives up
+// its P anyway (gnet yields before it blocks in epoll_wait). So a loop
+// yields after large transfers only on connections whose owner has said
+// that small messages travel beside a large one (SetInterleaved).
+
+// yieldBytes is the size of a read or write after which the loop yields its
+// P on an interleaved connection.
+const yieldBytes = 32 << 10
+
+// SetInterleaved tells the reactor whether small messages currently travel
+// beside a large one on c (loop-only). While on, the loop yields its P after
+// each read or write of 32 KiB or more on c, so that goroutines woken by
+// the small messages run without waiting for the transfer. Off (the
+// default), the loop keeps its P until it runs out of work.
+func (c *Conn) SetInterleaved(on bool) { c.interleaved = on }
+
+// yieldAfter yields the P after a transfer of n bytes, at least yieldBytes,
+// on an interleaved connection (loop-only).
+func (c *Conn) yieldAfter(n int) {
+	if c.interleaved && n >= yieldBytes {
+		c.r.stats.yields.Add(1)
+		runtime.Gosched()
+	}
+}
