@@ -353,6 +353,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.RelayCredits, DefaultRelayCredits)
 	if c.Relay.Enabled {
 		def(&c.Relay.MaxBuffers, DefaultRelayMaxBuffers)
+		def(&c.Relay.SourceBytes, DefaultRelaySourceBytes)
 		defD(&c.Relay.WaitTimeout, DefaultRelayWaitTimeout)
 		def(&c.Relay.MaxURL, DefaultRelayMaxURL)
 		defD(&c.Relay.StallTimeout, DefaultRelayStallTimeout)

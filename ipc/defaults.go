@@ -30,6 +30,7 @@ const (
 	DefaultMaxTLSHandshakes      = 256
 	DefaultRelayCredits          = 256
 	DefaultRelayMaxBuffers       = 256
+	DefaultRelaySourceBytes      = 4 << 20
 	DefaultRelayWaitTimeout      = 10 * time.Second
 	DefaultRelayMaxURL           = 256
 	DefaultRelayStallTimeout     = 60 * time.Second

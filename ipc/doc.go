@@ -117,5 +117,7 @@
 // (Conn.RegisterRelayName), copying the body chunk by chunk without
 // decoding it; answers route back through it. Relayed messages follow the
 // rules above on each hop; a relay-bound message also waits for relay
-// credits (Config.RelayCredits) before each packet.
+// credits (Config.RelayCredits) before each packet, and its window, which
+// a relay returns only as the message's destination takes the bytes: a
+// destination that does not read stops only the messages going to it.
 package ipc

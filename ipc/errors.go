@@ -225,9 +225,9 @@ var (
 	// is longer than RelayConfig.MaxURL or malformed; the connection that
 	// sent it closes.
 	ErrRelayURL = fmt.Errorf("%w: bad relay url", ErrProtocol)
-	// ErrRelayFlood reports a source connection that sent more relayed
-	// packets than RelayConfig.MaxBuffers without waiting for its credits;
-	// it closes.
+	// ErrRelayFlood reports a source connection that made a relay hold
+	// more relayed data than RelayConfig.SourceBytes plus MaxBuffers
+	// packets, ignoring its credits; it closes.
 	ErrRelayFlood = fmt.Errorf("%w: relayed data beyond the source's credits", ErrProtocol)
 	// ErrRelayCredits reports a peer that returned more relay credits
 	// (AckdCount) than Config.RelayCredits; the connection closes.

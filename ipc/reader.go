@@ -73,6 +73,9 @@ type relayEvents interface {
 	// relayChunk takes the data of one body chunk of a relayed message;
 	// data aliases the packet and is valid during the call only.
 	relayChunk(slot uint32, data []byte, end bool) error
+	// relayWindowStart: the relayed message in slot became windowed
+	// (WindowStart).
+	relayWindowStart(slot uint32)
 	// packetEnd follows each Data packet's commands; ackRequest is its
 	// AckRequest flag.
 	packetEnd(ackRequest bool)
@@ -320,11 +323,11 @@ func (r *reader) chunk(cmd *command) error {
 	}
 	if s.phase == rRelay {
 		// Relayed bytes are bounded by the relay credits (docs/relay.md);
-		// a window, if the source uses one, is returned as they go on.
+		// a window, if the source uses one, is returned as the
+		// destination takes them (relayConn.pullOnLoop).
 		if err := r.takeWindow(s, cmd.slot, len(data)); err != nil {
 			return err
 		}
-		r.consumed(s, cmd.slot, len(data))
 		if end {
 			r.release(cmd.slot)
 		}

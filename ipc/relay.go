@@ -27,12 +27,17 @@ type RelayConfig struct {
 	// written to the connection registered as name (Conn.RegisterRelayName),
 	// its body copied chunk by chunk, never decoded.
 	Enabled bool
-	// MaxBuffers bounds the packets of relayed data a relay node holds per
-	// source connection (each at most 64 KiB, until every destination took
-	// its chunks). A source that sends more without waiting for credits
-	// closes with ErrRelayFlood. Default 256; at least 1; it must be at
-	// least the peers' Config.RelayCredits. A source connection may make
-	// the relay hold up to MaxBuffers × 64 KiB (16 MiB by default).
+	// SourceBytes is how many bytes of relayed data from one source
+	// connection the relay holds (until their destinations take them)
+	// before it withholds that source's relay credits. Default 4 MiB; at
+	// least 1.
+	SourceBytes int
+	// MaxBuffers is how many packets of up to 64 KiB a source may send
+	// beyond SourceBytes (those its credits allow): a source making the
+	// relay hold more than SourceBytes + MaxBuffers × 64 KiB ignores its
+	// credits and closes with ErrRelayFlood. Default 256; at least 1; it
+	// must be at least the peers' Config.RelayCredits. A source connection
+	// may make the relay hold up to 4 + 16 MiB by default.
 	MaxBuffers int
 	// WaitTimeout is how long a message addressed to a name no connection
 	// registered waits for one (in a placeholder); then it fails and its
@@ -59,6 +64,9 @@ func (r RelayConfig) validate() error {
 	}
 	if r.MaxBuffers < 1 {
 		return errors.New("MaxBuffers must be positive")
+	}
+	if r.SourceBytes < 1 {
+		return errors.New("SourceBytes must be positive")
 	}
 	if r.MaxURL < 1 || r.MaxURL > 0xffff {
 		return fmt.Errorf("MaxURL must be in [1, 65535], got %d", r.MaxURL)

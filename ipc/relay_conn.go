@@ -17,14 +17,16 @@ type relayConn struct {
 	c   *conn
 
 	// loop-owned
-	in    []*relayMsg // by reader slot: the relayed messages arriving here
-	cur   *relayBuf   // the buffer of the packet being parsed, if it holds relayed data
-	stall relayStall  // relay_stall.go
+	in []*relayMsg // by reader slot: the relayed messages arriving here
+	// routes are the messages whose header arrived in the packet being
+	// parsed, routed at its end (flushRoutesOnLoop).
+	routes []*relayMsg
+	stall  relayStall // relay_stall.go
 
 	// any goroutine
-	acks   atomic.Int32 // credits of released buffers, not yet returned to the peer
-	held   atomic.Int32 // buffers of this source not yet released (≤ MaxBuffers)
-	posted atomic.Int32 // mailbox entries waiting (fast check for pullOnLoop)
+	heldBytes atomic.Int64 // relayed bytes from this source not yet released (relay_credit.go)
+	deferred  atomic.Int32 // AckRequest credits withheld while heldBytes > SourceBytes
+	posted    atomic.Int32 // mailbox entries waiting (fast check for pullOnLoop)
 
 	mu sync.Mutex // guards the mailbox and sending; never held across a call out
 	// mail is what other loops ask of this one (pullOnLoop); spare is the
@@ -77,10 +79,11 @@ func (rc *relayConn) headerOnLoop(slot uint32, h *msgHeader) (headerAction, erro
 		return hdrSkip, fmt.Errorf("%w: %w", ErrRelayURL, err)
 	}
 	name, rest := splitDestination(h.url)
-	rm := &relayMsg{src: c, srcSlot: slot, origIndex: h.senderIndex, origUnique: h.senderUnique, key: nameKey(name)}
-	st := newRelayStub(c.svc, rm, h, rest, h.recipientIndex, h.recipientUnique)
+	rm := newRelayMsg(c, slot, h.senderIndex, h.senderUnique, nameKey(name))
+	rm.windowed.Store(c.r.windowed(slot))
+	newRelayStub(c.svc, rm, h, rest, h.recipientIndex, h.recipientUnique)
 	rc.start(slot, rm)
-	rc.eng.route(rm.key, st)
+	rc.routes = append(rc.routes, rm)
 	return hdrRelay, nil
 }
 
@@ -92,13 +95,32 @@ func (rc *relayConn) answer(slot uint32, h *msgHeader, req *msgStub) {
 	keep := h.flags&ResponsePart != 0
 	c.w.takeResponse(h.recipientIndex, h.recipientUnique, keep)
 	back := req.relay
-	rm := &relayMsg{src: c, srcSlot: slot, origIndex: h.senderIndex, origUnique: h.senderUnique}
-	st := newRelayStub(c.svc, rm, h, "", back.origIndex, back.origUnique)
+	rm := newRelayMsg(c, slot, h.senderIndex, h.senderUnique, "")
+	rm.windowed.Store(c.r.windowed(slot))
+	newRelayStub(c.svc, rm, h, "", back.origIndex, back.origUnique)
+	rm.back = back.src
 	rc.start(slot, rm)
-	rc.eng.deliver(back.src, st)
+	rc.routes = append(rc.routes, rm)
 	if !keep {
 		req.complete(nil, nil)
 	}
+}
+
+// flushRoutesOnLoop routes the relayed messages whose headers arrived in
+// the packet just parsed (loop; at the packet's end, or before a cancel or
+// the close acts on them). Routing once per packet hands a destination a
+// small message whole, header and body: one wake-up and one packet on its
+// side instead of a header and then, after another wake-up, the body.
+func (rc *relayConn) flushRoutesOnLoop() {
+	for i, rm := range rc.routes {
+		rc.routes[i] = nil
+		if rm.back != nil {
+			rc.eng.deliver(rm.back, rm.st)
+		} else {
+			rc.eng.route(rm.key, rm.st)
+		}
+	}
+	rc.routes = rc.routes[:0]
 }
 
 // start records rm as arriving in reader slot slot.
@@ -117,7 +139,7 @@ func (rc *relayConn) forget(rm *relayMsg) {
 }
 
 // relayChunk implements relayEvents (loop): the chunk's data is copied into
-// the packet's relay buffer and queued for the destination.
+// its message's relay buffers and queued for the destination.
 func (c *conn) relayChunk(slot uint32, data []byte, end bool) error {
 	rc := c.relay
 	rm := rc.in[slot]
@@ -127,53 +149,50 @@ func (c *conn) relayChunk(slot uint32, data []byte, end bool) error {
 	if rm == nil {
 		return nil
 	}
-	ch := relayChunk{end: end}
-	if len(data) > 0 {
-		buf, err := rc.packetBuf()
-		if err != nil {
-			return err
-		}
-		off := len(buf.b)
-		buf.b = append(buf.b, data...)
-		ch.buf, ch.data = buf, buf.b[off:len(buf.b):len(buf.b)]
-		buf.refs.Add(1)
+	ch, err := rc.appendChunk(rm, data, end)
+	if err != nil {
+		return err
+	}
+	if end {
+		rm.dropTail()
 	}
 	if !rm.push(ch) && ch.buf != nil {
-		ch.buf.refs.Add(-1) // the packet's own reference keeps it
+		ch.buf.release() // the destination is done with the message
 	}
 	return nil
 }
 
-// packetEnd implements relayEvents (loop): the packet's credit is returned
-// when its relayed data is released, at once if it has none.
-func (c *conn) packetEnd(ackRequest bool) {
-	if rc := c.relay; rc != nil && rc.cur != nil {
-		buf := rc.cur
-		rc.cur = nil
-		buf.ack = ackRequest
-		buf.release()
-		return
-	}
-	if ackRequest {
-		c.w.acks++
+// relayWindowStart implements relayEvents (loop): the source windows the
+// relayed message in slot from now on.
+func (c *conn) relayWindowStart(slot uint32) {
+	if rm := c.relay.in[slot]; rm != nil {
+		rm.windowed.Store(true)
 	}
 }
 
 // canceledOnLoop handles a CancelMessage for reader slot slot: a relayed
 // message in it is abandoned.
 func (rc *relayConn) canceledOnLoop(slot uint32) {
+	rc.flushRoutesOnLoop()
 	if rm := rc.in[slot]; rm != nil {
 		rc.in[slot] = nil
+		rm.dropTail()
 		rm.abandon(rc.eng)
 	}
 }
 
 // relayMail is one request to a connection's loop: unpark st (its message
-// got a chunk), or, when st is nil, send CancelRequest up to the peer.
+// got a chunk), return the window of grant (its destination took bytes of
+// it), or, when both are nil, send CancelRequest up to the peer.
 type relayMail struct {
-	st *msgStub
-	up reqID
+	st    *msgStub
+	grant *relayMsg
+	up    reqID
 }
+
+// postGrant tells the loop that the destination of rm, a windowed message
+// arriving here, took bytes of it (any goroutine).
+func (rc *relayConn) postGrant(rm *relayMsg) { rc.post(relayMail{grant: rm}) }
 
 // postUnpark tells the loop that st's message got a chunk (any goroutine).
 func (rc *relayConn) postUnpark(st *msgStub) { rc.post(relayMail{st: st}) }
@@ -198,9 +217,7 @@ func (rc *relayConn) post(m relayMail) {
 // conn.pull).
 func (rc *relayConn) pullOnLoop() {
 	w := rc.c.w
-	if n := rc.acks.Swap(0); n > 0 {
-		w.acks += int(n)
-	}
+	rc.takeDeferredOnLoop()
 	if rc.posted.Load() == 0 {
 		return
 	}
@@ -210,9 +227,12 @@ func (rc *relayConn) pullOnLoop() {
 	rc.mail, rc.spare = rc.spare[:0], nil
 	rc.mu.Unlock()
 	for i, m := range mail {
-		if m.st != nil {
+		switch {
+		case m.st != nil:
 			w.unpark(m.st)
-		} else {
+		case m.grant != nil:
+			rc.grantOnLoop(m.grant)
+		default:
 			w.cancelReqs = append(w.cancelReqs, m.up)
 		}
 		mail[i] = relayMail{}
@@ -222,11 +242,21 @@ func (rc *relayConn) pullOnLoop() {
 	rc.mu.Unlock()
 }
 
+// grantOnLoop returns to the source the window of the bytes of rm its
+// destination took, if rm is still arriving (loop).
+func (rc *relayConn) grantOnLoop(rm *relayMsg) {
+	n := rm.taken.Swap(0)
+	if rc.in[rm.srcSlot] == rm {
+		rc.c.r.consumedRelay(rm.srcSlot, n)
+	}
+}
+
 // closeOnLoop runs when the connection closes (loop): its names go, and
 // the relayed messages arriving through it that are incomplete, or that
 // await an answer it can no longer take, are abandoned. Complete one-way
 // messages still reach their destination.
 func (rc *relayConn) closeOnLoop() {
+	rc.flushRoutesOnLoop()
 	rc.stopStall()
 	rc.eng.unregister(rc.c)
 	rc.mu.Lock()
@@ -237,13 +267,10 @@ func (rc *relayConn) closeOnLoop() {
 	}
 	rc.mail = nil
 	rc.mu.Unlock()
-	if rc.cur != nil {
-		rc.cur.release()
-		rc.cur = nil
-	}
 	incomplete := make(map[*relayMsg]bool)
 	for i, rm := range rc.in {
 		if rm != nil {
+			rm.dropTail()
 			incomplete[rm] = true
 			rc.in[i] = nil
 		}

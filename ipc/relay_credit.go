@@ -1,13 +1,19 @@
 package ipc
 
-// Relay credits (docs/protocol.md §2, AckRequest/AckdCount; docs/relay.md,
-// "Credits and memory"). A sender spends one credit on each packet that
-// carries chunks of relay-bound messages and flags it AckRequest; the relay
-// keeps that packet's relayed data in a relayBuf and returns the credit
-// (AckdCount) once every destination has copied it. A receiver that keeps
-// nothing returns the credit at once. So a relay holds at most a sender's
-// credits worth of its packets, a slow destination slows its sources, and
-// other messages keep their turns in the sender's writer.
+// Relay credits and the relay's memory (docs/protocol.md §2,
+// AckRequest/AckdCount; docs/relay.md, "Credits and memory").
+//
+// A sender spends one credit on each packet that carries chunks of
+// relay-bound messages and flags it AckRequest. The relay copies each
+// relayed chunk into its message's own buffers (relayBuf) and returns the
+// packet's credit (AckdCount) at once while the source's relayed bytes it
+// holds stay within RelayConfig.SourceBytes; beyond that it withholds the
+// credits until its destinations have taken enough. So a relay holds at
+// most about SourceBytes plus a source's credits worth of packets per
+// source connection. Per message, a windowed message (docs/protocol.md §7b,
+// both ends ipcframe) is bounded by its window, which the relay grants back
+// only as its destination takes the bytes: a slow destination slows the
+// messages going to it, and the source's other messages keep flowing.
 
 import (
 	"fmt"
@@ -15,19 +21,17 @@ import (
 	"sync/atomic"
 )
 
-// relayBuf holds the relayed chunk data of one received packet until every
-// chunk has been copied by its destination.
+// relayBuf holds relayed chunk data of one message until its destination
+// has copied every chunk in it.
 type relayBuf struct {
 	b    []byte
-	refs atomic.Int32 // the source's own reference while parsing, plus one per queued chunk
-	// ack is the packet's AckRequest flag, written by the source's loop
-	// before it drops its own reference.
-	ack bool
-	src *relayConn
+	refs atomic.Int32 // the message's own reference while it appends (relayMsg.tail), plus one per queued chunk
+	src  *relayConn
 }
 
-// relayBufClasses are the capacities of pooled relay buffers; a packet's
-// buffer has the smallest that holds its payload.
+// relayBufClasses are the capacities of pooled relay buffers: a message's
+// first buffer has the smallest that holds its first chunk, each next one
+// is a class larger, up to 64 KiB.
 var relayBufClasses = [...]int{4 << 10, 16 << 10, maxPacketPayload}
 
 var relayBufPools [len(relayBufClasses)]sync.Pool
@@ -41,42 +45,99 @@ func relayBufClass(n int) int {
 	return len(relayBufClasses) - 1
 }
 
-// packetBuf returns the relay buffer of the packet being parsed, taking
-// one for it on its first relayed chunk. A source holding MaxBuffers
-// already has flooded past its credits: ErrRelayFlood.
-func (rc *relayConn) packetBuf() (*relayBuf, error) {
-	if rc.cur != nil {
-		return rc.cur, nil
+// appendChunk copies a chunk's data into rm's buffers (source's loop) and
+// returns the chunk, which holds a reference to its buffer. A source
+// holding more than SourceBytes plus MaxBuffers packets of 64 KiB has
+// ignored its credits: ErrRelayFlood.
+func (rc *relayConn) appendChunk(rm *relayMsg, data []byte, end bool) (relayChunk, error) {
+	ch := relayChunk{end: end}
+	if len(data) == 0 {
+		return ch, nil
 	}
-	if n := rc.held.Add(1); int(n) > rc.eng.cfg.MaxBuffers {
-		rc.held.Add(-1)
-		return nil, fmt.Errorf("%w: %d packets of relayed data held, limit %d", ErrRelayFlood, n-1, rc.eng.cfg.MaxBuffers)
+	limit := int64(rc.eng.cfg.SourceBytes) + int64(rc.eng.cfg.MaxBuffers)*maxPacketPayload
+	if n := rc.heldBytes.Add(int64(len(data))); n > limit {
+		rc.heldBytes.Add(-int64(len(data)))
+		return ch, fmt.Errorf("%w: %d bytes of relayed data held, limit %d", ErrRelayFlood, n-int64(len(data)), limit)
 	}
-	k := relayBufClass(rc.c.r.pktLen)
+	b := rm.tail
+	if b == nil || cap(b.b)-len(b.b) < len(data) {
+		k := relayBufClass(len(data))
+		if b != nil {
+			k = max(k, min(relayBufClass(cap(b.b))+1, len(relayBufClasses)-1))
+			b.release()
+		}
+		b = getRelayBuf(k, rc)
+		rm.tail = b
+	}
+	off := len(b.b)
+	b.b = append(b.b, data...)
+	ch.buf, ch.data = b, b.b[off:len(b.b):len(b.b)]
+	b.refs.Add(1)
+	return ch, nil
+}
+
+func getRelayBuf(k int, src *relayConn) *relayBuf {
 	b, _ := relayBufPools[k].Get().(*relayBuf)
 	if b == nil {
 		b = &relayBuf{b: make([]byte, 0, relayBufClasses[k])}
 	}
-	b.src = rc
+	b.src = src
 	b.refs.Store(1)
-	rc.cur = b
-	return b, nil
+	return b
 }
 
-// release drops a reference; the last one returns the buffer, and the
-// packet's credit to its source (any goroutine).
+// dropTail drops rm's own reference to its last buffer (source's loop; the
+// message ended or was abandoned).
+func (rm *relayMsg) dropTail() {
+	if rm.tail != nil {
+		rm.tail.release()
+		rm.tail = nil
+	}
+}
+
+// release drops a reference; the last one returns the buffer, and if its
+// source's credits were withheld and it now holds little enough, wakes the
+// source's loop to return them (any goroutine).
 func (b *relayBuf) release() {
 	if b.refs.Add(-1) != 0 {
 		return
 	}
 	src := b.src
-	src.held.Add(-1)
-	if b.ack && src.acks.Add(1) == 1 {
+	if src.heldBytes.Add(-int64(len(b.b))) <= int64(src.eng.cfg.SourceBytes) && src.deferred.Load() > 0 {
 		src.c.rc.Wake() // its loop returns the credits (pullOnLoop)
 	}
-	b.src, b.ack = nil, false
+	b.src = nil
 	b.b = b.b[:0]
 	relayBufPools[relayBufClass(cap(b.b))].Put(b)
+}
+
+// packetEnd implements relayEvents (loop): the messages that started in
+// the packet are routed, and an AckRequest packet's credit is
+// returned at once, unless the relay holds more than SourceBytes of this
+// source's data: then when its destinations have taken enough
+// (takeDeferredOnLoop).
+func (c *conn) packetEnd(ackRequest bool) {
+	rc := c.relay
+	if rc != nil {
+		rc.flushRoutesOnLoop() // relay_conn.go
+	}
+	if !ackRequest {
+		return
+	}
+	if rc == nil || rc.heldBytes.Load() <= int64(rc.eng.cfg.SourceBytes) {
+		c.w.acks++
+		return
+	}
+	rc.deferred.Add(1)
+	rc.takeDeferredOnLoop() // a release may have come in between
+}
+
+// takeDeferredOnLoop returns the withheld credits once the source's held
+// bytes are within SourceBytes (loop).
+func (rc *relayConn) takeDeferredOnLoop() {
+	if rc.deferred.Load() > 0 && rc.heldBytes.Load() <= int64(rc.eng.cfg.SourceBytes) {
+		rc.c.w.acks += int(rc.deferred.Swap(0))
+	}
 }
 
 // takeCredit makes sure the packet being filled may carry the chunk of the

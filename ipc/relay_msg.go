@@ -4,7 +4,10 @@ package ipc
 // for its destination's writer, and the stub that carries it in that
 // writer (docs/relay.md, "A relayed message").
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // relayChunk is the data of one received body chunk, held in its source's
 // relayBuf until the destination's writer has copied it.
@@ -27,7 +30,22 @@ type relayMsg struct {
 	srcSlot               uint32
 	origIndex, origUnique uint32
 	key                   string   // the name it is routed by; "" for an answer
-	st                    *msgStub // the stub that writes it on the destination
+	back                  *conn    // an answer's destination: where its request came from
+	st                    *msgStub // the stub that writes it on the destination: &stub
+	// stub is st's storage: a relayed message and its stub are one
+	// allocation (newRelayMsg).
+	stub msgStub
+	// windowed: its source windows it (docs/protocol.md §7b; from its
+	// header or a later WindowStart); the relay returns its window as the
+	// destination takes its bytes.
+	windowed atomic.Bool
+
+	// tail is the buffer its next chunk's data is appended to (owned by
+	// the source's loop; relay_credit.go).
+	tail *relayBuf
+	// taken counts bytes the destination copied whose window is not yet
+	// returned to the source (relayConn.grantOnLoop).
+	taken atomic.Int64
 
 	// head is how many bytes of q[0] the destination's writer has copied
 	// (owned by the destination's loop).
@@ -37,8 +55,10 @@ type relayMsg struct {
 	// dst is the destination connection, set when delivered.
 	dst *conn
 	// q holds the chunks not yet copied, oldest first; bounded by the
-	// source's relay buffers (RelayConfig.MaxBuffers).
-	q []relayChunk
+	// message's window or its source's SourceBytes. It starts in qbuf, so
+	// that a small message's one or two chunks allocate nothing more.
+	q    []relayChunk
+	qbuf [2]relayChunk
 	// parked: the destination's writer found q empty and waits to be told
 	// (relayConn.postUnpark) that a chunk came.
 	parked bool
@@ -49,12 +69,22 @@ type relayMsg struct {
 	srcGone bool
 }
 
+// newRelayMsg returns a relayed message arriving from src in reader slot
+// slot, sent with sender id (index, unique), routed by key ("" for an
+// answer).
+func newRelayMsg(src *conn, slot, index, unique uint32, key string) *relayMsg {
+	rm := &relayMsg{src: src, srcSlot: slot, origIndex: index, origUnique: unique, key: key}
+	rm.q = rm.qbuf[:0]
+	return rm
+}
+
 // newRelayStub returns the stub that writes rm on its destination: the
 // received header's flags (state bits kept, Relayed added), the rest of the
 // relay path, and the given recipient id. It is counted in flight on svc
 // until it completes, through relayCompleter, exactly once.
 func newRelayStub(svc *Service, rm *relayMsg, h *msgHeader, path string, recipIndex, recipUnique uint32) *msgStub {
-	st := &msgStub{
+	st := &rm.stub
+	*st = msgStub{
 		svc:         svc,
 		flags:       h.flags & (userFlags | Response) &^ localFlags,
 		state:       h.flags&stateFlags | Relayed,
@@ -62,7 +92,7 @@ func newRelayStub(svc *Service, rm *relayMsg, h *msgHeader, path string, recipIn
 		recipUnique: recipUnique,
 		onResp:      rm,
 		respFn:      relayCompleter{},
-		keep:        true, // rm refers to it: never recycled
+		keep:        true, // part of rm: never recycled
 		url:         path,
 		credit:      true,
 		relay:       rm,
@@ -109,6 +139,14 @@ func (rm *relayMsg) front() (relayChunk, bool) {
 		return relayChunk{}, false
 	}
 	return rm.q[0], true
+}
+
+// took notes n bytes copied by the destination (its loop): a windowed
+// message's source gets their window back.
+func (rm *relayMsg) took(n int) {
+	if rm.windowed.Load() && rm.taken.Add(int64(n)) == int64(n) {
+		rm.src.relay.postGrant(rm)
+	}
 }
 
 // pop drops the oldest chunk, copied (destination's loop).

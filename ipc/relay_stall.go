@@ -1,7 +1,8 @@
 package ipc
 
 // A destination that never reads (docs/relay.md, "Failures"): relayed data
-// waits for it, holding its sources' buffers and credits. When it has
+// waits for it, holding its messages' windows (and, from a source without
+// windows, up to that source's SourceBytes and credits). When it has
 // taken nothing (its socket full, or its relay credits all out) for
 // RelayConfig.StallTimeout while relayed data waits,
 // the connection closes with ErrRelayStalled; its messages fail and their

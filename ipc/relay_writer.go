@@ -10,6 +10,9 @@ package ipc
 // (slotParked) until its source pushes one (unpark).
 func (w *writer) writeRelayBody(i int32, p []byte, off *int) (full bool, err error) {
 	s := &w.slots[i]
+	if s.startPending {
+		return true, nil // its WindowStart did not fit this packet: next one
+	}
 	rm := s.st.relay
 	ch, ok := rm.front()
 	if !ok {
@@ -17,12 +20,21 @@ func (w *writer) writeRelayBody(i int32, p []byte, off *int) (full bool, err err
 		s.phase = slotParked
 		return false, nil
 	}
+	if s.windowed && s.credit == 0 {
+		w.block(i) // window.go: until the peer grants more
+		return false, nil
+	}
 	c := p[*off:]
 	dataOff := putChunkStart(c, cmdMessage, uint32(i))
 	data := ch.data[rm.head:]
 	n := min(len(data), len(c)-dataOff, maxChunkData)
+	if s.windowed {
+		n = int(min(int64(n), s.credit))
+		s.credit -= int64(n)
+	}
 	copy(c[dataOff:], data[:n])
 	rm.head += n
+	rm.took(n)
 	last := ch.end && rm.head == len(ch.data)
 	code := uint8(cmdMessage)
 	if last {
@@ -39,6 +51,10 @@ func (w *writer) writeRelayBody(i int32, p []byte, off *int) (full bool, err err
 	}
 	if last {
 		w.finish(i)
+		return false, nil
+	}
+	if s.windowed && s.credit == 0 {
+		w.block(i)
 		return false, nil
 	}
 	if len(p)-*off >= minFreePacketData {

@@ -59,7 +59,7 @@ func (w *writer) peerHello() {
 	w.peerWindows = true
 	for i := range w.slots {
 		s := &w.slots[i]
-		if s.st != nil && s.phase == slotBody && !s.windowed && !s.st.credit && s.st.relay == nil {
+		if s.st != nil && s.phase == slotBody && !s.windowed {
 			s.windowed, s.credit, s.startPending = true, windowInitial, true
 			w.starts = append(w.starts, int32(i))
 		}
@@ -93,7 +93,7 @@ func (w *writer) grant(slot, unique, credit uint64) {
 		return
 	}
 	switch s.phase {
-	case slotHeader, slotBody, slotBlocked:
+	case slotHeader, slotBody, slotBlocked, slotParked:
 		// Saturating: a peer's grants cannot overflow the credit.
 		s.credit = min(s.credit+int64(min(credit, maxCredit)), maxCredit)
 		if s.phase == slotBlocked && s.credit > 0 {
@@ -101,6 +101,30 @@ func (w *writer) grant(slot, unique, credit uint64) {
 			w.wq.push(i)
 		}
 	}
+}
+
+// windowed reports whether the message arriving in slot i is windowed
+// (a relay returns its window as its destination takes it).
+func (r *reader) windowed(i uint32) bool {
+	s := r.slot(i)
+	return s != nil && s.win.on
+}
+
+// consumedRelay returns n bytes of the relayed message in slot i, taken by
+// its destination, to its window, windowGrantStep at a time. A relay keeps
+// a relayed message's window at W0 (it never enlarges it to
+// MessageWindow): W0 bounds what one message may make it hold.
+func (r *reader) consumedRelay(i uint32, n int64) {
+	s := r.slot(i)
+	if s == nil || s.phase != rRelay || !s.win.on {
+		return
+	}
+	if s.win.owed += n; s.win.owed < windowGrantStep {
+		return
+	}
+	s.win.left += s.win.owed
+	r.ev.grantWindow(windowGrant{i, s.win.unique, uint64(s.win.owed)})
+	s.win.owed = 0
 }
 
 // block takes slot i, the front of the write queue, out of it until a grant
@@ -138,10 +162,14 @@ func (r *reader) startWindow(s *rslot, slot uint32) {
 // message is windowed already, is left alone.
 func (r *reader) windowStart(slot uint32) {
 	s := r.slot(slot)
-	if s == nil || s.phase != rBody || s.win.on {
+	if s == nil || (s.phase != rBody && s.phase != rRelay) || s.win.on {
 		return
 	}
 	s.win = rwindow{on: true, unique: s.hdr.senderUnique, left: windowInitial}
+	if s.phase == rRelay {
+		r.rev.relayWindowStart(slot)
+		return
+	}
 	if as := s.async; as != nil && !as.windowed {
 		as.windowed = true
 		r.asyncPlain -= as.held

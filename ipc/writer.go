@@ -395,8 +395,9 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 		st := s.st
 		st.started = true
 		// A relay-bound message (to a relay, or a body a relay forwards)
-		// obeys the relay credits, not a window (docs/relay.md).
-		s.windowed, s.credit, s.startPending = w.peerWindows && !st.credit && st.relay == nil, windowInitial, false
+		// obeys the relay credits and, if the peer grants windows, its
+		// window too (docs/relay.md).
+		s.windowed, s.credit, s.startPending = w.peerWindows, windowInitial, false
 		s.hdr = msgHeader{
 			flags:           (st.flags &^ localFlags) | StartedSend | st.state,
 			url:             st.url,

@@ -68,7 +68,9 @@ func newBadRelay(t *testing.T) *badRelay {
 		// Few credits toward its peers: a sink that returns none stalls
 		// after 8 packets, whatever the kernel's socket buffers take.
 		RelayCredits: 8,
-		Relay:        ipc.RelayConfig{StallTimeout: 5 * time.Second},
+		// A source may make it hold 64 KiB, and 4 packets more (what
+		// A's 4 credits allow).
+		Relay: ipc.RelayConfig{StallTimeout: 5 * time.Second, SourceBytes: 64 << 10, MaxBuffers: 4},
 		ConnectionStop: func(_ ipc.ConnInfo, err error) {
 			r.mu.Lock()
 			r.stops = append(r.stops, err)
@@ -79,7 +81,7 @@ func newBadRelay(t *testing.T) *badRelay {
 	r.addr = r.relay.Addr().String()
 	b := startService(t, ipc.Config{Protocol: relayProto(t, func(ctx ipc.Context, m *testmsg.Message) { _ = ctx.Respond(m) })})
 	join(t, b, r.addr, "b")
-	r.a = startService(t, ipc.Config{Protocol: relayProto(t, nil)})
+	r.a = startService(t, ipc.Config{Protocol: relayProto(t, nil), RelayCredits: 4})
 	r.serves(t)
 	return r
 }
@@ -152,10 +154,10 @@ func TestRelayBadInput(t *testing.T) {
 
 	t.Run("flood past credits", func(t *testing.T) {
 		// A message to a name nobody registered waits in a placeholder;
-		// its source sends 300 packets of it (more than MaxBuffers) without
-		// waiting for credits.
+		// its source sends 400 packets of 1000 bytes of it (more than
+		// SourceBytes + MaxBuffers × 64 KiB) without waiting for credits.
 		b := rawPacket(0, rawChunk(2, rawHeader(0, "nobody")))
-		for range 300 {
+		for range 400 {
 			b = append(b, rawPacket(0, rawChunk(4, make([]byte, 1000)))...)
 		}
 		c := r.dialRaw(t, b)
@@ -175,15 +177,7 @@ func TestRelayBadInput(t *testing.T) {
 		// A raw peer registers "sink", then never reads: a 64 MB request
 		// to it fills the sockets; after StallTimeout on the relay's clock
 		// the sink is closed and A's request fails.
-		body := append([]byte{relayRegisterID}, serde.AppendCross(nil, 4)...)
-		body = append(body, "sink"...)
-		sink := r.dialRaw(t, rawPacket(0, rawChunk(2, rawHeader(ipc.AwaitResponse, "")), rawChunk(5, body)))
-		require.NoError(t, sink.(*net.TCPConn).SetReadBuffer(64<<10))
-		// The relay answers once the name is registered; read that, and
-		// nothing more.
-		require.NoError(t, sink.SetReadDeadline(time.Now().Add(deadline)))
-		_, err := sink.Read(make([]byte, 64))
-		require.NoError(t, err)
+		rawSink(t, r.addr, "sink")
 		before := r.clock.Pending()
 		done := make(chan error, 1)
 		require.NoError(t, ipc.SendRequest(r.a, r.addr+"/sink", testmsg.New(3, 64<<20), 0, func(_, _ *testmsg.Message, err error) {

@@ -41,6 +41,13 @@
 //	                 process, in one run: the ratios, and the relay's CPU
 //	                 time per GB forwarded and peak RSS (relay.go)
 //	-relay-buffer N  the relay node's BufferSize (default 65536)
+//	-relay-oneway N  the one-way message size of -mode relay (default 64 MiB;
+//	                 K, M, G suffixes, powers of 1024)
+//	-relay-stream N  -mode relay also streams one message of N bytes (K, M,
+//	                 G suffixes) through the relay, sampling the relay
+//	                 node's RSS every second: peak RSS and CPU per GB
+//	-relay-cpuprofile PATH
+//	                 write a CPU profile of the relay node (-mode relay)
 //	-relay-serve ADDR
 //	                 run only a relay node on ADDR (used by -mode relay)
 //	-serve ADDR      run only the server on ADDR until SIGINT/SIGTERM
@@ -125,6 +132,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		serveOn  = fs.String("serve", "", "run only the server on this address until SIGINT/SIGTERM")
 		relayOn  = fs.String("relay-serve", "", "run only a relay node on this address until SIGINT/SIGTERM")
 		relayBuf = fs.Int("relay-buffer", 64<<10, "the relay node's BufferSize in bytes (-mode relay)")
+		ro       RelayOptions
 		addr     = fs.String("addr", "", "run only the client against this server address")
 		twoproc  = fs.Bool("twoproc", false, "run the server as a child process")
 		quiet    = fs.Bool("quiet", false, "no progress bar")
@@ -139,6 +147,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&compress, "compress", "snappy compression (on/off)")
 	fs.Var(&useTLS, "tls", "TLS 1.3 with a certificate made at run time (on/off)")
 	fs.StringVar(&o.Mode, "mode", ModeEcho, "echo or oneway")
+	ro.OneWay, ro.Stream = 64<<20, 0
+	fs.Var((*byteSize)(&ro.OneWay), "relay-oneway", "one-way message size of -mode relay (K, M, G suffixes)")
+	fs.Var((*byteSize)(&ro.Stream), "relay-stream", "-mode relay: also stream one message of this size through the relay (K, M, G suffixes)")
+	fs.StringVar(&ro.CPUProfile, "relay-cpuprofile", "", "write a CPU profile of the relay node to this file (-mode relay)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -162,7 +174,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(*serveOn, o.Service, stdout, stderr)
 	}
 	if *relayOn != "" {
-		return serveRelay(*relayOn, o.Service, *relayBuf, stdout) // relay.go
+		return serveRelay(*relayOn, o.Service, *relayBuf, stdout) // relay.go; -cpuprofile profiles it
 	}
 	concs, err := parseList(*conc)
 	if err != nil {
@@ -185,7 +197,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if !*quiet {
 			progress = stderr
 		}
-		return runRelay(ctx, o, *relayBuf, concs, stdout, progress) // relay.go
+		ro.Buffer, ro.JSON = *relayBuf, *jsonPath
+		return runRelay(ctx, o, ro, concs, stdout, stderr, progress) // relay.go
 	}
 	var t Target
 	switch {
