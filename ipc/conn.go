@@ -61,6 +61,10 @@ type conn struct {
 	// loop acts on it.
 	rawExit atomic.Int32
 
+	// loop-owned: the pieces of a write whose packets end with borrowed
+	// values (borrow.go); emptied after each write
+	iov [][]byte
+
 	// keepalive (keepalive.go)
 	timer        keepAliveTimer
 	firstTimer   keepAliveTimer // accepted: the first-packet rule, until a packet arrives
@@ -215,11 +219,18 @@ func (c *conn) pump() {
 		}
 		ls := c.ls
 		out := ls.takeBatch()
-		n := 0
-		for size := c.w.packetSize(); n+size <= len(out); size = c.w.packetSize() {
-			k, err := c.w.fill(out[n : n+size])
+		// n: bytes in out; total: n plus the borrowed values that end
+		// some of its packets (borrow.go), at most len(out) in all.
+		// Borrow only when gnet's buffer is empty: otherwise Write copies
+		// every piece into it anyway, a buffer node each (borrow.go).
+		n, total, start := 0, 0, 0
+		borrow := c.rc.OutboundBuffered() == 0
+		for size := c.w.packetSize(); total+size <= len(out); size = c.w.packetSize() {
+			k, ref, err := c.w.fillBorrow(out[n:n+size], borrow)
 			if err != nil {
 				ls.putBatch(out)
+				clear(c.iov)
+				c.iov = c.iov[:0]
 				c.abort("write", err)
 				return
 			}
@@ -227,21 +238,38 @@ func (c *conn) pump() {
 				break
 			}
 			n += k
+			total += k + len(ref)
+			if ref != nil {
+				c.iov = append(c.iov, out[start:n], ref)
+				start = n
+			}
 		}
-		if n == 0 {
+		if total == 0 {
 			ls.putBatch(out)
 			break
 		}
-		err := c.rc.Write(out[:n])
+		var err error
+		if len(c.iov) == 0 {
+			err = c.rc.Write(out[:n])
+		} else {
+			if start < n {
+				c.iov = append(c.iov, out[start:n])
+			}
+			// The reactor sends or copies every piece before it
+			// returns (borrow.go): the values may complete after.
+			err = c.rc.Write(c.iov...)
+			clear(c.iov)
+			c.iov = c.iov[:0]
+		}
 		ls.putBatch(out)
 		if err != nil {
 			break // OnClose follows
 		}
 		c.lastSend = c.svc.cfg.Clock.Now()
-		c.countSent(n)
-		c.adaptPipe(n) // pipe.go
+		c.countSent(total)
+		c.adaptPipe(total) // pipe.go
 		c.runCompletions()
-		if budget -= n; budget <= 0 {
+		if budget -= total; budget <= 0 {
 			c.rc.Wake()
 			break
 		}

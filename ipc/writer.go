@@ -134,6 +134,11 @@ type writer struct {
 	// codecs lends each slot an encoder while its message is being
 	// written: the loop's pool (conn.go), or the writer's own.
 	codecs *codecPool
+
+	// mayBorrow is set during fillBorrow; borrowed then holds the user's
+	// bytes that end the packet being filled (borrow.go).
+	mayBorrow bool
+	borrowed  []byte
 }
 
 type failedMsg struct {
@@ -276,6 +281,26 @@ func (w *writer) hasControl() bool {
 // fill writes at most one packet into pkt and returns its length, 0 when
 // there is nothing to send. len(pkt) is the packet size limit.
 func (w *writer) fill(pkt []byte) (int, error) {
+	n, _, err := w.fillBorrow(pkt, false)
+	return n, err
+}
+
+// fillBorrow is fill that, when borrow is set, may end the packet with a
+// large value's own bytes instead of a copy (borrow.go): the packet is then
+// pkt[:n] followed by ref, and len(pkt) limits n+len(ref).
+func (w *writer) fillBorrow(pkt []byte, borrow bool) (n int, ref []byte, err error) {
+	w.mayBorrow, w.borrowed = borrow, nil
+	n, err = w.fillPacket(pkt)
+	ref = w.borrowed
+	w.mayBorrow, w.borrowed = false, nil
+	if err != nil || n == 0 {
+		return n, nil, err
+	}
+	return n, ref, nil
+}
+
+// fillPacket writes the packet of fill; a borrowed tail is in w.borrowed.
+func (w *writer) fillPacket(pkt []byte) (int, error) {
 	if w.helloPending && len(pkt) >= len(helloPacket) {
 		w.helloPending, w.helloSent = false, true
 		return copy(pkt, helloPacket), nil
@@ -334,6 +359,11 @@ func (w *writer) fill(pkt []byte) (int, error) {
 	if ackReq {
 		flags |= packetFlagAckRequest
 	}
+	if w.borrowed != nil {
+		// Never with a codec (borrow.go): the payload goes uncompressed.
+		putPacketHeader(pkt, packetHeader{typ: packetTypeData, flags: flags, size: off + len(w.borrowed)})
+		return packetHeaderSize + off, nil
+	}
 	if n, ok := w.comp.Compress(w.scratch, p[:off]); ok {
 		copy(p, w.scratch[:n])
 		off = n
@@ -389,10 +419,25 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 	if s.phase == slotBody && s.windowed && int64(len(room)) > s.credit {
 		room = room[:s.credit]
 	}
-	n, done, err := s.enc.Encode(room)
-	if err != nil {
-		return false, w.encodeFailed(i, c, code, dataOff, n, off, err)
+	var n, copied int
+	var done bool
+	if b := w.borrow(s, room); b != nil {
+		// The chunk's data is the value's own bytes, after the packet.
+		n, w.borrowed = len(b), b
+		_, done, err = s.enc.Encode(room[:0]) // done: only byte-less fields left
+		if err != nil {
+			finishChunk(c, code, n)
+			*off += dataOff
+			return true, w.encodeFailed(i, c, code, dataOff, 0, off, err)
+		}
+	} else {
+		n, done, err = s.enc.Encode(room)
+		if err != nil {
+			return false, w.encodeFailed(i, c, code, dataOff, n, off, err)
+		}
+		copied = n
 	}
+	ended := w.borrowed != nil // nothing may follow borrowed bytes in this packet
 	s.bytes += n
 	if s.phase == slotHeader {
 		finishChunk(c, code, n)
@@ -410,16 +455,16 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 	}
 	if done {
 		finishChunk(c, cmdEndMessage, n)
-		*off += dataOff + n
+		*off += dataOff + copied
 		w.finish(i)
-		return false, nil
+		return ended, nil
 	}
 	finishChunk(c, cmdMessage, n)
-	*off += dataOff + n
+	*off += dataOff + copied
 	if s.windowed {
 		if s.credit -= int64(n); s.credit == 0 {
 			w.block(i)
-			return false, nil
+			return ended, nil
 		}
 	}
 	s.cont++

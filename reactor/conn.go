@@ -165,17 +165,18 @@ func (c *Conn) writeOnLoop(bufs [][]byte) error {
 		return err
 	}
 	var err error
+	n := 0
 	switch len(bufs) {
 	case 0:
 		return nil
 	case 1:
-		if len(bufs[0]) == 0 {
+		if n = len(bufs[0]); n == 0 {
 			return nil
 		}
 		_, err = c.gc.Write(bufs[0])
 	default:
 		c.iov = append(c.iov[:0], bufs...)
-		_, err = c.gc.Writev(c.iov)
+		n, err = c.gc.Writev(c.iov)
 		clear(c.iov)
 	}
 	if c.dead {
@@ -184,9 +185,7 @@ func (c *Conn) writeOnLoop(bufs [][]byte) error {
 	if c.readPaused {
 		c.applyReadPause() // gnet may have re-registered EPOLLIN
 	}
-	if len(bufs) == 1 {
-		c.yieldAfter(len(bufs[0]))
-	}
+	c.yieldAfter(n) // the whole write, one buffer or several
 	return err
 }
 
@@ -205,6 +204,16 @@ func (c *Conn) Writable() bool {
 	c.loop.stall(c)
 	c.r.wp.arm(c)
 	return false
+}
+
+// OutboundBuffered reports how many bytes gnet holds for the connection,
+// written but not yet taken by the socket (loop-only). A Write while it is
+// not zero copies everything into that buffer.
+func (c *Conn) OutboundBuffered() int {
+	if c.dead {
+		return 0
+	}
+	return c.gc.OutboundBuffered()
 }
 
 // Closed reports whether the connection is closing or closed (loop-only).

@@ -60,6 +60,12 @@
 // is done eagerly, so a value that ends exactly at the end of a buffer is
 // reported done by that call. An error sticks until Reset.
 //
+// Between Encode calls, [Encoder.Borrow] may take the next bytes of a
+// []byte or string field under way without copying them: it returns the
+// field's own memory and advances as if Encode had written them (ipc sends
+// large values that way, with writev). [Encoder.Borrowable] says how many
+// are left.
+//
 // A Serde method, an element callback and a continuation run on the
 // goroutine calling Encode or Decode, when their op is reached. While
 // encoding, the fields are read when they are reached, so the value must not
