@@ -120,3 +120,23 @@ func TestPacketSizeSmallMessages(t *testing.T) {
 	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(51, 100), ti: testTI, state: OnPeer}))
 	require.Equal(t, cfg.BufferSize, w.packetSize(), "the small message goes first, in a small packet")
 }
+
+// TestPacketSizeShortPipe: while the sending pipe is the short one (small
+// messages passing beside a large one), a large message keeps to
+// BufferSize packets, and returns to large packets when the pipe does.
+func TestPacketSizeShortPipe(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	w.peerHello()
+	buf := make([]byte, largePacketSize)
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(1, 1<<20), ti: testTI, state: OnPeer}))
+	for w.slots[w.wq.front()].bytes <= smallMessage {
+		_, err := w.fill(buf[:w.packetSize()])
+		require.NoError(t, err)
+	}
+	require.Equal(t, largePacketSize, w.packetSize())
+	w.shortPipe = true
+	require.Equal(t, cfg.BufferSize, w.packetSize())
+	w.shortPipe = false
+	require.Equal(t, largePacketSize, w.packetSize())
+}

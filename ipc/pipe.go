@@ -93,6 +93,7 @@ func (c *conn) adaptPipe(n int) {
 	hit := c.w.interleaved
 	c.w.interleaved = false
 	c.sendPipe.update(hit, n)
+	c.w.shortPipe = c.sendPipe.on
 	mode := pipeSmall
 	switch {
 	case c.sendPipe.on:

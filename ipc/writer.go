@@ -111,6 +111,10 @@ type writer struct {
 	// interleaved is set when a small message finished while a large one
 	// was under way; the connection reads and clears it (pipe.go).
 	interleaved bool
+	// shortPipe is set while the connection's sending pipe is the short
+	// one (conn.adaptPipe, pipe.go): packets then keep to bufSize
+	// (packetSize). Owner: the loop.
+	shortPipe bool
 	// canceledWaits counts slots in slotWaitCanceled: they hold a slot
 	// until the late response arrives or the connection closes, count
 	// against MaxResponseWait, and retire the connection when too many
