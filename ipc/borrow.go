@@ -25,8 +25,9 @@ package ipc
 // per piece.
 //
 // Not borrowed: packets of a connection with compression (a compressed
-// packet is a copy anyway), relay-bound chunks (they keep to BufferSize
-// packets), pieces smaller than borrowMin (the end of a value, a window's
+// packet is a copy anyway), relay-bound chunks (a relay's forwarded chunks
+// are its own buffers, not a value; a source's relay-bound messages were
+// left out when borrowing was measured), pieces smaller than borrowMin (the end of a value, a window's
 // last credit), and everything before the value's length prefix is
 // written. Nothing follows borrowed bytes in their packet: the writer ends
 // the packet there.
