@@ -48,6 +48,29 @@ func wait(t testing.TB, ch <-chan struct{}, what string) {
 func chainedEcho(t *testing.T, client *ipc.Service, addr string, total, initial int) *echoRun {
 	t.Helper()
 	sizes := testmsg.Table15
+	r := chainRequests(t, client, addr, sizes, total, initial, func(idx uint32, resp *testmsg.Message, err error) error {
+		switch {
+		case err != nil:
+			return fmt.Errorf("request %d: %w", idx, err)
+		case resp == nil:
+			return fmt.Errorf("request %d: nil response", idx)
+		case resp.Idx != idx:
+			return fmt.Errorf("request %d answered by %d", idx, resp.Idx)
+		}
+		return testmsg.Verify(resp, sizes[int(resp.Idx)%len(sizes)])
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	require.Empty(t, r.errs)
+	require.Equal(t, total, r.sent)
+	return r
+}
+
+// chainRequests sends total requests (sizes by index) from client to dest,
+// initial at once and one more per completion, judges each completion with
+// check, and returns once every request index completed.
+func chainRequests(t *testing.T, client *ipc.Service, dest string, sizes []int, total, initial int, check func(idx uint32, resp *testmsg.Message, err error) error) *echoRun {
+	t.Helper()
 	r := &echoRun{total: total, counts: map[uint32]int{}}
 	done := make(chan struct{})
 	var send func()
@@ -55,17 +78,8 @@ func chainedEcho(t *testing.T, client *ipc.Service, addr string, total, initial 
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.counts[req.Idx]++
-		switch {
-		case err != nil:
-			r.errs = append(r.errs, fmt.Errorf("request %d: %w", req.Idx, err))
-		case resp == nil:
-			r.errs = append(r.errs, fmt.Errorf("request %d: nil response", req.Idx))
-		case resp.Idx != req.Idx:
-			r.errs = append(r.errs, fmt.Errorf("request %d answered by %d", req.Idx, resp.Idx))
-		default:
-			if err := testmsg.Verify(resp, sizes[int(resp.Idx)%len(sizes)]); err != nil {
-				r.errs = append(r.errs, err)
-			}
+		if e := check(req.Idx, resp, err); e != nil {
+			r.errs = append(r.errs, e)
 		}
 		if r.sent < total {
 			send()
@@ -77,7 +91,7 @@ func chainedEcho(t *testing.T, client *ipc.Service, addr string, total, initial 
 	send = func() { // r.mu held
 		idx := r.sent
 		r.sent++
-		if err := ipc.SendRequest(client, addr, testmsg.New(idx, sizes[idx%len(sizes)]), 0, cb); err != nil {
+		if err := ipc.SendRequest(client, dest, testmsg.New(idx, sizes[idx%len(sizes)]), 0, cb); err != nil {
 			r.errs = append(r.errs, fmt.Errorf("send %d: %w", idx, err))
 		}
 	}
@@ -86,11 +100,7 @@ func chainedEcho(t *testing.T, client *ipc.Service, addr string, total, initial 
 		send()
 	}
 	r.mu.Unlock()
-	wait(t, done, fmt.Sprintf("%d echoed requests", total))
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	require.Empty(t, r.errs)
-	require.Equal(t, total, r.sent)
+	wait(t, done, fmt.Sprintf("%d chained requests", total))
 	return r
 }
 
@@ -111,6 +121,13 @@ func (r *echoRun) quiet(t testing.TB, client *ipc.Service) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	require.NoError(t, client.Stop(ctx))
+	r.once(t)
+}
+
+// once checks, once the sender has stopped, that every request completed
+// exactly once and that none failed its check.
+func (r *echoRun) once(t testing.TB) {
+	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	require.Empty(t, r.errs)

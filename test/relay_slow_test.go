@@ -55,7 +55,7 @@ func TestRelaySlowDestination(t *testing.T) {
 		stuck <- err
 	}))
 	const total = 20
-	run := chainRelay(t, a, raddr+"/b", total, 5, echoed)
+	run := chainRequests(t, a, raddr+"/b", relaySizes, total, 5, echoed)
 	select {
 	case err := <-stuck:
 		t.Fatalf("the request to the sink completed while the sink read nothing: %v", err)

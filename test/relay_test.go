@@ -14,67 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// relayRun is a chained echo through a relay: each completion sends the
-// next request until total completed; completions are counted per index.
-type relayRun struct {
-	mu     sync.Mutex
-	sent   int
-	total  int
-	counts map[uint32]int
-	errs   map[uint32]error
-	done   chan struct{}
-}
-
-// chainRelay sends total requests (sizes from relaySizes by index) from
-// client to dest, initial at once and one more per completion, and waits
-// until every index completed.
-func chainRelay(t *testing.T, client *ipc.Service, dest string, total, initial int, check func(idx uint32, resp *testmsg.Message, err error) error) *relayRun {
-	t.Helper()
-	r := &relayRun{total: total, counts: map[uint32]int{}, errs: map[uint32]error{}, done: make(chan struct{})}
-	var send func()
-	cb := func(req, resp *testmsg.Message, err error) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.counts[req.Idx]++
-		if e := check(req.Idx, resp, err); e != nil {
-			r.errs[req.Idx] = e
-		}
-		if r.sent < total {
-			send()
-		}
-		if len(r.counts) == total && r.counts[req.Idx] == 1 {
-			close(r.done)
-		}
-	}
-	send = func() {
-		idx := r.sent
-		r.sent++
-		if err := ipc.SendRequest(client, dest, testmsg.New(idx, relaySizes[idx%len(relaySizes)]), 0, cb); err != nil {
-			r.errs[uint32(idx)] = fmt.Errorf("send %d: %w", idx, err)
-		}
-	}
-	r.mu.Lock()
-	for range initial {
-		send()
-	}
-	r.mu.Unlock()
-	wait(t, r.done, fmt.Sprintf("%d relayed requests", total))
-	return r
-}
-
-// once checks, once the sender has stopped, that every request completed
-// exactly once and that none failed its check.
-func (r *relayRun) once(t *testing.T) {
-	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	require.Empty(t, r.errs)
-	for i := range r.total {
-		require.Equal(t, 1, r.counts[uint32(i)], "completions of %d", i)
-	}
-	require.Len(t, r.counts, r.total)
-}
-
 // echoed checks a response as the echo of request idx.
 func echoed(idx uint32, resp *testmsg.Message, err error) error {
 	switch {
@@ -110,7 +49,7 @@ func TestRelayBasic(t *testing.T) {
 	a := startService(t, ipc.Config{Protocol: relayProto(t, nil)})
 
 	const total = 40
-	run := chainRelay(t, a, raddr+"/B", total, 10, echoed)
+	run := chainRequests(t, a, raddr+"/B", relaySizes, total, 10, echoed)
 	stopAll(t, a, b, relay)
 	run.once(t)
 	peer.once(t, total)
@@ -127,7 +66,7 @@ func TestRelayDisabled(t *testing.T) {
 	server := startService(t, ipc.Config{Protocol: relayProto(t, peer.handle), Listen: "127.0.0.1:0"})
 	a := startService(t, ipc.Config{Protocol: relayProto(t, nil)})
 	const total = 20
-	run := chainRelay(t, a, server.Addr().String()+"/b", total, 10, func(idx uint32, resp *testmsg.Message, err error) error {
+	run := chainRequests(t, a, server.Addr().String()+"/b", relaySizes, total, 10, func(idx uint32, resp *testmsg.Message, err error) error {
 		if resp != nil || !errors.Is(err, ipc.ErrCanceledByPeer) {
 			return fmt.Errorf("request %d: got %v, %v", idx, resp, err)
 		}
@@ -354,7 +293,7 @@ func TestRelayChain(t *testing.T) {
 	join(t, b, r2.Addr().String(), "b")
 	a := startService(t, ipc.Config{Protocol: relayProto(t, nil)})
 	const total = 14
-	run := chainRelay(t, a, r1.Addr().String()+"/r2/b", total, 5, echoed)
+	run := chainRequests(t, a, r1.Addr().String()+"/r2/b", relaySizes, total, 5, echoed)
 	stopAll(t, a, b, r2, r1)
 	run.once(t)
 	peer.once(t, total)
