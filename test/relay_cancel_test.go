@@ -70,8 +70,12 @@ type cancelWorld struct {
 	relay, a, b *ipc.Service
 	dest        string
 
-	mu       sync.Mutex
-	ids      map[uint32]ipc.MessageID
+	mu  sync.Mutex
+	ids map[uint32]ipc.MessageID
+	// early holds the requests canceled before send stored their id: the
+	// cancel hook may run (on B, two hops away) before SendRequestContext
+	// has returned the id to the goroutine that sent it.
+	early    map[uint32]bool
 	received map[uint32]int
 	counts   map[uint32]int
 	results  map[uint32]error // nil: intact response
@@ -80,7 +84,7 @@ type cancelWorld struct {
 }
 
 func newCancelWorld(t *testing.T, echo bool) *cancelWorld {
-	w := &cancelWorld{ids: map[uint32]ipc.MessageID{}, received: map[uint32]int{}, counts: map[uint32]int{},
+	w := &cancelWorld{ids: map[uint32]ipc.MessageID{}, early: map[uint32]bool{}, received: map[uint32]int{}, counts: map[uint32]int{},
 		results: map[uint32]error{}, done: make(chan struct{})}
 	w.relay = startRelay(t, ipc.Config{BufferSize: 16 << 10})
 	raddr := w.relay.Addr().String()
@@ -100,10 +104,11 @@ func newCancelWorld(t *testing.T, echo bool) *cancelWorld {
 }
 
 // send sends request idx of size n from A; its completion is recorded and
-// then next (if not nil) runs.
+// then next (if not nil) runs. It may run on an event loop (from a
+// completion): a failed send is recorded as the request's result.
 func (w *cancelWorld) send(t *testing.T, idx, n int, next func()) {
 	m := &flagMsg{Idx: uint32(idx), Str: testmsg.Payload(idx, n)}
-	id, err := ipc.SendRequestContext(t.Context(), w.a, w.dest, m, 0, func(req, resp *flagMsg, err error) {
+	complete := func(req, resp *flagMsg, err error) {
 		w.mu.Lock()
 		w.counts[req.Idx]++
 		switch {
@@ -122,19 +127,33 @@ func (w *cancelWorld) send(t *testing.T, idx, n int, next func()) {
 		if last {
 			close(w.done)
 		}
-	})
-	require.NoError(t, err)
+	}
+	id, err := ipc.SendRequestContext(t.Context(), w.a, w.dest, m, 0, complete)
+	if err != nil {
+		complete(m, nil, fmt.Errorf("request %d not sent: %w", idx, err))
+		return
+	}
 	w.mu.Lock()
 	w.ids[uint32(idx)] = id
+	early := w.early[uint32(idx)]
 	w.mu.Unlock()
+	if early {
+		_ = w.a.Cancel(id)
+	}
 }
 
-// cancel cancels A's request idx (from a decoding hook).
+// cancel cancels A's request idx (from a decoding hook), or has send
+// cancel it as soon as it knows its id.
 func (w *cancelWorld) cancel(idx uint32) {
 	w.mu.Lock()
-	id := w.ids[idx]
+	id, ok := w.ids[idx]
+	if !ok {
+		w.early[idx] = true
+	}
 	w.mu.Unlock()
-	_ = w.a.Cancel(id)
+	if ok {
+		_ = w.a.Cancel(id)
+	}
 }
 
 // quiet stops every node, then checks that each request completed once
