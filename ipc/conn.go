@@ -337,7 +337,8 @@ func (c *conn) runCompletions() {
 			if st.flags&CloseAfter != 0 {
 				c.rc.Close(ErrConnectionClosed)
 			}
-			if st.complete(nil, nil) {
+			keep := st.keep // a relay stub may be reused once complete returns
+			if st.complete(nil, nil) && !keep {
 				st.recycle()
 			}
 		}

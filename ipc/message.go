@@ -91,6 +91,12 @@ func (st *msgStub) complete(resp Message, err error) bool {
 	if st.call != nil {
 		st.call.wake()
 	}
+	if rm := st.relay; rm != nil {
+		// A relay stub is part of its pooled relayMsg: this drops the
+		// stub's reference, after which st may be reused at once
+		// (relay_msg.go, "Ownership"); the caller must not touch it.
+		rm.unref()
+	}
 	return true
 }
 

@@ -119,6 +119,7 @@ func (rc *relayConn) flushRoutesOnLoop() {
 		} else {
 			rc.eng.route(rm.key, rm.st)
 		}
+		rm.unref() // the route's
 	}
 	rc.routes = rc.routes[:0]
 }
@@ -143,21 +144,22 @@ func (rc *relayConn) forget(rm *relayMsg) {
 func (c *conn) relayChunk(slot uint32, data []byte, end bool) error {
 	rc := c.relay
 	rm := rc.in[slot]
-	if end {
-		rc.in[slot] = nil
-	}
 	if rm == nil {
 		return nil
 	}
 	ch, err := rc.appendChunk(rm, data, end)
 	if err != nil {
-		return err
+		return err // the close abandons it (closeOnLoop)
 	}
 	if end {
+		rc.in[slot] = nil
 		rm.dropTail()
 	}
 	if !rm.push(ch) && ch.buf != nil {
 		ch.buf.release() // the destination is done with the message
+	}
+	if end {
+		rm.unref() // the reader slot's
 	}
 	return nil
 }
@@ -178,33 +180,58 @@ func (rc *relayConn) canceledOnLoop(slot uint32) {
 		rc.in[slot] = nil
 		rm.dropTail()
 		rm.abandon(rc.eng)
+		rm.unref() // the reader slot's
 	}
 }
 
-// relayMail is one request to a connection's loop: unpark st (its message
-// got a chunk), return the window of grant (its destination took bytes of
-// it), or, when both are nil, send CancelRequest up to the peer.
+// relayMail is one request to a connection's loop about a relayed
+// message rm, which it holds a reference to: unpark its stub (a chunk
+// came), return its window (its destination took bytes of it), or cancel
+// its stub (its source gave it up). With rm nil: send CancelRequest up to
+// the peer.
 type relayMail struct {
-	st    *msgStub
-	grant *relayMsg
-	up    reqID
+	rm   *relayMsg
+	kind uint8 // mailUnpark, mailGrant, mailCancel; mailUp when rm is nil
+	up   reqID
 }
 
-// postGrant tells the loop that the destination of rm, a windowed message
-// arriving here, took bytes of it (any goroutine).
-func (rc *relayConn) postGrant(rm *relayMsg) { rc.post(relayMail{grant: rm}) }
+// relayMail kinds.
+const (
+	mailUp uint8 = iota
+	mailUnpark
+	mailGrant
+	mailCancel
+)
 
-// postUnpark tells the loop that st's message got a chunk (any goroutine).
-func (rc *relayConn) postUnpark(st *msgStub) { rc.post(relayMail{st: st}) }
+// postGrant tells the loop that the destination of rm, a windowed message
+// arriving here, took bytes of it (any goroutine holding a reference).
+func (rc *relayConn) postGrant(rm *relayMsg) { rc.postMsg(rm, mailGrant) }
+
+// postUnpark tells the loop, rm's destination, that rm got a chunk (any
+// goroutine holding a reference).
+func (rc *relayConn) postUnpark(rm *relayMsg) { rc.postMsg(rm, mailUnpark) }
+
+// postCancel has the loop, rm's destination, cancel rm's stub (any
+// goroutine holding a reference).
+func (rc *relayConn) postCancel(rm *relayMsg) { rc.postMsg(rm, mailCancel) }
 
 // postCancelUp has the loop send CancelRequest id to the peer (any
 // goroutine).
 func (rc *relayConn) postCancelUp(id reqID) { rc.post(relayMail{up: id}) }
 
+// postMsg posts a mail about rm, with a reference for the mailbox.
+func (rc *relayConn) postMsg(rm *relayMsg, kind uint8) {
+	rm.ref()
+	rc.post(relayMail{rm: rm, kind: kind})
+}
+
 func (rc *relayConn) post(m relayMail) {
 	rc.mu.Lock()
 	if rc.closed {
 		rc.mu.Unlock()
+		if m.rm != nil {
+			m.rm.unref()
+		}
 		return
 	}
 	rc.mail = append(rc.mail, m)
@@ -227,13 +254,18 @@ func (rc *relayConn) pullOnLoop() {
 	rc.mail, rc.spare = rc.spare[:0], nil
 	rc.mu.Unlock()
 	for i, m := range mail {
-		switch {
-		case m.st != nil:
-			w.unpark(m.st)
-		case m.grant != nil:
-			rc.grantOnLoop(m.grant)
+		switch m.kind {
+		case mailUnpark:
+			w.unpark(m.rm.st)
+		case mailGrant:
+			rc.grantOnLoop(m.rm)
+		case mailCancel:
+			rc.cancelStubOnLoop(m.rm) // relay_msg.go
 		default:
 			w.cancelReqs = append(w.cancelReqs, m.up)
+		}
+		if m.rm != nil {
+			m.rm.unref() // the mailbox's
 		}
 		mail[i] = relayMail{}
 	}
@@ -263,15 +295,24 @@ func (rc *relayConn) closeOnLoop() {
 	rc.closed = true
 	var abandon []*relayMsg
 	for rm := range rc.sending {
+		rm.ref() // in sending: its stub's reference is held
 		abandon = append(abandon, rm)
 	}
+	mail := rc.mail
 	rc.mail = nil
 	rc.mu.Unlock()
+	for _, m := range mail {
+		if m.rm != nil {
+			m.rm.unref() // the mailbox's: the mail is dropped
+		}
+	}
 	incomplete := make(map[*relayMsg]bool)
+	var slots []*relayMsg
 	for i, rm := range rc.in {
 		if rm != nil {
 			rm.dropTail()
 			incomplete[rm] = true
+			slots = append(slots, rm)
 			rc.in[i] = nil
 		}
 	}
@@ -279,5 +320,9 @@ func (rc *relayConn) closeOnLoop() {
 		if incomplete[rm] || rm.st.isRequest() {
 			rm.abandon(rc.eng)
 		}
+		rm.unref() // closeOnLoop's
+	}
+	for _, rm := range slots {
+		rm.unref() // the reader slot's
 	}
 }

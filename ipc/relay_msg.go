@@ -21,7 +21,27 @@ type relayChunk struct {
 // response is another relayMsg). The source connection's loop pushes
 // chunks; the destination connection's loop, through the stub's writer
 // slot, takes them.
+//
+// Ownership: relayMsgs are pooled (relayMsgPool), so a pointer to one may
+// be used only by a holder of one of its references (refs). A reference
+// is taken only by a goroutine that holds another one, so the count never
+// rises again from zero; the last unref returns the message to the pool.
+// The references:
+//   - the reader slot's (relayConn.in), dropped when the slot lets go of
+//     the message (its end chunk, a CancelMessage, the close);
+//   - the route's (relayConn.routes), dropped once it is routed;
+//   - the stub's, from newRelayStub to the end of its completion
+//     (msgStub.complete): wherever the stub is (placeholder, direct
+//     queue, writer slot, completion list) it is reachable only through
+//     its holder, which completes it;
+//   - one per mailbox entry naming it (relayMail), dropped once the
+//     owning loop handled the entry, or dropped it (closed);
+//   - one taken by whoever acts on it from another goroutine for the time
+//     of that act (deliver, closeOnLoop's abandon).
 type relayMsg struct {
+	// refs counts the references above (relay_msg.go, "Ownership").
+	refs atomic.Int32
+
 	// immutable once routed
 	src *conn // the connection it arrives on
 	// srcSlot is its reader slot on src; origIndex/origUnique its sender
@@ -69,13 +89,43 @@ type relayMsg struct {
 	srcGone bool
 }
 
+// relayMsgPool recycles relayed messages (with their stubs): a relay
+// forwards without an allocation per message in steady state.
+var relayMsgPool = sync.Pool{New: func() any { rm := new(relayMsg); rm.q = rm.qbuf[:0]; return rm }}
+
 // newRelayMsg returns a relayed message arriving from src in reader slot
 // slot, sent with sender id (index, unique), routed by key ("" for an
-// answer).
+// answer). It holds three references: the reader slot's, the route's and
+// the stub's (newRelayStub makes the stub).
 func newRelayMsg(src *conn, slot, index, unique uint32, key string) *relayMsg {
-	rm := &relayMsg{src: src, srcSlot: slot, origIndex: index, origUnique: unique, key: key}
-	rm.q = rm.qbuf[:0]
+	rm := relayMsgPool.Get().(*relayMsg)
+	rm.src, rm.srcSlot, rm.origIndex, rm.origUnique, rm.key = src, slot, index, unique, key
+	rm.refs.Store(3)
 	return rm
+}
+
+// ref takes a reference; the caller holds one already.
+func (rm *relayMsg) ref() { rm.refs.Add(1) }
+
+// unref drops a reference; the last one puts the message back in the
+// pool, emptied (any goroutine).
+func (rm *relayMsg) unref() {
+	if n := rm.refs.Add(-1); n > 0 {
+		return
+	} else if n < 0 {
+		panic("ipc: relayMsg reference count below zero")
+	}
+	rm.src, rm.back, rm.st, rm.dst = nil, nil, nil, nil
+	rm.srcSlot, rm.origIndex, rm.origUnique, rm.key = 0, 0, 0, ""
+	rm.stub = msgStub{}
+	rm.windowed.Store(false)
+	rm.tail = nil
+	rm.taken.Store(0)
+	rm.head = 0
+	clear(rm.q[:cap(rm.q)])
+	rm.q = rm.q[:0]
+	rm.parked, rm.done, rm.srcGone = false, false, false
+	relayMsgPool.Put(rm)
 }
 
 // newRelayStub returns the stub that writes rm on its destination: the
@@ -92,7 +142,7 @@ func newRelayStub(svc *Service, rm *relayMsg, h *msgHeader, path string, recipIn
 		recipUnique: recipUnique,
 		onResp:      rm,
 		respFn:      relayCompleter{},
-		keep:        true, // part of rm: never recycled
+		keep:        true, // part of rm: recycled with it (relayMsg.unref)
 		url:         path,
 		credit:      true,
 		relay:       rm,
@@ -124,7 +174,7 @@ func (rm *relayMsg) push(ch relayChunk) bool {
 	dst := rm.dst
 	rm.mu.Unlock()
 	if wake {
-		dst.relay.postUnpark(rm.st)
+		dst.relay.postUnpark(rm)
 	}
 	return true
 }
@@ -160,19 +210,23 @@ func (rm *relayMsg) pop() {
 
 // finish runs once, when the stub completes: the chunks left are released,
 // and if the message failed while its source still cares, the source's
-// loop sends CancelRequest upstream for it.
+// loop sends CancelRequest upstream for it. The stub's reference is
+// dropped after (msgStub.complete).
 func (rm *relayMsg) finish(err error) {
 	rm.mu.Lock()
-	rm.done = true
+	rm.done = true // from now on nobody else touches q
 	q := rm.q
-	rm.q = nil
 	gone := rm.srcGone
 	rm.mu.Unlock()
 	for i := range q {
 		if q[i].buf != nil {
 			q[i].buf.release()
 		}
+		q[i] = relayChunk{}
 	}
+	rm.mu.Lock()
+	rm.q = q[:0] // its capacity is kept for the next use
+	rm.mu.Unlock()
 	src := rm.src.relay
 	src.forget(rm)
 	if err != nil && !gone {
@@ -180,9 +234,10 @@ func (rm *relayMsg) finish(err error) {
 	}
 }
 
-// abandon is the source giving the message up (its loop): it is canceled
-// wherever it is, and its destination told to drop what it has
-// (CancelMessage) or to refuse the response (CancelRequest).
+// abandon is the source giving the message up (its loop; the caller
+// holds a reference): it is canceled wherever it is, and its destination
+// told to drop what it has (CancelMessage) or to refuse the response
+// (CancelRequest).
 func (rm *relayMsg) abandon(e *relayEngine) {
 	rm.mu.Lock()
 	if rm.done || rm.srcGone {
@@ -192,18 +247,23 @@ func (rm *relayMsg) abandon(e *relayEngine) {
 	rm.srcGone = true
 	dst := rm.dst
 	rm.mu.Unlock()
-	if dst == nil && e.unwait(rm.st) {
-		rm.st.fail(ErrCanceled, ErrRelaySourceGone)
+	if dst == nil {
+		if e.unwait(rm.st) {
+			rm.st.fail(ErrCanceled, ErrRelaySourceGone)
+		}
+		// Otherwise being delivered: deliver checks srcGone after
+		// queueing and cancels it.
 		return
 	}
-	// Delivered, or being delivered: deliver checks srcGone after
-	// queueing, so one of the two cancels it.
-	_ = e.svc.cancelMsg(MessageID{rm.st}, ErrCanceled, ErrRelaySourceGone)
+	dst.relay.postCancel(rm)
 }
 
-// deliver hands st to its destination c.
+// deliver hands st to its destination c. The caller holds a reference to
+// st's message (the route's, or the stub's while it alone has the stub).
 func (e *relayEngine) deliver(c *conn, st *msgStub) {
 	rm := st.relay
+	rm.ref() // once queued, the stub may complete and drop its own
+	defer rm.unref()
 	rm.mu.Lock()
 	rm.dst = c
 	rm.mu.Unlock()
@@ -215,6 +275,22 @@ func (e *relayEngine) deliver(c *conn, st *msgStub) {
 	gone := rm.srcGone
 	rm.mu.Unlock()
 	if gone {
-		_ = e.svc.cancelMsg(MessageID{st}, ErrCanceled, ErrRelaySourceGone)
+		c.relay.postCancel(rm)
 	}
+}
+
+// cancelStubOnLoop cancels rm's stub on its destination, this connection
+// (loop, from the mailbox): taken out of the direct queue, or canceled in
+// the writer (CancelMessage downstream; a request waiting for its answer
+// drops the answer when it comes). Nothing when it completed already.
+func (rc *relayConn) cancelStubOnLoop(rm *relayMsg) {
+	c, st := rc.c, rm.st
+	if c.cancelDirect(st) {
+		st.fail(ErrCanceled, ErrRelaySourceGone)
+		return
+	}
+	if st.completed.Load() || c.closed {
+		return
+	}
+	c.w.cancel(st.slot, st, ErrCanceled, ErrRelaySourceGone) // completed by the pump (runCompletions)
 }
