@@ -32,7 +32,11 @@ import (
 //     each acknowledged, direct and through the relay, for -duration each:
 //     MB/s and the ratio, and the relay node's CPU time per GB forwarded
 //     (getrusage of the child is not available while it runs: /proc's
-//     utime+stime) and its peak RSS;
+//     utime+stime) and its peak RSS; and this process's CPU time (client
+//     and server) per GB, direct and through the relay, so that the
+//     CPU cost of the whole path either way is known: on cores that
+//     client, relay and server share, the ratio of the two totals bounds
+//     the throughput ratio;
 //   - with -relay-stream N, one stream message of N bytes through the
 //     relay, the relay node's RSS sampled every second (VmRSS), its peak
 //     (VmHWM) and CPU time per GB.
@@ -127,6 +131,12 @@ type RelayOneWay struct {
 	// system) per GB (10^9 bytes) forwarded, and its peak RSS so far.
 	RelayCPUPerGB   float64 `json:"relay_cpu_sec_per_gb"`
 	RelayPeakRSSKiB int64   `json:"relay_peak_rss_kib"`
+	// The client and the server (this process) per GB sent, direct and
+	// through the relay: with RelayCPUPerGB, the CPU time the whole path
+	// costs per GB either way. On a machine whose cores client, relay and
+	// server share, the ratio of the two totals bounds Ratio.
+	DirectEndsCPUPerGB float64 `json:"direct_ends_cpu_sec_per_gb"`
+	RelayEndsCPUPerGB  float64 `json:"relay_ends_cpu_sec_per_gb"`
 }
 
 // RelayStream is one stream message through the relay.
@@ -226,18 +236,21 @@ func runRelay(ctx context.Context, o Options, ro RelayOptions, concs []int, stdo
 	defer stopLargeService(client)
 	ow := &rep.OneWay
 	ow.Size = ro.OneWay
+	self0, start := processCPU(), time.Now()
 	if ow.DirectMBps, err = hol.OneWay(ctx, client, direct.Addr, ow.Size, 2, o.Duration, false); err != nil {
 		return fmt.Errorf("one way direct: %w", err)
 	}
+	ow.DirectEndsCPUPerGB = ratio((processCPU() - self0).Seconds(), ow.DirectMBps*time.Since(start).Seconds()/1e3)
 	cpu0, err := childCPU(pid)
 	if err != nil {
 		return err
 	}
-	start := time.Now()
+	self0, start = processCPU(), time.Now()
 	if ow.RelayMBps, err = hol.OneWay(ctx, client, relayed.Addr, ow.Size, 2, o.Duration, false); err != nil {
 		return fmt.Errorf("one way through the relay: %w", err)
 	}
 	elapsed := time.Since(start)
+	self1 := processCPU()
 	cpu1, err := childCPU(pid)
 	if err != nil {
 		return err
@@ -245,10 +258,14 @@ func runRelay(ctx context.Context, o Options, ro RelayOptions, concs []int, stdo
 	gb := ow.RelayMBps * elapsed.Seconds() / 1e3
 	ow.Ratio = ratio(ow.RelayMBps, ow.DirectMBps)
 	ow.RelayCPUPerGB = ratio((cpu1 - cpu0).Seconds(), gb)
+	ow.RelayEndsCPUPerGB = ratio((self1 - self0).Seconds(), gb)
 	ow.RelayPeakRSSKiB = procKiB(pid, "VmHWM:")
 	fmt.Fprintf(w, "%d MiB one way: relay %.0f MB/s, direct %.0f MB/s: %.2fx\n", ow.Size>>20, ow.RelayMBps, ow.DirectMBps, ow.Ratio)
 	fmt.Fprintf(w, "relay node: %.2f CPU s per GB forwarded (%.1f GB in %.1f s, %.2f CPU s), peak RSS %d KiB\n",
 		ow.RelayCPUPerGB, gb, elapsed.Seconds(), (cpu1 - cpu0).Seconds(), ow.RelayPeakRSSKiB)
+	fmt.Fprintf(w, "CPU s per GB, client+server direct %.2f; through the relay client+server %.2f + relay %.2f = %.2f (direct/relayed %.2fx)\n",
+		ow.DirectEndsCPUPerGB, ow.RelayEndsCPUPerGB, ow.RelayCPUPerGB, ow.RelayEndsCPUPerGB+ow.RelayCPUPerGB,
+		ratio(ow.DirectEndsCPUPerGB, ow.RelayEndsCPUPerGB+ow.RelayCPUPerGB))
 
 	if ro.Stream > 0 {
 		st, err := relayStream(ctx, client, relayed.Addr, pid, ro.Stream)
