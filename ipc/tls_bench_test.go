@@ -46,6 +46,14 @@ func BenchmarkTLSOneWay64MiB(b *testing.B) {
 	}
 }
 
+// BenchmarkTLSOneWay64MiBPlain is BenchmarkOneWay64MiBPlain over TLS: a
+// plain []byte field (plainMsg, not Recyclable: every message decodes into
+// a new array) and a zero Config apart from TLS and size limits. Compare
+// with BenchmarkStdTLSOneWay64MiB in the same run.
+func BenchmarkTLSOneWay64MiBPlain(b *testing.B) {
+	benchOneWayMsg(b, &plainMsg{Data: make([]byte, 64<<20)}, 0, withTLS)
+}
+
 // BenchmarkStdTLSOneWay64MiB is the reference: crypto/tls over std net, a
 // goroutine per side, 64 MiB per op written in 256 KiB writes and read into
 // a 256 KiB buffer (no framing: a ceiling for any message engine).
