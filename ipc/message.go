@@ -75,6 +75,8 @@ func (st *msgStub) complete(resp Message, err error) bool {
 	if !st.completed.CompareAndSwap(false, true) {
 		return false
 	}
+	// Read now: once the call waiter is woken, its stub may be reused.
+	rm := st.relay
 	countCompletion(st.svc, err)
 	if st.respFn != nil {
 		st.respFn.complete(st, resp, err)
@@ -91,7 +93,7 @@ func (st *msgStub) complete(resp Message, err error) bool {
 	if st.call != nil {
 		st.call.wake()
 	}
-	if rm := st.relay; rm != nil {
+	if rm != nil {
 		// A relay stub is part of its pooled relayMsg: this drops the
 		// stub's reference, after which st may be reused at once
 		// (relay_msg.go, "Ownership"); the caller must not touch it.
