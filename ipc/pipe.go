@@ -42,15 +42,27 @@ const (
 )
 
 // largeUnderWay reports whether a message larger than smallMessage has
-// started and not finished (loop).
-func (w *writer) largeUnderWay() bool {
-	for k := range w.wq.len() {
-		s := &w.slots[w.wq.at(k)]
-		if s.phase == slotBody && s.bytes > smallMessage {
-			return true
-		}
+// started and not finished: a slot in the write queue whose body is under
+// way with more than smallMessage bytes written (loop). It is called on
+// every small message's completion and every pump, so it reads a counter
+// (largeBodies) instead of scanning the queue.
+func (w *writer) largeUnderWay() bool { return w.largeBodies > 0 }
+
+// setLarge counts or uncounts slot s in largeBodies. Every change of a
+// slot's membership of the write queue, phase or written bytes calls it:
+// writeChunk (bytes written, header done), block and grant (window.go),
+// park and unpark (relay_writer.go), unqueue and freeSlot (finish, cancel,
+// encode failure); drain resets the count.
+func (w *writer) setLarge(s *wslot, on bool) {
+	if s.large == on {
+		return
 	}
-	return false
+	s.large = on
+	if on {
+		w.largeBodies++
+	} else {
+		w.largeBodies--
+	}
 }
 
 // shortSpan is the state of one end of the pipe: short, and for how many

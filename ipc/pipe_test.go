@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"testing"
 
@@ -173,4 +174,91 @@ func TestSmallMessagesLongPipe(t *testing.T) {
 		require.NoError(t, lcRecv(t, done, "a send's completion"))
 	}
 	require.Zero(t, client.r.Stats().Stalls, "stalls of the client's connection")
+}
+
+// TestLargeBodiesCount checks the writer's count of large bodies under way
+// (largeBodies, read by largeUnderWay) against a scan of the write queue
+// after every step of a seeded random schedule of sends, packets, window
+// grants and cancels in every phase, and that it returns to zero once every
+// message has finished or been canceled, and after the connection closes
+// (drain).
+func TestLargeBodiesCount(t *testing.T) {
+	cfg := testConfig(t, func(c *Config) { c.BufferSize = 64 << 10 })
+	w := newWriter(cfg)
+	w.peerHello() // windowed: large bodies block for credit and come back (window.go)
+	scan := func() int {
+		n := 0
+		for k := range w.wq.len() {
+			if s := &w.slots[w.wq.at(k)]; s.phase == slotBody && s.bytes > smallMessage {
+				n++
+			}
+		}
+		return n
+	}
+	live := func() (out []int32) {
+		for i := range w.slots {
+			if w.slots[i].st != nil {
+				out = append(out, int32(i))
+			}
+		}
+		return out
+	}
+	rng := rand.New(rand.NewPCG(8, 1))
+	sizes := []int{1000, 12 << 10, 40 << 10, 300 << 10, 1 << 20}
+	pkt := make([]byte, cfg.BufferSize)
+	var phases [slotParked + 1]int // phases seen when canceling
+	maxLarge := 0
+	for step := range 4000 {
+		switch a := rng.IntN(20); {
+		case a < 3 && w.queued < 6:
+			var flags Flags
+			if rng.IntN(2) == 0 {
+				flags = AwaitResponse
+			}
+			w.enqueue(&msgStub{msg: testmsg.New(step, sizes[rng.IntN(len(sizes))]), ti: testTI, state: OnPeer, flags: flags})
+		case a < 17:
+			_, err := w.fill(pkt)
+			require.NoError(t, err)
+			w.done, w.failed = w.done[:0], w.failed[:0]
+		case a < 18:
+			for _, i := range live() {
+				if w.slots[i].phase == slotBlocked {
+					w.grant(uint64(i), uint64(w.slots[i].unique), uint64(rng.IntN(128<<10)+1))
+					break
+				}
+			}
+		default:
+			if l := live(); len(l) > 0 {
+				i := l[rng.IntN(len(l))]
+				phases[w.slots[i].phase]++
+				require.True(t, w.cancel(i, w.slots[i].st, ErrCanceled, nil))
+			}
+		}
+		require.Equal(t, scan(), w.largeBodies, "step %d", step)
+		maxLarge = max(maxLarge, w.largeBodies)
+	}
+	t.Logf("phases canceled %v, max large %d", phases, maxLarge)
+	require.Greater(t, maxLarge, 1, "several large bodies under way at once")
+	for _, ph := range []uint8{slotQueued, slotBody, slotBlocked, slotWait} {
+		require.Positive(t, phases[ph], "canceled in phase %d", ph)
+	}
+
+	for _, i := range live() {
+		if w.slots[i].phase != slotWaitCanceled {
+			w.cancel(i, w.slots[i].st, ErrCanceled, nil)
+		}
+	}
+	require.Zero(t, w.largeBodies, "after every message was canceled")
+	require.False(t, w.largeUnderWay())
+
+	for k := range 3 {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(k, 1<<20), ti: testTI, state: OnPeer}))
+	}
+	for w.largeBodies < 3 {
+		_, err := w.fill(pkt)
+		require.NoError(t, err)
+	}
+	w.drain()
+	require.Zero(t, w.largeBodies, "after the connection closed")
+	require.False(t, w.largeUnderWay())
 }

@@ -98,6 +98,7 @@ func (w *writer) grant(slot, unique, credit uint64) {
 		s.credit = min(s.credit+int64(min(credit, maxCredit)), maxCredit)
 		if s.phase == slotBlocked && s.credit > 0 {
 			s.phase = slotBody
+			w.setLarge(s, s.bytes > smallMessage)
 			w.wq.push(i)
 		}
 	}
@@ -131,6 +132,7 @@ func (r *reader) consumedRelay(i uint32, n int64) {
 // arrives.
 func (w *writer) block(i int32) {
 	w.wq.pop()
+	w.setLarge(&w.slots[i], false)
 	w.slots[i].phase = slotBlocked
 	w.slots[i].cont = 0
 }
