@@ -143,3 +143,25 @@ func (c *conn) adaptRecv(n int) {
 		c.rc.SetInterleaved(c.sendPipe.on || c.recvPipe.on)
 	}
 }
+
+// testHookFlushMidFeed, if set by a test, runs at each flushMidFeed of an
+// open connection.
+var testHookFlushMidFeed func()
+
+// flushMidFeed writes the connection's output while its reader is in the
+// middle of a long input beside a large message (reader.feed, after a
+// dispatch), and reports whether the connection is still open (loop). A
+// small message's response, the next request of a caller the dispatch
+// woke, or window credit would otherwise wait until the loop had decoded
+// the rest of the input (up to a read buffer of bulk bytes) before the
+// pump after the feed.
+func (c *conn) flushMidFeed() bool {
+	if c.closed {
+		return false
+	}
+	if testHookFlushMidFeed != nil {
+		testHookFlushMidFeed()
+	}
+	c.pump()
+	return !c.closed
+}

@@ -2,8 +2,11 @@ package ipc
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ipcframe/ipcframe/internal/testmsg"
@@ -81,17 +84,20 @@ func TestShortSpan(t *testing.T) {
 	require.False(t, s.on)
 }
 
-// TestReaderYieldsBesideLarge checks when the reader gives up its P after
-// dispatching a message with much input left: never while only small
-// messages arrive (at high concurrency the loop would queue behind the
-// callers it has just woken), and while a large message is arriving.
+// TestReaderYieldsBesideLarge checks when the reader gives up its P, and
+// flushes the connection's output, after dispatching a message with much
+// input left: never while only small messages arrive (at high concurrency
+// the loop would queue behind the callers it has just woken), and while a
+// large message is arriving; a connection closed by the flush ends the
+// feed.
 func TestReaderYieldsBesideLarge(t *testing.T) {
 	cfg := testConfig(t, nil)
 	w := newWriter(cfg)
 	ev := &pipeEvents{t: t}
 	r := newReader(cfg, ev)
-	yields := 0
+	yields, flushes := 0, 0
 	r.yield = func() { yields++ }
+	r.flush = func() bool { flushes++; return true }
 	pkt := make([]byte, cfg.BufferSize)
 	// packets fills at least n bytes of packets (or all the writer has).
 	packets := func(n int) []byte {
@@ -122,6 +128,7 @@ func TestReaderYieldsBesideLarge(t *testing.T) {
 	feed(packets(1 << 20))
 	require.Len(t, ev.msgs, n)
 	require.Zero(t, yields, "small messages only")
+	require.Zero(t, flushes, "small messages only")
 
 	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(n, 1<<20), ti: testTI, state: OnPeer}))
 	feed(packets(64 << 10)) // the large message is under way
@@ -132,6 +139,21 @@ func TestReaderYieldsBesideLarge(t *testing.T) {
 	feed(packets(256 << 10))
 	require.Len(t, ev.msgs, n+20, "the small messages overtake the large one")
 	require.Positive(t, yields, "small messages beside a large one")
+	require.Equal(t, 2*yields, flushes, "output flushed before and after each yield")
+
+	// A connection that closes while its output is flushed ends the feed:
+	// nothing in the packets after the flush is dispatched.
+	r.flush = func() bool { return false }
+	for i := range 20 {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(n+21+i, 1000), ti: testTI, state: OnPeer}))
+	}
+	got := len(ev.msgs)
+	b := packets(256 << 10)
+	used, err := r.feed(b)
+	require.ErrorIs(t, err, errClosedMidFeed)
+	require.Less(t, used, len(b))
+	require.Greater(t, len(ev.msgs), got, "the packet before the flush")
+	require.Less(t, len(ev.msgs), got+20, "dispatching stops after the packet of the first flush")
 }
 
 // TestSmallMessagesLongPipe: while only small messages are under way a
@@ -261,4 +283,81 @@ func TestLargeBodiesCount(t *testing.T) {
 	w.drain()
 	require.Zero(t, w.largeBodies, "after the connection closed")
 	require.False(t, w.largeUnderWay())
+}
+
+// TestSmallCallsBesideLargeEcho runs small calls, one at a time, while a
+// 4 MiB request is echoed on the same connection, until the server's or the
+// client's reader has flushed its connection's output in the middle of a
+// long input (flushMidFeed: a response or the next request written before
+// the rest of the bulk bytes read is decoded). Every call completes exactly
+// once with its own payload, some while the large echo is under way, and
+// the large echo arrives intact.
+func TestSmallCallsBesideLargeEcho(t *testing.T) {
+	var flushes atomic.Int64
+	testHookFlushMidFeed = func() { flushes.Add(1) }
+	t.Cleanup(func() { testHookFlushMidFeed = nil })
+
+	sp := NewProtocol()
+	require.NoError(t, Register(sp, 1, func(ctx Context, m *testmsg.Message) { _ = ctx.Respond(m) }))
+	server := lcStart(t, Config{Protocol: sp, Listen: "127.0.0.1:0"})
+	cp := NewProtocol()
+	MustRegister[testmsg.Message](cp, 1, nil)
+	client := lcStart(t, Config{Protocol: cp})
+	addr := server.Addr().String()
+	ctx := context.Background()
+
+	const large = 4 << 20
+	var mu sync.Mutex
+	completions := map[int]int{} // small call id → completions
+	id, beside := 0, 0
+	for round := 0; round < 16 && flushes.Load() == 0; round++ {
+		bulk := make(chan error, 1)
+		_, err := SendRequestContext(ctx, client, addr, testmsg.New(1<<20+round, large), 0,
+			func(_, r *testmsg.Message, err error) {
+				if err == nil {
+					err = testmsg.Verify(r, large)
+				}
+				bulk <- err
+			})
+		require.NoError(t, err)
+		for inFlight := true; inFlight; {
+			small := make(chan error, 1)
+			want := id
+			_, err := SendRequestContext(ctx, client, addr, testmsg.New(want, 1000), 0,
+				func(_, r *testmsg.Message, err error) {
+					if err == nil {
+						err = testmsg.Verify(r, 1000)
+					}
+					if err == nil && int(r.Idx) != want {
+						err = fmt.Errorf("response %d to call %d", r.Idx, want)
+					}
+					mu.Lock()
+					completions[want]++
+					mu.Unlock()
+					small <- err
+				})
+			require.NoError(t, err)
+			id++
+			require.NoError(t, lcRecv(t, small, "a small call"))
+			select {
+			case err := <-bulk:
+				require.NoError(t, err)
+				inFlight = false
+			default:
+				beside++
+			}
+		}
+	}
+	t.Logf("%d small calls (%d beside the large echo), %d flushes", id, beside, flushes.Load())
+	require.Positive(t, flushes.Load(), "output flushed in the middle of a long input")
+	require.Positive(t, beside, "small calls completed while the large echo was under way")
+	stopCtx, cancel := context.WithTimeout(ctx, lcDeadline)
+	defer cancel()
+	require.NoError(t, client.Stop(stopCtx)) // quiet: no completion may follow
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, completions, id)
+	for k, n := range completions {
+		require.Equal(t, 1, n, "completions of call %d", k)
+	}
 }
