@@ -25,7 +25,10 @@ package ipc
 // bytes a reader has not consumed sit there, and a small message waits
 // behind them too. The reader shortens it (pipeShortRecv) when a small
 // message arrives while a large one is arriving, and restores it after
-// pipeShortSpan bytes without that.
+// pipeShortSpan bytes without that. Meanwhile it also keeps the windows of
+// large messages short (besideWindow, window.go): that bounds the bulk
+// bytes ahead of a small message wherever they sit, the peer's buffers
+// included.
 //
 // While either end is short the loop also yields its P after each large
 // read or write (reactor.Conn.SetInterleaved), so that the goroutines the
@@ -138,9 +141,11 @@ func (c *conn) adaptRecv(n int) {
 	case c.recvPipe.on:
 		c.rc.SetLoopbackRecvBuffer(pipeShortRecv)
 		c.rc.SetInterleaved(true)
+		c.r.beside = true
 	default:
 		c.rc.SetLoopbackRecvBuffer(0)
 		c.rc.SetInterleaved(c.sendPipe.on || c.recvPipe.on)
+		c.r.beside = false
 	}
 }
 

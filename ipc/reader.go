@@ -115,6 +115,10 @@ type reader struct {
 	// while large > 0, and read and cleared by the connection (pipe.go).
 	large       int
 	interleaved bool
+	// beside is set by the connection while its receiving pipe is short
+	// (small messages arrive beside a large one, pipe.go): windowed
+	// messages then get the window besideWindow (window.go).
+	beside bool
 
 	// msgWindow is Config.MessageWindow; helloSeen is set when the peer's
 	// hello arrived: this end then windows its messages and accepts Window
