@@ -19,6 +19,8 @@ package ipc
 //   - the short one (pipeShort*) as soon as the writer finishes a small
 //     message while a large one is under way; it returns to the others once
 //     pipeShortSpan bytes have been written without that happening again.
+//     To a peer that grants windows the Config's instead: its reader keeps
+//     the large message's window short meanwhile (sendPipeMarks).
 //
 // The receiving end of the pipe is the peer's business, except on loopback
 // connections, whose receive buffer ipc fixes (loopbackRecvBuffer): the
@@ -120,15 +122,27 @@ func (c *conn) adaptPipe(n int) {
 		return
 	}
 	c.sendMode = mode
-	switch mode {
-	case pipeShort:
-		c.rc.SetPipe(pipeShortHighWater, pipeShortLowWater, pipeShortNotSent)
-	case pipeSmall:
-		c.rc.SetPipe(pipeSmallHighWater, pipeSmallLowWater, writeNotSentLowat)
-	default:
-		c.rc.SetPipe(0, 0, writeNotSentLowat)
-	}
+	c.rc.SetPipe(sendPipeMarks(mode, c.w.peerWindows))
 	c.rc.SetInterleaved(c.sendPipe.on || c.recvPipe.on)
+}
+
+// sendPipeMarks returns the reactor marks (reactor.Conn.SetPipe) of a
+// sending pipe mode; zero high and low mean the Config's. Beside small
+// messages the pipe is the short one, unless the peer grants windows: its
+// reader then bounds the large message's bytes in flight itself
+// (besideWindow, window.go), wherever they sit, and a short pipe on top
+// only makes the sender stall and wait for wake-ups more often (measured:
+// fewer small calls and a slower bulk flow; docs/benchmarks.md,
+// "Head-of-line, fourth session").
+func sendPipeMarks(mode uint8, peerWindows bool) (high, low, notSent int) {
+	switch {
+	case mode == pipeShort && !peerWindows:
+		return pipeShortHighWater, pipeShortLowWater, pipeShortNotSent
+	case mode == pipeSmall:
+		return pipeSmallHighWater, pipeSmallLowWater, writeNotSentLowat
+	default:
+		return 0, 0, writeNotSentLowat
+	}
 }
 
 // adaptRecv chooses the connection's receive buffer after n bytes were

@@ -361,3 +361,28 @@ func TestSmallCallsBesideLargeEcho(t *testing.T) {
 		require.Equal(t, 1, n, "completions of call %d", k)
 	}
 }
+
+// TestSendPipeMarks checks the reactor marks of each sending pipe mode:
+// beside small messages the short pipe, or the Config's when the peer
+// grants windows (its reader bounds the bulk bytes in flight itself).
+func TestSendPipeMarks(t *testing.T) {
+	type marks struct{ high, low, notSent int }
+	for _, tc := range []struct {
+		name        string
+		mode        uint8
+		peerWindows bool
+		want        marks
+	}{
+		{"large alone", pipeLarge, false, marks{0, 0, writeNotSentLowat}},
+		{"large alone, windows", pipeLarge, true, marks{0, 0, writeNotSentLowat}},
+		{"small only", pipeSmall, false, marks{pipeSmallHighWater, pipeSmallLowWater, writeNotSentLowat}},
+		{"small only, windows", pipeSmall, true, marks{pipeSmallHighWater, pipeSmallLowWater, writeNotSentLowat}},
+		{"small beside large", pipeShort, false, marks{pipeShortHighWater, pipeShortLowWater, pipeShortNotSent}},
+		{"small beside large, windows", pipeShort, true, marks{0, 0, writeNotSentLowat}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, l, n := sendPipeMarks(tc.mode, tc.peerWindows)
+			require.Equal(t, tc.want, marks{h, l, n})
+		})
+	}
+}
