@@ -122,6 +122,8 @@ func benchOneWayData(b *testing.B, payload []byte, bufSize int, tweaks ...benchT
 
 // benchOneWayMsg sends m one way per op (bufSize 0: the default
 // BufferSize) and also reports the process's CPU time per GB of payload.
+// One message goes before the timer starts (the connection, and a
+// Recyclable message's first arrays, are set-up).
 func benchOneWayMsg[T any, P interface {
 	*T
 	ipc.Message
@@ -139,17 +141,24 @@ func benchOneWayMsg[T any, P interface {
 		ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize}, tweaks)
 	addr := server.Addr().String()
 	sent := make(chan error, 1)
-	b.SetBytes(int64(msgSize))
-	b.ReportAllocs()
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	send := func() {
 		if err := client.Send(addr, m, 0, func(err error) { sent <- err }); err != nil {
 			b.Fatal(err)
 		}
 		if err := <-sent; err != nil {
 			b.Fatal(err)
 		}
+	}
+	// One message outside the timer: the connection, its hello, and the
+	// first arrays of a Recyclable message are set-up, not steady state.
+	send()
+	<-received
+	b.SetBytes(int64(msgSize))
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		send()
 	}
 	for i := 0; i < b.N; i++ {
 		<-received

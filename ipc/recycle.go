@@ -14,7 +14,12 @@ import (
 // last reference is dropped the message goes back to its type's pool, and a
 // later receive decodes into it, reusing its slices' capacity. A message
 // taken from the pool keeps its previous contents until its fields are
-// decoded again.
+// decoded again. A []byte field is decoded into the array it already has
+// when that is long enough (no allocation and no fresh memory for a large
+// value); a longer value gets a new array, which the message then keeps. A
+// service's sent messages of a type go back to the same pool as its
+// received ones, so a receive may get a message whose array came from a
+// send.
 //
 // Rules for code that uses a recyclable type: do not keep a received
 // message, or a sent one after its completion, unless you call Retain, and
