@@ -288,12 +288,19 @@ func (w *writer) waitSource(i int32, c []byte, dataOff, n int, off *int) error {
 	}
 	s.asrc = as
 	w.wq.pop()
+	w.setLarge(s, false) // out of the write queue (pipe.go)
 	s.phase, s.cont = slotParked, 0
 	if !as.parkOnLoop() {
-		s.phase = slotBody
-		w.wq.push(i)
+		w.resumeSource(s, i)
 	}
 	return nil
+}
+
+// resumeSource puts slot i, parked on its source, back in the write queue.
+func (w *writer) resumeSource(s *wslot, i int32) {
+	s.phase = slotBody
+	w.setLarge(s, s.bytes > smallMessage)
+	w.wq.push(i)
 }
 
 // unparkSource puts the message paused on as back in the write queue and
@@ -304,8 +311,7 @@ func (w *writer) unparkSource(as *AsyncSource) {
 	if int(i) >= len(w.slots) || w.slots[i].asrc != as || w.slots[i].phase != slotParked {
 		return
 	}
-	w.slots[i].phase = slotBody
-	w.wq.push(i)
+	w.resumeSource(&w.slots[i], i)
 	if w.afterUnpark != nil {
 		w.afterUnpark()
 	}
