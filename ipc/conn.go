@@ -379,6 +379,9 @@ func (c *conn) consume(data []byte) bool {
 	c.dispatching.Store(true)
 	err := c.feed(data)
 	c.dispatching.Store(false)
+	if c.closed {
+		return false // closed by a write during the feed (flushMidFeed)
+	}
 	c.partial = len(c.rest) > 0
 	c.adaptRecv(len(data)) // pipe.go
 	if c.gotPkt {

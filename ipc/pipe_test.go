@@ -2,7 +2,11 @@ package ipc
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ipcframe/ipcframe/internal/testmsg"
@@ -80,17 +84,20 @@ func TestShortSpan(t *testing.T) {
 	require.False(t, s.on)
 }
 
-// TestReaderYieldsBesideLarge checks when the reader gives up its P after
-// dispatching a message with much input left: never while only small
-// messages arrive (at high concurrency the loop would queue behind the
-// callers it has just woken), and while a large message is arriving.
+// TestReaderYieldsBesideLarge checks when the reader gives up its P, and
+// flushes the connection's output, after dispatching a message with much
+// input left: never while only small messages arrive (at high concurrency
+// the loop would queue behind the callers it has just woken), and while a
+// large message is arriving; a connection closed by the flush ends the
+// feed.
 func TestReaderYieldsBesideLarge(t *testing.T) {
 	cfg := testConfig(t, nil)
 	w := newWriter(cfg)
 	ev := &pipeEvents{t: t}
 	r := newReader(cfg, ev)
-	yields := 0
+	yields, flushes := 0, 0
 	r.yield = func() { yields++ }
+	r.flush = func() bool { flushes++; return true }
 	pkt := make([]byte, cfg.BufferSize)
 	// packets fills at least n bytes of packets (or all the writer has).
 	packets := func(n int) []byte {
@@ -121,6 +128,7 @@ func TestReaderYieldsBesideLarge(t *testing.T) {
 	feed(packets(1 << 20))
 	require.Len(t, ev.msgs, n)
 	require.Zero(t, yields, "small messages only")
+	require.Zero(t, flushes, "small messages only")
 
 	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(n, 1<<20), ti: testTI, state: OnPeer}))
 	feed(packets(64 << 10)) // the large message is under way
@@ -131,6 +139,21 @@ func TestReaderYieldsBesideLarge(t *testing.T) {
 	feed(packets(256 << 10))
 	require.Len(t, ev.msgs, n+20, "the small messages overtake the large one")
 	require.Positive(t, yields, "small messages beside a large one")
+	require.Equal(t, 2*yields, flushes, "output flushed before and after each yield")
+
+	// A connection that closes while its output is flushed ends the feed:
+	// nothing in the packets after the flush is dispatched.
+	r.flush = func() bool { return false }
+	for i := range 20 {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(n+21+i, 1000), ti: testTI, state: OnPeer}))
+	}
+	got := len(ev.msgs)
+	b := packets(256 << 10)
+	used, err := r.feed(b)
+	require.ErrorIs(t, err, errClosedMidFeed)
+	require.Less(t, used, len(b))
+	require.Greater(t, len(ev.msgs), got, "the packet before the flush")
+	require.Less(t, len(ev.msgs), got+20, "dispatching stops after the packet of the first flush")
 }
 
 // TestSmallMessagesLongPipe: while only small messages are under way a
@@ -173,4 +196,193 @@ func TestSmallMessagesLongPipe(t *testing.T) {
 		require.NoError(t, lcRecv(t, done, "a send's completion"))
 	}
 	require.Zero(t, client.r.Stats().Stalls, "stalls of the client's connection")
+}
+
+// TestLargeBodiesCount checks the writer's count of large bodies under way
+// (largeBodies, read by largeUnderWay) against a scan of the write queue
+// after every step of a seeded random schedule of sends, packets, window
+// grants and cancels in every phase, and that it returns to zero once every
+// message has finished or been canceled, and after the connection closes
+// (drain).
+func TestLargeBodiesCount(t *testing.T) {
+	cfg := testConfig(t, func(c *Config) { c.BufferSize = 64 << 10 })
+	w := newWriter(cfg)
+	w.peerHello() // windowed: large bodies block for credit and come back (window.go)
+	scan := func() int {
+		n := 0
+		for k := range w.wq.len() {
+			if s := &w.slots[w.wq.at(k)]; s.phase == slotBody && s.bytes > smallMessage {
+				n++
+			}
+		}
+		return n
+	}
+	live := func() (out []int32) {
+		for i := range w.slots {
+			if w.slots[i].st != nil {
+				out = append(out, int32(i))
+			}
+		}
+		return out
+	}
+	rng := rand.New(rand.NewPCG(8, 1))
+	sizes := []int{1000, 12 << 10, 40 << 10, 300 << 10, 1 << 20}
+	pkt := make([]byte, cfg.BufferSize)
+	var phases [slotParked + 1]int // phases seen when canceling
+	maxLarge := 0
+	for step := range 4000 {
+		switch a := rng.IntN(20); {
+		case a < 3 && w.queued < 6:
+			var flags Flags
+			if rng.IntN(2) == 0 {
+				flags = AwaitResponse
+			}
+			w.enqueue(&msgStub{msg: testmsg.New(step, sizes[rng.IntN(len(sizes))]), ti: testTI, state: OnPeer, flags: flags})
+		case a < 17:
+			_, err := w.fill(pkt)
+			require.NoError(t, err)
+			w.done, w.failed = w.done[:0], w.failed[:0]
+		case a < 18:
+			for _, i := range live() {
+				if w.slots[i].phase == slotBlocked {
+					w.grant(uint64(i), uint64(w.slots[i].unique), uint64(rng.IntN(128<<10)+1))
+					break
+				}
+			}
+		default:
+			if l := live(); len(l) > 0 {
+				i := l[rng.IntN(len(l))]
+				phases[w.slots[i].phase]++
+				require.True(t, w.cancel(i, w.slots[i].st, ErrCanceled, nil))
+			}
+		}
+		require.Equal(t, scan(), w.largeBodies, "step %d", step)
+		maxLarge = max(maxLarge, w.largeBodies)
+	}
+	t.Logf("phases canceled %v, max large %d", phases, maxLarge)
+	require.Greater(t, maxLarge, 1, "several large bodies under way at once")
+	for _, ph := range []uint8{slotQueued, slotBody, slotBlocked, slotWait} {
+		require.Positive(t, phases[ph], "canceled in phase %d", ph)
+	}
+
+	for _, i := range live() {
+		if w.slots[i].phase != slotWaitCanceled {
+			w.cancel(i, w.slots[i].st, ErrCanceled, nil)
+		}
+	}
+	require.Zero(t, w.largeBodies, "after every message was canceled")
+	require.False(t, w.largeUnderWay())
+
+	for k := range 3 {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(k, 1<<20), ti: testTI, state: OnPeer}))
+	}
+	for w.largeBodies < 3 {
+		_, err := w.fill(pkt)
+		require.NoError(t, err)
+	}
+	w.drain()
+	require.Zero(t, w.largeBodies, "after the connection closed")
+	require.False(t, w.largeUnderWay())
+}
+
+// TestSmallCallsBesideLargeEcho runs small calls, one at a time, while a
+// 4 MiB request is echoed on the same connection, until the server's or the
+// client's reader has flushed its connection's output in the middle of a
+// long input (flushMidFeed: a response or the next request written before
+// the rest of the bulk bytes read is decoded). Every call completes exactly
+// once with its own payload, some while the large echo is under way, and
+// the large echo arrives intact.
+func TestSmallCallsBesideLargeEcho(t *testing.T) {
+	var flushes atomic.Int64
+	testHookFlushMidFeed = func() { flushes.Add(1) }
+	t.Cleanup(func() { testHookFlushMidFeed = nil })
+
+	sp := NewProtocol()
+	require.NoError(t, Register(sp, 1, func(ctx Context, m *testmsg.Message) { _ = ctx.Respond(m) }))
+	server := lcStart(t, Config{Protocol: sp, Listen: "127.0.0.1:0"})
+	cp := NewProtocol()
+	MustRegister[testmsg.Message](cp, 1, nil)
+	client := lcStart(t, Config{Protocol: cp})
+	addr := server.Addr().String()
+	ctx := context.Background()
+
+	const large = 4 << 20
+	var mu sync.Mutex
+	completions := map[int]int{} // small call id → completions
+	id, beside := 0, 0
+	for round := 0; round < 16 && flushes.Load() == 0; round++ {
+		bulk := make(chan error, 1)
+		_, err := SendRequestContext(ctx, client, addr, testmsg.New(1<<20+round, large), 0,
+			func(_, r *testmsg.Message, err error) {
+				if err == nil {
+					err = testmsg.Verify(r, large)
+				}
+				bulk <- err
+			})
+		require.NoError(t, err)
+		for inFlight := true; inFlight; {
+			small := make(chan error, 1)
+			want := id
+			_, err := SendRequestContext(ctx, client, addr, testmsg.New(want, 1000), 0,
+				func(_, r *testmsg.Message, err error) {
+					if err == nil {
+						err = testmsg.Verify(r, 1000)
+					}
+					if err == nil && int(r.Idx) != want {
+						err = fmt.Errorf("response %d to call %d", r.Idx, want)
+					}
+					mu.Lock()
+					completions[want]++
+					mu.Unlock()
+					small <- err
+				})
+			require.NoError(t, err)
+			id++
+			require.NoError(t, lcRecv(t, small, "a small call"))
+			select {
+			case err := <-bulk:
+				require.NoError(t, err)
+				inFlight = false
+			default:
+				beside++
+			}
+		}
+	}
+	t.Logf("%d small calls (%d beside the large echo), %d flushes", id, beside, flushes.Load())
+	require.Positive(t, flushes.Load(), "output flushed in the middle of a long input")
+	require.Positive(t, beside, "small calls completed while the large echo was under way")
+	stopCtx, cancel := context.WithTimeout(ctx, lcDeadline)
+	defer cancel()
+	require.NoError(t, client.Stop(stopCtx)) // quiet: no completion may follow
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, completions, id)
+	for k, n := range completions {
+		require.Equal(t, 1, n, "completions of call %d", k)
+	}
+}
+
+// TestSendPipeMarks checks the reactor marks of each sending pipe mode:
+// beside small messages the short pipe, or the Config's when the peer
+// grants windows (its reader bounds the bulk bytes in flight itself).
+func TestSendPipeMarks(t *testing.T) {
+	type marks struct{ high, low, notSent int }
+	for _, tc := range []struct {
+		name        string
+		mode        uint8
+		peerWindows bool
+		want        marks
+	}{
+		{"large alone", pipeLarge, false, marks{0, 0, writeNotSentLowat}},
+		{"large alone, windows", pipeLarge, true, marks{0, 0, writeNotSentLowat}},
+		{"small only", pipeSmall, false, marks{pipeSmallHighWater, pipeSmallLowWater, writeNotSentLowat}},
+		{"small only, windows", pipeSmall, true, marks{pipeSmallHighWater, pipeSmallLowWater, writeNotSentLowat}},
+		{"small beside large", pipeShort, false, marks{pipeShortHighWater, pipeShortLowWater, pipeShortNotSent}},
+		{"small beside large, windows", pipeShort, true, marks{0, 0, writeNotSentLowat}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, l, n := sendPipeMarks(tc.mode, tc.peerWindows)
+			require.Equal(t, tc.want, marks{h, l, n})
+		})
+	}
 }

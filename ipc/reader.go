@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 
@@ -114,6 +115,10 @@ type reader struct {
 	// while large > 0, and read and cleared by the connection (pipe.go).
 	large       int
 	interleaved bool
+	// beside is set by the connection while its receiving pipe is short
+	// (small messages arrive beside a large one, pipe.go): windowed
+	// messages then get the window besideWindow (window.go).
+	beside bool
 
 	// msgWindow is Config.MessageWindow; helloSeen is set when the peer's
 	// hello arrived: this end then windows its messages and accepts Window
@@ -131,6 +136,10 @@ type reader struct {
 	pktLen       int // payload length of the packet being parsed
 
 	yield func() // runtime.Gosched; tests count the calls
+	// flush writes the connection's output in the middle of a feed
+	// (conn.flushMidFeed) and reports whether the connection is still
+	// open; nil in socket-free tests.
+	flush func() bool
 }
 
 func newReader(cfg *Config, ev readerEvents) *reader {
@@ -204,7 +213,16 @@ func (r *reader) feed(data []byte) (int, error) {
 			// all of them (reactor/yield.go).
 			r.dispatched = false
 			if r.large > 0 && len(data)-used >= yieldInput {
+				// And what the dispatch produced (a response, the
+				// caller's next request, credit) goes out before the
+				// rest of the input is decoded (flush, pipe.go).
+				if !r.flushOut() {
+					return used, errClosedMidFeed
+				}
 				r.yield()
+				if !r.flushOut() {
+					return used, errClosedMidFeed
+				}
 			}
 		}
 	}
@@ -212,8 +230,17 @@ func (r *reader) feed(data []byte) (int, error) {
 }
 
 // yieldInput is the input left in one feed above which the reader yields
-// its P after dispatching a message while a large message is arriving.
+// its P, and flushes the connection's output, after dispatching a message
+// while a large message is arriving.
 const yieldInput = 32 << 10
+
+// errClosedMidFeed ends a feed whose connection closed while its output
+// was flushed (a failed write): the rest of the input is dropped.
+var errClosedMidFeed = errors.New("ipc: connection closed during a feed")
+
+// flushOut runs the flush hook, if any, and reports whether the connection
+// is still open.
+func (r *reader) flushOut() bool { return r.flush == nil || r.flush() }
 
 func (r *reader) packet(p []byte) error {
 	for len(p) > 0 {

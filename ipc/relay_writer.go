@@ -17,6 +17,7 @@ func (w *writer) writeRelayBody(i int32, p []byte, off *int) (full bool, err err
 	ch, ok := rm.front()
 	if !ok {
 		w.wq.pop()
+		w.setLarge(s, false)
 		s.phase = slotParked
 		return false, nil
 	}
@@ -75,7 +76,9 @@ func (w *writer) unpark(st *msgStub) {
 	if i < 0 || int(i) >= len(w.slots) || w.slots[i].st != st || w.slots[i].phase != slotParked {
 		return
 	}
-	w.slots[i].phase = slotBody
+	s := &w.slots[i]
+	s.phase = slotBody
+	w.setLarge(s, s.bytes > smallMessage)
 	w.wq.push(i)
 }
 

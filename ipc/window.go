@@ -16,7 +16,8 @@ import (
 // (slotBlocked) until a grant arrives, so it alone waits. A reader checks
 // each windowed message against its window (ErrWindowExceeded) and returns
 // credit as the bytes are consumed, a quarter of Config.MessageWindow at a
-// time, up to MessageWindow unconsumed bytes per message.
+// time, up to MessageWindow unconsumed bytes per message (besideWindow
+// while small messages arrive beside a large one).
 const (
 	// windowedFlag is header flag bit 13: the message obeys its window.
 	// Hop by hop: the reader clears it before the flags go anywhere.
@@ -98,6 +99,7 @@ func (w *writer) grant(slot, unique, credit uint64) {
 		s.credit = min(s.credit+int64(min(credit, maxCredit)), maxCredit)
 		if s.phase == slotBlocked && s.credit > 0 {
 			s.phase = slotBody
+			w.setLarge(s, s.bytes > smallMessage)
 			w.wq.push(i)
 		}
 	}
@@ -131,6 +133,7 @@ func (r *reader) consumedRelay(i uint32, n int64) {
 // arrives.
 func (w *writer) block(i int32) {
 	w.wq.pop()
+	w.setLarge(&w.slots[i], false)
 	w.slots[i].phase = slotBlocked
 	w.slots[i].cont = 0
 }
@@ -195,7 +198,8 @@ func (r *reader) takeWindow(s *rslot, slot uint32, n int) error {
 // and a large one never waits on a step larger than its window) and also
 // enlarges the window from W0 to MessageWindow, while the connection's
 // asynchronous sinks hold less than earlyGrantBelow; later grants come a
-// quarter of MessageWindow at a time.
+// quarter of MessageWindow at a time. Beside small messages (beside) the
+// grants keep the message's window at besideWindow.
 func (r *reader) consumed(s *rslot, slot uint32, n int) {
 	if !s.win.on || s.phase == rIdle {
 		return
@@ -208,17 +212,39 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 	if s.win.owed < step {
 		return
 	}
-	credit := s.win.owed
 	if !s.win.grown {
 		s.win.grown = true
 		if extra := int64(r.msgWindow) - windowInitial; extra > 0 && r.asyncHeld < earlyGrantBelow {
-			credit += extra
+			s.win.owed += extra
+		}
+	}
+	credit := s.win.owed
+	if r.beside {
+		credit = min(credit, besideWindow-s.win.left)
+		if credit < besideGrantStep {
+			return // withheld: owed comes back once small messages stop
 		}
 	}
 	s.win.left += credit
-	s.win.owed = 0
+	s.win.owed -= credit
 	r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(credit)})
 }
+
+// The window of a large message beside small ones. While small messages
+// arrive beside a large one (reader.beside: the connection's receiving
+// pipe is short, pipe.go), the reader grants a windowed message only up to
+// besideWindow bytes not yet received, besideGrantStep at a time, and
+// keeps the rest of what it owes; the first grant after the small messages
+// stopped returns all of it. Every bulk byte the sender has handed on (its
+// buffers, the kernel's, this reader's input) is a byte a small message
+// sent now waits behind, whatever the pipe's length: the window bounds
+// them all by what the receiver has consumed, so the bulk flow runs at the
+// receiver's pace with little queued ahead of the small messages
+// (docs/benchmarks.md, "Head-of-line, fourth session").
+const (
+	besideWindow    = 128 << 10
+	besideGrantStep = 32 << 10
+)
 
 // lend notes that s, from the codec pool, now serves the peer's slot for
 // this reader; the decoder's stream hook (installed once per state, so

@@ -19,7 +19,12 @@ type windowPair struct {
 
 func newWindowPair(t *testing.T) *windowPair {
 	// MessageWindow = W0: no early grant, so the window is exactly W0.
-	cfg := testConfig(t, func(c *Config) { c.MessageWindow = windowInitial })
+	return newWindowPairSized(t, windowInitial)
+}
+
+// newWindowPairSized is newWindowPair with Config.MessageWindow window.
+func newWindowPairSized(t *testing.T, window int) *windowPair {
+	cfg := testConfig(t, func(c *Config) { c.MessageWindow = window })
 	p := &windowPair{t: t, w: newWriter(cfg), ev: &pipeEvents{t: t}, buf: make([]byte, cfg.BufferSize)}
 	p.r = newReader(cfg, p.ev)
 	p.ev.w = nil // grants are delivered by the test (deliver)
@@ -198,4 +203,42 @@ func TestWindowStartBeforeChunks(t *testing.T) {
 		ev.grants = ev.grants[:0]
 	}
 	require.NoError(t, testmsg.Verify(ev.msgs[0], 1<<20))
+}
+
+// TestWindowBesideSmallMessages checks the window of a large message while
+// small messages arrive beside it (reader.beside): every grant is at least
+// besideGrantStep and leaves at most besideWindow bytes not yet received;
+// the first grant after the small messages stopped returns what was
+// withheld (the window is MessageWindow again), and the message arrives
+// intact.
+func TestWindowBesideSmallMessages(t *testing.T) {
+	const window, size = 4 << 20, 12 << 20
+	p := newWindowPairSized(t, window)
+	p.r.beside = true
+	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(0, size), ti: testTI, state: OnPeer}))
+	moved, grants := 0, 0
+	for moved < 4<<20 {
+		moved += p.flow()
+		require.Len(t, p.ev.msgs, 0)
+		require.NotEmpty(t, p.ev.grants, "blocked, and nothing granted")
+		for _, g := range p.ev.grants {
+			require.GreaterOrEqual(t, g.credit, uint64(besideGrantStep))
+		}
+		grants += len(p.ev.grants)
+		require.LessOrEqual(t, p.r.slots[0].win.left, int64(besideWindow), "not yet received beside small messages")
+		p.deliver()
+	}
+	require.Greater(t, grants, 8, "credit came back in small steps")
+
+	p.r.beside = false
+	p.flow()
+	require.Len(t, p.ev.grants, 1)
+	win := p.r.slots[0].win
+	require.Equal(t, int64(window), win.left+win.owed, "the whole window again, nothing withheld")
+	for rounds := 0; len(p.ev.msgs) == 0; rounds++ {
+		require.Less(t, rounds, 100, "no progress")
+		p.deliver()
+		p.flow()
+	}
+	require.NoError(t, testmsg.Verify(p.ev.msgs[0], size))
 }

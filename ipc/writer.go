@@ -46,6 +46,8 @@ type wslot struct {
 	phase  uint8
 	cont   int // consecutive full body packets since the last turn
 	bytes  int // chunk bytes written for the message so far (pipe.go)
+	// large: the slot is counted in writer.largeBodies (pipe.go).
+	large bool
 	// windowed: the message obeys the peer's window and may send credit
 	// more body bytes (window.go).
 	windowed bool
@@ -111,6 +113,9 @@ type writer struct {
 	// interleaved is set when a small message finished while a large one
 	// was under way; the connection reads and clears it (pipe.go).
 	interleaved bool
+	// largeBodies counts the slots in the write queue whose body is under
+	// way with more than smallMessage bytes written (setLarge, pipe.go).
+	largeBodies int
 	// shortPipe is set while the connection's sending pipe is the short
 	// one (conn.adaptPipe, pipe.go): packets then keep to bufSize
 	// (packetSize). Owner: the loop.
@@ -443,6 +448,9 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 	}
 	ended := w.borrowed != nil // nothing may follow borrowed bytes in this packet
 	s.bytes += n
+	if s.phase == slotBody && s.bytes > smallMessage {
+		w.setLarge(s, true)
+	}
 	if s.phase == slotHeader {
 		finishChunk(c, code, n)
 		*off += dataOff + n
@@ -450,6 +458,7 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 			return true, nil
 		}
 		s.phase = slotBody
+		w.setLarge(s, s.bytes > smallMessage)
 		if s.st.relay != nil {
 			return false, nil // the body is copied (writeRelayBody)
 		}
@@ -524,6 +533,7 @@ func (w *writer) finish(i int32) {
 // next synchronous message when i was the current one.
 func (w *writer) unqueue(i int32) {
 	s := &w.slots[i]
+	w.setLarge(s, false)
 	if w.wq.len() > 0 && w.wq.front() == i {
 		w.wq.pop()
 	} else {
@@ -548,6 +558,7 @@ func (w *writer) unqueue(i int32) {
 func (w *writer) freeSlot(i int32) {
 	w.releaseEncoder(i)
 	s := &w.slots[i]
+	w.setLarge(s, false)
 	s.st = nil
 	s.phase = slotFree
 	s.cont = 0
@@ -653,6 +664,7 @@ func (w *writer) drain() []*msgStub {
 		}
 		out = append(out, s.st)
 		w.releaseEncoder(int32(i))
+		s.large = false
 		s.st = nil
 		s.phase = slotFree
 		s.unique++
@@ -664,7 +676,7 @@ func (w *writer) drain() []*msgStub {
 	w.wq.reset()
 	w.syncWait.reset()
 	w.curSync, w.queued, w.queuedReqs, w.waiting = -1, 0, 0, 0
-	w.canceledWaits = 0
+	w.canceledWaits, w.largeBodies = 0, 0
 	w.cancelReqs, w.cancelMsgs, w.windows, w.starts = w.cancelReqs[:0], w.cancelMsgs[:0], w.windows[:0], w.starts[:0]
 	return out
 }
