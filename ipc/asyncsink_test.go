@@ -26,6 +26,15 @@ type gatedSink struct {
 
 func newGatedSink() *gatedSink { return &gatedSink{gate: make(chan struct{})} }
 
+// open opens the gate, if it is not open yet.
+func (g *gatedSink) open() {
+	select {
+	case <-g.gate:
+	default:
+		close(g.gate)
+	}
+}
+
 func (g *gatedSink) Write(p []byte) (int, error) {
 	<-g.gate
 	g.mu.Lock()
@@ -232,13 +241,7 @@ func TestAsyncSinkOverConnection(t *testing.T) {
 
 func testAsyncSinkOverConnection(t *testing.T, window int) {
 	dst := newGatedSink()
-	t.Cleanup(func() {
-		select {
-		case <-dst.gate:
-		default:
-			close(dst.gate)
-		}
-	})
+	t.Cleanup(dst.open)
 	sinks := make(chan *AsyncSink, 1)
 	addr, _ := asyncServer(t, dst, func(s *AsyncSink) { sinks <- s }, window)
 	client, err := NewService(Config{Protocol: asyncClientProtocol()})
@@ -246,18 +249,7 @@ func testAsyncSinkOverConnection(t *testing.T, window int) {
 	require.NoError(t, client.Start())
 	t.Cleanup(func() { stopWithin(t, client) })
 
-	small := func(i int) {
-		got := make(chan error, 1)
-		want := fmt.Sprint("small ", i)
-		require.NoError(t, SendRequest(client, addr, &flowMsg{Data: []byte(want)}, 0,
-			func(_, resp *flowMsg, err error) {
-				if err == nil && string(resp.Data) != want {
-					err = ErrBadMessage
-				}
-				got <- err
-			}))
-		require.NoError(t, flowRecv(t, got))
-	}
+	small := func(i int) { echoSmall(t, client, addr, i) }
 	// A message started before the peer's hello arrived is not windowed:
 	// let the connection open (and the hello arrive) first.
 	small(-1)

@@ -213,38 +213,68 @@ func (z *zeroReader) Read(p []byte) (int, error) {
 func BenchmarkOneWayStream64MiB(b *testing.B) {
 	for _, size := range []int{0, 4 << 10, 64 << 10} {
 		b.Run(fmt.Sprintf("buffer=%d", size), func(b *testing.B) {
-			const msgSize = 64 << 20
-			received := make(chan int64, 1024)
-			sp := ipc.NewProtocol()
-			ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *streamMsg) { received <- m.sink.n })
-			server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", BufferSize: size})
-			cp := ipc.NewProtocol()
-			ipc.MustRegister[streamMsg](cp, 1, nil)
-			client := startBenchService(b, ipc.Config{Protocol: cp, BufferSize: size})
-			addr := server.Addr().String()
-			sent := make(chan error, 1)
-			b.SetBytes(msgSize)
-			b.ReportAllocs()
-			cpu0 := cpuTime()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				m := &streamMsg{src: &zeroReader{n: msgSize}}
-				if err := client.Send(addr, m, 0, func(err error) { sent <- err }); err != nil {
-					b.Fatal(err)
-				}
-				if err := <-sent; err != nil {
-					b.Fatal(err)
-				}
-			}
-			for i := 0; i < b.N; i++ {
-				if n := <-received; n != msgSize {
-					b.Fatalf("received %d bytes", n)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*msgSize/1e9), "cpu-ms/GB")
+			benchOneWayStream(b, size, func(n int64) io.Reader { return &zeroReader{n: n} })
 		})
 	}
+}
+
+// BenchmarkOneWayStreamSource is BenchmarkOneWayStream64MiB/buffer=0 with
+// a source that costs CPU per byte (sha256: the stream workload's pattern
+// and SHA-256, hol.PatternReader) or none (zeros), read on the event loop
+// (loop) or on its own goroutine (async: ipc.AsyncSource). The receiver
+// only counts, so the sender's loop is the part under test.
+func BenchmarkOneWayStreamSource(b *testing.B) {
+	for _, work := range []string{"zeros", "sha256"} {
+		for _, async := range []bool{false, true} {
+			b.Run(fmt.Sprintf("src=%s/read=%s", work, map[bool]string{false: "loop", true: "async"}[async]), func(b *testing.B) {
+				benchOneWayStream(b, 0, func(n int64) io.Reader {
+					var r io.Reader = &zeroReader{n: n}
+					if work == "sha256" {
+						r = hol.NewPatternReader(n)
+					}
+					if async {
+						r = ipc.NewAsyncSource(r)
+					}
+					return r
+				})
+			})
+		}
+	}
+}
+
+// benchOneWayStream sends a 64 MiB stream field read from newSrc one way
+// per op to a counting sink and reports the process's CPU time per GB.
+func benchOneWayStream(b *testing.B, bufSize int, newSrc func(n int64) io.Reader) {
+	const msgSize = 64 << 20
+	received := make(chan int64, 1024)
+	sp := ipc.NewProtocol()
+	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *streamMsg) { received <- m.sink.n })
+	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", BufferSize: bufSize})
+	cp := ipc.NewProtocol()
+	ipc.MustRegister[streamMsg](cp, 1, nil)
+	client := startBenchService(b, ipc.Config{Protocol: cp, BufferSize: bufSize})
+	addr := server.Addr().String()
+	sent := make(chan error, 1)
+	b.SetBytes(msgSize)
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := &streamMsg{src: newSrc(msgSize)}
+		if err := client.Send(addr, m, 0, func(err error) { sent <- err }); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-sent; err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		if n := <-received; n != msgSize {
+			b.Fatalf("received %d bytes", n)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*msgSize/1e9), "cpu-ms/GB")
 }
 
 // holWindow is the length of each measured window of BenchmarkHeadOfLine.

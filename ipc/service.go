@@ -286,6 +286,7 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 	c.ls = loopStateOf(rc.Loop(), &h.s.cfg)
 	c.w.codecs, c.r.codecs = &c.ls.codecs, &c.ls.codecs
 	c.r.post, c.r.afterRelease = rc.Execute, c.pump // asynchronous sinks (window.go)
+	c.w.post, c.w.afterUnpark = rc.Execute, c.pump  // asynchronous sources (asyncsource.go)
 	c.r.flush = c.flushMidFeed                      // pipe.go
 	c.countOpen()
 	c.log.Debug("ipc: connection opened")

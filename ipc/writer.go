@@ -58,6 +58,9 @@ type wslot struct {
 	enc          *serde.Encoder
 	hdr          msgHeader
 	body         msgBody
+	// asrc is the asynchronous source the message paused on, if any
+	// (asyncsource.go): abandoned when the slot's encoder is released.
+	asrc *AsyncSource
 }
 
 // writer is a connection's outgoing scheduler (docs/architecture.md). It is
@@ -148,6 +151,12 @@ type writer struct {
 	// bytes that end the packet being filled (borrow.go).
 	mayBorrow bool
 	borrowed  []byte
+
+	// post runs a function on the loop and afterUnpark pumps the
+	// connection: an asynchronous source resumes its message with them
+	// (asyncsource.go). Set once in OnOpen; nil in socket-free tests.
+	post        func(func()) error
+	afterUnpark func()
 }
 
 type failedMsg struct {
@@ -212,6 +221,7 @@ func (w *writer) pool() *codecPool {
 // releaseEncoder gives slot i's encoder back to the pool: its message is
 // written, freed or abandoned.
 func (w *writer) releaseEncoder(i int32) {
+	w.dropSource(i)
 	if s := &w.slots[i]; s.enc != nil {
 		s.enc.Reset(nil)
 		w.pool().putEncoder(s.enc)
@@ -443,6 +453,9 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 		n, done, err = s.enc.Encode(room)
 		if err != nil {
 			return false, w.encodeFailed(i, c, code, dataOff, n, off, err)
+		}
+		if !done && s.phase == slotBody && s.enc.Waiting() != nil {
+			return false, w.waitSource(i, c, dataOff, n, off) // asyncsource.go
 		}
 		copied = n
 	}

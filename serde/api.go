@@ -37,8 +37,11 @@ type ContinueFunc func(v *Visitor)
 func (f ContinueFunc) Continue(v *Visitor) { f(v) }
 
 // StreamSource produces the bytes of a stream field while encoding. Read has
-// io.Reader's contract, with io.EOF ending the stream. It runs on the
-// encoding goroutine (an event loop in ipc) and should not block for long.
+// io.Reader's contract, with io.EOF ending the stream, and may also return
+// [ErrNotReady] with no bytes to make the encoder stop and wait
+// ([Encoder.Waiting]). It runs on the encoding goroutine (an event loop in
+// ipc) and should not block for long: ipc.AsyncSource reads a slow source
+// on its own goroutine instead.
 type StreamSource interface {
 	Read(p []byte) (int, error)
 }

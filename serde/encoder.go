@@ -24,6 +24,10 @@ type Encoder struct {
 	// is copied out, possibly a byte at a time, before anything else.
 	scratch    [16]byte
 	spos, slen uint8
+
+	// waiting is the stream source whose Read returned ErrNotReady in the
+	// last Encode call (Waiting); nil otherwise.
+	waiting StreamSource
 }
 
 // NewEncoder returns an encoder using reg (may be nil if no [Visitor.Any]
@@ -45,6 +49,7 @@ func (e *Encoder) Reset(root Type) {
 	e.v.reset(false)
 	e.err = nil
 	e.spos, e.slen = 0, 0
+	e.waiting = nil
 	if root == nil {
 		e.err = errNilRoot
 		return
@@ -59,7 +64,10 @@ func (e *Encoder) Reset(root Type) {
 // buffer. An error leaves the encoder unusable until Reset.
 //
 // Every call with len(buf) > 0 on an unfinished value writes at least one
-// byte: encodings that do not fit are staged and copied out piecewise.
+// byte (encodings that do not fit are staged and copied out piecewise),
+// unless it stops at a stream source that has no bytes ready
+// ([ErrNotReady]): it then returns what it wrote before (possibly 0 bytes,
+// done false, a nil error) and [Encoder.Waiting] reports the source.
 // Fields that write no bytes (empty structs, continuations, the end of a
 // container) are processed even when buf is full, so a value that fits
 // exactly reports done == true. Encode with an empty buf returns (0, false,
@@ -69,6 +77,7 @@ func (e *Encoder) Encode(buf []byte) (n int, done bool, err error) {
 	if e.err != nil {
 		return 0, false, e.err
 	}
+	e.waiting = nil
 	w := 0
 	for {
 		if e.spos < e.slen {
@@ -200,6 +209,9 @@ func (e *Encoder) Encode(buf []byte) (n int, done bool, err error) {
 			if w, err = e.stream(o, buf, w); err != nil {
 				return w, false, e.fail(opStreamOut, err)
 			}
+			if e.waiting != nil {
+				return w, false, nil
+			}
 		case opStreamIn:
 			return w, false, e.fail(opStreamIn, fmt.Errorf("%w: StreamIn queued while encoding", ErrBadValue))
 		case opThen:
@@ -313,6 +325,13 @@ func (e *Encoder) stream(o *op, buf []byte, w int) (int, error) {
 		dst = buf[w+2 : w+2+min(room-2, math.MaxUint16)]
 	}
 	k, err := src.Read(dst)
+	if err != nil && errors.Is(err, ErrNotReady) {
+		if k == 0 {
+			e.waiting = src
+			return w, nil
+		}
+		err = nil // bytes now, the rest later
+	}
 	if k < 0 || k > len(dst) {
 		return w, fmt.Errorf("%w: stream source returned count %d", ErrBadValue, k)
 	}
@@ -340,6 +359,11 @@ func (e *Encoder) stream(o *op, buf []byte, w int) (int, error) {
 	}
 	return w, nil
 }
+
+// Waiting returns the stream source at which the last Encode call stopped
+// because its Read returned [ErrNotReady] with no bytes, or nil. The value
+// is unfinished: call Encode again once the source has bytes ready.
+func (e *Encoder) Waiting() StreamSource { return e.waiting }
 
 // rawLen is the current length of a string or []byte field.
 func rawLen(o *op) int {

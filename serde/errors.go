@@ -24,4 +24,11 @@ var (
 	// error. (Encode with an empty buffer is not an error: it returns
 	// (0, false, nil), or (0, true, nil) when only byte-less work is left.)
 	ErrNoProgress = errors.New("serde: no progress")
+	// ErrNotReady, returned by a [StreamSource]'s Read together with no
+	// bytes, says that the source has no bytes ready yet but will have:
+	// Encode stops there without an error and [Encoder.Waiting] reports the
+	// source; the next Encode reads it again. It is not an error of the
+	// encode. (ipc's AsyncSource uses it to pause one message while the
+	// others on its connection keep flowing.)
+	ErrNotReady = errors.New("serde: stream source not ready")
 )

@@ -220,3 +220,69 @@ func TestStreamHook(t *testing.T) {
 		}
 	}
 }
+
+// notReadySource is a patternSource that has nothing ready every other
+// Read (serde.ErrNotReady), with no bytes or, if withBytes, with some.
+type notReadySource struct {
+	patternSource
+	calls     int
+	withBytes bool
+}
+
+func (s *notReadySource) Read(p []byte) (int, error) {
+	s.calls++
+	if s.calls%2 == 1 && (!s.withBytes || s.left > 0) {
+		if s.withBytes && len(p) > 0 {
+			p[0] = byte(s.rng.Uint64())
+			s.left--
+			return 1, serde.ErrNotReady
+		}
+		return 0, serde.ErrNotReady
+	}
+	return s.patternSource.Read(p)
+}
+
+// TestStreamNotReady: a source that returns serde.ErrNotReady with no
+// bytes stops Encode without an error (Waiting reports it, the bytes so
+// far are returned, the encoder stays usable) and the next Encode carries
+// on; with bytes, ErrNotReady is just progress. The stream decodes whole
+// at every buffer size, and an error-free call never reports Waiting.
+func TestStreamNotReady(t *testing.T) {
+	for _, size := range []int{1, 2, 3, 7, 100, 4096} {
+		for _, withBytes := range []bool{false, true} {
+			const total = 3000
+			src := &notReadySource{patternSource: patternSource{rng: rand.NewPCG(1, 2), left: total, max: 1000}, withBytes: withBytes}
+			e := serde.NewEncoder(nil, serde.Limits{})
+			d := serde.NewDecoder(nil, serde.Limits{})
+			sink := &checkSink{}
+			e.Reset(&streamMsg{ID: 7, src: src, Tail: "end"})
+			got := &streamMsg{dst: sink}
+			d.Reset(got)
+			buf := make([]byte, size)
+			waits := 0
+			for done := false; !done; {
+				n, edone, err := e.Encode(buf)
+				require.NoError(t, err)
+				if e.Waiting() != nil {
+					require.False(t, edone)
+					require.Same(t, src, e.Waiting())
+					waits++
+				} else if !edone {
+					require.Equal(t, len(buf), n, "a call that does not wait fills the buffer")
+				}
+				_, _, err = d.Decode(buf[:n])
+				require.NoError(t, err)
+				done = edone
+			}
+			require.Nil(t, e.Waiting())
+			require.Equal(t, total, sink.n)
+			require.False(t, sink.bad)
+			require.Equal(t, "end", got.Tail)
+			if withBytes {
+				require.Zero(t, waits, "bytes with ErrNotReady are progress")
+			} else {
+				require.Positive(t, waits)
+			}
+		}
+	}
+}

@@ -302,8 +302,9 @@ func (v *Visitor) Any(p *Type) { v.prim(opAny, unsafe.Pointer(p)) }
 
 // StreamOut queues a stream field read from src while encoding; a nil src
 // encodes an empty stream. Read is called until it returns io.EOF (with or
-// without data); another error fails the encode, and 0 bytes with a nil error
-// fails with [ErrNoProgress].
+// without data); [ErrNotReady] with 0 bytes makes Encode stop and wait
+// ([Encoder.Waiting]); another error fails the encode, and 0 bytes with a
+// nil error fails with [ErrNoProgress].
 //
 // StreamIn queues a stream field written to dst while decoding; each chunk's
 // bytes are passed to dst.Write straight from the decoded buffer (dst must
