@@ -583,6 +583,12 @@ func (c *conn) onClose(err error) {
 		c.logClosed(k, cause)
 	}
 	c.r.abortAsync(cause) // window.go
+	if c.r.busy() {
+		// Messages cut by the close give their decoders (and their
+		// segments) back to the loop, once the reader's calls that may be
+		// on the stack (a handler's write failed) have returned.
+		_ = c.rc.Loop().Execute(c.r.releaseSlots)
+	}
 	if h := c.svc.cfg.ConnectionStop; h != nil && c.active {
 		h(c.info(), cause)
 	}

@@ -24,6 +24,12 @@ type loopState struct {
 	batchInUse bool
 
 	codecs codecPool
+
+	// The idle check of codecs.segs (segcache.go): armed while the cache
+	// holds segments, every segCacheIdle on the loop's clock.
+	loop     *reactor.Loop
+	segTimer *reactor.Timer // nil when not armed
+	segTick  func()         // segIdleOnLoop, made once
 }
 
 // loopStateOf returns loop l's shared state, creating it at the loop's
@@ -32,10 +38,29 @@ func loopStateOf(l *reactor.Loop, cfg *Config) *loopState {
 	if ls, ok := l.Value().(*loopState); ok {
 		return ls
 	}
-	ls := &loopState{batch: make([]byte, cfg.WriteBatch)}
+	ls := &loopState{batch: make([]byte, cfg.WriteBatch), loop: l}
 	ls.codecs.init(cfg)
+	ls.segTick = ls.segIdleOnLoop
+	ls.codecs.segs.onHold = ls.armSegIdle
 	l.SetValue(ls)
 	return ls
+}
+
+// armSegIdle arms the segment cache's idle check unless it is armed
+// (loop-only; the cache started holding segments).
+func (ls *loopState) armSegIdle() {
+	if ls.segTimer == nil {
+		ls.segTimer = ls.loop.AfterFunc(segCacheIdle, ls.segTick)
+	}
+}
+
+// segIdleOnLoop runs every segCacheIdle while the segment cache holds
+// segments: it empties the cache if no large value used it in the period.
+func (ls *loopState) segIdleOnLoop() {
+	ls.segTimer = nil
+	if ls.codecs.segs.releaseIfIdle() {
+		ls.armSegIdle()
+	}
 }
 
 // takeBatch returns the buffer to fill; putBatch gives it back once
@@ -60,7 +85,8 @@ func (ls *loopState) putBatch(buf []byte) {
 // connection holds none. A connection's writer and reader use their loop's
 // pool; a writer or reader made alone (the tests) makes its own at first
 // use. The pool keeps at most codecPoolMax of each kind: more in use at
-// once on one loop allocate, and are dropped when they come back.
+// once on one loop allocate, and are dropped when they come back. Its
+// decoders share its segment cache (segcache.go).
 type codecPool struct {
 	// immutable after init
 	reg    *serde.Registry
@@ -69,12 +95,18 @@ type codecPool struct {
 	// owned by the loop (or the lone writer or reader)
 	encs   []*serde.Encoder
 	rslots []*rslot
+	segs   segCache // the decoders' serde.SegmentPool
 }
 
 // codecPoolMax bounds each free list of a codecPool.
 const codecPoolMax = 256
 
-func (p *codecPool) init(cfg *Config) { p.reg, p.limits = cfg.Registry, cfg.Limits }
+func (p *codecPool) init(cfg *Config) { p.initCodecs(cfg.Registry, cfg.Limits) }
+
+func (p *codecPool) initCodecs(reg *serde.Registry, limits serde.Limits) {
+	p.reg, p.limits = reg, limits
+	p.segs.init(limits.WithDefaults().MaxString)
+}
 
 func (p *codecPool) encoder() *serde.Encoder {
 	if n := len(p.encs); n > 0 {
@@ -99,7 +131,9 @@ func (p *codecPool) rslot() *rslot {
 		p.rslots = p.rslots[:n-1]
 		return s
 	}
-	return &rslot{dec: serde.NewDecoder(p.reg, p.limits)}
+	s := &rslot{dec: serde.NewDecoder(p.reg, p.limits)}
+	s.dec.SetSegmentPool(&p.segs)
+	return s
 }
 
 func (p *codecPool) putRslot(s *rslot) {

@@ -308,10 +308,32 @@ func (r *reader) release(i uint32) {
 	r.pool().putRslot(s)
 }
 
+// releaseSlots ends every message still arriving and gives its state back
+// to the pool: its decoder's segments return to the loop's segment cache
+// (the connection closed; loop, outside the reader's own calls).
+func (r *reader) releaseSlots() {
+	for i, s := range r.slots {
+		if s != nil {
+			r.release(uint32(i))
+		}
+	}
+}
+
+// busy reports whether a message is arriving in some slot.
+func (r *reader) busy() bool {
+	for _, s := range r.slots {
+		if s != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // pool returns the reader's codec pool, making its own if it has none.
 func (r *reader) pool() *codecPool {
 	if r.codecs == nil {
-		r.codecs = &codecPool{reg: r.reg, limits: r.limits}
+		r.codecs = &codecPool{}
+		r.codecs.initCodecs(r.reg, r.limits)
 	}
 	return r.codecs
 }

@@ -25,7 +25,8 @@ import (
 // it. So a value of n bytes costs at most n/2 bytes of copying beyond
 // the input's own (no quadratic or 1.25x-step regrowth), no array is
 // zeroed before it is written, and a large string becomes the string
-// without a final copy; a slice starts with room for at most 4 KiB of
+// without a final copy. A [SegmentPool] (SetSegmentPool) lets the segments
+// of one value serve the next instead of being allocated again; a slice starts with room for at most 4 KiB of
 // elements and grows by append as they are decoded, and a map starts with
 // at most 64 entries.
 type Decoder struct {
@@ -42,9 +43,16 @@ type Decoder struct {
 	str []byte
 	// segs holds the full arrays of a large string or []byte value that
 	// has not yet proven half its declared size, segLen bytes in all
-	// (grow.go, appendBounded). Empty between values.
-	segs   [][]byte
-	segLen int
+	// (grow.go, appendBounded). Empty between values. segFirst: segs[0]
+	// is the value's first array (the caller's or the 32 KiB start), not
+	// a segment; segCur: the array the value is growing in is a segment.
+	// segPool lends and takes back the segments (SetSegmentPool; nil:
+	// allocate them); it survives Reset.
+	segs     [][]byte
+	segLen   int
+	segFirst bool
+	segCur   bool
+	segPool  SegmentPool
 	// free counts the container elements of the current value that started
 	// with no byte consumed since the previous element started (elements
 	// of zero size: empty structs, nested empty containers' ends). It is
@@ -85,11 +93,20 @@ func NewDecoder(reg *Registry, lim Limits) *Decoder {
 // [Versioned], then its fields. Fields are assigned as they are decoded, so a
 // value whose decoding failed or was abandoned may be partly overwritten.
 func (d *Decoder) Reset(root Type) {
-	d.v.reset(true)
 	d.err = nil
 	d.sn, d.sneed = 0, 0
-	d.str = d.str[:0]
+	if top := len(d.v.ops) - 1; d.segCur && top >= 0 && d.v.ops[top].kind == opString {
+		// An abandoned large string was growing in a segment.
+		d.putSegment(d.str)
+		d.str = nil
+	}
 	d.dropSegments()
+	if cap(d.str) > maxKeptStr {
+		d.str = nil // an abandoned large string's own array
+	} else {
+		d.str = d.str[:0]
+	}
+	d.v.reset(true)
 	d.free = 0
 	if root == nil {
 		d.err = errNilRoot

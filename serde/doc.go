@@ -86,5 +86,7 @@
 // [Limits] bounds strings, containers and streams. A decoder never allocates
 // ahead of the bytes it has received: a string that declares 4 GB grows only
 // as its bytes arrive, and fails with [ErrLimit] as soon as the declared size
-// exceeds the limit.
+// exceeds the limit. A [SegmentPool] (Decoder.SetSegmentPool) lets a decoder
+// reuse the arrays a large value grows in from one value to the next; it
+// hands out only the sizes the decoder would have allocated.
 package serde
