@@ -178,9 +178,8 @@ func OneWay(ctx context.Context, svc *ipc.Service, addr string, size int64, wind
 }
 
 // SendLarge sends one large message of size bytes (payload as a []byte
-// field, or with stream set a stream field generated on the fly by an
-// ipc.AsyncSource, payload unused) and waits for its acknowledgement,
-// which must match.
+// field, or with stream set a stream field generated on the fly, payload
+// unused) and waits for its acknowledgement, which must match.
 func SendLarge(ctx context.Context, svc *ipc.Service, addr string, size int64, payload []byte, stream bool) error {
 	type result struct {
 		ack *AckMsg
@@ -190,17 +189,10 @@ func SendLarge(ctx context.Context, svc *ipc.Service, addr string, size int64, p
 	cb := func(resp *AckMsg, err error) { done <- result{resp, err} }
 	var err error
 	var src *PatternReader
-	var async *ipc.AsyncSource
 	if stream {
-		// The pattern and its hash cost CPU per byte: they run on the
-		// source's own goroutine, beside the event loop (docs/tuning.md).
 		src = NewPatternReader(size)
-		async = ipc.NewAsyncSource(src)
-		_, err = ipc.SendRequestContext(ctx, svc, addr, &StreamMsg{Src: async}, 0,
+		_, err = ipc.SendRequestContext(ctx, svc, addr, &StreamMsg{Src: src}, 0,
 			func(_ *StreamMsg, resp *AckMsg, err error) { cb(resp, err) })
-		if err != nil {
-			_ = async.Close() // never sent: release it
-		}
 	} else {
 		_, err = ipc.SendRequestContext(ctx, svc, addr, &BigMsg{Data: payload}, 0,
 			func(_ *BigMsg, resp *AckMsg, err error) { cb(resp, err) })
@@ -209,10 +201,6 @@ func SendLarge(ctx context.Context, svc *ipc.Service, addr string, size int64, p
 		return err
 	}
 	r := <-done
-	if async != nil {
-		_ = async.Close() // after its end a no-op; releases it if the message failed before starting
-		<-async.Done()    // the hash of what was read is complete
-	}
 	switch {
 	case r.err != nil:
 		return r.err
