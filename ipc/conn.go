@@ -214,6 +214,7 @@ func (c *conn) pump() {
 	}
 	for !c.closed {
 		c.pull()
+		c.w.settleAcks() // relay_credit.go
 		if !c.w.hasOutput() || !c.rc.Writable() {
 			break
 		}

@@ -112,10 +112,10 @@ func (b *relayBuf) release() {
 }
 
 // packetEnd implements relayEvents (loop): the messages that started in
-// the packet are routed, and an AckRequest packet's credit is
-// returned at once, unless the relay holds more than SourceBytes of this
-// source's data: then when its destinations have taken enough
-// (takeDeferredOnLoop).
+// the packet are routed, and an AckRequest packet's credit is owed to the
+// peer at once (settleAcks says when it goes), unless the relay holds more
+// than SourceBytes of this source's data: then it is withheld until its
+// destinations have taken enough (takeDeferredOnLoop).
 func (c *conn) packetEnd(ackRequest bool) {
 	rc := c.relay
 	if rc != nil {
@@ -125,11 +125,40 @@ func (c *conn) packetEnd(ackRequest bool) {
 		return
 	}
 	if rc == nil || rc.heldBytes.Load() <= int64(rc.eng.cfg.SourceBytes) {
-		c.w.acks++
+		c.w.owedAcks++
 		return
 	}
 	rc.deferred.Add(1)
 	rc.takeDeferredOnLoop() // a release may have come in between
+}
+
+// settleAcks decides whether the credits owed to the peer go in the
+// packets written now (loop; pump, before it fills packets). They go when
+// a packet is written anyway (AckdCount is two bytes at its start), or
+// when ackBatch or more are owed. Otherwise they wait: a relayed flow's
+// credits then ride on its Window grants, and a plain receiver's on its
+// answers and grants, instead of costing the peer a packet of their own
+// per read.
+//
+// Waiting never stalls the peer: a peer has at least as many credits as it
+// has unreturned at any moment, and owedAcks counts credits not returned
+// yet, so ackBatch, the most ever owed here, is at most the peer's
+// credits. A peer out of credits has all of them unreturned: once its
+// packets have arrived, ackBatch or more are owed (or some are withheld
+// by SourceBytes, whose return writes a packet and takes these along),
+// and they go. ackBatch starts at 1 (every credit at once, as SolidFrame
+// does) and grows to the peer's burst: reads that bring several
+// AckRequest packets, and credits owed across reads.
+func (w *writer) settleAcks() {
+	if w.owedAcks == 0 {
+		return
+	}
+	now := w.owedAcks >= w.ackBatch || w.hasOutput()
+	w.ackBatch = max(w.ackBatch, w.owedAcks)
+	if now {
+		w.acks += w.owedAcks
+		w.owedAcks = 0
+	}
 }
 
 // takeDeferredOnLoop returns the withheld credits once the source's held

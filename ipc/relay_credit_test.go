@@ -59,3 +59,46 @@ func TestWriterRelayCredits(t *testing.T) {
 	_, p = fill()
 	require.Equal(t, []byte{cmdAckdCount, 3}, p)
 }
+
+// TestSettleAcks checks when a receiver returns the relay credits it owes
+// (writer.settleAcks): at once until the peer has been seen with several
+// unreturned at once, then with any packet written anyway or once as many
+// are owed as the most seen, never later; a packet that returns them
+// starts with AckdCount.
+func TestSettleAcks(t *testing.T) {
+	w := newWriter(testConfig(t, nil))
+	buf := make([]byte, 4<<10)
+	settle := func(owed int) (returned int) {
+		t.Helper()
+		w.owedAcks += owed
+		w.settleAcks()
+		if !w.hasOutput() {
+			return 0
+		}
+		n, err := w.fill(buf)
+		require.NoError(t, err)
+		p := buf[packetHeaderSize:n]
+		require.Equal(t, byte(cmdAckdCount), p[0], "AckdCount starts the packet")
+		return int(p[1])
+	}
+
+	require.Equal(t, 1, settle(1), "the first credit goes at once")
+	require.Equal(t, 1, settle(1))
+	require.Equal(t, 3, settle(3), "three owed at once: the peer lent at least three")
+	require.Equal(t, 3, w.ackBatch)
+	require.Zero(t, settle(1), "fewer than the peer has shown to hold: they wait")
+	require.Zero(t, settle(1))
+	require.Equal(t, 3, settle(1), "as many as the peer has shown: they go")
+
+	// Owed credits ride on a packet written anyway (a Window grant here).
+	require.Zero(t, settle(2))
+	w.windows = append(w.windows, windowGrant{slot: 1, unique: 1, credit: 64 << 10})
+	require.Equal(t, 2, settle(0))
+	require.Empty(t, w.windows, "the grant went in the same packet")
+
+	// Owed across reads, more than seen before: the batch grows with them.
+	require.Zero(t, settle(2))
+	require.Equal(t, 5, settle(3))
+	require.Equal(t, 5, w.ackBatch)
+	require.Zero(t, w.owedAcks)
+}

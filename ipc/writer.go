@@ -139,9 +139,12 @@ type writer struct {
 
 	// relay credits (relay_credit.go): credits left for packets that carry
 	// relay-bound chunks, their configured maximum, and the AckdCount
-	// credits to return to the peer.
+	// credits to return to the peer: acks go in the next packet, owedAcks
+	// wait for a packet written anyway or for ackBatch of them (the most
+	// the peer has been seen to have unreturned at once; settleAcks).
 	credits, maxCredits int
-	acks                int
+	acks, owedAcks      int
+	ackBatch            int
 
 	// codecs lends each slot an encoder while its message is being
 	// written: the loop's pool (conn.go), or the writer's own.
@@ -185,6 +188,7 @@ func newWriter(cfg *Config) *writer {
 		comp:         compress.NewAdaptive(cfg.Compression, cfg.CompressionBackoff),
 		credits:      cfg.RelayCredits,
 		maxCredits:   cfg.RelayCredits,
+		ackBatch:     1,
 	}
 	if cfg.bufferAuto {
 		w.bigPacket = min(cfg.WriteBatch, largePacketSize)

@@ -127,3 +127,29 @@ func (e *echoPeer) once(t testing.TB, total int) {
 		require.Equal(t, 1, e.answered[uint32(i)], "answers of %d", i)
 	}
 }
+
+// relayEcho runs A → relay → B: a relay node (relayCfg), B (peerCfg)
+// registered on it as "b" and echoing, and A (peerCfg) sending total
+// requests (relaySizes by index, initial at once, one more per response)
+// to the relay path name. Every request completes once with its intact
+// echo, B saw and answered each once, and the relay completed every
+// relayed message (total each way) and the registration answer.
+func relayEcho(t *testing.T, relayCfg, peerCfg ipc.Config, name string, total, initial int) {
+	t.Helper()
+	relay := startRelay(t, relayCfg)
+	raddr := relay.Addr().String()
+	peer := newEchoPeer()
+	bCfg, aCfg := peerCfg, peerCfg
+	bCfg.Protocol, aCfg.Protocol = relayProto(t, peer.handle), relayProto(t, nil)
+	b := startService(t, bCfg)
+	join(t, b, raddr, "b")
+	a := startService(t, aCfg)
+
+	run := chainRequests(t, a, raddr+"/"+name, relaySizes, total, initial, echoed)
+	stopAll(t, a, b, relay)
+	run.once(t)
+	peer.once(t, total)
+	st := relay.Stats()
+	require.Equal(t, uint64(2*total+1), st.Completions.OK, "relayed messages completed, and the registration answer")
+	require.Zero(t, st.InFlight)
+}

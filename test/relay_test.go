@@ -41,21 +41,7 @@ func stopAll(t *testing.T, svcs ...*ipc.Service) {
 // request completes once with its intact echo; B saw each once, OnPeer
 // and Relayed; the relay completed every relayed message (40 each way).
 func TestRelayBasic(t *testing.T) {
-	relay := startRelay(t, ipc.Config{BufferSize: 16 << 10})
-	raddr := relay.Addr().String()
-	peer := newEchoPeer()
-	b := startService(t, ipc.Config{Protocol: relayProto(t, peer.handle)})
-	join(t, b, raddr, "b")
-	a := startService(t, ipc.Config{Protocol: relayProto(t, nil)})
-
-	const total = 40
-	run := chainRequests(t, a, raddr+"/B", relaySizes, total, 10, echoed)
-	stopAll(t, a, b, relay)
-	run.once(t)
-	peer.once(t, total)
-	st := relay.Stats()
-	require.Equal(t, uint64(2*total+1), st.Completions.OK, "relayed messages completed, and the registration answer")
-	require.Zero(t, st.InFlight)
+	relayEcho(t, ipc.Config{BufferSize: 16 << 10}, ipc.Config{}, "B", 40, 10)
 }
 
 // TestRelayDisabled ports relay_disabled: a service that does not relay
