@@ -6,6 +6,7 @@ package ipc
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -21,7 +22,11 @@ type relayConn struct {
 	// routes are the messages whose header arrived in the packet being
 	// parsed, routed at its end (flushRoutesOnLoop).
 	routes []*relayMsg
-	stall  relayStall // relay_stall.go
+	// granting are the windowed messages arriving here (each also in
+	// in), whose window this loop returns as their destinations take
+	// their bytes (relay_grant.go).
+	granting []*relayMsg
+	stall    relayStall // relay_stall.go
 
 	// any goroutine
 	heldBytes atomic.Int64 // relayed bytes from this source not yet released (relay_credit.go)
@@ -127,9 +132,23 @@ func (rc *relayConn) flushRoutesOnLoop() {
 // start records rm as arriving in reader slot slot.
 func (rc *relayConn) start(slot uint32, rm *relayMsg) {
 	rc.in[slot] = rm
+	if rm.windowed.Load() {
+		rc.granting = append(rc.granting, rm)
+	}
 	rc.mu.Lock()
 	rc.sending[rm] = struct{}{}
 	rc.mu.Unlock()
+}
+
+// letGo is reader slot slot letting go of rm, its message (loop; its end
+// chunk, a CancelMessage, the close): its last buffer is dropped and its
+// window no longer returned. The caller then drops the slot's reference.
+func (rc *relayConn) letGo(slot uint32, rm *relayMsg) {
+	rc.in[slot] = nil
+	rm.dropTail()
+	if i := slices.Index(rc.granting, rm); i >= 0 {
+		rc.granting = slices.Delete(rc.granting, i, i+1)
+	}
 }
 
 // forget drops rm from sending, finished (any goroutine).
@@ -152,8 +171,7 @@ func (c *conn) relayChunk(slot uint32, data []byte, end bool) error {
 		return err // the close abandons it (closeOnLoop)
 	}
 	if end {
-		rc.in[slot] = nil
-		rm.dropTail()
+		rc.letGo(slot, rm)
 	}
 	if !rm.push(ch) && ch.buf != nil {
 		ch.buf.release() // the destination is done with the message
@@ -167,8 +185,9 @@ func (c *conn) relayChunk(slot uint32, data []byte, end bool) error {
 // relayWindowStart implements relayEvents (loop): the source windows the
 // relayed message in slot from now on.
 func (c *conn) relayWindowStart(slot uint32) {
-	if rm := c.relay.in[slot]; rm != nil {
+	if rm := c.relay.in[slot]; rm != nil && !rm.windowed.Load() {
 		rm.windowed.Store(true)
+		c.relay.granting = append(c.relay.granting, rm)
 	}
 }
 
@@ -177,8 +196,7 @@ func (c *conn) relayWindowStart(slot uint32) {
 func (rc *relayConn) canceledOnLoop(slot uint32) {
 	rc.flushRoutesOnLoop()
 	if rm := rc.in[slot]; rm != nil {
-		rc.in[slot] = nil
-		rm.dropTail()
+		rc.letGo(slot, rm)
 		rm.abandon(rc.eng)
 		rm.unref() // the reader slot's
 	}
@@ -245,6 +263,7 @@ func (rc *relayConn) post(m relayMail) {
 func (rc *relayConn) pullOnLoop() {
 	w := rc.c.w
 	rc.takeDeferredOnLoop()
+	rc.collectGrantsOnLoop() // relay_grant.go
 	if rc.posted.Load() == 0 {
 		return
 	}
@@ -274,15 +293,6 @@ func (rc *relayConn) pullOnLoop() {
 	rc.mu.Unlock()
 }
 
-// grantOnLoop returns to the source the window of the bytes of rm its
-// destination took, if rm is still arriving (loop).
-func (rc *relayConn) grantOnLoop(rm *relayMsg) {
-	n := rm.taken.Swap(0)
-	if rc.in[rm.srcSlot] == rm {
-		rc.c.r.consumedRelay(rm.srcSlot, n)
-	}
-}
-
 // closeOnLoop runs when the connection closes (loop): its names go, and
 // the relayed messages arriving through it that are incomplete, or that
 // await an answer it can no longer take, are abandoned. Complete one-way
@@ -310,10 +320,9 @@ func (rc *relayConn) closeOnLoop() {
 	var slots []*relayMsg
 	for i, rm := range rc.in {
 		if rm != nil {
-			rm.dropTail()
+			rc.letGo(uint32(i), rm)
 			incomplete[rm] = true
 			slots = append(slots, rm)
-			rc.in[i] = nil
 		}
 	}
 	for _, rm := range abandon {

@@ -64,12 +64,14 @@ type relayMsg struct {
 	// the source's loop; relay_credit.go).
 	tail *relayBuf
 	// taken counts bytes the destination copied whose window is not yet
-	// returned to the source (relayConn.grantOnLoop).
+	// returned to the source (relay_grant.go).
 	taken atomic.Int64
 
-	// head is how many bytes of q[0] the destination's writer has copied
-	// (owned by the destination's loop).
-	head int
+	// head is how many bytes of q[0] the destination's writer has copied;
+	// tookAny, whether it has copied any byte yet (owned by the
+	// destination's loop).
+	head    int
+	tookAny bool
 
 	mu sync.Mutex // guards what follows; never held across a call out
 	// dst is the destination connection, set when delivered.
@@ -121,7 +123,7 @@ func (rm *relayMsg) unref() {
 	rm.windowed.Store(false)
 	rm.tail = nil
 	rm.taken.Store(0)
-	rm.head = 0
+	rm.head, rm.tookAny = 0, false
 	clear(rm.q[:cap(rm.q)])
 	rm.q = rm.q[:0]
 	rm.parked, rm.done, rm.srcGone = false, false, false
@@ -189,14 +191,6 @@ func (rm *relayMsg) front() (relayChunk, bool) {
 		return relayChunk{}, false
 	}
 	return rm.q[0], true
-}
-
-// took notes n bytes copied by the destination (its loop): a windowed
-// message's source gets their window back.
-func (rm *relayMsg) took(n int) {
-	if rm.windowed.Load() && rm.taken.Add(int64(n)) == int64(n) {
-		rm.src.relay.postGrant(rm)
-	}
 }
 
 // pop drops the oldest chunk, copied (destination's loop).
