@@ -40,7 +40,7 @@ func TestRecvBudgetRule(t *testing.T) {
 // was delivered, a value as large arrives in one array of its declared
 // size allocated at its start (no segment taken, its bytes allocated once),
 // a larger one grows in segments again, and a value cut by its
-// connection's close takes the proof away.
+// connection's close or by a CancelMessage takes the proof away.
 func TestPlainLargeValueInPlace(t *testing.T) {
 	const n = 2 << 20
 	sp := newSegPair(t)
@@ -66,13 +66,19 @@ func TestPlainLargeValueInPlace(t *testing.T) {
 	check(segPayload(n+1, 5), true)
 	require.Equal(t, n+1, sp.r.budget.proven)
 
-	sp.sendPart(&segMsg{Data: segPayload(n, 6)}, n/2)
-	require.Equal(t, n, sp.r.budget.lent, "the value under way was lent")
-	sp.r.releaseSlots() // the connection closed
-	require.Zero(t, sp.r.budget.lent)
-	require.Zero(t, sp.r.budget.proven, "an abandoned loan takes the proof away")
-	check(segPayload(n, 7), true)
-	check(segPayload(n, 8), false)
+	for _, how := range []string{"close", "cancel"} {
+		sp.sendPart(&segMsg{Data: segPayload(n, 6)}, n/2)
+		require.Equal(t, n, sp.r.budget.lent, "the value under way was lent")
+		if how == "close" {
+			sp.r.releaseSlots()
+		} else {
+			require.NoError(t, sp.r.packet(appendCancelMessage(nil, sp.busySlot())))
+		}
+		require.Zero(t, sp.r.budget.lent, how)
+		require.Zero(t, sp.r.budget.proven, "%s: an abandoned loan takes the proof away", how)
+		check(segPayload(n, 7), true)
+		check(segPayload(n, 8), false)
+	}
 }
 
 // allocatedBy returns the bytes the process allocated while f ran.
