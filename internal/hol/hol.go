@@ -70,6 +70,22 @@ type Result struct {
 	WithBulk  Latency // small calls while the bulk flow runs
 	BulkAlone float64 // bulk MB/s (10^6 bytes, both directions for echoes), alone
 	BulkMixed float64 // bulk MB/s beside the small calls
+
+	// CPU used by the whole process in each window, in cores (CPU time over
+	// wall time): with the rates above it shows whether two flows that each
+	// fill the machine alone can meet both ratio targets together
+	// (CPUBudget).
+	IdleCores, BulkCores, MixedCores float64
+}
+
+// CPUBudget is the CPU the targets ask for together, as a share of what the
+// two flows used alone: half the idle small calls' cores plus 0.8 of the
+// bulk flow's cores, over the most cores any window used. Above 1 the
+// targets need more CPU than the machine gave either flow alone, so they
+// can only be met together if mixing makes each call or byte cheaper.
+func (r Result) CPUBudget() float64 {
+	most := max(r.IdleCores, r.BulkCores, r.MixedCores)
+	return ratio(0.5*r.IdleCores+0.8*r.BulkCores, most)
 }
 
 // P99Ratio is the small-call p99 with bulk over its idle p99 (target ≤ 2).
@@ -94,11 +110,12 @@ func (r Result) String() string {
 	if r.BulkEcho {
 		kind = "echo"
 	}
-	return fmt.Sprintf("c=%d bulk=%s %dMiB: small p50/p99/max idle %v/%v/%v calls %d; with bulk %v/%v/%v calls %d; bulk MB/s alone %.0f mixed %.0f; ratios p99 %.2fx calls %.2fx bulk %.2fx",
+	return fmt.Sprintf("c=%d bulk=%s %dMiB: small p50/p99/max idle %v/%v/%v calls %d; with bulk %v/%v/%v calls %d; bulk MB/s alone %.0f mixed %.0f; ratios p99 %.2fx calls %.2fx bulk %.2fx; cores idle/bulk/mixed %.2f/%.2f/%.2f, CPU budget %.2f",
 		r.Concurrency, kind, r.BulkSize>>20,
 		r.Idle.P50, r.Idle.P99, r.Idle.Max, r.Idle.Calls,
 		r.WithBulk.P50, r.WithBulk.P99, r.WithBulk.Max, r.WithBulk.Calls,
-		r.BulkAlone, r.BulkMixed, r.P99Ratio(), r.CallsRatio(), r.BulkRatio())
+		r.BulkAlone, r.BulkMixed, r.P99Ratio(), r.CallsRatio(), r.BulkRatio(),
+		r.IdleCores, r.BulkCores, r.MixedCores, r.CPUBudget())
 }
 
 // Run measures three windows in turn on c: small calls alone, the bulk flow
@@ -107,22 +124,22 @@ func Run(ctx context.Context, c Client, o Options) (Result, error) {
 	o.defaults()
 	res := Result{Options: o}
 	var err error
-	if res.Idle, _, err = window(ctx, c, o, true, false); err != nil {
+	if res.Idle, _, res.IdleCores, err = window(ctx, c, o, true, false); err != nil {
 		return res, fmt.Errorf("small calls alone: %w", err)
 	}
-	if _, res.BulkAlone, err = window(ctx, c, o, false, true); err != nil {
+	if _, res.BulkAlone, res.BulkCores, err = window(ctx, c, o, false, true); err != nil {
 		return res, fmt.Errorf("bulk alone: %w", err)
 	}
-	if res.WithBulk, res.BulkMixed, err = window(ctx, c, o, true, true); err != nil {
+	if res.WithBulk, res.BulkMixed, res.MixedCores, err = window(ctx, c, o, true, true); err != nil {
 		return res, fmt.Errorf("small calls beside bulk: %w", err)
 	}
 	return res, nil
 }
 
 // window runs the selected flows for o.Window and returns the small calls'
-// latency and the bulk rate. Calls still in flight at the end are waited for
-// but not counted.
-func window(ctx context.Context, c Client, o Options, small, bulk bool) (Latency, float64, error) {
+// latency, the bulk rate and the cores the process used. Calls still in
+// flight at the end are waited for but not counted.
+func window(ctx context.Context, c Client, o Options, small, bulk bool) (Latency, float64, float64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -164,7 +181,7 @@ func window(ctx context.Context, c Client, o Options, small, bulk bool) (Latency
 		}()
 		<-started
 	}
-	begin := time.Now()
+	begin, cpu0 := time.Now(), processCPU()
 	if small {
 		for g := range o.Concurrency {
 			wg.Add(1)
@@ -194,10 +211,10 @@ func window(ctx context.Context, c Client, o Options, small, bulk bool) (Latency
 	case <-ctx.Done():
 	}
 	stop.Store(true)
-	elapsed := time.Since(begin)
+	elapsed, cpu := time.Since(begin), processCPU()-cpu0
 	wg.Wait()
 	if firstErr != nil {
-		return Latency{}, 0, firstErr
+		return Latency{}, 0, 0, firstErr
 	}
 	var all []time.Duration
 	for _, l := range lats {
@@ -212,5 +229,5 @@ func window(ctx context.Context, c Client, o Options, small, bulk bool) (Latency
 	if o.BulkEcho {
 		mb *= 2
 	}
-	return lat, mb, nil
+	return lat, mb, cpu.Seconds() / elapsed.Seconds(), nil
 }
