@@ -135,7 +135,11 @@ type Config struct {
 	// goroutine or an event loop and must not block.
 	TLSHandshakeFailed func(remote string, err error)
 
-	// Limits bounds decoded strings, containers and streams.
+	// Limits bounds decoded strings, containers and streams. A received
+	// string or []byte grows as its bytes arrive, except that a connection
+	// that has delivered a value in full gets the whole array of a later
+	// value no larger at once (at most the largest such value over all its
+	// values under way; docs/tuning.md §2.8).
 	Limits serde.Limits
 
 	// Registry resolves polymorphic message fields (serde.Visitor.Any); nil

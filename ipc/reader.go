@@ -108,6 +108,7 @@ type reader struct {
 	// given back when the message ends, so an idle connection holds none.
 	slots      []*rslot
 	codecs     *codecPool // the loop's pool (conn.go), or the reader's own
+	budget     recvBudget // the decoders' serde.ValueBudget while lent to this reader
 	scratch    []byte     // decompression output, allocated at the first compressed packet
 	dispatched bool       // a message was dispatched in the current packet
 	// large counts the slots whose message in progress has more than
@@ -305,6 +306,7 @@ func (r *reader) release(i uint32) {
 	}
 	s.large, s.bytes, s.async, s.win, s.owner = false, 0, nil, rwindow{}, nil
 	s.dec.Reset(nil)
+	s.dec.SetValueBudget(nil)
 	r.pool().putRslot(s)
 }
 
@@ -351,6 +353,7 @@ func (r *reader) chunk(cmd *command) error {
 		s = r.pool().rslot()
 		r.slots[cmd.slot] = s
 		r.lend(s, cmd.slot) // window.go
+		s.dec.SetValueBudget(&r.budget)
 	}
 	start := cmd.code == cmdNewMessage || cmd.code == cmdFullMessage
 	end := cmd.code == cmdEndMessage // FullMessage is read as NewMessage (docs/protocol.md §3)

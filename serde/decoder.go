@@ -15,8 +15,9 @@ import (
 // slices already have the capacity; strings, maps, new optionals and Any
 // values allocate what they hold.
 //
-// The decoder never trusts a declared size beyond Limits, and never
-// allocates far ahead of the bytes it has received: a string or []byte
+// The decoder never trusts a declared size beyond Limits, and, unless its
+// ValueBudget lends (below), never allocates far ahead of the bytes it has
+// received: a string or []byte
 // starts with a capacity of at most 32 KiB and then doubles as its bytes
 // arrive, never beyond twice the bytes received (plus 32 KiB) nor beyond
 // its declared size. Until half the declared size has arrived the bytes go
@@ -26,9 +27,12 @@ import (
 // the input's own (no quadratic or 1.25x-step regrowth), no array is
 // zeroed before it is written, and a large string becomes the string
 // without a final copy. A [SegmentPool] (SetSegmentPool) lets the segments
-// of one value serve the next instead of being allocated again; a slice starts with room for at most 4 KiB of
-// elements and grows by append as they are decoded, and a map starts with
-// at most 64 entries.
+// of one value serve the next instead of being allocated again. A
+// [ValueBudget] (SetValueBudget) may lend a large value's whole array as
+// soon as its declared size is known: the value is then decoded into it
+// directly, with no segments and no second copy. A slice starts with room
+// for at most 4 KiB of elements and grows by append as they are decoded,
+// and a map starts with at most 64 entries.
 type Decoder struct {
 	v   Visitor
 	reg *Registry
@@ -53,6 +57,13 @@ type Decoder struct {
 	segFirst bool
 	segCur   bool
 	segPool  SegmentPool
+	// budget decides whether a large value's array is allocated whole at
+	// once (SetValueBudget; nil: never); it survives Reset. big: the
+	// string or []byte value on top of the op stack is large and its end
+	// is due to the budget (budget.go); lent: the budget lent its array.
+	budget ValueBudget
+	big    bool
+	lent   bool
 	// free counts the container elements of the current value that started
 	// with no byte consumed since the previous element started (elements
 	// of zero size: empty structs, nested empty containers' ends). It is
@@ -99,6 +110,11 @@ func (d *Decoder) Reset(root Type) {
 		// An abandoned large string was growing in a segment.
 		d.putSegment(d.str)
 		d.str = nil
+	}
+	if top := len(d.v.ops) - 1; d.big && top >= 0 {
+		// An abandoned large value: the budget hears how much of it came.
+		d.big = false
+		d.endLarge(d.v.ops[top].n, d.v.ops[top].i)
 	}
 	d.dropSegments()
 	if cap(d.str) > maxKeptStr {
@@ -211,17 +227,24 @@ func (d *Decoder) Decode(data []byte) (n int, done bool, err error) {
 					return r, false, d.fail(o.kind, fmt.Errorf("%w: size %d > MaxString %d", ErrLimit, size, d.lim.MaxString))
 				}
 				o.phase, o.n, o.i = 1, size, 0
+				d.big = size > maxBytesPrealloc && d.budget != nil
 				if o.kind == opString {
 					d.str = d.str[:0]
 					if size > maxKeptStr {
-						d.str = nil // appendBounded allocates the string's own buffer
+						// appendBounded allocates the string's own buffer,
+						// unless the budget lends it whole now.
+						d.str = d.startLarge(size)
 					}
 					if size == 0 {
 						*(*string)(o.p) = ""
 					}
 				} else {
 					b := (*[]byte)(o.p)
-					if want := min(size, maxBytesPrealloc); uint64(cap(*b)) < want {
+					if uint64(cap(*b)) >= size {
+						*b = (*b)[:0]
+					} else if l := d.startLarge(size); l != nil {
+						*b = l
+					} else if want := min(size, maxBytesPrealloc); uint64(cap(*b)) < want {
 						*b = make([]byte, 0, want)
 					} else {
 						*b = (*b)[:0]
@@ -239,7 +262,7 @@ func (d *Decoder) Decode(data []byte) (n int, done bool, err error) {
 				case o.kind == opBytes:
 					b := (*[]byte)(o.p)
 					*b = d.appendBounded(*b, chunk, o.n)
-				case o.i == 0 && uint64(k) == o.n:
+				case o.i == 0 && uint64(k) == o.n && !d.lent:
 					*(*string)(o.p) = string(chunk)
 				case o.n > maxKeptStr:
 					// A large string grows in its own buffer, which then
@@ -260,6 +283,10 @@ func (d *Decoder) Decode(data []byte) (n int, done bool, err error) {
 				if o.i < o.n {
 					return r, false, nil
 				}
+			}
+			if d.big {
+				d.big = false
+				d.endLarge(o.n, o.n)
 			}
 			d.pop()
 		case opStruct:

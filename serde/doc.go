@@ -84,9 +84,15 @@
 // # Limits
 //
 // [Limits] bounds strings, containers and streams. A decoder never allocates
-// ahead of the bytes it has received: a string that declares 4 GB grows only
+// far ahead of the bytes it has received (unless its ValueBudget lends, see
+// below): a string that declares 4 GB grows only
 // as its bytes arrive, and fails with [ErrLimit] as soon as the declared size
 // exceeds the limit. A [SegmentPool] (Decoder.SetSegmentPool) lets a decoder
 // reuse the arrays a large value grows in from one value to the next; it
-// hands out only the sizes the decoder would have allocated.
+// hands out only the sizes the decoder would have allocated. A
+// [ValueBudget] (Decoder.SetValueBudget) is the one way to trust a declared
+// size ahead of the bytes: the decoder asks it before growing a value over
+// 32 KiB, and when it lends the value's whole array the bytes are copied
+// once, straight into it. Its owner bounds what it lends (ipc: per
+// connection, the largest value that connection delivered in full).
 package serde

@@ -58,6 +58,8 @@ func (d *Decoder) SetSegmentPool(p SegmentPool) { d.segPool = p }
 //
 // A value of n bytes thus costs n bytes of copying from the input plus at
 // most n/2 bytes from the segments, and about 1.5n bytes of arrays in all.
+// A value whose array a ValueBudget lent (budget.go) starts with capacity
+// n and never grows: n bytes of copying, n bytes of array.
 // No array is zeroed (makeNoZero): every byte of it that is read was first
 // written, so zeroing would only add another pass over the memory.
 func (d *Decoder) appendBounded(b, chunk []byte, n uint64) []byte {

@@ -34,25 +34,16 @@ func (f *freeList) PutSegment(b []byte) {
 // the segments the first grew in are given back when it completes, and the
 // second grows in them instead of new memory.
 func ExampleDecoder_SetSegmentPool() {
-	lim := serde.Limits{}
 	payload := bytes.Repeat([]byte("segment"), 150_000) // about 1 MiB
-	enc := serde.NewEncoder(nil, lim)
-	enc.Reset(&Blob{ID: 1, Data: payload})
-	wire := make([]byte, 2<<20)
-	n, _, _ := enc.Encode(wire)
-	wire = wire[:n]
-
+	wire := encodeBlob(payload)
 	pool := &freeList{bySize: map[int][][]byte{}}
-	dec := serde.NewDecoder(nil, lim)
+	dec := serde.NewDecoder(nil, serde.Limits{})
 	dec.SetSegmentPool(pool)
 	for i := range 2 {
-		var got Blob
-		dec.Reset(&got)
-		for off := 0; off < len(wire); off += 64 << 10 { // as packets arrive
-			if _, _, err := dec.Decode(wire[off:min(off+64<<10, len(wire))]); err != nil {
-				fmt.Println(err)
-				return
-			}
+		got, err := decodeInPackets(dec, wire)
+		if err != nil {
+			fmt.Println(err)
+			return
 		}
 		fmt.Printf("value %d: intact %v, segments given back %d, reused %d\n",
 			i+1, bytes.Equal(got.Data, payload), pool.puts, pool.hits)
@@ -60,4 +51,26 @@ func ExampleDecoder_SetSegmentPool() {
 	// Output:
 	// value 1: intact true, segments given back 4, reused 0
 	// value 2: intact true, segments given back 8, reused 4
+}
+
+// encodeBlob returns the encoding of a Blob holding payload (at most 2 MiB).
+func encodeBlob(payload []byte) []byte {
+	enc := serde.NewEncoder(nil, serde.Limits{})
+	enc.Reset(&Blob{ID: 1, Data: payload})
+	wire := make([]byte, 2<<20)
+	n, _, _ := enc.Encode(wire)
+	return wire[:n]
+}
+
+// decodeInPackets decodes a Blob from wire fed in 64 KiB pieces, as
+// packets arrive.
+func decodeInPackets(dec *serde.Decoder, wire []byte) (Blob, error) {
+	var got Blob
+	dec.Reset(&got)
+	for off := 0; off < len(wire); off += 64 << 10 {
+		if _, _, err := dec.Decode(wire[off:min(off+64<<10, len(wire))]); err != nil {
+			return got, err
+		}
+	}
+	return got, nil
 }

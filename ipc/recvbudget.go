@@ -1,0 +1,48 @@
+package ipc
+
+// recvBudget is a connection's serde.ValueBudget: it lets the decoders of
+// the connection's incoming messages allocate a large string or []byte
+// value's whole array as soon as its declared size is known, so that each
+// byte is copied once, from the read buffer into its final place, instead
+// of growing in segments until half the value has arrived and then being
+// copied again (serde/grow.go).
+//
+// Trust rule: the bytes lent at one time, over all the values the
+// connection is receiving, never pass the size of the largest value the
+// connection has delivered in full (proven). A peer therefore makes its
+// receiver hold no more memory ahead of its bytes than it has already sent
+// in one value, never more than Limits.MaxString; a value that does not
+// fit what is left grows in segments, as every value does on a new
+// connection. A lent value that is abandoned (CancelMessage, the
+// connection closing, a decode error) takes the connection's proof away:
+// the next large value grows in segments again until one is delivered in
+// full, so declaring and canceling values cannot make the receiver
+// allocate faster than the peer sends bytes.
+type recvBudget struct {
+	// owned by the connection's loop (or the lone reader)
+	proven int // the largest value delivered in full since the last abandoned loan
+	lent   int // bytes lent to values under way
+}
+
+// Lend implements serde.ValueBudget.
+func (b *recvBudget) Lend(n int) bool {
+	if n > b.proven-b.lent {
+		return false
+	}
+	b.lent += n
+	return true
+}
+
+// End implements serde.ValueBudget.
+func (b *recvBudget) End(n, got int, lent bool) {
+	if lent {
+		b.lent -= n
+		if got < n {
+			b.proven = 0
+		}
+		return
+	}
+	if got == n && n > b.proven {
+		b.proven = n
+	}
+}

@@ -1,0 +1,91 @@
+package ipc
+
+import (
+	"bytes"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRecvBudgetRule pins the trust rule: nothing is lent before a value
+// was delivered in full; then at most the largest such value, over all the
+// values under way; an abandoned loan takes the proof away.
+func TestRecvBudgetRule(t *testing.T) {
+	var b recvBudget
+	require.False(t, b.Lend(40<<10), "a new connection proved nothing")
+	b.End(1<<20, 1<<20-1, false) // abandoned, not lent: proves nothing
+	require.False(t, b.Lend(40<<10))
+	b.End(1<<20, 1<<20, false)
+	require.False(t, b.Lend(1<<20+1), "more than the largest value delivered")
+	require.True(t, b.Lend(600<<10))
+	require.False(t, b.Lend(600<<10), "two values together past the proof")
+	require.True(t, b.Lend(1<<20-600<<10))
+	require.False(t, b.Lend(40<<10))
+	b.End(600<<10, 600<<10, true)
+	require.True(t, b.Lend(500<<10), "a delivered loan comes back")
+	b.End(4<<20, 4<<20, false) // a larger value grew in segments
+	require.Equal(t, 4<<20, b.proven)
+	require.True(t, b.Lend(2<<20))
+	b.End(2<<20, 1<<20, true) // abandoned: the proof is gone
+	require.Equal(t, 0, b.proven)
+	require.False(t, b.Lend(40<<10))
+	b.End(500<<10, 500<<10, true)
+	b.End(1<<20-600<<10, 1<<20-600<<10, true)
+	require.Zero(t, b.lent)
+}
+
+// TestPlainLargeValueInPlace sends plain messages (not Recyclable) through
+// a writer and a reader: the first large value grows in segments; once it
+// was delivered, a value as large arrives in one array of its declared
+// size allocated at its start (no segment taken, its bytes allocated once),
+// a larger one grows in segments again, and a value cut by its
+// connection's close or by a CancelMessage takes the proof away.
+func TestPlainLargeValueInPlace(t *testing.T) {
+	const n = 2 << 20
+	sp := newSegPair(t)
+	sp.ev.keep = true
+	cache := &sp.r.pool().segs
+	check := func(payload []byte, segments bool) {
+		t.Helper()
+		cache.used = false
+		sp.send(&segMsg{Data: payload})
+		got := sp.ev.msgs[len(sp.ev.msgs)-1].Data
+		require.True(t, bytes.Equal(payload, got), "%d-byte value differs", len(payload))
+		require.Equal(t, len(got), cap(got), "the value's array is exactly its size")
+		require.Equal(t, segments, cache.used, "%d-byte value grew in segments", len(payload))
+		require.Zero(t, sp.r.budget.lent)
+	}
+
+	check(segPayload(n, 1), true)
+	require.Equal(t, n, sp.r.budget.proven)
+	check(segPayload(n, 2), false)
+	check(segPayload(n/2+7, 3), false)
+	allocated := allocatedBy(func() { sp.send(&segMsg{Data: segPayload(n, 4)}) }) - n // the payload made here
+	require.Less(t, allocated, uint64(n+n/8), "bytes allocated to receive a %d-byte value", n)
+	check(segPayload(n+1, 5), true)
+	require.Equal(t, n+1, sp.r.budget.proven)
+
+	for _, how := range []string{"close", "cancel"} {
+		sp.sendPart(&segMsg{Data: segPayload(n, 6)}, n/2)
+		require.Equal(t, n, sp.r.budget.lent, "the value under way was lent")
+		if how == "close" {
+			sp.r.releaseSlots()
+		} else {
+			require.NoError(t, sp.r.packet(appendCancelMessage(nil, sp.busySlot())))
+		}
+		require.Zero(t, sp.r.budget.lent, how)
+		require.Zero(t, sp.r.budget.proven, "%s: an abandoned loan takes the proof away", how)
+		check(segPayload(n, 7), true)
+		check(segPayload(n, 8), false)
+	}
+}
+
+// allocatedBy returns the bytes the process allocated while f ran.
+func allocatedBy(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}

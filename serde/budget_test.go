@@ -1,0 +1,131 @@
+package serde_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ipcframe/ipcframe/serde"
+)
+
+// recBudget is a ValueBudget that lends while lend is set and records
+// every call.
+type recBudget struct {
+	lend  bool
+	asked []int    // Lend's n
+	ends  []string // End's arguments, "n/got/lent"
+}
+
+func (b *recBudget) Lend(n int) bool { b.asked = append(b.asked, n); return b.lend }
+
+func (b *recBudget) End(n, got int, lent bool) {
+	b.ends = append(b.ends, fmt.Sprintf("%d/%d/%v", n, got, lent))
+}
+
+// TestDecodeValueBudget: a large []byte or string value whose array the
+// budget lends is decoded into one array of exactly its declared size,
+// allocated before its bytes arrive, with no segment taken and its bytes
+// intact, and the budget hears its end; a refused loan grows the value in
+// segments as without a budget; small values and a recycled []byte that
+// already has the capacity ask for nothing.
+func TestDecodeValueBudget(t *testing.T) {
+	const n = 1<<20 + 3
+	lim := serde.Limits{MaxString: 1 << 30}
+	payload := patterned(n, 7)
+	for _, kind := range []string{"bytes", "string"} {
+		for _, lend := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/lend=%v", kind, lend), func(t *testing.T) {
+				var msg serde.Type = &bytesMsg{B: payload}
+				root := func() serde.Type { return &bytesMsg{} }
+				value := func(r serde.Type) []byte { return r.(*bytesMsg).B }
+				if kind == "string" {
+					msg = &strMsg{S: string(payload)}
+					root = func() serde.Type { return &strMsg{} }
+					value = func(r serde.Type) []byte { return []byte(r.(*strMsg).S) }
+				}
+				wire := encodeAll(t, serde.NewEncoder(nil, lim), msg, 64<<10)
+				d := serde.NewDecoder(nil, lim)
+				pool := newRecPool()
+				pool.always = true
+				d.SetSegmentPool(pool)
+				b := &recBudget{lend: lend}
+				d.SetValueBudget(b)
+				r := root()
+				decodePieces(t, d, r, wire, 4<<10)
+				require.True(t, bytes.Equal(payload, value(r)), "value differs")
+				require.Equal(t, []int{n}, b.asked)
+				require.Equal(t, []string{fmt.Sprintf("%d/%d/%v", n, n, lend)}, b.ends)
+				if lend {
+					require.Zero(t, pool.taken, "segments taken for a lent value")
+					if kind == "bytes" {
+						require.Equal(t, n, cap(r.(*bytesMsg).B), "the lent array is exactly the declared size")
+					}
+				} else {
+					require.Positive(t, pool.taken, "a refused value grows in segments")
+					require.False(t, pool.overlaps(value(r)))
+				}
+			})
+		}
+	}
+
+	t.Run("small and recycled", func(t *testing.T) {
+		d := serde.NewDecoder(nil, lim)
+		b := &recBudget{lend: true}
+		d.SetValueBudget(b)
+		small := patterned(32<<10, 1)
+		r := &bytesMsg{}
+		decodePieces(t, d, r, encodeAll(t, serde.NewEncoder(nil, lim), &bytesMsg{B: small}, 64<<10), 4<<10)
+		require.Equal(t, small, r.B)
+		require.Empty(t, b.asked, "a 32 KiB value is not large")
+		require.Empty(t, b.ends)
+
+		array := make([]byte, 0, n)
+		r = &bytesMsg{B: array}
+		decodePieces(t, d, r, encodeAll(t, serde.NewEncoder(nil, lim), &bytesMsg{B: payload}, 64<<10), 4<<10)
+		require.True(t, bytes.Equal(payload, r.B))
+		require.Same(t, unsafe.SliceData(array[:1]), unsafe.SliceData(r.B), "decoded into the recycled array")
+		require.Empty(t, b.asked, "a []byte with the capacity asks for nothing")
+		require.Equal(t, []string{fmt.Sprintf("%d/%d/false", n, n)}, b.ends, "its end is still reported")
+	})
+}
+
+// TestDecodeValueBudgetAbandoned: a large value abandoned by Reset, lent
+// or not, is reported with the bytes that had arrived (none, when only its
+// declared size had); a value over MaxString asks for nothing.
+func TestDecodeValueBudgetAbandoned(t *testing.T) {
+	const n = 4 << 20
+	lim := serde.Limits{MaxString: 1 << 30}
+	wire := encodeAll(t, serde.NewEncoder(nil, lim), &bytesMsg{B: patterned(n, 3)}, 64<<10)
+	head := len(wire) - n // the declared size's bytes
+	for _, lend := range []bool{true, false} {
+		for _, got := range []int{0, 1, 100 << 10, n - 1} {
+			d := serde.NewDecoder(nil, lim)
+			b := &recBudget{lend: lend}
+			d.SetValueBudget(b)
+			d.Reset(&bytesMsg{})
+			k, done, err := d.Decode(wire[:head+got])
+			require.NoError(t, err)
+			require.False(t, done)
+			require.Equal(t, head+got, k)
+			require.Empty(t, b.ends)
+			d.Reset(&bytesMsg{})
+			require.Equal(t, []string{fmt.Sprintf("%d/%d/%v", n, got, lend)}, b.ends, "lend %v, %d bytes arrived", lend, got)
+			d.Reset(&bytesMsg{})
+			require.Len(t, b.ends, 1, "reported once")
+		}
+	}
+
+	small := serde.Limits{MaxString: 1 << 20}
+	d := serde.NewDecoder(nil, small)
+	b := &recBudget{lend: true}
+	d.SetValueBudget(b)
+	d.Reset(&bytesMsg{})
+	_, _, err := d.Decode(wire[:head])
+	require.ErrorIs(t, err, serde.ErrLimit)
+	d.Reset(&bytesMsg{})
+	require.Empty(t, b.asked)
+	require.Empty(t, b.ends)
+}
