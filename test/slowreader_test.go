@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -44,8 +45,9 @@ func (m *srBlob) Serde(v *serde.Visitor) { v.Bytes(&m.Data) }
 // two sockets' kernel buffers).
 //
 // The reader slowness is proven (the sender met ErrPoolFull) and every byte
-// arrives, as whole packets; KeepAlive packets (a sender that hears nothing
-// for Config.KeepAlive pings) are skipped and counted.
+// arrives, as whole packets; KeepAlive packets (the client pings after
+// Config.KeepAlive without hearing anything, which a run slowed down by load
+// reaches) are skipped and counted.
 func TestSlowReaderMemoryBound(t *testing.T) {
 	const (
 		size    = 64 << 10
@@ -57,13 +59,24 @@ func TestSlowReaderMemoryBound(t *testing.T) {
 	)
 	proto := ipc.NewProtocol()
 	ipc.MustRegister[srBlob](proto, 1, nil)
-	client := startService(t, ipc.Config{Protocol: proto})
+	// The raw reader never answers the client's pings (KeepAlive, 30 s of
+	// hearing nothing): it skips them, and the dead-peer timeout is off, so
+	// a run slowed down by load is bounded by deadline alone.
+	client := startService(t, ipc.Config{Protocol: proto, DeadPeerTimeout: -1})
 
-	// Registered after startService, so it runs before Stop: a reader that
-	// fails leaves nobody accepting the pool's new connections.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
+	// Registered after startService, so it runs before its Stop: after a
+	// failure nobody reads what is queued, so abandon it at once instead of
+	// giving it Stop's 30 s.
+	t.Cleanup(func() {
+		ln.Close()
+		if t.Failed() {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = client.Stop(ctx)
+		}
+	})
 	addr := ln.Addr().String()
 
 	runtime.GC()
