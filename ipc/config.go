@@ -148,7 +148,9 @@ type Config struct {
 
 	// WriteBatch is how many bytes of packets a connection prepares before
 	// handing them to the socket in one write. Default 64 KiB; at least
-	// BufferSize.
+	// BufferSize. A connection whose large message has been sent alone for
+	// 16 MiB writes up to 256 KiB (or WriteBatch, if larger) at once until
+	// a small message passes beside it (docs/tuning.md §2.13).
 	WriteBatch int
 
 	// BusyPoll is how long an event loop keeps polling its sockets, without

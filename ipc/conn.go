@@ -48,7 +48,7 @@ type conn struct {
 	// pipe.go: the two ends of the pipe, long or short
 	sendPipe shortSpan
 	recvPipe shortSpan
-	sendMode uint8 // pipeLarge, pipeSmall or pipeShort: the pipe set on rc
+	sendMode uint8 // pipeLarge, pipeSmall, pipeShort or pipeLong: the pipe set on rc
 
 	// loop-owned: why it retired, ErrTooManyCanceled or ErrAddressGone
 	retiredBy error
@@ -205,7 +205,7 @@ func (c *conn) pump() {
 	if c.raw {
 		return
 	}
-	budget := DefaultPumpQuantum
+	budget := c.pumpQuantum() // pipe.go
 	if !c.retired && c.w.canceledWaits >= c.retireAt() {
 		c.retire(ErrTooManyCanceled)
 	}
@@ -218,7 +218,7 @@ func (c *conn) pump() {
 			break
 		}
 		ls := c.ls
-		out := ls.takeBatch()
+		out := c.pumpBatch() // pipe.go
 		// n: bytes in out; total: n plus the borrowed values that end
 		// some of its packets (borrow.go), at most len(out) in all.
 		// Borrow only when gnet's buffer is empty: otherwise Write copies

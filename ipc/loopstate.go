@@ -22,6 +22,12 @@ type loopState struct {
 	// connection of the loop): the inner pump gets a buffer of its own.
 	batch      []byte
 	batchInUse bool
+	// longBatch is the batch of a connection whose sending pipe is the
+	// long one (pipe.go): pipeLongBatch bytes or WriteBatch if larger,
+	// allocated at first use;
+	// longInUse guards it as batchInUse guards batch.
+	longBatch []byte
+	longInUse bool
 
 	codecs codecPool
 
@@ -74,9 +80,27 @@ func (ls *loopState) takeBatch() []byte {
 }
 
 func (ls *loopState) putBatch(buf []byte) {
-	if len(buf) > 0 && &buf[0] == &ls.batch[0] {
+	switch {
+	case len(buf) == 0:
+	case &buf[0] == &ls.batch[0]:
 		ls.batchInUse = false
+	case len(ls.longBatch) > 0 && &buf[0] == &ls.longBatch[0]:
+		ls.longInUse = false
 	}
+}
+
+// takeLongBatch is takeBatch for a connection whose sending pipe is the
+// long one (pipe.go); putBatch gives it back.
+func (ls *loopState) takeLongBatch() []byte {
+	n := max(pipeLongBatch, len(ls.batch))
+	if ls.longInUse {
+		return make([]byte, n)
+	}
+	if ls.longBatch == nil {
+		ls.longBatch = make([]byte, n)
+	}
+	ls.longInUse = true
+	return ls.longBatch
 }
 
 // codecPool lends serde encoders to writer slots and receive states (each

@@ -6,16 +6,29 @@ package ipc
 // small message queued now waits behind all of them (docs/benchmarks.md,
 // head-of-line). A long pipe is what a single large transfer wants (fewer
 // wake-ups to refill it); a short one is what a small message beside a
-// large one wants. So a connection's writer has three pipes:
+// large one wants. So a connection's writer has four pipes:
 //
 //   - while only small messages (at most smallMessage bytes) are under way,
-//     the longest (pipeSmallHighWater, pipeSmallLowWater): nothing large
-//     can be ahead of a new message, and at high concurrency (a thousand
-//     1 KiB calls in flight) a shorter one stalls the connection every few
-//     hundred KiB until its loop and the peer's run again
-//     (docs/benchmarks.md, "Loop scheduling");
+//     pipeSmallHighWater and pipeSmallLowWater: nothing large can be ahead
+//     of a new message, and at high concurrency (a thousand 1 KiB calls in
+//     flight) a shorter one stalls the connection every few hundred KiB
+//     until its loop and the peer's run again (docs/benchmarks.md, "Loop
+//     scheduling");
 //   - while a large message is under way alone, the Config's
 //     (writeHighWater, writeLowWater, writeNotSentLowat);
+//   - the long one (pipeLong*) once that has lasted pipeLongSpan bytes
+//     without a small message finishing beside a large one: a transfer
+//     alone that long is likely to stay alone. The kernel then holds up to
+//     pipeLongNotSent unsent bytes (gnet's buffer keeps the Config's
+//     marks: a longer one only made gnet copy and allocate more), the
+//     writer hands the socket pipeLongBatch bytes per write and a pump
+//     turn writes up to pipeLongQuantum: a third of the writes and 25–40 %
+//     less CPU per byte for a stream field alone (docs/benchmarks.md,
+//     "Stream fields, fifth session"). The price is paid once per quiet
+//     spell: the first small message queued after it waits behind up to
+//     about 1 MiB more than with the Config's pipe (under half a
+//     millisecond on loopback), and its completion makes the pipe short at
+//     once;
 //   - the short one (pipeShort*) as soon as the writer finishes a small
 //     message while a large one is under way; it returns to the others once
 //     pipeShortSpan bytes have been written without that happening again.
@@ -25,12 +38,22 @@ package ipc
 // The receiving end of the pipe is the peer's business, except on loopback
 // connections, whose receive buffer ipc fixes (loopbackRecvBuffer): the
 // bytes a reader has not consumed sit there, and a small message waits
-// behind them too. The reader shortens it (pipeShortRecv) when a small
-// message arrives while a large one is arriving, and restores it after
-// pipeShortSpan bytes without that. Meanwhile it also keeps the windows of
-// large messages short (besideWindow, window.go): that bounds the bulk
-// bytes ahead of a small message wherever they sit, the peer's buffers
-// included.
+// behind them too. The reader notes when a small message arrives while a
+// large one is arriving (recvPipe, short for pipeShortSpan bytes after
+// that) and keeps the windows of large messages short meanwhile
+// (besideWindow, window.go): that bounds the bulk bytes ahead of a small
+// message wherever they sit, the peer's buffers included. It leaves the
+// receive buffer as it is: until the fifth session it shrank it to 64 KiB
+// then, but a receive buffer shrunk below the window already advertised
+// makes the kernel drop the segments in flight beyond it, and the sender
+// resends them only after a retransmission timeout (200 ms on loopback):
+// in six alternated head-of-line runs each, 2–13 receive-queue drops per
+// run and small calls stalled for 207–224 ms with the shrink, against no
+// drop in five runs of six and no stall over 29 ms without, and a lower
+// small-call p99 without (docs/benchmarks.md, "Stream fields, fifth
+// session"). Nor does it lengthen the buffer for a transfer alone: 1 MiB
+// there gained nothing measurable, and shrinking it back when a small
+// message arrives has the same cost.
 //
 // While either end is short the loop also yields its P after each large
 // read or write (reactor.Conn.SetInterleaved), so that the goroutines the
@@ -41,9 +64,13 @@ const (
 	pipeShortHighWater = 64 << 10
 	pipeShortLowWater  = 16 << 10
 	pipeShortNotSent   = 32 << 10
-	pipeShortRecv      = 64 << 10
 	pipeShortSpan      = 4 << 20
 	smallMessage       = 16 << 10
+
+	pipeLongSpan    = 16 << 20
+	pipeLongNotSent = 1 << 20
+	pipeLongBatch   = 256 << 10
+	pipeLongQuantum = 1 << 20
 )
 
 // largeUnderWay reports whether a message larger than smallMessage has
@@ -71,20 +98,30 @@ func (w *writer) setLarge(s *wslot, on bool) {
 }
 
 // shortSpan is the state of one end of the pipe: short, and for how many
-// more bytes without an interleaved small message.
+// more bytes without an interleaved small message; and how many bytes have
+// moved since the last one (quiet, counted up to pipeLongSpan).
 type shortSpan struct {
-	on   bool
-	left int
+	on    bool
+	left  int
+	quiet int
 }
+
+// long reports whether pipeLongSpan bytes have moved since a small message
+// last finished beside a large one (or since the connection opened).
+func (s *shortSpan) long() bool { return s.quiet >= pipeLongSpan }
 
 // update notes n bytes moved, hit if they completed a small message beside
 // a large one, and reports whether the end changed between long and short.
 func (s *shortSpan) update(hit bool, n int) (changed bool) {
 	if hit {
 		s.left = pipeShortSpan
+		s.quiet = 0
 		changed = !s.on
 		s.on = true
 		return changed
+	}
+	if s.quiet < pipeLongSpan {
+		s.quiet += n
 	}
 	if s.on {
 		if s.left -= n; s.left <= 0 {
@@ -98,14 +135,16 @@ func (s *shortSpan) update(hit bool, n int) (changed bool) {
 // Sending pipe modes (conn.sendMode).
 const (
 	pipeLarge uint8 = iota // a large message under way, alone: the Config's pipe
-	pipeSmall              // only small messages under way: the long pipe
+	pipeSmall              // only small messages under way: pipeSmallHighWater
 	pipeShort              // small messages beside a large one: the short pipe
+	pipeLong               // a large message alone for pipeLongSpan bytes: the long pipe
 )
 
 // adaptPipe chooses the connection's sending pipe after n bytes were
 // written (loop; pump): short while small messages are interleaved with a
 // large one (sendPipe), the Config's while a large message is under way
-// alone, long (pipeSmallHighWater) while only small messages are.
+// alone, the long one once that has lasted pipeLongSpan bytes,
+// pipeSmallHighWater while only small messages are under way.
 func (c *conn) adaptPipe(n int) {
 	hit := c.w.interleaved
 	c.w.interleaved = false
@@ -115,6 +154,8 @@ func (c *conn) adaptPipe(n int) {
 	switch {
 	case c.sendPipe.on:
 		mode = pipeShort
+	case c.w.largeUnderWay() && c.sendPipe.long():
+		mode = pipeLong
 	case c.w.largeUnderWay():
 		mode = pipeLarge
 	}
@@ -124,7 +165,14 @@ func (c *conn) adaptPipe(n int) {
 	c.sendMode = mode
 	c.rc.SetPipe(sendPipeMarks(mode, c.w.peerWindows))
 	c.rc.SetInterleaved(c.sendPipe.on || c.recvPipe.on)
+	if testHookPipe != nil {
+		testHookPipe(c)
+	}
 }
+
+// testHookPipe, if set by a test, runs on the loop after a connection's
+// sending pipe (sendMode) or receive buffer (recvPipe) changed.
+var testHookPipe func(c *conn)
 
 // sendPipeMarks returns the reactor marks (reactor.Conn.SetPipe) of a
 // sending pipe mode; zero high and low mean the Config's. Beside small
@@ -140,27 +188,49 @@ func sendPipeMarks(mode uint8, peerWindows bool) (high, low, notSent int) {
 		return pipeShortHighWater, pipeShortLowWater, pipeShortNotSent
 	case mode == pipeSmall:
 		return pipeSmallHighWater, pipeSmallLowWater, writeNotSentLowat
+	case mode == pipeLong:
+		return 0, 0, pipeLongNotSent
 	default:
 		return 0, 0, writeNotSentLowat
 	}
 }
 
-// adaptRecv chooses the connection's receive buffer after n bytes were
-// read (loop; onData).
+// adaptRecv notes n bytes read (loop; onData): while small messages arrive
+// beside a large one the reader keeps large messages' windows short
+// (r.beside) and the loop yields after large reads; the receive buffer is
+// left as it is (see above).
 func (c *conn) adaptRecv(n int) {
 	hit := c.r.interleaved
 	c.r.interleaved = false
-	switch {
-	case !c.recvPipe.update(hit, n):
-	case c.recvPipe.on:
-		c.rc.SetLoopbackRecvBuffer(pipeShortRecv)
-		c.rc.SetInterleaved(true)
-		c.r.beside = true
-	default:
-		c.rc.SetLoopbackRecvBuffer(0)
-		c.rc.SetInterleaved(c.sendPipe.on || c.recvPipe.on)
-		c.r.beside = false
+	if !c.recvPipe.update(hit, n) {
+		return
 	}
+	c.rc.SetInterleaved(c.sendPipe.on || c.recvPipe.on)
+	c.r.beside = c.recvPipe.on
+	if testHookPipe != nil {
+		testHookPipe(c)
+	}
+}
+
+// pumpBatch returns the write batch a pump fills next (loop): a
+// pipeLongBatch buffer while the sending pipe is the long one (a large
+// message alone: four 64 KiB packets per write), the loop's WriteBatch
+// buffer otherwise.
+func (c *conn) pumpBatch() []byte {
+	if c.sendMode == pipeLong {
+		return c.ls.takeLongBatch()
+	}
+	return c.ls.takeBatch()
+}
+
+// pumpQuantum is what one pump turn may write before the loop serves its
+// other connections (loop): pipeLongQuantum while the sending pipe is the
+// long one, DefaultPumpQuantum otherwise.
+func (c *conn) pumpQuantum() int {
+	if c.sendMode == pipeLong {
+		return pipeLongQuantum
+	}
+	return DefaultPumpQuantum
 }
 
 // testHookFlushMidFeed, if set by a test, runs at each flushMidFeed of an

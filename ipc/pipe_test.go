@@ -3,6 +3,7 @@ package ipc
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ipcframe/ipcframe/internal/testmsg"
+	"github.com/ipcframe/ipcframe/serde"
 	"github.com/stretchr/testify/require"
 )
 
@@ -82,6 +84,17 @@ func TestShortSpan(t *testing.T) {
 	require.False(t, s.update(false, pipeShortSpan-1))
 	require.True(t, s.update(false, 1), "span over")
 	require.False(t, s.on)
+
+	// The long pipe: pipeLongSpan bytes since the last interleaving.
+	require.False(t, s.long(), "bytes since the last interleaving: %d", s.quiet)
+	require.False(t, s.update(false, pipeLongSpan-pipeShortSpan-1))
+	require.False(t, s.long())
+	require.False(t, s.update(false, 1))
+	require.True(t, s.long(), "pipeLongSpan bytes alone")
+	require.False(t, s.update(false, 1<<30))
+	require.True(t, s.long(), "stays long")
+	require.True(t, s.update(true, 100), "an interleaving")
+	require.False(t, s.long(), "an interleaving ends the long pipe at once")
 }
 
 // TestReaderYieldsBesideLarge checks when the reader gives up its P, and
@@ -379,6 +392,8 @@ func TestSendPipeMarks(t *testing.T) {
 		{"small only, windows", pipeSmall, true, marks{pipeSmallHighWater, pipeSmallLowWater, writeNotSentLowat}},
 		{"small beside large", pipeShort, false, marks{pipeShortHighWater, pipeShortLowWater, pipeShortNotSent}},
 		{"small beside large, windows", pipeShort, true, marks{0, 0, writeNotSentLowat}},
+		{"large alone for long", pipeLong, false, marks{0, 0, pipeLongNotSent}},
+		{"large alone for long, windows", pipeLong, true, marks{0, 0, pipeLongNotSent}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, l, n := sendPipeMarks(tc.mode, tc.peerWindows)
@@ -386,3 +401,101 @@ func TestSendPipeMarks(t *testing.T) {
 		})
 	}
 }
+
+// TestLongPipeAlone follows one connection's sending pipe (pipe.go)
+// through a large stream message sent alone and then a small call beside
+// it: the pipe becomes the long one only after pipeLongSpan bytes without
+// a small message beside the large one; the small call completes with its
+// own payload, and its completion beside the large message makes the pipe
+// short again at once. The large message is then canceled and completes
+// once.
+func TestLongPipeAlone(t *testing.T) {
+	var (
+		mu          sync.Mutex
+		clientSvc   *Service
+		sawLong     bool
+		quietAtLong int
+		long        = make(chan struct{}) // closed at the first long pipe
+		short       = make(chan struct{}) // closed at the first short pipe after it
+	)
+	testHookPipe = func(c *conn) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case c.svc != clientSvc:
+		case c.sendMode == pipeLong && !sawLong:
+			sawLong, quietAtLong = true, c.sendPipe.quiet
+			close(long)
+		case c.sendMode == pipeShort && sawLong && short != nil:
+			close(short)
+			short = nil
+		}
+	}
+	t.Cleanup(func() { testHookPipe = nil })
+
+	sp := NewProtocol()
+	MustRegister(sp, 1, func(Context, *alongStream) {})
+	MustRegister(sp, 2, func(ctx Context, m *testmsg.Message) { _ = ctx.Respond(m) })
+	server := lcStart(t, Config{Protocol: sp, Listen: "127.0.0.1:0"})
+	cp := NewProtocol()
+	MustRegister[alongStream](cp, 1, nil)
+	MustRegister[testmsg.Message](cp, 2, nil)
+	mu.Lock()
+	clientSvc = lcStart(t, Config{Protocol: cp})
+	shortCh := short
+	mu.Unlock()
+	addr := server.Addr().String()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bigDone := make(chan error, 2)
+	_, err := clientSvc.SendContext(ctx, addr, &alongStream{src: io.LimitReader(zeros{}, 100<<30)}, 0, func(err error) { bigDone <- err })
+	require.NoError(t, err)
+	lcRecv(t, long, "the long pipe")
+	mu.Lock()
+	require.GreaterOrEqual(t, quietAtLong, pipeLongSpan, "bytes written alone before the long pipe")
+	mu.Unlock()
+
+	calls := make(chan error, 2)
+	require.NoError(t, SendRequest(clientSvc, addr, testmsg.New(7, 1000), 0, func(_, resp *testmsg.Message, err error) {
+		if err == nil {
+			err = testmsg.Verify(resp, 1000)
+		}
+		calls <- err
+	}))
+	require.NoError(t, lcRecv(t, calls, "the small call"))
+	lcRecv(t, shortCh, "the short pipe after the small call")
+
+	cancel()
+	require.ErrorIs(t, lcRecv(t, bigDone, "the canceled stream"), ErrCanceled)
+	select {
+	case err := <-calls:
+		t.Fatalf("the small call completed twice: %v", err)
+	case err := <-bigDone:
+		t.Fatalf("the stream completed twice: %v", err)
+	default:
+	}
+}
+
+// alongStream is a message with one stream field: read from src when
+// sent, dropped when received.
+type alongStream struct{ src io.Reader }
+
+func (m *alongStream) Serde(v *serde.Visitor) {
+	if v.Decoding() {
+		v.StreamIn(discardSink{})
+		return
+	}
+	v.StreamOut(m.src)
+}
+
+// zeros reads zero bytes forever.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// discardSink drops what it is written.
+type discardSink struct{}
+
+func (discardSink) Write(p []byte) (int, error) { return len(p), nil }
+func (discardSink) Close() error                { return nil }

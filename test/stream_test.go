@@ -39,6 +39,33 @@ func TestStream2GiBBoundedHeap(t *testing.T) {
 	require.LessOrEqual(t, growth, int64(64<<20))
 }
 
+// TestSendLargeChecksTheHash: hol.SendLarge (the stream workload of
+// cmd/bench and TestStream2GiBBoundedHeap) fails with hol.ErrBadAck when the
+// receiver's hash differs from the sender's, and succeeds when it matches.
+func TestSendLargeChecksTheHash(t *testing.T) {
+	for _, corrupt := range []bool{false, true} {
+		sp := ipc.NewProtocol()
+		ipc.MustRegister(sp, 11, func(ctx ipc.Context, m *hol.StreamMsg) {
+			s := m.Sink.Sum()
+			if corrupt {
+				s[0] ^= 1
+			}
+			_ = ctx.Respond(&hol.AckMsg{N: uint64(m.Sink.N), Sum: s})
+		})
+		ipc.MustRegister[hol.AckMsg](sp, 12, nil)
+		server := startService(t, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0"})
+		cp := ipc.NewProtocol()
+		hol.RegisterBulk(cp, false)
+		client := startService(t, ipc.Config{Protocol: cp})
+		err := hol.SendLarge(context.Background(), client, server.Addr().String(), 3<<20+5, nil, true)
+		if corrupt {
+			require.ErrorIs(t, err, hol.ErrBadAck)
+		} else {
+			require.NoError(t, err)
+		}
+	}
+}
+
 // progressSink counts the stream bytes it receives and signals once when
 // they pass at.
 type progressSink struct {

@@ -26,8 +26,9 @@ import (
 //	        field, two outstanding, each acknowledged; beside a raw TCP
 //	        stream measured in the same run
 //	stream  the same with the payload as a stream field generated on the
-//	        fly and checked by hash on receipt; also beside a raw TCP
-//	        stream that generates and hashes its bytes the same way
+//	        fly and checked by a running CRC-32C on receipt (a cheap
+//	        integrity check, internal/hol); also beside a raw TCP stream
+//	        that generates and hashes its bytes the same way
 //
 // bulk and stream also take -twoproc (the server in a child process; both
 // peak RSS are printed); a -size above 1 GiB sends one message and reports
