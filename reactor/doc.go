@@ -84,6 +84,16 @@
 // context), then stops gnet, which closes what is left; afterwards nothing
 // enters gnet's loops (their event fds are closed).
 //
+// # Reading into the handler's memory
+//
+// A Handler that implements ReadIntoHandler may call Conn.ReadInto from
+// OnData to name where the connection's next bytes belong (a large value's
+// final array, say): once gnet holds none of the connection's input, the
+// loop reads the socket itself into those buffers, without blocking, and
+// reports the bytes with OnReadInto instead of OnData, so they are never
+// copied out of gnet's buffer. Plain TCP only; never while reads are
+// paused or after Abort (readinto.go).
+//
 // # TLS
 //
 // With TLSConfig.Server set every accepted connection is a TLS server;
