@@ -26,9 +26,13 @@ import (
 //
 // Plain TCP only: a TLS connection's bytes must be decrypted, and ReadInto
 // reports false there. No direct read happens while reads are paused
-// (PauseRead), after Abort, or once the connection is dead. End of stream
-// and read errors close the connection through gnet, as gnet's own read
-// does (OnClose gets an error wrapping io.EOF or the system call's error).
+// (PauseRead), after Abort, once the connection is dead, or while small
+// messages travel beside a large one (SetInterleaved): there the loop keeps
+// gnet's reads of at most ReadBufferCap, with its task turns between them,
+// which the head-of-line work tuned (docs/benchmarks.md, "Direct reads
+// into large values"). End of stream and read errors close the connection
+// through gnet, as gnet's own read does (OnClose gets an error wrapping
+// io.EOF or the system call's error).
 
 // ReadIntoHandler is implemented by a Handler that uses Conn.ReadInto.
 type ReadIntoHandler interface {
@@ -56,10 +60,10 @@ type readInto struct {
 // returns and gnet holds none of c's input, at most once per call; the
 // request lapses at the next OnData or OnReadInto. The buffers must stay
 // valid until then. It reports false, and reads nothing, on a TLS
-// connection, when the handler does not implement ReadIntoHandler, or when
-// dst is empty.
+// connection, on an interleaved one (SetInterleaved), when the handler does
+// not implement ReadIntoHandler, or when dst is empty.
 func (c *Conn) ReadInto(dst, tail []byte) bool {
-	if c.tls != nil || c.dead || len(dst) == 0 {
+	if c.tls != nil || c.dead || c.interleaved || len(dst) == 0 {
 		return false
 	}
 	if _, ok := c.r.h.(ReadIntoHandler); !ok {
@@ -76,7 +80,7 @@ func (c *Conn) readIntoOnLoop() gnet.Action {
 	h, _ := c.r.h.(ReadIntoHandler)
 	budget := readIntoQuantum
 	for c.into.on && budget > 0 {
-		if c.dead || c.readPaused || c.closeState.Load() == closeAbort || c.gc.InboundBuffered() > 0 {
+		if c.dead || c.readPaused || c.interleaved || c.closeState.Load() == closeAbort || c.gc.InboundBuffered() > 0 {
 			break
 		}
 		iov := c.into.iov
