@@ -14,15 +14,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// intoMsg is a plain message with one []byte field (not Recyclable).
+// intoMsg is a plain message with one []byte field (not Recyclable) and
+// a field after it, so that a value's last chunk holds more than the
+// value.
 type intoMsg struct {
 	Seq  uint32
 	Data []byte
+	Tail uint32 // Seq*3
 }
 
 func (m *intoMsg) Serde(v *serde.Visitor) {
 	v.Uint32(&m.Seq)
 	v.Bytes(&m.Data)
+	v.Uint32(&m.Tail)
+}
+
+// newIntoMsg returns message seq with n bytes of its pattern.
+func newIntoMsg(seq uint32, n int) *intoMsg {
+	return &intoMsg{Seq: seq, Data: segPayload(n, byte(seq)), Tail: seq * 3}
 }
 
 // intoServer is a plain-TCP service receiving intoMsg: each message's
@@ -43,7 +52,7 @@ func startIntoServer(t *testing.T, size func(seq uint32) int) *intoServer {
 	require.NoError(t, Register(p, 1, func(_ Context, m *intoMsg) {
 		s.mu.Lock()
 		s.got[m.Seq]++
-		if !bytes.Equal(m.Data, segPayload(size(m.Seq), byte(m.Seq))) {
+		if !bytes.Equal(m.Data, segPayload(size(m.Seq), byte(m.Seq))) || m.Tail != m.Seq*3 {
 			s.bad = append(s.bad, m.Seq)
 		}
 		s.mu.Unlock()
@@ -75,7 +84,7 @@ func TestReadIntoLargeValues(t *testing.T) {
 
 	send := func(ctx context.Context, seq uint32) chan error {
 		done := make(chan error, 1)
-		_, err := client.SendContext(ctx, addr, &intoMsg{Seq: seq, Data: segPayload(size, byte(seq))}, 0, func(err error) { done <- err })
+		_, err := client.SendContext(ctx, addr, newIntoMsg(seq, size), 0, func(err error) { done <- err })
 		require.NoError(t, err)
 		return done
 	}
@@ -170,10 +179,16 @@ func intoWire(t *testing.T, msgs ...*intoMsg) []byte {
 func TestReadIntoLyingPeer(t *testing.T) {
 	const size = 1 << 20
 	reads := watchReadInto(t)
-	srv := startIntoServer(t, func(uint32) int { return size })
+	batch := map[uint32]int{10: size, 11: 1000, 12: size - 7, 13: size/2 + 3, 14: size}
+	srv := startIntoServer(t, func(seq uint32) int {
+		if n, ok := batch[seq]; ok {
+			return n
+		}
+		return size
+	})
 	addr := srv.svc.Addr().String()
-	proof := intoWire(t, &intoMsg{Seq: 1, Data: segPayload(size, byte(1))})
-	lie := intoWire(t, &intoMsg{Seq: 2, Data: segPayload(size, byte(2))})
+	proof := intoWire(t, newIntoMsg(1, size))
+	lie := intoWire(t, newIntoMsg(2, size))
 	half := len(lie)/2 + 1000 // inside a packet's data
 
 	dial := func() net.Conn {
@@ -192,6 +207,24 @@ func TestReadIntoLyingPeer(t *testing.T) {
 		reads.waitBeyond(t, before)
 	}
 
+	t.Run("back to back", func(t *testing.T) {
+		// Values of several sizes in one write: the reads guess full
+		// packets of a value where the wire has a value's end, a small
+		// message and the next message's header.
+		c := dial()
+		var msgs []*intoMsg
+		for seq := uint32(10); seq <= 14; seq++ {
+			msgs = append(msgs, newIntoMsg(seq, batch[seq]))
+		}
+		writeAwaitDirect(c, intoWire(t, msgs...))
+		got := map[uint32]bool{}
+		for range batch {
+			got[lcRecv(t, srv.in, "a message")] = true // the writer interleaves them
+		}
+		require.Len(t, got, len(batch))
+		require.NoError(t, c.(*net.TCPConn).CloseWrite())
+		require.ErrorIs(t, lcRecv(t, srv.end, "a connection's end"), io.EOF)
+	})
 	t.Run("short then close", func(t *testing.T) {
 		c := dial()
 		writeAwaitDirect(c, lie[:half])
@@ -221,7 +254,7 @@ func TestReadIntoLyingPeer(t *testing.T) {
 		cancelPkt := []byte{packetTypeData, 0, 0, 0}
 		cancelPkt = appendCancelMessage(cancelPkt, 0)
 		putPacketHeader(cancelPkt, packetHeader{typ: packetTypeData, size: len(cancelPkt) - packetHeaderSize})
-		next := intoWire(t, &intoMsg{Seq: 3, Data: segPayload(size, byte(3))})
+		next := intoWire(t, newIntoMsg(3, size))
 		_, err = c.Write(append(cancelPkt, next...))
 		require.NoError(t, err)
 		require.Equal(t, uint32(3), lcRecv(t, srv.in, "a message"))
@@ -233,8 +266,11 @@ func TestReadIntoLyingPeer(t *testing.T) {
 	defer srv.mu.Unlock()
 	require.Empty(t, srv.bad)
 	require.Zero(t, srv.got[2], "a value its peer lied about was delivered")
-	require.Equal(t, 3, srv.got[1])
+	require.Equal(t, 4, srv.got[1])
 	require.Equal(t, 1, srv.got[3])
+	for seq := range batch {
+		require.Equal(t, 1, srv.got[seq], "deliveries of message %d", seq)
+	}
 }
 
 // intoPacketEnd returns the offset where the packet holding byte off of
