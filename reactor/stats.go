@@ -20,6 +20,12 @@ type Stats struct {
 	// Yields counts the times a loop gave up its P after a large read or
 	// write on an interleaved connection (Conn.SetInterleaved, yield.go).
 	Yields uint64
+	// SpinBackoffs counts busy polls after a bulk transfer that ended early
+	// because the CPU was contended (spin.go); each one starts a backoff.
+	SpinBackoffs uint64
+	// SpinsSkipped counts busy polls after a bulk transfer skipped during
+	// such a backoff: the loop blocked in epoll_wait at once.
+	SpinsSkipped uint64
 }
 
 // counters backs Stats.
@@ -33,6 +39,10 @@ type counters struct {
 	rejected atomic.Uint64
 	// yields backs Stats.Yields.
 	yields atomic.Uint64
+	// spinBackoffs backs Stats.SpinBackoffs.
+	spinBackoffs atomic.Uint64
+	// spinsSkipped backs Stats.SpinsSkipped.
+	spinsSkipped atomic.Uint64
 }
 
 // Stats returns a snapshot of the reactor's counters (any goroutine).
@@ -44,5 +54,8 @@ func (r *Reactor) Stats() Stats {
 		ReadPauses: r.stats.readPauses.Load(),
 		Rejected:   r.stats.rejected.Load(),
 		Yields:     r.stats.yields.Load(),
+
+		SpinBackoffs: r.stats.spinBackoffs.Load(),
+		SpinsSkipped: r.stats.spinsSkipped.Load(),
 	}
 }

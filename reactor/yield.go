@@ -33,9 +33,11 @@ const yieldBytes = 32 << 10
 // default), the loop keeps its P until it runs out of work.
 func (c *Conn) SetInterleaved(on bool) { c.interleaved = on }
 
-// yieldAfter yields the P after a transfer of n bytes, at least yieldBytes,
-// on an interleaved connection (loop-only).
+// yieldAfter notes a transfer of n bytes for the loop's next spin
+// (spin.go) and yields the P after one of at least yieldBytes on an
+// interleaved connection (loop-only).
 func (c *Conn) yieldAfter(n int) {
+	c.loop.moved += n
 	if c.interleaved && n >= yieldBytes {
 		c.r.stats.yields.Add(1)
 		runtime.Gosched()
