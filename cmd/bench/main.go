@@ -46,6 +46,9 @@
 //	-relay-stream N  -mode relay also streams one message of N bytes (K, M,
 //	                 G suffixes) through the relay, sampling the relay
 //	                 node's RSS every second: peak RSS and CPU per GB
+//	-relay-floor     -mode relay also streams raw TCP direct and through a
+//	                 forwarder in the relay node's process (read/write, and
+//	                 splice): the kernel's floor for a relay, same run
 //	-relay-cpuprofile PATH
 //	                 write a CPU profile of the relay node (-mode relay)
 //	-relay-serve ADDR
@@ -150,6 +153,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ro.OneWay, ro.Stream = 64<<20, 0
 	fs.Var((*byteSize)(&ro.OneWay), "relay-oneway", "one-way message size of -mode relay (K, M, G suffixes)")
 	fs.Var((*byteSize)(&ro.Stream), "relay-stream", "-mode relay: also stream one message of this size through the relay (K, M, G suffixes)")
+	fs.BoolVar(&ro.Floor, "relay-floor", false, "-mode relay: also a raw TCP stream direct and through a forwarder in the relay node's process (read/write and splice), the kernel's floor")
 	fs.StringVar(&ro.CPUProfile, "relay-cpuprofile", "", "write a CPU profile of the relay node to this file (-mode relay)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -174,7 +178,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(*serveOn, o.Service, stdout, stderr)
 	}
 	if *relayOn != "" {
-		return serveRelay(*relayOn, o.Service, *relayBuf, stdout) // relay.go; -cpuprofile profiles it
+		return serveRelay(*relayOn, o.Service, *relayBuf, ro.Floor, stdout) // relay.go; -cpuprofile profiles it
 	}
 	concs, err := parseList(*conc)
 	if err != nil {

@@ -37,6 +37,10 @@ import (
 //     CPU cost of the whole path either way is known: on cores that
 //     client, relay and server share, the ratio of the two totals bounds
 //     the throughput ratio;
+//   - with -relay-floor, a raw TCP stream direct and through a forwarder
+//     in the relay node's process that only moves bytes (read/write, and
+//     splice(2)), for -duration each: the kernel's floor for a relay on
+//     this machine, in the same run (relayfloor.go);
 //   - with -relay-stream N, one stream message of N bytes through the
 //     relay, the relay node's RSS sampled every second (VmRSS), its peak
 //     (VmHWM) and CPU time per GB.
@@ -59,7 +63,9 @@ const relayName = "bench"
 
 // serveRelay runs only a relay node until SIGINT or SIGTERM, printing its
 // address as the first line of stdout.
-func serveRelay(listen string, o ServiceOptions, relayBuffer int, stdout io.Writer) error {
+// With floor it also runs the raw forwarder of -relay-floor (relayfloor.go)
+// and prints its address on the same line, after a space.
+func serveRelay(listen string, o ServiceOptions, relayBuffer int, floor bool, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	p := ipc.NewProtocol()
@@ -81,7 +87,17 @@ func serveRelay(listen string, o ServiceOptions, relayBuffer int, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, svc.Addr())
+	line := svc.Addr().String()
+	if floor {
+		fwd, closeFwd, err := listenFloor()
+		if err != nil {
+			stopLargeService(svc)
+			return err
+		}
+		defer closeFwd()
+		line += " " + fwd
+	}
+	fmt.Fprintln(stdout, line)
 	if f, ok := stdout.(*os.File); ok {
 		_ = f.Sync()
 	}
@@ -96,6 +112,7 @@ type RelayOptions struct {
 	OneWay     int64  // one-way message size (-relay-oneway)
 	Stream     int64  // one stream message of this size, 0: none (-relay-stream)
 	CPUProfile string // the relay node's CPU profile (-relay-cpuprofile)
+	Floor      bool   // also the raw TCP floor (-relay-floor, relayfloor.go)
 	JSON       string // -json
 }
 
@@ -108,6 +125,9 @@ type RelayReport struct {
 	Echo []RelayEcho `json:"echo"`
 	// OneWay is the one-way load direct and through the relay.
 	OneWay RelayOneWay `json:"oneway"`
+	// Floor is the raw TCP stream direct and through a forwarder in the
+	// relay node's process (-relay-floor), if measured.
+	Floor *RelayFloor `json:"floor,omitempty"`
 	// Stream is the -relay-stream message, if any.
 	Stream *RelayStream `json:"stream,omitempty"`
 }
@@ -164,6 +184,9 @@ func spawnRelay(o ServiceOptions, ro RelayOptions, stderr io.Writer) (*child, er
 	if ro.CPUProfile != "" {
 		args = append(args, "-cpuprofile", ro.CPUProfile)
 	}
+	if ro.Floor {
+		args = append(args, "-relay-floor")
+	}
 	return spawnChild(stderr, args...)
 }
 
@@ -190,6 +213,11 @@ func runRelay(ctx context.Context, o Options, ro RelayOptions, concs []int, stdo
 		return err
 	}
 	defer func() { _ = relay.stop() }()
+	var fwd string
+	relay.addr, fwd = floorAddr(relay.addr)
+	if ro.Floor && fwd == "" {
+		return errors.New("the relay node did not start the -relay-floor forwarder")
+	}
 	srv, err := StartServer("127.0.0.1:0", o.Service)
 	if err != nil {
 		return err
@@ -267,6 +295,11 @@ func runRelay(ctx context.Context, o Options, ro RelayOptions, concs []int, stdo
 		ow.DirectEndsCPUPerGB, ow.RelayEndsCPUPerGB, ow.RelayCPUPerGB, ow.RelayEndsCPUPerGB+ow.RelayCPUPerGB,
 		ratio(ow.DirectEndsCPUPerGB, ow.RelayEndsCPUPerGB+ow.RelayCPUPerGB))
 
+	if ro.Floor {
+		if rep.Floor, err = runFloor(ctx, w, fwd, pid, o.Duration); err != nil {
+			return err
+		}
+	}
 	if ro.Stream > 0 {
 		st, err := relayStream(ctx, client, relayed.Addr, pid, ro.Stream)
 		if err != nil {

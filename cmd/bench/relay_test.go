@@ -11,12 +11,13 @@ import (
 // TestRelayCLI runs -mode relay briefly (the relay node a child process:
 // this test binary, see TestMain) with a 16 MiB stream, and checks its JSON
 // report: both echo legs answered without errors, the one-way legs moved
-// data, and the stream's relay CPU and RSS samples are there.
+// data, the raw floor (-relay-floor) moved data direct and through both
+// forwarders, and the stream's relay CPU and RSS samples are there.
 func TestRelayCLI(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "relay.json")
 	var stdout, stderr bytes.Buffer
 	err := run([]string{"-mode", "relay", "-concurrency", "1,4", "-size", "1000", "-duration", "400ms", "-warmup", "100ms",
-		"-relay-oneway", "256K", "-relay-stream", "16M", "-quiet", "-json", path}, &stdout, &stderr)
+		"-relay-oneway", "256K", "-relay-floor", "-relay-stream", "16M", "-quiet", "-json", path}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("run: %v\nstderr: %s", err, stderr.String())
 	}
@@ -48,6 +49,15 @@ func TestRelayCLI(t *testing.T) {
 	ow := rep.OneWay
 	if ow.Size != 256<<10 || ow.DirectMBps <= 0 || ow.RelayMBps <= 0 || ow.Ratio <= 0 || ow.RelayPeakRSSKiB <= 0 {
 		t.Errorf("one way %+v", ow)
+	}
+	fl := rep.Floor
+	if fl == nil || fl.DirectMBps <= 0 || fl.DirectEndsCPUPerGB < 0 || len(fl.Forwarded) != len(floorModes) {
+		t.Fatalf("floor %+v", fl)
+	}
+	for i, h := range fl.Forwarded {
+		if h.Mode != floorModes[i] || h.MBps <= 0 || h.Ratio <= 0 || h.FwdCPUPerGB < 0 || h.TotalCPUPerGB < h.EndsCPUPerGB {
+			t.Errorf("floor through the forwarder: %+v", h)
+		}
 	}
 	st := rep.Stream
 	if st == nil || st.Size != 16<<20 || st.MBps <= 0 || st.RelayCPUPerGB < 0 || st.RelayPeakRSSKiB <= 0 {
