@@ -68,6 +68,7 @@ type Conn struct {
 	lowWater     int       // SetPipe's LowWater; 0: the Config's (pipe.go)
 	loopback     bool      // the peer is a loopback address (set at open)
 	interleaved  bool      // SetInterleaved: yield the P after large transfers (yield.go)
+	bulk         bool      // SetBulk: a large message is under way (spin.go)
 
 	scheduled  atomic.Bool  // a pump turn is pending or paused (at most one)
 	woken      atomic.Bool  // a wake task is pending

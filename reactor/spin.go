@@ -30,8 +30,10 @@ import (
 // it can.
 //
 // Spinning pays when the next event is a small message someone waits for.
-// After a large transfer (a read or write of spinBulkBytes or more since
-// the loop last spun: a stream field, a large value, relayed bulk) the next
+// After a bulk transfer (spinBulkBytes or more read or written since the
+// loop last spun on connections whose owner has said a large message is
+// under way, Conn.SetBulk: a stream field, a large value, relayed bulk;
+// never a read full of small requests, which someone waits for) the next
 // readiness comes with the kernel's next batch anyway, and on a machine
 // with as many runnable threads as vCPUs the spin takes the CPU that the
 // peer's loop, another process or the application's goroutines need. Such
@@ -221,8 +223,9 @@ var spinNow = time.Now
 const (
 	// spinYieldEvery is how many polls a spin makes between yields of its P.
 	spinYieldEvery = 16
-	// spinBulkBytes is how many bytes a loop must have read or written
-	// since its last spin for the next one to be a bulk spin.
+	// spinBulkBytes is how many bytes of bulk connections (SetBulk) a loop
+	// must have read or written since its last spin for the next one to be
+	// a bulk spin.
 	spinBulkBytes = 32 << 10
 	// spinContended is the longest one iteration of a bulk spin (a poll
 	// and its yields) may take before the spin counts the CPU as
@@ -251,7 +254,8 @@ type spinState struct {
 	spinWakes []*Conn // guarded by spinMu
 	spinSpare []*Conn // loop-owned second buffer
 	handed    atomic.Int32
-	// loop-owned: bytes read or written since the last spin (yieldAfter)
+	// loop-owned: bytes of bulk connections read or written since the
+	// last spin (yieldAfter)
 	moved int
 	// loop-owned: bulk spins are skipped until then (a bulk spin found the
 	// CPU contended)

@@ -34,11 +34,13 @@ func (c *spinClock) set(step, jump time.Duration) {
 	c.mu.Unlock()
 }
 
-// TestBulkSpinBacksOff: a spin after a bulk transfer ends as soon as one
-// of its iterations took longer than spinContended and starts a backoff
+// TestBulkSpinBacksOff: a spin after a bulk transfer (spinBulkBytes
+// moved on a connection marked SetBulk) ends as soon as one of its
+// iterations took longer than spinContended and starts a backoff
 // (Stats.SpinBackoffs), during which the loop skips bulk spins
 // (Stats.SpinsSkipped); a spin after small writes on the same contended
-// CPU keeps polling until its budget; a bulk spin on an uncontended CPU
+// CPU keeps polling until its budget, and so does one after as many bytes
+// on a connection not marked bulk; a bulk spin on an uncontended CPU
 // does too. The spin's clock is the test's: nothing depends on real time.
 func TestBulkSpinBacksOff(t *testing.T) {
 	clk := &spinClock{t: time.Unix(1000, 0)}
@@ -50,9 +52,15 @@ func TestBulkSpinBacksOff(t *testing.T) {
 	}
 	t.Cleanup(func() { spinNow, testHookSpin = time.Now, nil })
 
-	var size int
+	var (
+		size int
+		bulk = true
+	)
 	woke := make(chan error, 1)
-	h := &testHandler{wake: func(c *Conn) { woke <- c.Write(make([]byte, size)) }}
+	h := &testHandler{wake: func(c *Conn) {
+		c.SetBulk(bulk)
+		woke <- c.Write(make([]byte, size))
+	}}
 	opened := make(chan *Conn, 1)
 	h.open = func(c *Conn) { opened <- c }
 	r := startReactor(t, Config{Loops: 1, BusyPoll: 10 * time.Millisecond}, h)
@@ -76,6 +84,9 @@ func TestBulkSpinBacksOff(t *testing.T) {
 	require.Equal(t, spinContendedEnd, wake(spinBulkBytes))
 	require.Equal(t, spinSkipped, wake(spinBulkBytes))
 	require.Equal(t, spinBudget, wake(1<<10))
+	bulk = false // small messages only, however many bytes
+	require.Equal(t, spinBudget, wake(2*spinBulkBytes))
+	bulk = true
 	st := r.Stats()
 	require.EqualValues(t, 1, st.SpinBackoffs)
 	require.EqualValues(t, 1, st.SpinsSkipped)
