@@ -69,6 +69,7 @@ type Conn struct {
 	loopback     bool      // the peer is a loopback address (set at open)
 	interleaved  bool      // SetInterleaved: yield the P after large transfers (yield.go)
 	into         readInto  // ReadInto's pending direct read (readinto.go)
+	bulk         bool      // SetBulk: a large message is under way (spin.go)
 
 	scheduled  atomic.Bool  // a pump turn is pending or paused (at most one)
 	woken      atomic.Bool  // a wake task is pending

@@ -25,6 +25,12 @@ type Stats struct {
 	// read.
 	DirectReads uint64
 	DirectBytes uint64
+	// SpinBackoffs counts busy polls after a bulk transfer that ended early
+	// because the CPU was contended (spin.go); each one starts a backoff.
+	SpinBackoffs uint64
+	// SpinsSkipped counts busy polls after a bulk transfer skipped during
+	// such a backoff: the loop blocked in epoll_wait at once.
+	SpinsSkipped uint64
 }
 
 // counters backs Stats.
@@ -41,18 +47,24 @@ type counters struct {
 	// directReads and directBytes back Stats.DirectReads and DirectBytes.
 	directReads atomic.Uint64
 	directBytes atomic.Uint64
+	// spinBackoffs backs Stats.SpinBackoffs.
+	spinBackoffs atomic.Uint64
+	// spinsSkipped backs Stats.SpinsSkipped.
+	spinsSkipped atomic.Uint64
 }
 
 // Stats returns a snapshot of the reactor's counters (any goroutine).
 func (r *Reactor) Stats() Stats {
 	return Stats{
-		Conns:       r.stats.conns.Load(),
-		Stalls:      r.stats.stalls.Load(),
-		SendWaits:   r.stats.sendWaits.Load(),
-		ReadPauses:  r.stats.readPauses.Load(),
-		Rejected:    r.stats.rejected.Load(),
-		Yields:      r.stats.yields.Load(),
-		DirectReads: r.stats.directReads.Load(),
-		DirectBytes: r.stats.directBytes.Load(),
+		Conns:        r.stats.conns.Load(),
+		Stalls:       r.stats.stalls.Load(),
+		SendWaits:    r.stats.sendWaits.Load(),
+		ReadPauses:   r.stats.readPauses.Load(),
+		Rejected:     r.stats.rejected.Load(),
+		Yields:       r.stats.yields.Load(),
+		DirectReads:  r.stats.directReads.Load(),
+		DirectBytes:  r.stats.directBytes.Load(),
+		SpinBackoffs: r.stats.spinBackoffs.Load(),
+		SpinsSkipped: r.stats.spinsSkipped.Load(),
 	}
 }
