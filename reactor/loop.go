@@ -35,6 +35,11 @@ type Loop struct {
 	spinEvents []unix.EpollEvent // EpollWait output for spinOnLoop
 	tlsPlain   []byte            // TLS decrypt buffer shared by the loop's connections (tls.go)
 	value      any               // the Handler's per-loop state (Value, SetValue)
+
+	// TLS write staging (tls.go, tlsWriteOnLoop): one record's plaintext
+	// gathered from the pieces of a Write, shared by the loop's connections.
+	tlsStage     []byte
+	tlsStageBusy bool // tlsStage is in use by a tlsWriteOnLoop under way
 }
 
 func newLoop(r *Reactor, el gnet.EventLoop) *Loop {

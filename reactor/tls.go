@@ -414,6 +414,13 @@ func (c *Conn) tlsFlushOnLoop() error {
 // tlsWriteOnLoop encrypts bufs once the handshake is done; before it (the
 // handshake flights queued by the pipe) bytes go out as they are. It
 // reports whether it handled the write, and the write's error.
+//
+// One call yields full-size records except its last one, however bufs are
+// cut: each tls.Conn.Write ends in a record of its own, so pieces that
+// would end a record early (a packet header before a borrowed value, the
+// tail of a piece) are first gathered into the loop's staging buffer up to
+// a full record's plaintext. Whole records of a piece are encrypted from
+// the piece itself.
 func (c *Conn) tlsWriteOnLoop(bufs [][]byte) (bool, error) {
 	t := c.tls
 	if t == nil || !t.open {
@@ -422,21 +429,81 @@ func (c *Conn) tlsWriteOnLoop(bufs [][]byte) (bool, error) {
 	if c.dead {
 		return true, ErrClosed
 	}
-	for _, b := range bufs {
-		if len(b) == 0 {
-			continue
+	if len(bufs) == 1 {
+		if err := c.tlsEncryptOnLoop(bufs[0]); err != nil {
+			return true, err
 		}
-		if _, err := t.tc.Write(b); err != nil {
-			c.Abort(fmt.Errorf("%w: %w", ErrTLSRecord, err))
-			return true, ErrClosed
+		return true, c.tlsFlushOnLoop()
+	}
+	l := c.loop
+	var stage []byte
+	if l.tlsStageBusy {
+		// A write from a callback inside this one (another connection's
+		// OnClose, run by gnet's Write) gets a buffer of its own.
+		stage = make([]byte, 0, tlsRecordPlain)
+	} else {
+		if l.tlsStage == nil {
+			l.tlsStage = make([]byte, 0, tlsRecordPlain)
 		}
-		if len(t.p.out) >= tlsPlainChunk {
-			if err := c.tlsFlushOnLoop(); err != nil {
-				return true, err
+		stage = l.tlsStage[:0]
+		l.tlsStageBusy = true
+		defer func() { l.tlsStageBusy = false }()
+	}
+	for i, b := range bufs {
+		last := i == len(bufs)-1
+		for len(b) > 0 {
+			if len(stage) == 0 && (last || len(b) >= tlsRecordPlain) {
+				k := len(b)
+				if !last {
+					k -= k % tlsRecordPlain // the tail joins the next piece
+				}
+				if err := c.tlsEncryptOnLoop(b[:k]); err != nil {
+					return true, err
+				}
+				b = b[k:]
+				continue
+			}
+			k := min(len(b), tlsRecordPlain-len(stage))
+			stage = append(stage, b[:k]...)
+			b = b[k:]
+			if len(stage) == tlsRecordPlain {
+				if err := c.tlsEncryptOnLoop(stage); err != nil {
+					return true, err
+				}
+				stage = stage[:0]
 			}
 		}
 	}
+	if len(stage) > 0 {
+		if err := c.tlsEncryptOnLoop(stage); err != nil {
+			return true, err
+		}
+	}
 	return true, c.tlsFlushOnLoop()
+}
+
+// tlsRecordPlain is the plaintext of a full-size TLS record (crypto/tls's
+// maximum with DynamicRecordSizingDisabled).
+const tlsRecordPlain = 16 << 10
+
+// tlsEncryptOnLoop encrypts b into records in the pipe, handing gnet what
+// has collected every tlsPlainChunk bytes. It returns ErrClosed once the
+// connection closed.
+func (c *Conn) tlsEncryptOnLoop(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if c.dead {
+		return ErrClosed
+	}
+	if _, err := c.tls.tc.Write(b); err != nil {
+		c.Abort(fmt.Errorf("%w: %w", ErrTLSRecord, err))
+		return ErrClosed
+	}
+	if len(c.tls.p.out) >= tlsPlainChunk {
+		return c.tlsFlushOnLoop()
+	}
+	return nil
 }
 
 // tlsCloseNotifyOnLoop sends close_notify once, when a graceful close has
