@@ -224,6 +224,8 @@ func (r *reader) feed(data []byte) (int, error) {
 				if !r.flushOut() {
 					return used, errClosedMidFeed
 				}
+			} else if s, ok := r.ev.(largeSender); ok && s.sendingLarge() {
+				r.yield() // before the pump writes bulk (writer.go, yieldBesideSend)
 			}
 		}
 	}

@@ -801,3 +801,21 @@ func (r *ring) remove(v int32) {
 		}
 	}
 }
+
+// largeSender is what a reader's events may also be: a connection that
+// tells whether its writer has a large message under way (reader.feed).
+type largeSender interface{ sendingLarge() bool }
+
+// sendingLarge reports whether the connection's writer has a message of
+// more than smallMessage bytes under way (loop).
+//
+// yieldBesideSend: after the reader dispatched a message (a completion
+// that may have woken its caller, or a handler) while this is true, the
+// loop yields its P before its pump writes the next bulk batch. Without
+// the yield a caller woken by the completion waits in the P's run queue
+// while the loop stays in its bulk write syscalls, 15–40 µs at c=1 beside
+// 16 MiB messages on two vCPUs, and its next request misses the pump that
+// follows (docs/benchmarks.md, "Head-of-line at concurrency 1 (sixth
+// session)"). A reader with a large message arriving and much input left
+// yields already (reader.feed).
+func (c *conn) sendingLarge() bool { return c.w.largeUnderWay() }
