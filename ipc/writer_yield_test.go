@@ -17,7 +17,7 @@ type sendingEvents struct {
 func (e *sendingEvents) sendingLarge() bool { return e.large }
 
 // TestReaderYieldsBesideLargeSend checks that the reader gives up its P
-// after a packet that dispatched a message while its connection's writer has a large message
+// once after a feed that dispatched a message while its connection's writer has a large message
 // under way, so that a caller woken by a completion runs before the loop
 // writes the next bulk batch (writer.go, sendingLarge), without flushing
 // the output first; and that it never yields for small messages alone.
@@ -30,21 +30,24 @@ func TestReaderYieldsBesideLargeSend(t *testing.T) {
 	r.yield = func() { yields++ }
 	r.flush = func() bool { flushes++; return true }
 	pkt := make([]byte, cfg.BufferSize)
+	// send feeds n small messages in one input.
 	send := func(first, n int) {
 		t.Helper()
 		for i := range n {
 			require.True(t, w.enqueue(&msgStub{msg: testmsg.New(first+i, 1000), ti: testTI, state: OnPeer}))
 		}
+		var in []byte
 		for {
 			k, err := w.fill(pkt)
 			require.NoError(t, err)
 			if k == 0 {
-				return
+				break
 			}
-			used, err := r.feed(pkt[:k])
-			require.NoError(t, err)
-			require.Equal(t, k, used)
+			in = append(in, pkt[:k]...)
 		}
+		used, err := r.feed(in)
+		require.NoError(t, err)
+		require.Equal(t, len(in), used)
 	}
 
 	send(0, 10)
@@ -54,14 +57,19 @@ func TestReaderYieldsBesideLargeSend(t *testing.T) {
 	ev.large = true
 	send(10, 10)
 	require.Len(t, ev.msgs, 20)
-	require.Positive(t, yields, "dispatches beside a large send")
-	require.LessOrEqual(t, yields, 10, "at most one yield per packet that dispatched")
-	got := yields
+	require.Equal(t, 1, yields, "one yield per feed that dispatched, beside a large send")
 	require.Zero(t, flushes, "the pump after the feed writes the output")
 
 	ev.large = false
 	send(20, 10)
-	require.Equal(t, got, yields, "no more yields once the large send is over")
+	require.Equal(t, 1, yields, "no more yields once the large send is over")
+
+	// An input of nothing but an incomplete packet dispatches nothing.
+	ev.large = true
+	used, err := r.feed([]byte{packetTypeData, 0})
+	require.NoError(t, err)
+	require.Zero(t, used)
+	require.Equal(t, 1, yields, "no dispatch, no yield")
 }
 
 // TestSendingLarge checks that a connection reports a large message under
