@@ -372,6 +372,7 @@ func (c *conn) onData(data []byte) int {
 	if c.consume(data) {
 		c.pump()
 	}
+	c.armReadInto() // readinto.go
 	return len(data)
 }
 
@@ -381,11 +382,19 @@ func (c *conn) consume(data []byte) bool {
 	c.dispatching.Store(true)
 	err := c.feed(data)
 	c.dispatching.Store(false)
+	return c.afterFeed(data, len(data), err)
+}
+
+// afterFeed finishes a feed of n received bytes, data being those that
+// went through the reader's input (the rest were read straight into a
+// value, readinto.go), that returned err; it reports false if the
+// connection closed.
+func (c *conn) afterFeed(data []byte, n int, err error) bool {
 	if c.closed {
 		return false // closed by a write during the feed (flushMidFeed)
 	}
 	c.partial = len(c.rest) > 0
-	c.adaptRecv(len(data)) // pipe.go
+	c.adaptRecv(n) // pipe.go
 	if c.gotPkt {
 		c.stopFirstTimer()
 	}
@@ -402,6 +411,17 @@ func (c *conn) consume(data []byte) bool {
 }
 
 func (c *conn) feed(data []byte) error {
+	if c.r.open.on {
+		// The packet opened for reading into a value (readinto.go) takes
+		// its bytes first.
+		n, err := c.r.openFeed(data)
+		if err != nil {
+			return err
+		}
+		if data = data[n:]; len(data) == 0 {
+			return nil
+		}
+	}
 	if len(c.rest) > 0 {
 		c.restUse = true
 		// Complete the cut packet first: its header, then its payload.
@@ -417,6 +437,20 @@ func (c *conn) feed(data []byte) error {
 			c.rest = append(c.rest, data[:k]...)
 			data = data[k:]
 			return c.feed(data)
+		}
+		if c.r.direct && len(c.rest) < directTailSize && len(c.rest) < need {
+			// Headers first: the packet may open (readinto.go).
+			k := min(directTailSize, need) - len(c.rest)
+			k = min(k, len(data))
+			c.rest = append(c.rest, data[:k]...)
+			data = data[k:]
+			if ok, err := c.r.tryOpen(c.rest); err != nil || ok {
+				c.rest = c.rest[:0]
+				if err != nil || len(data) == 0 {
+					return err
+				}
+				return c.feed(data)
+			}
 		}
 		k := min(need-len(c.rest), len(data))
 		c.rest = append(c.rest, data[:k]...)
@@ -438,6 +472,9 @@ func (c *conn) feed(data []byte) error {
 		c.gotPkt = true
 	}
 	if n < len(data) {
+		if ok, err := c.r.tryOpen(data[n:]); err != nil || ok {
+			return err
+		}
 		if c.rest == nil {
 			// Room for a whole packet of the usual size; append grows it
 			// for a larger one.

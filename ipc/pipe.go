@@ -57,7 +57,12 @@ package ipc
 //
 // While either end is short the loop also yields its P after each large
 // read or write (reactor.Conn.SetInterleaved), so that the goroutines the
-// small messages wake run beside the transfer.
+// small messages wake run beside the transfer. And while a large message
+// is under way in either direction the connection is bulk
+// (reactor.Conn.SetBulk): the loop's busy poll after its transfers gives
+// way when the CPU is contended, where a poll after small messages only
+// never does (docs/benchmarks.md, "Polling while bytes stream (sixth
+// session)").
 const (
 	pipeSmallHighWater = 1 << 20
 	pipeSmallLowWater  = 256 << 10
@@ -146,6 +151,7 @@ const (
 // alone, the long one once that has lasted pipeLongSpan bytes,
 // pipeSmallHighWater while only small messages are under way.
 func (c *conn) adaptPipe(n int) {
+	c.rc.SetBulk(c.w.largeUnderWay() || c.r.large > 0)
 	hit := c.w.interleaved
 	c.w.interleaved = false
 	c.sendPipe.update(hit, n)
@@ -200,6 +206,7 @@ func sendPipeMarks(mode uint8, peerWindows bool) (high, low, notSent int) {
 // (r.beside) and the loop yields after large reads; the receive buffer is
 // left as it is (see above).
 func (c *conn) adaptRecv(n int) {
+	c.rc.SetBulk(c.w.largeUnderWay() || c.r.large > 0)
 	hit := c.r.interleaved
 	c.r.interleaved = false
 	if !c.recvPipe.update(hit, n) {

@@ -136,6 +136,13 @@ type reader struct {
 	afterRelease func()
 	pktLen       int // payload length of the packet being parsed
 
+	// Reading into values (readinto.go): direct is set by a plain-TCP
+	// connection; open is the packet whose data goes straight into a
+	// value; tail takes the next packet's headers read beside it.
+	direct bool
+	open   openChunk
+	tail   [directTailSize]byte
+
 	yield func() // runtime.Gosched; tests count the calls
 	// flush writes the connection's output in the middle of a feed
 	// (conn.flushMidFeed) and reports whether the connection is still
@@ -376,10 +383,7 @@ func (r *reader) chunk(cmd *command) error {
 		s.dec.Reset(&s.hdr)
 	}
 	data := cmd.data
-	if s.bytes += len(data); !s.large && s.bytes > smallMessage {
-		s.large = true
-		r.large++
-	}
+	r.countChunk(s, len(data))
 	if s.phase == rRelay {
 		// Relayed bytes are bounded by the relay credits (docs/relay.md);
 		// a window, if the source uses one, is returned as the
@@ -452,32 +456,56 @@ func (r *reader) chunk(cmd *command) error {
 			return nil
 		}
 	}
-	if err := r.takeWindow(s, cmd.slot, len(data)); err != nil {
+	return r.body(s, cmd.slot, data, 0, end)
+}
+
+// countChunk counts n more chunk bytes of the message in s.
+func (r *reader) countChunk(s *rslot, n int) {
+	if s.bytes += n; !s.large && s.bytes > smallMessage {
+		s.large = true
+		r.large++
+	}
+}
+
+// body decodes the next body bytes of the message in slot: data, or,
+// with filled > 0, filled bytes already written into the decoder's value
+// space (readinto.go). end says the bytes end the message's last chunk.
+func (r *reader) body(s *rslot, slot uint32, data []byte, filled int, end bool) error {
+	size := len(data) + filled
+	if err := r.takeWindow(s, slot, size); err != nil {
 		return err
 	}
 	var before int64
 	if s.async != nil {
 		before = s.async.queued
 	}
-	n, done, err := s.dec.Decode(data)
+	var n int
+	var done bool
+	var err error
+	if filled > 0 {
+		n = filled
+		done, err = s.dec.Filled(filled)
+	} else {
+		n, done, err = s.dec.Decode(data)
+	}
 	var held int64
 	if s.async != nil {
 		held = s.async.queued - before
 		r.hold(s, held)
 	}
 	if s.body.err != nil {
-		return fmt.Errorf("%w: slot %d: %w", ErrProtocol, cmd.slot, s.body.err)
+		return fmt.Errorf("%w: slot %d: %w", ErrProtocol, slot, s.body.err)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: body in slot %d: %w", ErrBadMessage, cmd.slot, err)
+		return fmt.Errorf("%w: body in slot %d: %w", ErrBadMessage, slot, err)
 	}
 	switch {
-	case done && (n != len(data) || !end):
-		return fmt.Errorf("%w: message in slot %d ends before its last chunk", ErrBadChunk, cmd.slot)
+	case done && (n != size || !end):
+		return fmt.Errorf("%w: message in slot %d ends before its last chunk", ErrBadChunk, slot)
 	case !done && end:
-		return fmt.Errorf("%w: message in slot %d incomplete at its last chunk", ErrBadChunk, cmd.slot)
+		return fmt.Errorf("%w: message in slot %d incomplete at its last chunk", ErrBadChunk, slot)
 	case !done:
-		r.consumed(s, cmd.slot, len(data)-int(held))
+		r.consumed(s, slot, size-int(held))
 	case done:
 		m := s.body.msg
 		if !s.large && r.large > 0 {
@@ -487,7 +515,7 @@ func (r *reader) chunk(cmd *command) error {
 		s.body = msgBody{}
 		r.dispatched = true
 		r.ev.onMessage(&s.hdr, m)
-		r.release(cmd.slot)
+		r.release(slot)
 	}
 	return nil
 }

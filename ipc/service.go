@@ -288,6 +288,8 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 	c.r.post, c.r.afterRelease = rc.Execute, c.pump // asynchronous sinks (window.go)
 	c.w.post, c.w.afterUnpark = rc.Execute, c.pump  // asynchronous sources (asyncsource.go)
 	c.r.flush = c.flushMidFeed                      // pipe.go
+	_, overTLS := rc.TLSConnectionState()
+	c.r.direct = !overTLS // reading into values (readinto.go)
 	c.countOpen()
 	c.log.Debug("ipc: connection opened")
 	c.active, c.openAt = true, h.s.cfg.Clock.Now()
@@ -311,6 +313,11 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 
 func (h handler) OnData(rc *reactor.Conn, data []byte) int {
 	return rc.Data().(*conn).onData(data)
+}
+
+// OnReadInto implements reactor.ReadIntoHandler (readinto.go).
+func (h handler) OnReadInto(rc *reactor.Conn, n int) {
+	rc.Data().(*conn).onReadInto(n)
 }
 
 func (h handler) OnWritable(rc *reactor.Conn) { rc.Data().(*conn).pump() }

@@ -20,7 +20,7 @@ const (
 //
 // Any-goroutine methods: ID, Data, Dialed, LocalAddr, RemoteAddr, Loop, Send,
 // Execute, Wake, Close, Abort. All others (SetData, Write, Writable, Closed,
-// SetPipe, SetInterleaved, PauseRead, ResumeRead) are loop-only: call them only from Handler methods, Execute functions or
+// SetPipe, SetInterleaved, PauseRead, ResumeRead, ReadInto) are loop-only: call them only from Handler methods, Execute functions or
 // loop timers of this connection's loop.
 //
 // Output has two paths. Send (any goroutine) appends to an ordered per-
@@ -68,6 +68,8 @@ type Conn struct {
 	lowWater     int       // SetPipe's LowWater; 0: the Config's (pipe.go)
 	loopback     bool      // the peer is a loopback address (set at open)
 	interleaved  bool      // SetInterleaved: yield the P after large transfers (yield.go)
+	into         readInto  // ReadInto's pending direct read (readinto.go)
+	bulk         bool      // SetBulk: a large message is under way (spin.go)
 
 	scheduled  atomic.Bool  // a pump turn is pending or paused (at most one)
 	woken      atomic.Bool  // a wake task is pending
@@ -342,6 +344,7 @@ func (c *Conn) trafficOnLoop() gnet.Action {
 	if len(buf) == 0 {
 		return gnet.None
 	}
+	c.into = readInto{} // a request lapses at the next OnData
 	n := c.r.h.OnData(c, buf)
 	c.yieldAfter(n)
 	if c.dead {
@@ -357,15 +360,13 @@ func (c *Conn) trafficOnLoop() gnet.Action {
 		return gnet.Close
 	}
 	if gc.InboundBuffered() > c.r.cfg.MaxInbound {
-		c.mu.Lock()
-		if c.closeErr == nil {
-			c.closeErr = ErrInboundOverflow
-		}
-		c.noMore = true
-		c.dropQueueLocked()
-		c.closeState.Store(closeAbort)
-		c.mu.Unlock()
+		c.failRead(ErrInboundOverflow)
 		return gnet.Close
+	}
+	if c.into.on {
+		if act := c.readIntoOnLoop(); act != gnet.None || c.dead {
+			return act
+		}
 	}
 	c.spinOnLoop(seen)
 	return gnet.None

@@ -84,6 +84,16 @@
 // context), then stops gnet, which closes what is left; afterwards nothing
 // enters gnet's loops (their event fds are closed).
 //
+// # Reading into the handler's memory
+//
+// A Handler that implements ReadIntoHandler may call Conn.ReadInto from
+// OnData to name where the connection's next bytes belong (a large value's
+// final array, say): once gnet holds none of the connection's input, the
+// loop reads the socket itself into those buffers, without blocking, and
+// reports the bytes with OnReadInto instead of OnData, so they are never
+// copied out of gnet's buffer. Plain TCP only; never while reads are
+// paused or after Abort (readinto.go).
+//
 // # TLS
 //
 // With TLSConfig.Server set every accepted connection is a TLS server;
@@ -107,7 +117,13 @@
 // its connections, without blocking, for up to BusyPoll (50 µs by default),
 // so the next packet or task finds the thread running (the round trip of a
 // concurrency-1 1 KiB echo fell from about 68 µs to about 12 µs;
-// docs/benchmarks.md). Latency-critical request/response paths should still
+// docs/benchmarks.md). A spin after a bulk transfer (32 KiB or more moved
+// since the loop last spun on connections marked Conn.SetBulk: a large
+// message under way) ends as soon as one of its yields gave the CPU
+// away for over 20 µs, and the loop then skips bulk spins for 1 ms
+// (Stats.SpinBackoffs, SpinsSkipped): on a contended machine the next batch
+// of a stream is not worth the CPU that others need. Latency-critical
+// request/response paths should still
 // write from the loop (Write in OnData or an Execute already running)
 // rather than Send from another goroutine.
 //

@@ -28,6 +28,26 @@ import (
 // scheduler and its thread to the kernel (sched_yield), so that on a busy
 // machine it delays the goroutines and threads that have work as little as
 // it can.
+//
+// Spinning pays when the next event is a small message someone waits for.
+// After a bulk transfer (spinBulkBytes or more read or written since the
+// loop last spun on connections whose owner has said a large message is
+// under way, Conn.SetBulk: a stream field, a large value, relayed bulk;
+// never a read full of small requests, which someone waits for) the next
+// readiness comes with the kernel's next batch anyway, and on a machine
+// with as many runnable threads as vCPUs the spin takes the CPU that the
+// peer's loop, another process or the application's goroutines need. Such
+// a bulk spin therefore watches its own yields: when one iteration took
+// more than spinContended (a yield gave the CPU or the P to someone else
+// for that long), the CPU is contended; the spin ends and the loop skips
+// bulk spins for spinBackoff, blocking in epoll_wait instead (Stats
+// SpinBackoffs, SpinsSkipped). On an idle machine the yields return at once
+// and the bulk spin stays: there it keeps a stream's receiver on its CPU
+// between the sender's batches, which costs less CPU per byte than a
+// wake-up (docs/benchmarks.md, "Polling while bytes stream (sixth
+// session)"). Spins after small messages never back off: the yield of a
+// concurrency-1 call's loop to the peer that produces the next request is
+// the point of yielding, not contention.
 
 // spinInit creates the loop's private epoll set, if busy polling is on. It
 // runs on the loop.
@@ -66,25 +86,53 @@ func (l *Loop) spinDel(fd int) {
 // read before the handler ran), or BusyPoll has passed (loop-only). Wakes
 // of the loop's connections arriving meanwhile are handed to the spin
 // (handOff) and run here, without a trip through gnet's task queue and its
-// eventfd; each one restarts the budget.
+// eventfd; each one restarts the budget. A spin after a bulk transfer ends
+// early when the CPU is contended, and is skipped during the backoff that
+// follows (see above).
 func (l *Loop) spinOnLoop(seen uint64) {
 	if l.epfd <= 0 || len(l.conns) == 0 || l.inSpin {
+		return
+	}
+	bulk := l.moved >= spinBulkBytes
+	l.moved = 0
+	now := spinNow()
+	if bulk && now.Before(l.backoffUntil) {
+		l.r.stats.spinsSkipped.Add(1)
+		l.spinEnded(spinSkipped)
 		return
 	}
 	l.inSpin = true
 	l.spinMu.Lock()
 	l.spinning = true
 	l.spinMu.Unlock()
-	deadline := time.Now().Add(l.r.cfg.BusyPoll)
+	budget := l.r.cfg.BusyPoll
+	deadline := now.Add(budget)
+	end := spinTask
 	for i := 1; l.r.tasks.Load() == seen; i++ {
 		if l.handed.Load() > 0 && l.runHandedOff() {
-			deadline = time.Now().Add(l.r.cfg.BusyPoll)
+			now = spinNow()
+			deadline = now.Add(budget)
+			i = 1 // the hand-off's work is not a yield: measure afresh
 		}
 		n, err := unix.EpollWait(l.epfd, l.spinEvents, 0)
 		if n > 0 || (err != nil && err != unix.EINTR) {
+			end = spinReady
 			break
 		}
-		if time.Now().After(deadline) {
+		prev := now
+		now = spinNow()
+		if now.After(deadline) {
+			end = spinBudget
+			break
+		}
+		// The iteration since prev polled once and yielded (the P, the
+		// thread): if that took long, others had work for this CPU. The
+		// first iteration is not counted: its Gosched runs the goroutine
+		// the handler has just woken, on purpose.
+		if bulk && i > 2 && now.Sub(prev) > spinContended {
+			l.backoffUntil = now.Add(spinBackoff)
+			l.r.stats.spinBackoffs.Add(1)
+			end = spinContendedEnd
 			break
 		}
 		// Let goroutines waiting for a P run meanwhile (the application's
@@ -110,6 +158,26 @@ func (l *Loop) spinOnLoop(seen uint64) {
 	l.spinMu.Unlock()
 	l.runHandedOff()
 	l.inSpin = false
+	l.spinEnded(end)
+}
+
+// How a spin ended (testHookSpin).
+const (
+	spinReady        = iota // a socket was readable
+	spinTask                // a task was submitted
+	spinBudget              // BusyPoll passed
+	spinContendedEnd        // a bulk spin found the CPU contended
+	spinSkipped             // a bulk spin was skipped during a backoff
+)
+
+// testHookSpin, if set by a test before the reactor starts, runs on the
+// loop at the end of each spin with how it ended.
+var testHookSpin func(l *Loop, end int)
+
+func (l *Loop) spinEnded(end int) {
+	if testHookSpin != nil {
+		testHookSpin(l, end)
+	}
 }
 
 // handOff gives c's wake to the loop if it is busy polling (any goroutine).
@@ -148,8 +216,27 @@ func (l *Loop) runHandedOff() bool {
 // osYield gives up the thread's CPU to other runnable threads, if any.
 func osYield() { _, _, _ = unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
-// spinYieldEvery is how many polls a spin makes between yields of its P.
-const spinYieldEvery = 16
+// spinNow reads the system clock for the spin; tests replace it to play a
+// contended CPU.
+var spinNow = time.Now
+
+const (
+	// spinYieldEvery is how many polls a spin makes between yields of its P.
+	spinYieldEvery = 16
+	// spinBulkBytes is how many bytes of bulk connections (SetBulk) a loop
+	// must have read or written since its last spin for the next one to be
+	// a bulk spin.
+	spinBulkBytes = 32 << 10
+	// spinContended is the longest one iteration of a bulk spin (a poll
+	// and its yields) may take before the spin counts the CPU as
+	// contended: a poll and a yield that gives nothing away take about a
+	// microsecond; a yield to a goroutine or thread that works takes as
+	// long as that work.
+	spinContended = 20 * time.Microsecond
+	// spinBackoff is how long a loop skips bulk spins after one found the
+	// CPU contended.
+	spinBackoff = time.Millisecond
+)
 
 // spinClose releases the epoll set once the loop has exited.
 func (l *Loop) spinClose() {
@@ -167,4 +254,10 @@ type spinState struct {
 	spinWakes []*Conn // guarded by spinMu
 	spinSpare []*Conn // loop-owned second buffer
 	handed    atomic.Int32
+	// loop-owned: bytes of bulk connections read or written since the
+	// last spin (yieldAfter)
+	moved int
+	// loop-owned: bulk spins are skipped until then (a bulk spin found the
+	// CPU contended)
+	backoffUntil time.Time
 }

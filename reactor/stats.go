@@ -20,6 +20,17 @@ type Stats struct {
 	// Yields counts the times a loop gave up its P after a large read or
 	// write on an interleaved connection (Conn.SetInterleaved, yield.go).
 	Yields uint64
+	// DirectReads and DirectBytes count the reads made straight into a
+	// handler's memory (Conn.ReadInto, readinto.go) and the bytes they
+	// read.
+	DirectReads uint64
+	DirectBytes uint64
+	// SpinBackoffs counts busy polls after a bulk transfer that ended early
+	// because the CPU was contended (spin.go); each one starts a backoff.
+	SpinBackoffs uint64
+	// SpinsSkipped counts busy polls after a bulk transfer skipped during
+	// such a backoff: the loop blocked in epoll_wait at once.
+	SpinsSkipped uint64
 }
 
 // counters backs Stats.
@@ -33,16 +44,27 @@ type counters struct {
 	rejected atomic.Uint64
 	// yields backs Stats.Yields.
 	yields atomic.Uint64
+	// directReads and directBytes back Stats.DirectReads and DirectBytes.
+	directReads atomic.Uint64
+	directBytes atomic.Uint64
+	// spinBackoffs backs Stats.SpinBackoffs.
+	spinBackoffs atomic.Uint64
+	// spinsSkipped backs Stats.SpinsSkipped.
+	spinsSkipped atomic.Uint64
 }
 
 // Stats returns a snapshot of the reactor's counters (any goroutine).
 func (r *Reactor) Stats() Stats {
 	return Stats{
-		Conns:      r.stats.conns.Load(),
-		Stalls:     r.stats.stalls.Load(),
-		SendWaits:  r.stats.sendWaits.Load(),
-		ReadPauses: r.stats.readPauses.Load(),
-		Rejected:   r.stats.rejected.Load(),
-		Yields:     r.stats.yields.Load(),
+		Conns:        r.stats.conns.Load(),
+		Stalls:       r.stats.stalls.Load(),
+		SendWaits:    r.stats.sendWaits.Load(),
+		ReadPauses:   r.stats.readPauses.Load(),
+		Rejected:     r.stats.rejected.Load(),
+		Yields:       r.stats.yields.Load(),
+		DirectReads:  r.stats.directReads.Load(),
+		DirectBytes:  r.stats.directBytes.Load(),
+		SpinBackoffs: r.stats.spinBackoffs.Load(),
+		SpinsSkipped: r.stats.spinsSkipped.Load(),
 	}
 }

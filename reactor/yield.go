@@ -33,9 +33,20 @@ const yieldBytes = 32 << 10
 // default), the loop keeps its P until it runs out of work.
 func (c *Conn) SetInterleaved(on bool) { c.interleaved = on }
 
-// yieldAfter yields the P after a transfer of n bytes, at least yieldBytes,
-// on an interleaved connection (loop-only).
+// SetBulk tells the reactor whether a large message is under way on c, in
+// either direction (loop-only). While on, the bytes c reads and writes
+// count toward its loop's next busy poll being a bulk spin, which gives
+// way when the CPU is contended (spin.go); small messages, however many
+// arrive in one read, never make one. Off by default.
+func (c *Conn) SetBulk(on bool) { c.bulk = on }
+
+// yieldAfter notes a transfer of n bytes for the loop's next spin if c is
+// bulk (spin.go), and yields the P after one of at least yieldBytes on an
+// interleaved connection (loop-only).
 func (c *Conn) yieldAfter(n int) {
+	if c.bulk {
+		c.loop.moved += n
+	}
 	if c.interleaved && n >= yieldBytes {
 		c.r.stats.yields.Add(1)
 		runtime.Gosched()

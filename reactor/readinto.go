@@ -1,0 +1,137 @@
+package reactor
+
+import (
+	"io"
+	"os"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// Reading straight into the handler's memory.
+//
+// gnet reads a readable socket into its loop's buffer (ReadBufferCap) and
+// presents those bytes to OnData, which copies what it keeps. For a large
+// value whose final array already exists (ipc: a []byte field whose array
+// the receive budget lent), that is a second copy of every byte. ReadInto
+// lets the handler name the memory the connection's next bytes belong in:
+// once OnData (or OnReadInto) has returned and gnet holds none of the
+// connection's input, the loop reads the socket itself, without blocking,
+// with one readv(2) into the handler's buffers, and reports how many bytes
+// landed with ReadIntoHandler.OnReadInto. The handler may ask again from
+// there; the loop goes on while data comes, up to readIntoQuantum bytes
+// per readiness event (then gnet's level-triggered poll brings it back, so
+// other connections of the loop get their turn), and stops at EAGAIN: the
+// next readiness is gnet's again, and its bytes reach OnData as usual.
+//
+// Plain TCP only: a TLS connection's bytes must be decrypted, and ReadInto
+// reports false there. No direct read happens while reads are paused
+// (PauseRead), after Abort, once the connection is dead, or while small
+// messages travel beside a large one (SetInterleaved): there the loop keeps
+// gnet's reads of at most ReadBufferCap, with its task turns between them,
+// which the head-of-line work tuned (docs/benchmarks.md, "Direct reads
+// into large values"). End of stream and read errors close the connection
+// through gnet, as gnet's own read does (OnClose gets an error wrapping
+// io.EOF or the system call's error).
+
+// ReadIntoHandler is implemented by a Handler that uses Conn.ReadInto.
+type ReadIntoHandler interface {
+	// OnReadInto runs on the loop after a direct read of n > 0 bytes: the
+	// first n bytes of the buffers given to ReadInto (filling each before
+	// the next) hold the connection's next input, in order. They count as
+	// received input like OnData's, and are not presented to OnData. The
+	// handler may call ReadInto again.
+	OnReadInto(c *Conn, n int)
+}
+
+// readIntoQuantum bounds the bytes a loop reads directly for one
+// connection per readiness event.
+const readIntoQuantum = 4 << 20
+
+// readInto is a connection's pending direct read (loop-owned).
+type readInto struct {
+	on  bool
+	iov [2][]byte // the buffers, in order; iov[1] may be empty
+}
+
+// ReadInto asks the loop to read c's next input straight from the socket
+// into dst and then tail (loop-only; from OnData or OnReadInto of a Handler
+// that implements ReadIntoHandler). The read happens once the handler
+// returns and gnet holds none of c's input, at most once per call; the
+// request lapses at the next OnData or OnReadInto. The buffers must stay
+// valid until then. It reports false, and reads nothing, on a TLS
+// connection, on an interleaved one (SetInterleaved), when the handler does
+// not implement ReadIntoHandler, or when dst is empty.
+func (c *Conn) ReadInto(dst, tail []byte) bool {
+	if c.tls != nil || c.dead || c.interleaved || len(dst) == 0 {
+		return false
+	}
+	if _, ok := c.r.h.(ReadIntoHandler); !ok {
+		return false
+	}
+	c.into = readInto{on: true, iov: [2][]byte{dst, tail}}
+	return true
+}
+
+// readIntoOnLoop performs the pending direct reads after OnData (inside
+// gnet's OnTraffic, plain TCP). It returns gnet.Close when a read failed or
+// the peer closed, the error having been recorded for OnClose.
+func (c *Conn) readIntoOnLoop() gnet.Action {
+	h, _ := c.r.h.(ReadIntoHandler)
+	budget := readIntoQuantum
+	for c.into.on && budget > 0 {
+		if c.dead || c.readPaused || c.interleaved || c.closeState.Load() == closeAbort || c.gc.InboundBuffered() > 0 {
+			break
+		}
+		iov := c.into.iov
+		bufs := iov[:1]
+		if len(iov[1]) > 0 {
+			bufs = iov[:]
+		}
+		n, err := unix.Readv(c.fd, bufs)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			break
+		}
+		c.into = readInto{}
+		if err != nil || n == 0 {
+			if n == 0 && err == nil {
+				err = io.EOF
+			}
+			c.failRead(os.NewSyscallError("read", err))
+			return gnet.Close
+		}
+		budget -= n
+		c.r.stats.directReads.Add(1)
+		c.r.stats.directBytes.Add(uint64(n))
+		h.OnReadInto(c, n)
+		c.yieldAfter(n)
+		if c.dead {
+			return gnet.None
+		}
+		if c.closeState.Load() == closeAbort {
+			return gnet.Close
+		}
+	}
+	c.into = readInto{}
+	if c.readPaused && !c.dead {
+		c.applyReadPause() // the handler may have paused in OnReadInto
+	}
+	return gnet.None
+}
+
+// failRead records err as the reason the connection closes, unless one was
+// recorded before, and drops pending output (loop-only, before returning
+// gnet.Close from OnTraffic: a failed direct read, inbound overflow).
+func (c *Conn) failRead(err error) {
+	c.mu.Lock()
+	if c.closeErr == nil {
+		c.closeErr = err
+	}
+	c.noMore = true
+	c.dropQueueLocked()
+	c.closeState.Store(closeAbort)
+	c.mu.Unlock()
+}
