@@ -814,7 +814,7 @@ type largeSender interface{ sendingLarge() bool }
 // P once, before its pump writes the next bulk batch: the callers the
 // feed woke, queued on the loop's P, run first. Without
 // the yield a caller woken by the completion waits in the P's run queue
-// while the loop stays in its bulk write syscalls, 15–40 µs at c=1 beside
+// while the loop stays in its bulk write syscalls, 12–46 µs at c=1 beside
 // 16 MiB messages on two vCPUs, and its next request misses the pump that
 // follows (docs/benchmarks.md, "Head-of-line at concurrency 1 (sixth
 // session)"). A reader with a large message arriving and much input left
