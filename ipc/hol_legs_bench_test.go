@@ -3,7 +3,6 @@ package ipc_test
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,12 +18,14 @@ import (
 // its legs (docs/benchmarks.md, head-of-line): request (send until the
 // server's handler runs), response (handler until the client's completion
 // callback runs) and wake (callback until the calling goroutine runs).
+// bulk=none measures the same legs with no bulk flow, the idle reference.
 // The server's handler writes its clock reading into the echoed payload;
 // client and server share the process and the clock. Run it once
 // (-benchtime 1x); -hol.window sets the measured window.
 func BenchmarkHeadOfLineLegs(b *testing.B) {
-	for _, echo := range []bool{true, false} {
-		b.Run(fmt.Sprintf("bulk=%s", map[bool]string{true: "echo", false: "oneway"}[echo]), func(b *testing.B) {
+	for _, bulk := range []string{"none", "echo", "oneway"} {
+		echo := bulk == "echo"
+		b.Run("bulk="+bulk, func(b *testing.B) {
 			base := time.Now()
 			sp := ipc.NewProtocol()
 			ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *hol.SmallMsg) {
@@ -45,7 +46,7 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 				defer wg.Done()
 				p := make([]byte, 16<<20)
 				close(started)
-				for !stop.Load() {
+				for bulk != "none" && !stop.Load() {
 					if err := c.Bulk(ctx, p); err != nil {
 						b.Error(err)
 						return

@@ -170,7 +170,7 @@ func newReader(cfg *Config, ev readerEvents) *reader {
 // feed consumes the whole packets at the front of data and returns how many
 // bytes it used; an incomplete packet is left for the next call.
 func (r *reader) feed(data []byte) (int, error) {
-	used := 0
+	used, woke := 0, false
 	for len(data)-used >= packetHeaderSize {
 		b := data[used:]
 		h, err := parsePacketHeader(b, r.maxPayload)
@@ -178,7 +178,7 @@ func (r *reader) feed(data []byte) (int, error) {
 			return used, err
 		}
 		if len(b) < packetHeaderSize+h.size {
-			return used, nil
+			break
 		}
 		payload := b[packetHeaderSize : packetHeaderSize+h.size]
 		used += packetHeaderSize + h.size
@@ -231,7 +231,14 @@ func (r *reader) feed(data []byte) (int, error) {
 				if !r.flushOut() {
 					return used, errClosedMidFeed
 				}
+			} else {
+				woke = true
 			}
+		}
+	}
+	if woke {
+		if s, ok := r.ev.(largeSender); ok && s.sendingLarge() {
+			r.yield() // once, before the pump writes bulk (writer.go, sendingLarge)
 		}
 	}
 	return used, nil

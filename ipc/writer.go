@@ -801,3 +801,24 @@ func (r *ring) remove(v int32) {
 		}
 	}
 }
+
+// largeSender is what a reader's events may also be: a connection that
+// tells whether its writer has a large message under way (reader.feed).
+type largeSender interface{ sendingLarge() bool }
+
+// sendingLarge reports whether the connection's writer has a message of
+// more than smallMessage bytes under way (loop).
+//
+// After a feed that dispatched a message (a completion that may have
+// woken its caller, or a handler) while this is true, the loop yields its
+// P once, before its pump writes the next bulk batch: the callers the
+// feed woke, queued on the loop's P, run first. Without
+// the yield a caller woken by the completion waits in the P's run queue
+// while the loop stays in its bulk write syscalls, 12–46 µs at c=1 beside
+// 16 MiB messages on two vCPUs, and its next request misses the pump that
+// follows (docs/benchmarks.md, "Head-of-line at concurrency 1 (sixth
+// session)"). A reader with a large message arriving and much input left
+// yields already (reader.feed). One yield per feed, not per dispatch: at
+// high concurrency a loop that yields often waits behind the callers it
+// woke (docs/architecture.md, "Yielding the P").
+func (c *conn) sendingLarge() bool { return c.w.largeUnderWay() }
