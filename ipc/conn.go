@@ -49,6 +49,9 @@ type conn struct {
 	sendPipe shortSpan
 	recvPipe shortSpan
 	sendMode uint8 // pipeLarge, pipeSmall, pipeShort or pipeLong: the pipe set on rc
+	// recvbuffer.go: the loopback receive buffer was lengthened for a
+	// transfer alone (never shortened again)
+	recvGrown bool
 
 	// loop-owned: why it retired, ErrTooManyCanceled or ErrAddressGone
 	retiredBy error

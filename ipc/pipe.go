@@ -209,7 +209,9 @@ func (c *conn) adaptRecv(n int) {
 	c.rc.SetBulk(c.w.largeUnderWay() || c.r.large > 0)
 	hit := c.r.interleaved
 	c.r.interleaved = false
-	if !c.recvPipe.update(hit, n) {
+	changed := c.recvPipe.update(hit, n)
+	c.growRecvBuffer() // recvbuffer.go
+	if !changed {
 		return
 	}
 	c.rc.SetInterleaved(c.sendPipe.on || c.recvPipe.on)

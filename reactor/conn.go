@@ -346,7 +346,7 @@ func (c *Conn) trafficOnLoop() gnet.Action {
 	}
 	c.into = readInto{} // a request lapses at the next OnData
 	n := c.r.h.OnData(c, buf)
-	c.yieldAfter(n)
+	c.readAfter(n) // yield.go
 	if c.dead {
 		return gnet.None
 	}

@@ -48,6 +48,19 @@ import (
 // session)"). Spins after small messages never back off: the yield of a
 // concurrency-1 call's loop to the peer that produces the next request is
 // the point of yielding, not contention.
+//
+// A bulk spin after a read of a bulk connection that is not interleaved
+// (no small messages beside the large one; Conn.readAfter) also gathers:
+// while only that socket is ready and it holds fewer than spinGatherBytes
+// (or a quarter of its receive buffer, gatherLimit), the spin goes on
+// polling instead of ending, so that gnet reads one larger piece when it
+// ends. A receiver faster than its sender otherwise reads each 64 KiB
+// loopback segment as it arrives: one read, one window update, one packet
+// cut by the read (copied by ipc) and one spin per segment, where a raw
+// TCP receiver woken by the netpoller reads about three
+// (docs/benchmarks.md, "Stream fields, seventh session"). The budget still
+// bounds the wait: the spin ends when BusyPoll has passed since it began,
+// and gnet then reads what has arrived.
 
 // spinInit creates the loop's private epoll set, if busy polling is on. It
 // runs on the loop.
@@ -95,6 +108,11 @@ func (l *Loop) spinOnLoop(seen uint64) {
 	}
 	bulk := l.moved >= spinBulkBytes
 	l.moved = 0
+	gather := l.gather
+	l.gather = nil
+	if !bulk || gather == nil || gather.dead || gather.interleaved {
+		gather = nil
+	}
 	now := spinNow()
 	if bulk && now.Before(l.backoffUntil) {
 		l.r.stats.spinsSkipped.Add(1)
@@ -115,7 +133,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 			i = 1 // the hand-off's work is not a yield: measure afresh
 		}
 		n, err := unix.EpollWait(l.epfd, l.spinEvents, 0)
-		if n > 0 || (err != nil && err != unix.EINTR) {
+		if (n > 0 && !l.gatherMore(gather, n)) || (err != nil && err != unix.EINTR) {
 			end = spinReady
 			break
 		}
@@ -160,6 +178,51 @@ func (l *Loop) spinOnLoop(seen uint64) {
 	l.inSpin = false
 	l.spinEnded(end)
 }
+
+// gatherMore reports whether a bulk spin should keep polling although n
+// sockets are ready (loop-only): only gather's socket is, it has input and
+// nothing else (no hang-up or error), and fewer than spinGatherBytes of it
+// are queued. Then the loop reads a larger piece later (by the time the
+// budget runs out at the latest) instead of each segment as it arrives.
+func (l *Loop) gatherMore(gather *Conn, n int) bool {
+	if gather == nil || gather.dead {
+		return false
+	}
+	for _, ev := range l.spinEvents[:n] {
+		if ev.Fd != int32(gather.fd) || ev.Events != unix.EPOLLIN {
+			return false
+		}
+	}
+	if gather != l.gatherConn {
+		l.gatherConn, l.gatherLimit = gather, gatherLimit(gather.fd)
+	}
+	q, err := unix.IoctlGetInt(gather.fd, unix.SIOCINQ)
+	if err != nil || q >= l.gatherLimit {
+		return false
+	}
+	if testHookGather != nil {
+		testHookGather(q)
+	}
+	return true
+}
+
+// gatherLimit is how many queued bytes end a gathering spin on socket fd:
+// spinGatherBytes, or a quarter of the socket's receive buffer if that is
+// less (the kernel reports twice the SO_RCVBUF set, and advertises a
+// window of about half of it), so that the peer can go on sending while
+// the spin waits for that much.
+func gatherLimit(fd int) int {
+	th := spinGatherBytes
+	if n, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+		th = min(th, n/4)
+	}
+	return th
+}
+
+// testHookGather, if set by a test before the reactor starts, runs on the
+// loop each time a spin keeps polling to gather more input, with the bytes
+// queued on the socket.
+var testHookGather func(queued int)
 
 // How a spin ended (testHookSpin).
 const (
@@ -221,6 +284,12 @@ func osYield() { _, _, _ = unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 var spinNow = time.Now
 
 const (
+	// spinGatherBytes is how many bytes of its input a bulk connection's
+	// socket must hold before a spin after its read ends for it (gatherMore):
+	// two 64 KiB loopback segments, well within the window of the
+	// loopback receive buffer ipc sets (256 KiB).
+	spinGatherBytes = 128 << 10
+
 	// spinYieldEvery is how many polls a spin makes between yields of its P.
 	spinYieldEvery = 16
 	// spinBulkBytes is how many bytes of bulk connections (SetBulk) a loop
@@ -260,4 +329,12 @@ type spinState struct {
 	// loop-owned: bulk spins are skipped until then (a bulk spin found the
 	// CPU contended)
 	backoffUntil time.Time
+	// loop-owned: the bulk connection read last since the last spin, whose
+	// input the next bulk spin gathers (readAfter, gatherMore); nil if none
+	gather *Conn
+	// loop-owned: the connection gatherMore last checked and its
+	// gatherLimit (read once per connection: the receive buffer only grows
+	// after the first gathering spin, by autotuning or ipc)
+	gatherConn  *Conn
+	gatherLimit int
 }

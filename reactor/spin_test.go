@@ -97,3 +97,119 @@ func TestBulkSpinBacksOff(t *testing.T) {
 	require.EqualValues(t, 1, st.SpinBackoffs)
 	require.EqualValues(t, 1, st.SpinsSkipped)
 }
+
+// TestBulkSpinGathers: the spin after a read on a bulk connection (SetBulk,
+// spinBulkBytes or more read) goes on polling while its socket holds fewer
+// than spinGatherBytes, so the loop reads one larger piece instead of each
+// piece as it arrives; on an interleaved connection (small messages beside
+// the large one) or one not marked bulk it ends as soon as input is ready.
+// The client writes 16 KiB pieces, each after everything before it was
+// either consumed by OnData or seen queued by the spin (testHookGather), so
+// without gathering every piece reaches OnData alone. The spin's clock is
+// frozen: only readiness, gathering and tasks end a spin.
+func TestBulkSpinGathers(t *testing.T) {
+	clk := &spinClock{t: time.Unix(1000, 0)}
+	queued := make(chan int, 1)
+	spinNow, testHookGather = clk.now, func(q int) {
+		select {
+		case queued <- q:
+		default:
+		}
+	}
+	t.Cleanup(func() { spinNow, testHookGather = time.Now, nil })
+
+	for _, tc := range []struct {
+		name              string
+		bulk, interleaved bool
+		gathers           bool
+	}{
+		{"bulk", true, false, true},
+		{"interleaved", true, true, false},
+		{"small", false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const first, piece, pieces = 64 << 10, 16 << 10, spinGatherBytes / (16 << 10)
+			var (
+				mu       sync.Mutex
+				sizes    []int
+				consumed int
+			)
+			got := make(chan struct{}, 1)
+			h := &testHandler{
+				open: func(c *Conn) { c.SetBulk(tc.bulk); c.SetInterleaved(tc.interleaved) },
+				data: func(c *Conn, b []byte) int {
+					mu.Lock()
+					sizes = append(sizes, len(b))
+					consumed += len(b)
+					mu.Unlock()
+					select {
+					case got <- struct{}{}:
+					default:
+					}
+					return len(b)
+				},
+			}
+			// The receive buffer ipc sets on loopback: its window holds
+			// spinGatherBytes and more (gatherLimit).
+			r := startReactor(t, Config{Loops: 1, BusyPoll: time.Hour, LoopbackRecvBuffer: 256 << 10}, h)
+			nc, err := net.Dial("tcp", r.Addr().String())
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = nc.Close() })
+
+			// settled waits until every written byte was consumed or is
+			// seen queued by a gathering spin.
+			written := 0
+			settled := func() {
+				t.Helper()
+				seen := 0
+				for {
+					mu.Lock()
+					done := consumed
+					mu.Unlock()
+					if done == written || done+seen >= written {
+						return
+					}
+					select {
+					case seen = <-queued:
+					case <-got:
+						seen = 0
+					case <-time.After(waitLong):
+						t.Fatalf("timed out: %d of %d bytes consumed", done, written)
+					}
+				}
+			}
+			write := func(n int) {
+				t.Helper()
+				_, err := nc.Write(make([]byte, n))
+				require.NoError(t, err)
+				written += n
+				settled()
+			}
+			write(first)
+			mu.Lock()
+			before := len(sizes)
+			mu.Unlock()
+			for range pieces {
+				write(piece)
+			}
+			for {
+				mu.Lock()
+				done := consumed
+				mu.Unlock()
+				if done == written {
+					break
+				}
+				recv(t, got)
+			}
+			mu.Lock()
+			after := sizes[before:]
+			mu.Unlock()
+			if tc.gathers {
+				require.Len(t, after, 1, "one read of the gathered pieces")
+				require.GreaterOrEqual(t, after[0], spinGatherBytes)
+			} else {
+				require.Len(t, after, pieces, "each piece read alone")
+			}
+		})
+	}
+}

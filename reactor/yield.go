@@ -52,3 +52,13 @@ func (c *Conn) yieldAfter(n int) {
 		runtime.Gosched()
 	}
 }
+
+// readAfter is yieldAfter for n bytes read and presented to OnData
+// (trafficOnLoop): a bulk connection that is not interleaved also becomes
+// the one whose input the loop's next spin gathers (spin.go).
+func (c *Conn) readAfter(n int) {
+	c.yieldAfter(n)
+	if c.bulk && !c.interleaved && c.tls == nil {
+		c.loop.gather = c
+	}
+}
