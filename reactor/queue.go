@@ -87,8 +87,10 @@ func (c *Conn) Execute(fn func()) error {
 		// recheck, and there the loop's own writes (OnWritable) may fill
 		// gnet's buffer again first, each time, for as long as they have
 		// output; fn would wait for all of it (a cancel of a large message
-		// came after the message).
+		// came after the message). The queue holds only functions, which
+		// this task runs in queue order; a later Send schedules the pump.
 		_ = c.r.execute(c.el, headFuncsTask{c})
+		return nil
 	}
 	c.schedule()
 	return nil
