@@ -46,9 +46,10 @@ type conn struct {
 	openAt  time.Time // when OnOpen ran (healthy)
 
 	// pipe.go: the two ends of the pipe, long or short
-	sendPipe shortSpan
-	recvPipe shortSpan
-	sendMode uint8 // pipeLarge, pipeSmall, pipeShort or pipeLong: the pipe set on rc
+	sendPipe  shortSpan
+	recvPipe  shortSpan
+	sendMode  uint8 // pipeLarge, pipeSmall, pipeShort or pipeLong: the pipe set on rc
+	recvGrown bool  // the receive buffer was lengthened (growRecv)
 
 	// loop-owned: why it retired, ErrTooManyCanceled or ErrAddressGone
 	retiredBy error
