@@ -532,39 +532,45 @@ func (discardSink) Write(p []byte) (int, error) { return len(p), nil }
 func (discardSink) Close() error                { return nil }
 
 // TestGrowRecvRule checks when a connection lengthens its receive buffer
-// (growRecv): only for a large message arriving alone for pipeLongSpan
-// bytes from a peer whose messages obey this end's windows, only once,
-// and never beyond the message window.
+// (growRecv): only once one large message has been arriving alone (no
+// other large one, no small one beside it) for pipeLongSpan bytes, from a
+// peer whose messages obey this end's windows; only once; never beyond
+// half the message window.
 func TestGrowRecvRule(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		set    func(c *conn)
-		grown  bool
-		buffer int
+		name      string
+		set       func(c *conn)
+		n         int // bytes of this read
+		grown     bool
+		buffer    int
+		wantAlone int
 	}{
-		{"large alone for long", func(*conn) {}, true, recvLongBuffer},
-		{"not yet long", func(c *conn) { c.recvPipe.quiet = pipeLongSpan - 1 }, false, 0},
-		{"no large message", func(c *conn) { c.r.large = 0 }, false, 0},
-		{"small messages beside", func(c *conn) { c.recvPipe.on = true }, false, 0},
-		{"peer without windows", func(c *conn) { c.r.helloSeen = false }, false, 0},
-		{"windows off here", func(c *conn) { c.r.msgWindow = -1 }, false, 0},
-		{"already grown", func(c *conn) { c.recvGrown = true }, true, 0},
-		{"small message window", func(c *conn) { c.r.msgWindow = 1 << 20 }, true, 512 << 10},
-		{"window below the short buffer", func(c *conn) { c.r.msgWindow = windowInitial }, true, loopbackRecvBuffer},
+		{"large alone for long", func(*conn) {}, 0, true, recvLongBuffer, pipeLongSpan},
+		{"not yet long", func(c *conn) { c.recvAlone = pipeLongSpan - 11 }, 10, false, 0, pipeLongSpan - 1},
+		{"long with this read", func(c *conn) { c.recvAlone = pipeLongSpan - 10 }, 10, true, recvLongBuffer, pipeLongSpan},
+		{"no large message", func(c *conn) { c.r.large = 0 }, 10, false, 0, 0},
+		{"two large messages", func(c *conn) { c.r.large = 2 }, 10, false, 0, 0},
+		{"small messages beside", func(c *conn) { c.recvPipe.on = true }, 10, false, 0, 0},
+		{"peer without windows", func(c *conn) { c.r.helloSeen = false }, 0, false, 0, pipeLongSpan},
+		{"windows off here", func(c *conn) { c.r.msgWindow = -1 }, 0, false, 0, pipeLongSpan},
+		{"already grown", func(c *conn) { c.recvGrown = true }, 0, true, 0, pipeLongSpan},
+		{"small message window", func(c *conn) { c.r.msgWindow = 1 << 20 }, 0, true, 512 << 10, pipeLongSpan},
+		{"window below the short buffer", func(c *conn) { c.r.msgWindow = windowInitial }, 0, true, loopbackRecvBuffer, pipeLongSpan},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &conn{
-				r:        &reader{large: 1, msgWindow: DefaultMessageWindow, helloSeen: true},
-				rc:       &reactor.Conn{}, // not loopback: SetLoopbackRecvBuffer does nothing
-				recvPipe: shortSpan{quiet: pipeLongSpan},
+				r:         &reader{large: 1, msgWindow: DefaultMessageWindow, helloSeen: true},
+				rc:        &reactor.Conn{}, // not loopback: SetLoopbackRecvBuffer does nothing
+				recvAlone: pipeLongSpan,
 			}
 			tc.set(c)
 			buffer := 0
 			testHookRecvBuffer = func(n int) { buffer = n }
 			t.Cleanup(func() { testHookRecvBuffer = nil })
-			c.growRecv()
+			c.growRecv(tc.n)
 			require.Equal(t, tc.grown, c.recvGrown)
 			require.Equal(t, tc.buffer, buffer, "receive buffer asked for")
+			require.Equal(t, tc.wantAlone, c.recvAlone, "bytes counted alone")
 		})
 	}
 }
@@ -586,8 +592,8 @@ func TestRecvBufferGrowsAlone(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		if c.svc == serverSvc && c.recvGrown && grown != nil {
-			quietAtGrow = c.recvPipe.quiet
-			grown <- c.recvPipe.quiet
+			quietAtGrow = c.recvAlone
+			grown <- c.recvAlone
 			grown = nil
 		}
 	}
