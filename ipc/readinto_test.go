@@ -97,12 +97,19 @@ func TestReadIntoLargeValues(t *testing.T) {
 	require.Equal(t, reads.bytes.Load(), srv.svc.r.Stats().DirectBytes, "the reactor's count")
 
 	// Cancel one mid-value: the receiver must drop it; the next value
-	// (once the proof is earned again) arrives intact.
+	// (once the proof is earned again) arrives intact. The server's loop
+	// holds still once an eighth of the value is in, until the cancel has
+	// completed the send: otherwise a sender descheduled between seeing
+	// that eighth and canceling finds the value already sent (the loop
+	// reads the other 56 MiB meanwhile), and the cancel comes too late.
 	ctx, cancel := context.WithCancel(context.Background())
+	resume := reads.pauseBeyond(reads.bytes.Load() + size/8)
+	t.Cleanup(resume) // before the services' Stop, should the test fail here
 	done := send(ctx, 4)
-	reads.waitBeyond(t, reads.bytes.Load()+size/8)
+	reads.waitPaused(t)
 	cancel()
-	require.Error(t, <-done)
+	require.ErrorIs(t, lcRecv(t, done, "the canceled send's completion"), ErrCanceled)
+	resume()
 	for seq := uint32(5); seq <= 6; seq++ {
 		require.NoError(t, <-send(context.Background(), seq))
 		require.Equal(t, seq, lcRecv(t, srv.in, "a message"))
@@ -121,24 +128,55 @@ func TestReadIntoLargeValues(t *testing.T) {
 }
 
 // intoReads counts the bytes read straight into values (all services of
-// the test) and notifies each read; set by watchReadInto.
+// the test) and notifies each read; set by watchReadInto. It can also
+// hold the reading loop still (pauseBeyond).
 type intoReads struct {
 	bytes  atomic.Uint64
 	notify chan struct{}
+
+	// pauseAt, when not zero, is the count beyond which the next read
+	// blocks its loop on resume (after closing paused); the loop clears it.
+	pauseAt atomic.Uint64
+	paused  chan struct{} // closed by the loop when it blocks; set by pauseBeyond
+	resume  chan struct{} // closed by the test; set by pauseBeyond
 }
 
 // watchReadInto installs testHookReadInto for the test.
 func watchReadInto(t *testing.T) *intoReads {
 	w := &intoReads{notify: make(chan struct{}, 1)}
 	testHookReadInto = func(n int) {
-		w.bytes.Add(uint64(n))
+		total := w.bytes.Add(uint64(n))
 		select {
 		case w.notify <- struct{}{}:
 		default:
 		}
+		if at := w.pauseAt.Load(); at != 0 && total > at && w.pauseAt.CompareAndSwap(at, 0) {
+			close(w.paused)
+			<-w.resume
+		}
 	}
 	t.Cleanup(func() { testHookReadInto = nil })
 	return w
+}
+
+// pauseBeyond makes the first read that takes the count beyond n block its
+// loop until the returned resume is called (once; also at the test's end,
+// by the caller). A test uses it to act while a value is half read, without
+// racing the loop that reads the rest.
+func (w *intoReads) pauseBeyond(n uint64) (resume func()) {
+	w.paused, w.resume = make(chan struct{}), make(chan struct{})
+	w.pauseAt.Store(n)
+	return sync.OnceFunc(func() { close(w.resume) })
+}
+
+// waitPaused waits until a read blocked its loop (pauseBeyond).
+func (w *intoReads) waitPaused(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.paused:
+	case <-time.After(time.Minute):
+		t.Fatalf("no read went beyond the pause point; %d bytes read into values", w.bytes.Load())
+	}
 }
 
 // waitBeyond waits until more than n bytes were read into values.

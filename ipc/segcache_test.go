@@ -246,11 +246,19 @@ func TestSegCacheNoAllocations(t *testing.T) {
 		})
 	}
 	small, large := allocs(1<<20, true), allocs(4<<20, true)
+	// Under -race sync.Pool drops a quarter of what is put back, and a GC
+	// during a round can make a pool allocate its per-P array again
+	// (sync.Pool.pinSlow): both only add allocations, in some rounds and
+	// not others (1 MiB and 4 MiB each read 3 or 4 in 30 runs). When the
+	// two differ by more than one, measure again and keep the least of
+	// each: a real per-segment allocation is in every measurement. Without
+	// -race (CI runs this test so too) one measurement is exact.
+	for try := 1; raceEnabled && large > small+1 && try < 4; try++ {
+		small, large = min(small, allocs(1<<20, true)), min(large, allocs(4<<20, true))
+	}
 	smallNo, largeNo := allocs(1<<20, false), allocs(4<<20, false)
 	t.Logf("allocations per message: 1 MiB %.1f, 4 MiB %.1f; without the cache %.1f, %.1f", small, large, smallNo, largeNo)
-	// Under -race a GC during a round can make a sync.Pool allocate its
-	// per-P array again (sync.Pool.pinSlow): at most one more. The
-	// decoder alone is pinned exactly (serde TestDecodeSegmentPoolNoAlloc).
+	// The decoder alone is pinned exactly (serde TestDecodeSegmentPoolNoAlloc).
 	require.LessOrEqual(t, large, small+1, "a larger value (more segments) allocates more")
 	require.GreaterOrEqual(t, largeNo-large, 5.0, "segments of a 4 MiB value without the cache")
 	require.GreaterOrEqual(t, smallNo-small, 3.0, "segments of a 1 MiB value without the cache")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"expvar"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,10 +145,16 @@ func TestPublishExpvar(t *testing.T) {
 	server, client := callPair(t, echoCall, ipc.Config{})
 	_, err := ipc.Call[callMsg, callMsg](context.Background(), client, server.Addr().String(), &callMsg{}, 0)
 	require.NoError(t, err)
-	require.NoError(t, client.PublishExpvar("ipc-test-client"))
-	require.ErrorIs(t, client.PublishExpvar("ipc-test-client"), ipc.ErrInvalidConfig)
+	// expvar names are process-wide and cannot be removed: a name of its
+	// own per run, so that -count=N runs it N times.
+	name := fmt.Sprintf("ipc-test-client-%d", expvarRuns.Add(1))
+	require.NoError(t, client.PublishExpvar(name))
+	require.ErrorIs(t, client.PublishExpvar(name), ipc.ErrInvalidConfig)
 	var got ipc.Stats
-	require.NoError(t, json.Unmarshal([]byte(expvar.Get("ipc-test-client").String()), &got))
+	require.NoError(t, json.Unmarshal([]byte(expvar.Get(name).String()), &got))
 	require.Equal(t, uint64(1), got.Completions.OK)
 	require.Equal(t, uint64(1), got.Connections.Dialed)
 }
+
+// expvarRuns numbers the runs of TestPublishExpvar.
+var expvarRuns atomic.Int64

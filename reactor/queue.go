@@ -63,11 +63,13 @@ func (c *Conn) Send(ctx context.Context, b []byte) error {
 
 // Execute runs fn on the connection's loop, in order with Send and other
 // Execute calls: fn runs after every buffer sent before it has been handed to
-// gnet (so while the connection is stalled at HighWater, fn waits too). It
-// returns ErrClosed if the connection is closing or closed. A queued fn that
-// has not run when the connection is aborted or closed by an error or the
-// peer is dropped without running; Close drains (runs) queued functions
-// first. Execute never blocks; functions do not count towards MaxQueued.
+// gnet. While the connection is stalled at HighWater, fn waits only for the
+// buffers queued before it: a function with none before it needs no room in
+// gnet's buffer and runs at once (runHeadFuncsOnLoop). It returns ErrClosed
+// if the connection is closing or closed. A queued fn that has not run when
+// the connection is aborted or closed by an error or the peer is dropped
+// without running; Close drains (runs) queued functions first. Execute never
+// blocks; functions do not count towards MaxQueued.
 func (c *Conn) Execute(fn func()) error {
 	if fn == nil {
 		return nil
@@ -78,9 +80,53 @@ func (c *Conn) Execute(fn func()) error {
 		return ErrClosed
 	}
 	c.q = append(c.q, op{fn: fn})
+	noBytes := c.qBytes == 0 // every buffer sent before fn is in gnet's hands
 	c.mu.Unlock()
+	if noBytes {
+		// Not through the pump: a stalled pump waits for the stall
+		// recheck, and there the loop's own writes (OnWritable) may fill
+		// gnet's buffer again first, each time, for as long as they have
+		// output; fn would wait for all of it (a cancel of a large message
+		// came after the message). The queue holds only functions, which
+		// this task runs in queue order; a later Send schedules the pump.
+		_ = c.r.execute(c.el, headFuncsTask{c})
+		return nil
+	}
 	c.schedule()
 	return nil
+}
+
+// headFuncsTask runs the functions at the head of c's queue (Execute).
+type headFuncsTask struct{ c *Conn }
+
+func (t headFuncsTask) Run(context.Context) error {
+	t.c.runHeadFuncsOnLoop()
+	return nil
+}
+
+// runHeadFuncsOnLoop runs the functions at the head of the queue, those with
+// no buffer queued before them, in order, whether or not the connection is
+// stalled, and reports whether it ran any.
+func (c *Conn) runHeadFuncsOnLoop() bool {
+	ran := false
+	for !c.dead && c.closeState.Load() != closeAbort {
+		c.mu.Lock()
+		if c.qHead == len(c.q) || c.q[c.qHead].fn == nil {
+			c.mu.Unlock()
+			return ran
+		}
+		fn := c.q[c.qHead].fn
+		c.q[c.qHead] = op{}
+		c.qHead++
+		if c.qHead == len(c.q) {
+			c.q = c.q[:0]
+			c.qHead = 0
+		}
+		c.mu.Unlock()
+		fn()
+		ran = true
+	}
+	return ran
 }
 
 // schedule makes sure one pump turn is pending: the first caller after the
@@ -156,9 +202,10 @@ func (c *Conn) queueEmpty() bool {
 // queue order. Algorithm:
 //
 //  1. Stop if the connection is dead; close it if Abort was called.
-//  2. If gnet's outbound buffer is at HighWater, join the loop's stalled set
-//     and return with scheduled still set: the stall recheck resumes the pump
-//     once the buffer drains to LowWater.
+//  2. If gnet's outbound buffer is at HighWater, run the functions at the
+//     head of the queue (they need no room), then join the loop's stalled
+//     set and return with scheduled still set: the stall recheck resumes the
+//     pump once the buffer drains to LowWater.
 //  3. After pumpQuantum bytes, re-enter the loop through Execute (yield to
 //     other connections of the loop) and return.
 //  4. Take a batch; write consecutive buffers with one Writev, run functions
@@ -177,6 +224,11 @@ func (c *Conn) pumpOnLoop() {
 			return
 		}
 		if c.gc.OutboundBuffered() >= c.highMark() {
+			// Functions before the next buffer need no room: run them
+			// now rather than after the stall (Execute).
+			if c.runHeadFuncsOnLoop() {
+				continue
+			}
 			c.pumpStalled = true
 			c.loop.stall(c)
 			return
