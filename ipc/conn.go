@@ -46,12 +46,11 @@ type conn struct {
 	openAt  time.Time // when OnOpen ran (healthy)
 
 	// pipe.go: the two ends of the pipe, long or short
-	sendPipe shortSpan
-	recvPipe shortSpan
-	sendMode uint8 // pipeLarge, pipeSmall, pipeShort or pipeLong: the pipe set on rc
-	// recvbuffer.go: the loopback receive buffer was lengthened for a
-	// transfer alone (never shortened again)
-	recvGrown bool
+	sendPipe  shortSpan
+	recvPipe  shortSpan
+	sendMode  uint8 // pipeLarge, pipeSmall, pipeShort or pipeLong: the pipe set on rc
+	recvGrown bool  // the receive buffer was lengthened (growRecv)
+	recvAlone int   // bytes received while one large message arrived alone (growRecv)
 
 	// loop-owned: why it retired, ErrTooManyCanceled or ErrAddressGone
 	retiredBy error

@@ -51,9 +51,12 @@ package ipc
 // run and small calls stalled for 207–224 ms with the shrink, against no
 // drop in five runs of six and no stall over 29 ms without, and a lower
 // small-call p99 without (docs/benchmarks.md, "Stream fields, fifth
-// session"). Nor does it lengthen the buffer for a transfer alone: 1 MiB
-// there gained nothing measurable, and shrinking it back when a small
-// message arrives has the same cost.
+// session"). It lengthens the buffer once, for good, when a large message
+// from a peer that obeys windows has arrived alone for pipeLongSpan bytes
+// (growRecv, recvLongBuffer): a transfer alone through the short buffer
+// makes the receiving loop do the sender's kernel work (docs/benchmarks.md,
+// "64 MiB plain messages, seventh session"), and beside small messages
+// the windows, not the buffer, bound the bulk bytes ahead of them.
 //
 // While either end is short the loop also yields its P after each large
 // read or write (reactor.Conn.SetInterleaved), so that the goroutines the
@@ -71,6 +74,8 @@ const (
 	pipeShortNotSent   = 32 << 10
 	pipeShortSpan      = 4 << 20
 	smallMessage       = 16 << 10
+
+	recvLongBuffer = 2 << 20
 
 	pipeLongSpan    = 16 << 20
 	pipeLongNotSent = 1 << 20
@@ -203,14 +208,14 @@ func sendPipeMarks(mode uint8, peerWindows bool) (high, low, notSent int) {
 
 // adaptRecv notes n bytes read (loop; onData): while small messages arrive
 // beside a large one the reader keeps large messages' windows short
-// (r.beside) and the loop yields after large reads; the receive buffer is
-// left as it is (see above).
+// (r.beside) and the loop yields after large reads; a large message
+// arriving alone for long lengthens the receive buffer once (growRecv).
 func (c *conn) adaptRecv(n int) {
 	c.rc.SetBulk(c.w.largeUnderWay() || c.r.large > 0)
 	hit := c.r.interleaved
 	c.r.interleaved = false
 	changed := c.recvPipe.update(hit, n)
-	c.growRecvBuffer() // recvbuffer.go
+	c.growRecv(n)
 	if !changed {
 		return
 	}
@@ -220,6 +225,60 @@ func (c *conn) adaptRecv(n int) {
 		testHookPipe(c)
 	}
 }
+
+// growRecv lengthens a loopback connection's receive buffer from
+// loopbackRecvBuffer to recvLongBuffer (at most half the message window)
+// the first time one large message has been arriving alone (no other large
+// one, no small one beside it) for pipeLongSpan bytes, n being the bytes
+// of this read (loop; adaptRecv), if the peer's messages obey this end's
+// windows. Two large messages arriving at once (cmd/bench -mode bulk keeps
+// two under way) kept the short buffer: with the longer one they moved
+// 0.29× a raw TCP stream against 0.36× in five alternated rounds.
+// It never shrinks it again: a receive buffer shrunk below the window
+// already advertised drops the segments in flight (see above). Half the
+// window, because the kernel advertises up to about twice SO_RCVBUF on
+// loopback, and the sender's own pipe comes on top: with the whole window
+// in the buffer, a transfer alone ran out of credit and its writer left
+// the write queue (slotBlocked) until the next grant.
+//
+// A transfer alone through a 256 KiB receive buffer keeps the window
+// nearly closed: the sender's socket holds the bytes the window refuses,
+// and each read that opens it makes the receiving loop transmit them
+// (the window update is processed, and the queued segments sent and
+// delivered, inside the reader's system call), so the receiver does the
+// sender's kernel work too and the sender idles waiting for room
+// (docs/benchmarks.md, "64 MiB plain messages, seventh session"). With
+// the longer buffer the sender's own write sends them. Beside small
+// messages the windows bound what the longer buffer can hold ahead of
+// them (besideWindow, window.go), which is why a peer that does not obey
+// windows (a C++ SolidFrame service) keeps the short buffer; the first
+// small message after a transfer alone may wait behind up to the longer
+// buffer of bulk bytes once, as behind the long sending pipe.
+func (c *conn) growRecv(n int) {
+	if c.recvGrown {
+		return
+	}
+	if c.r.large != 1 || c.recvPipe.on {
+		c.recvAlone = 0
+		return
+	}
+	if c.recvAlone += n; c.recvAlone < pipeLongSpan || c.r.msgWindow <= 0 || !c.r.helloSeen {
+		return
+	}
+	c.recvGrown = true
+	size := max(loopbackRecvBuffer, min(recvLongBuffer, c.r.msgWindow/2))
+	if testHookRecvBuffer != nil {
+		testHookRecvBuffer(size)
+	}
+	c.rc.SetLoopbackRecvBuffer(size)
+	if testHookPipe != nil {
+		testHookPipe(c)
+	}
+}
+
+// testHookRecvBuffer, if set by a test before its services start, runs on
+// the loop with the size growRecv asks of the reactor.
+var testHookRecvBuffer func(n int)
 
 // pumpBatch returns the write batch a pump fills next (loop): a
 // pipeLongBatch buffer while the sending pipe is the long one (a large

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ipcframe/ipcframe/internal/testmsg"
+	"github.com/ipcframe/ipcframe/reactor"
 	"github.com/ipcframe/ipcframe/serde"
 	"github.com/stretchr/testify/require"
 )
@@ -408,7 +409,12 @@ func TestSendPipeMarks(t *testing.T) {
 // a small message beside the large one; the small call completes with its
 // own payload, and its completion beside the large message makes the pipe
 // short again at once. The large message is then canceled and completes
-// once.
+// once. The server's message window is long enough never to stop the
+// large message: a small message that finishes while the large one waits
+// for credit (out of the write queue, slotBlocked) did not pass beside it
+// being written, and leaves the pipe as it is until the next one does
+// (with the default 4 MiB window and the receive buffer the server grows
+// for a transfer alone, growRecv, the transfer can reach its window).
 func TestLongPipeAlone(t *testing.T) {
 	var (
 		mu          sync.Mutex
@@ -436,7 +442,7 @@ func TestLongPipeAlone(t *testing.T) {
 	sp := NewProtocol()
 	MustRegister(sp, 1, func(Context, *alongStream) {})
 	MustRegister(sp, 2, func(ctx Context, m *testmsg.Message) { _ = ctx.Respond(m) })
-	server := lcStart(t, Config{Protocol: sp, Listen: "127.0.0.1:0"})
+	server := lcStart(t, Config{Protocol: sp, Listen: "127.0.0.1:0", MessageWindow: 64 << 20})
 	cp := NewProtocol()
 	MustRegister[alongStream](cp, 1, nil)
 	MustRegister[testmsg.Message](cp, 2, nil)
@@ -446,32 +452,57 @@ func TestLongPipeAlone(t *testing.T) {
 	mu.Unlock()
 	addr := server.Addr().String()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	bigDone := make(chan error, 2)
-	_, err := clientSvc.SendContext(ctx, addr, &alongStream{src: io.LimitReader(zeros{}, 100<<30)}, 0, func(err error) { bigDone <- err })
-	require.NoError(t, err)
+	cancel, bigDone := sendAlong(t, clientSvc, addr)
 	lcRecv(t, long, "the long pipe")
 	mu.Lock()
 	require.GreaterOrEqual(t, quietAtLong, pipeLongSpan, "bytes written alone before the long pipe")
 	mu.Unlock()
 
+	calls := smallCall(t, clientSvc, addr)
+	lcRecv(t, shortCh, "the short pipe after the small call")
+
+	cancelAlong(t, cancel, bigDone, calls)
+}
+
+// sendAlong sends a 100 GiB stream message (alongStream) from client to
+// addr; cancel stops it, and its completion arrives on done.
+func sendAlong(t *testing.T, client *Service, addr string) (cancel context.CancelFunc, done chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done = make(chan error, 2)
+	_, err := client.SendContext(ctx, addr, &alongStream{src: io.LimitReader(zeros{}, 100<<30)}, 0, func(err error) { done <- err })
+	require.NoError(t, err)
+	return cancel, done
+}
+
+// smallCall sends a 1000-byte echo request from client to addr and waits
+// for its response, checked; the returned channel then receives any
+// further completion of the call (there must be none).
+func smallCall(t *testing.T, client *Service, addr string) chan error {
+	t.Helper()
 	calls := make(chan error, 2)
-	require.NoError(t, SendRequest(clientSvc, addr, testmsg.New(7, 1000), 0, func(_, resp *testmsg.Message, err error) {
+	require.NoError(t, SendRequest(client, addr, testmsg.New(7, 1000), 0, func(_, resp *testmsg.Message, err error) {
 		if err == nil {
 			err = testmsg.Verify(resp, 1000)
 		}
 		calls <- err
 	}))
 	require.NoError(t, lcRecv(t, calls, "the small call"))
-	lcRecv(t, shortCh, "the short pipe after the small call")
+	return calls
+}
 
+// cancelAlong cancels the stream message of sendAlong and checks that it
+// completes once, with ErrCanceled, and that the small call behind calls
+// (smallCall) did not complete again.
+func cancelAlong(t *testing.T, cancel context.CancelFunc, done, calls chan error) {
+	t.Helper()
 	cancel()
-	require.ErrorIs(t, lcRecv(t, bigDone, "the canceled stream"), ErrCanceled)
+	require.ErrorIs(t, lcRecv(t, done, "the canceled stream"), ErrCanceled)
 	select {
 	case err := <-calls:
 		t.Fatalf("the small call completed twice: %v", err)
-	case err := <-bigDone:
+	case err := <-done:
 		t.Fatalf("the stream completed twice: %v", err)
 	default:
 	}
@@ -499,3 +530,103 @@ type discardSink struct{}
 
 func (discardSink) Write(p []byte) (int, error) { return len(p), nil }
 func (discardSink) Close() error                { return nil }
+
+// TestGrowRecvRule checks when a connection lengthens its receive buffer
+// (growRecv): only once one large message has been arriving alone (no
+// other large one, no small one beside it) for pipeLongSpan bytes, from a
+// peer whose messages obey this end's windows; only once; never beyond
+// half the message window.
+func TestGrowRecvRule(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		set       func(c *conn)
+		n         int // bytes of this read
+		grown     bool
+		buffer    int
+		wantAlone int
+	}{
+		{"large alone for long", func(*conn) {}, 0, true, recvLongBuffer, pipeLongSpan},
+		{"not yet long", func(c *conn) { c.recvAlone = pipeLongSpan - 11 }, 10, false, 0, pipeLongSpan - 1},
+		{"long with this read", func(c *conn) { c.recvAlone = pipeLongSpan - 10 }, 10, true, recvLongBuffer, pipeLongSpan},
+		{"no large message", func(c *conn) { c.r.large = 0 }, 10, false, 0, 0},
+		{"two large messages", func(c *conn) { c.r.large = 2 }, 10, false, 0, 0},
+		{"small messages beside", func(c *conn) { c.recvPipe.on = true }, 10, false, 0, 0},
+		{"peer without windows", func(c *conn) { c.r.helloSeen = false }, 0, false, 0, pipeLongSpan},
+		{"windows off here", func(c *conn) { c.r.msgWindow = -1 }, 0, false, 0, pipeLongSpan},
+		{"already grown", func(c *conn) { c.recvGrown = true }, 0, true, 0, pipeLongSpan},
+		{"small message window", func(c *conn) { c.r.msgWindow = 1 << 20 }, 0, true, 512 << 10, pipeLongSpan},
+		{"window below the short buffer", func(c *conn) { c.r.msgWindow = windowInitial }, 0, true, loopbackRecvBuffer, pipeLongSpan},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &conn{
+				r:         &reader{large: 1, msgWindow: DefaultMessageWindow, helloSeen: true},
+				rc:        &reactor.Conn{}, // not loopback: SetLoopbackRecvBuffer does nothing
+				recvAlone: pipeLongSpan,
+			}
+			tc.set(c)
+			buffer := 0
+			testHookRecvBuffer = func(n int) { buffer = n }
+			t.Cleanup(func() { testHookRecvBuffer = nil })
+			c.growRecv(tc.n)
+			require.Equal(t, tc.grown, c.recvGrown)
+			require.Equal(t, tc.buffer, buffer, "receive buffer asked for")
+			require.Equal(t, tc.wantAlone, c.recvAlone, "bytes counted alone")
+		})
+	}
+}
+
+// TestRecvBufferGrowsAlone follows the receiving end of one connection
+// through a large stream message arriving alone: the receive buffer is
+// lengthened once, after pipeLongSpan bytes without a small message
+// beside it, to recvLongBuffer; a small call beside the transfer then
+// still completes, once, with its own payload (the windows bound the bulk
+// bytes ahead of it), and the canceled stream completes once.
+func TestRecvBufferGrowsAlone(t *testing.T) {
+	var (
+		mu          sync.Mutex
+		serverSvc   *Service
+		quietAtGrow int
+		grown       = make(chan int, 1)
+	)
+	testHookPipe = func(c *conn) {
+		mu.Lock()
+		defer mu.Unlock()
+		if c.svc == serverSvc && c.recvGrown && grown != nil {
+			quietAtGrow = c.recvAlone
+			grown <- c.recvAlone
+			grown = nil
+		}
+	}
+	asked := make(chan int, 4)
+	testHookRecvBuffer = func(n int) { asked <- n }
+	t.Cleanup(func() { testHookPipe, testHookRecvBuffer = nil, nil })
+
+	sp := NewProtocol()
+	MustRegister(sp, 1, func(Context, *alongStream) {})
+	MustRegister(sp, 2, func(ctx Context, m *testmsg.Message) { _ = ctx.Respond(m) })
+	mu.Lock()
+	serverSvc = lcStart(t, Config{Protocol: sp, Listen: "127.0.0.1:0"})
+	grownCh := grown
+	mu.Unlock()
+	cp := NewProtocol()
+	MustRegister[alongStream](cp, 1, nil)
+	MustRegister[testmsg.Message](cp, 2, nil)
+	client := lcStart(t, Config{Protocol: cp})
+	addr := serverSvc.Addr().String()
+
+	cancel, bigDone := sendAlong(t, client, addr)
+	lcRecv(t, grownCh, "the longer receive buffer")
+	require.Equal(t, recvLongBuffer, lcRecv(t, asked, "the buffer asked of the reactor"))
+	mu.Lock()
+	require.GreaterOrEqual(t, quietAtGrow, pipeLongSpan, "bytes received alone before the buffer grew")
+	mu.Unlock()
+
+	calls := smallCall(t, client, addr)
+
+	cancelAlong(t, cancel, bigDone, calls)
+	select {
+	case n := <-asked:
+		t.Fatalf("the receive buffer was set again: %d", n)
+	default:
+	}
+}

@@ -1,7 +1,5 @@
 package reactor
 
-import "golang.org/x/sys/unix"
-
 // Per-connection pipe length.
 //
 // HighWater, LowWater and NotSentLowat (Config) are the defaults of every
@@ -50,10 +48,9 @@ func (c *Conn) lowMark() int {
 // SetLoopbackRecvBuffer sets the receive buffer (SO_RCVBUF) of c, if its
 // peer is a loopback address, to n bytes; zero or negative restores
 // Config.LoopbackRecvBuffer (loop-only). Other connections keep the
-// kernel's autotuning. ipc lengthens it for a large message arriving alone
-// (ipc/recvbuffer.go); it never shortens it while bytes flow, since a buffer
-// shrunk below the window the kernel has advertised drops the segments in
-// flight.
+// kernel's autotuning. ipc shortens it while small messages arrive beside a
+// large one: the bytes a reader has not consumed yet sit in this buffer,
+// and a small message sent behind them waits for all of them.
 func (c *Conn) SetLoopbackRecvBuffer(n int) {
 	if c.dead || !c.loopback {
 		return
@@ -62,17 +59,4 @@ func (c *Conn) SetLoopbackRecvBuffer(n int) {
 		n = c.r.cfg.LoopbackRecvBuffer
 	}
 	setRecvBuffer(c.fd, n)
-}
-
-// RecvBuffer reports c's receive buffer as the kernel accounts it
-// (SO_RCVBUF: twice what was set), or 0 once c is closed (loop-only).
-func (c *Conn) RecvBuffer() int {
-	if c.dead {
-		return 0
-	}
-	n, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
-	if err != nil {
-		return 0
-	}
-	return n
 }
