@@ -24,12 +24,14 @@ func TestExecuteWhileStalled(t *testing.T) {
 	nc := p.accept(t) // never read until the end
 
 	buf := make([]byte, 64<<10)
+	var fillErr error // written on the loop, read after onLoop returns
 	fill := func() {
-		for c.Writable() {
-			require.NoError(t, c.Write(buf))
+		for fillErr == nil && c.Writable() {
+			fillErr = c.Write(buf)
 		}
 	}
 	onLoop(t, c, fill) // the buffer is at HighWater now; the next pump stalls
+	require.NoError(t, fillErr)
 
 	ran := make(chan int, 3)
 	require.NoError(t, c.Execute(func() { ran <- 1 }))
