@@ -294,6 +294,32 @@ func (c *conn) pump() {
 	}
 }
 
+// flushWaiting is the reader's mid-feed flush (reader.feed): it writes
+// the connection's output (flushMidFeed) only when a message that has not
+// started yet waits for it (a response a handler gave, a caller's request,
+// a command), and reports whether the connection is still open. Bulk chunks
+// and window credit alone wait for the pump after the feed: a flush for them
+// is a write per dispatched message that moves no small message (at the
+// client the first flush after a completion runs before the woken caller
+// has queued its next request).
+func (c *conn) flushWaiting() bool {
+	if c.closed {
+		return false
+	}
+	if !c.newOutput() {
+		return true
+	}
+	return c.flushMidFeed()
+}
+
+// newOutput reports whether a message or command that has not started
+// waits to be written: in the direct queue, the pool's queue, raw sends,
+// the relay, or the writer's queue (loop).
+func (c *conn) newOutput() bool {
+	return c.directN.Load() > 0 || c.rawOutN.Load() > 0 || c.relay != nil ||
+		(c.pool != nil && c.pool.queuedN.Load() > 0) || c.w.newWaiting()
+}
+
 // retireAt is how many requests canceled while waiting, and never
 // answered, retire the connection: half of MaxResponseWait, at least 1.
 func (c *conn) retireAt() int { return max(1, c.svc.cfg.MaxResponseWait/2) }

@@ -296,6 +296,22 @@ func (w *writer) hasOutput() bool {
 	return w.wq.len() > 0 || w.hasControl()
 }
 
+// newWaiting reports whether a message not started yet, or a command
+// other than credit (cancels, the hello), waits to be written. New
+// messages go near the front of the write queue (insertNew), after at most
+// one message whose header is under way.
+func (w *writer) newWaiting() bool {
+	if len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0 || w.helloPending {
+		return true
+	}
+	for k := 0; k < min(2, w.wq.len()); k++ {
+		if w.slots[w.wq.at(k)].phase == slotQueued {
+			return true
+		}
+	}
+	return false
+}
+
 // hasControl reports whether commands other than chunks wait.
 func (w *writer) hasControl() bool {
 	return len(w.cancelReqs) > 0 || len(w.cancelMsgs) > 0 || len(w.windows) > 0 || len(w.starts) > 0 || w.helloPending || w.acks > 0
