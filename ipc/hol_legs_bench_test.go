@@ -3,6 +3,7 @@ package ipc_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -91,4 +92,116 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHeadOfLineBulk runs 16 MiB messages (echoed, or one way) on one
+// connection for -hol.window, alone (calls=0), beside 1 KiB calls at c=1
+// from the start (calls=1), or beside calls that start after the warm-up
+// (calls=late, the order of the hol workload: the flow first ran alone,
+// grew its window to MessageWindow and its receive buffer, pipe.go). It
+// reports the bulk flow's MB/s, the small calls per second, and their
+// first, p99 and slowest latencies: the states to profile side by side
+// (-test.cpuprofile, one sub-benchmark per process) when the bulk flow
+// beside the calls is compared with the flow alone (docs/benchmarks.md,
+// "Head-of-line at c=1, eighth session"). The first half second is a
+// warm-up; the bulk flow counts whole messages, so use windows of seconds;
+// with calls=1 the first call also waits for the connection to open.
+func BenchmarkHeadOfLineBulk(b *testing.B) {
+	for _, bulk := range []string{"echo", "oneway"} {
+		for _, calls := range []string{"0", "1", "late"} {
+			b.Run(fmt.Sprintf("bulk=%s/calls=%s", bulk, calls), func(b *testing.B) {
+				client := startBenchService(b, ipc.Config{Protocol: hol.ClientProtocol()})
+				server := startBenchService(b, ipc.Config{Protocol: hol.ServerProtocol(), Listen: "127.0.0.1:0"})
+				c := &hol.IPC{Svc: client, Addr: server.Addr().String(), BulkEcho: bulk == "echo"}
+				for range b.N {
+					res, err := holBulkWindow(c, calls, 500*time.Millisecond, *holWindow)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(res.mbps, "bulk-MB/s")
+					b.ReportMetric(res.callsPerSec, "calls/s")
+					if len(res.lat) > 0 {
+						b.ReportMetric(float64(res.lat[0].Microseconds()), "first-µs")
+						slices.Sort(res.lat)
+						b.ReportMetric(float64(res.lat[len(res.lat)*99/100].Microseconds()), "p99-µs")
+						b.ReportMetric(float64(res.lat[len(res.lat)-1].Microseconds()), "max-µs")
+					}
+				}
+			})
+		}
+	}
+}
+
+// holBulkResult is what holBulkWindow measured: the bulk rate, the small
+// calls per second in the measured window, and the latency of every small
+// call, in the order they were made.
+type holBulkResult struct {
+	mbps, callsPerSec float64
+	lat               []time.Duration
+}
+
+// holBulkWindow moves 16 MiB messages through c and, unless calls is "0",
+// issues 1 KiB calls one at a time beside them ("1": from the start,
+// "late": from the end of the warm-up); it measures both for window after
+// warm.
+func holBulkWindow(c *hol.IPC, calls string, warm, window time.Duration) (holBulkResult, error) {
+	ctx := context.Background()
+	var stop, measuring atomic.Bool
+	var moved, done atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	loop := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				if err := f(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	big, p := make([]byte, 16<<20), make([]byte, 1<<10)
+	n := int64(len(big))
+	if c.BulkEcho {
+		n *= 2
+	}
+	loop(func() error {
+		err := c.Bulk(ctx, big)
+		if measuring.Load() {
+			moved.Add(n)
+		}
+		return err
+	})
+	var lat []time.Duration // owned by the small caller until wg.Wait
+	small := func() error {
+		t0 := time.Now()
+		err := c.Small(ctx, p)
+		lat = append(lat, time.Since(t0))
+		if measuring.Load() {
+			done.Add(1)
+		}
+		return err
+	}
+	if calls == "1" {
+		loop(small)
+	}
+	time.Sleep(warm)
+	if calls == "late" {
+		loop(small)
+	}
+	measuring.Store(true)
+	start := time.Now()
+	time.Sleep(window)
+	measuring.Store(false)
+	d := time.Since(start)
+	stop.Store(true)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return holBulkResult{}, err
+	default:
+	}
+	return holBulkResult{float64(moved.Load()) / d.Seconds() / 1e6, float64(done.Load()) / d.Seconds(), lat}, nil
 }
