@@ -308,10 +308,13 @@ var testHookFlushMidFeed func()
 // flushMidFeed writes the connection's output while its reader is in the
 // middle of a long input beside a large message (reader.feed, after a
 // dispatch), and reports whether the connection is still open (loop). A
-// small message's response, the next request of a caller the dispatch
-// woke, or window credit would otherwise wait until the loop had decoded
-// the rest of the input (up to a read buffer of bulk bytes) before the
-// pump after the feed.
+// small message's response or the next request of a caller the dispatch
+// woke would otherwise wait until the loop had decoded the rest of the
+// input (up to a read buffer of bulk bytes) before the pump after the
+// feed. The reader calls it through conn.flushWaiting, which skips it
+// when only bulk chunks or window credit wait (those go with the pump
+// after the feed), and at most once per midFeedFlushEvery bytes of input
+// after the feed's first dispatch (reader.go).
 func (c *conn) flushMidFeed() bool {
 	if c.closed {
 		return false
