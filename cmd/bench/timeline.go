@@ -105,7 +105,8 @@ func (r *runner) measure(ctx context.Context, d time.Duration, completed func() 
 // testHookWindowDone, if set by a test, decides when a measured window
 // whose time is up ends: measure asks it at the end of the window's time
 // and at each sample after that, with the completions measured so far, the
-// samples taken and how long past its time the window is, and ends the
+// samples taken and how long past its time the window is (0 at the first
+// call of a window, at the end of its time), and ends the
 // window once it reports true (ctx still ends it at once). Tests hold a
 // window open until what they assert on has happened, so that a process
 // that gets no CPU for a whole window does not fail them (docs/testing.md).

@@ -11,16 +11,26 @@ import (
 const windowHoldLimit = 60 * time.Second
 
 // holdWindow keeps each measured window of the test (measure) open past
-// its duration until at least one completion was measured in it and at
-// least minSamples samples were taken, so that the test's assertions on
-// requests and samples do not depend on the process getting CPU within
-// the window's wall time (a loaded CI machine can starve it for longer
-// than a window). The returned func stops holding (for a later window that
-// must complete nothing); the test's cleanup stops it too.
-func holdWindow(t *testing.T, minSamples int) (stop func()) {
+// its duration until at least one completion was measured in it, at least
+// minSamples samples were taken and, if count is not nil, count grew after
+// the window's time was up (so that it grew within the window), so that the
+// test's assertions on requests, samples and counts do not depend on the
+// process getting CPU within the window's wall time (a loaded CI machine
+// can starve it for longer than a window). The returned func stops holding
+// (for a later window that must complete nothing); the test's cleanup
+// stops it too.
+func holdWindow(t *testing.T, minSamples int, count func() uint64) (stop func()) {
 	t.Helper()
+	var base uint64 // count at the end of the window's time
 	testHookWindowDone = func(measured int64, samples int, overtime time.Duration) bool {
-		return measured > 0 && samples >= minSamples || overtime >= windowHoldLimit
+		grew := true
+		if count != nil {
+			if overtime == 0 {
+				base = count()
+			}
+			grew = count() > base
+		}
+		return measured > 0 && samples >= minSamples && grew || overtime >= windowHoldLimit
 	}
 	stop = func() { testHookWindowDone = nil }
 	t.Cleanup(stop)
