@@ -15,6 +15,7 @@ import (
 // TestEchoCLI runs the whole command in-process (embedded server) for about
 // a second at concurrency 4 and checks the table and the JSON file.
 func TestEchoCLI(t *testing.T) {
+	holdWindow(t, 0, nil)
 	path := filepath.Join(t.TempDir(), "out.json")
 	var stdout, stderr bytes.Buffer
 	err := run([]string{"-duration", "800ms", "-warmup", "200ms", "-concurrency", "4", "-quiet", "-json", path}, &stdout, &stderr)
@@ -54,6 +55,7 @@ func TestEchoCLI(t *testing.T) {
 
 // TestConcurrencyList checks that a list of concurrencies gives one row each.
 func TestConcurrencyList(t *testing.T) {
+	holdWindow(t, 0, nil)
 	var stdout, stderr bytes.Buffer
 	err := run([]string{"-duration", "200ms", "-warmup", "50ms", "-concurrency", "1,3", "-size", "100", "-quiet", "-json", "-"}, &stdout, &stderr)
 	if err != nil {
@@ -83,6 +85,9 @@ func TestOneway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A one-way send completes when written: the window is also held
+	// until the server has received a message within it (ServerMsgs).
+	holdWindow(t, 0, func() uint64 { _, n := srv.Stats(); return n })
 	defer func() {
 		if err := srv.Stop(); err != nil {
 			t.Error(err)
@@ -130,6 +135,7 @@ func TestParseList(t *testing.T) {
 // at run time and verified), and checks that the server really speaks TLS:
 // a plain client of it completes nothing.
 func TestTLS(t *testing.T) {
+	stopHolding := holdWindow(t, 0, nil)
 	var stdout, stderr bytes.Buffer
 	err := run([]string{"-tls", "-duration", "300ms", "-warmup", "100ms", "-concurrency", "4", "-quiet", "-json", "-"}, &stdout, &stderr)
 	if err != nil {
@@ -143,6 +149,7 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("results %+v", results)
 	}
 
+	stopHolding() // the plain client must complete nothing
 	srv, err := StartServer("127.0.0.1:0", ServiceOptions{TLS: true})
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,7 @@ func TestHelpExitsZero(t *testing.T) {
 // requests; the HTML page is self-contained and draws its charts in a
 // real headless browser.
 func TestHTMLReport(t *testing.T) {
+	holdWindow(t, 5, nil)
 	dir := t.TempDir()
 	htmlPath, jsonPath := filepath.Join(dir, "report.html"), filepath.Join(dir, "out.json")
 	var stdout, stderr bytes.Buffer
