@@ -246,17 +246,21 @@ func TestSegCacheNoAllocations(t *testing.T) {
 		})
 	}
 	small, large := allocs(1<<20, true), allocs(4<<20, true)
-	// Under -race sync.Pool drops a quarter of what is put back, and a GC
-	// during a round can make a pool allocate its per-P array again
-	// (sync.Pool.pinSlow): both only add allocations, in some rounds and
-	// not others (1 MiB and 4 MiB each read 3 or 4 in 30 runs). When the
-	// two differ by more than one, measure again and keep the least of
-	// each: a real per-segment allocation is in every measurement. Without
-	// -race (CI runs this test so too) one measurement is exact.
-	for try := 1; raceEnabled && large > small+1 && try < 4; try++ {
-		small, large = min(small, allocs(1<<20, true)), min(large, allocs(4<<20, true))
-	}
 	smallNo, largeNo := allocs(1<<20, false), allocs(4<<20, false)
+	// A GC during a round empties the sync.Pools the messages come from
+	// (each round allocates a fresh final array, so a GC can fall in any
+	// round), and under -race sync.Pool also drops a quarter of what is put
+	// back and a GC can make a pool allocate its per-P array again
+	// (sync.Pool.pinSlow): all only add allocations, in some rounds and not
+	// others (CI once read 6 for the 1 MiB value with the cache, without
+	// -race, where 3 is exact). While an assertion below would fail,
+	// measure all four again, up to three more times, and keep the least of
+	// each: a real per-segment allocation is in every measurement.
+	fails := func() bool { return large > small+1 || largeNo-large < 5 || smallNo-small < 3 }
+	for try := 1; fails() && try < 4; try++ {
+		small, large = min(small, allocs(1<<20, true)), min(large, allocs(4<<20, true))
+		smallNo, largeNo = min(smallNo, allocs(1<<20, false)), min(largeNo, allocs(4<<20, false))
+	}
 	t.Logf("allocations per message: 1 MiB %.1f, 4 MiB %.1f; without the cache %.1f, %.1f", small, large, smallNo, largeNo)
 	// The decoder alone is pinned exactly (serde TestDecodeSegmentPoolNoAlloc).
 	require.LessOrEqual(t, large, small+1, "a larger value (more segments) allocates more")
