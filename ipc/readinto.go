@@ -22,6 +22,23 @@ import (
 // follows at once, so a 64 KiB packet costs one readv(2) and no copy of its
 // data; anything else in it is kept as a cut packet (conn.rest).
 //
+// A feed that ends exactly at a packet's end leaves nothing open, and the
+// next readiness would go to gnet, whose read takes everything the socket
+// holds (up to 256 KiB) through the loop's buffer. On loopback the sender's
+// writes land whole, so a receiver that keeps up sees exactly that after
+// nearly every EAGAIN: without more, two thirds of a 64 MiB value came
+// through the loop's buffer (docs/benchmarks.md, "64 MiB one way,
+// receiving side, ninth session"). So while the connection's only message
+// is a value with room and no packet is open or cut, the reader reads
+// ahead: the next packet's headers, as long as those of a chunk of that
+// value, into the tail, and the data a packet as long as the last one
+// would carry straight into the value's space (aheadRead). If the headers
+// open a packet of that value (tryOpen, all its checks), the bytes that
+// landed are its data; bytes beyond its end, or all of them if the headers
+// turn out to be anything else, are copied out of the value's space (whose
+// bytes beyond the value's length nobody reads) and fed through the
+// ordinary path, as if gnet had read them.
+//
 // Bytes of an open packet that arrive through the loop's buffer instead
 // (the direct read stopped at EAGAIN and the next readiness went to gnet)
 // are decoded as usual, with a copy. The declared size is trusted no
@@ -160,13 +177,30 @@ func (r *reader) openPiece(data []byte, filled int) error {
 // straight into its value, and the next packet's headers into the tail
 // (loop, after a feed).
 func (c *conn) armReadInto() {
+	c.r.ahead.on = false
 	if c.closed || c.raw {
 		return
 	}
 	if sp := c.r.openSpace(); sp != nil {
 		c.rc.ReadInto(sp, c.r.tail[:c.r.open.hdr])
+		return
+	}
+	if len(c.rest) > 0 {
+		return // a cut packet: its bytes complete it first (conn.feed)
+	}
+	if hdr, sp := c.r.aheadSpace(); sp != nil {
+		if testHookArmAhead != nil {
+			testHookArmAhead(hdr, len(sp))
+		}
+		c.r.ahead.on = c.rc.ReadInto(c.r.tail[:hdr], sp)
+		c.r.ahead.hdr = hdr
 	}
 }
+
+// testHookArmAhead, if set by a test before its services start, runs on
+// the loop when a read ahead is about to be asked for, with the header
+// bytes and the value space it names.
+var testHookArmAhead func(hdr, space int)
 
 // onReadInto takes n bytes the reactor read straight into the open
 // packet's value and, beyond its data, into the tail (loop).
@@ -176,10 +210,17 @@ func (c *conn) onReadInto(n int) {
 	}
 	c.lastRecv, c.recvInWindow = c.svc.cfg.Clock.Now(), true
 	c.countReceived(n)
-	k := min(n, c.r.open.rest)
 	c.dispatching.Store(true)
-	err := c.r.openFilled(k)
-	tail := c.r.tail[:n-k]
+	var tail []byte
+	var err error
+	if c.r.ahead.on {
+		c.r.ahead.on = false
+		tail, err = c.r.aheadFilled(n)
+	} else {
+		k := min(n, c.r.open.rest)
+		err = c.r.openFilled(k)
+		tail = c.r.tail[:n-k]
+	}
 	if err == nil && len(tail) > 0 {
 		err = c.feed(tail)
 	}
@@ -193,3 +234,77 @@ func (c *conn) onReadInto(n int) {
 // testHookReadInto, if set by a test before its services start, runs on
 // the loop with the size of each read made straight into a value.
 var testHookReadInto func(n int)
+
+// aheadRead is a direct read armed while no packet is open: the next
+// packet's headers into the tail, its predicted data into a value's space
+// (see above; reader-owned).
+type aheadRead struct {
+	on    bool   // armed: the next onReadInto is this read's
+	hdr   int    // header bytes asked for in the tail
+	spill []byte // bytes read ahead that are not the value's, copied out to be fed; kept for the next time
+}
+
+// aheadSpace returns the length of the headers of a packet carrying the
+// next chunk of the value being received, and the space its data would
+// fill if the packet is as long as the last one, when the connection's only
+// message under way is in its body with such room; else 0, nil.
+func (r *reader) aheadSpace() (int, []byte) {
+	if !r.direct || r.open.on || r.pktLen == 0 {
+		return 0, nil
+	}
+	var sp []byte
+	slot := -1
+	for i, s := range r.slots {
+		if s == nil {
+			continue
+		}
+		if slot >= 0 || s.phase != rBody || s.async != nil {
+			return 0, nil
+		}
+		slot, sp = i, s.dec.ValueSpace()
+	}
+	hl := 1 + serde.CrossLen(uint64(slot)) + 2 // the chunk's command, slot, length
+	if slot < 0 || len(sp) == 0 || r.pktLen <= hl {
+		return 0, nil
+	}
+	return packetHeaderSize + hl, sp[:min(len(sp), r.pktLen-hl)]
+}
+
+// aheadFilled takes n bytes of a read armed by aheadSpace: the headers in
+// the tail, then data in the value's space. It returns the bytes that must
+// go through the ordinary path (conn.feed), which no longer alias the
+// value's space.
+func (r *reader) aheadFilled(n int) ([]byte, error) {
+	hdr := r.ahead.hdr
+	if n <= hdr {
+		return r.tail[:n], nil // a cut header: conn.feed keeps it
+	}
+	var sp []byte
+	for _, s := range r.slots {
+		if s != nil {
+			sp = s.dec.ValueSpace()
+			break
+		}
+	}
+	d := n - hdr // landed in sp
+	if d > len(sp) {
+		return nil, fmt.Errorf("%w: %d bytes read ahead into a value with room for %d", ErrBadChunk, d, len(sp))
+	}
+	ok, err := r.tryOpen(r.tail[:hdr])
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		// Not a chunk of the value: everything read goes the ordinary way.
+		r.ahead.spill = append(append(r.ahead.spill[:0], r.tail[:hdr]...), sp[:d]...)
+		return r.ahead.spill, nil
+	}
+	k := min(d, r.open.rest)
+	// Bytes beyond the packet leave the value's space before the value
+	// takes the packet's data (and may complete).
+	r.ahead.spill = append(r.ahead.spill[:0], sp[k:d]...)
+	if err := r.openFilled(k); err != nil {
+		return nil, err
+	}
+	return r.ahead.spill, nil
+}
