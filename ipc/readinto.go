@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/ipcframe/ipcframe/reactor"
 	"github.com/ipcframe/ipcframe/serde"
 )
 
@@ -118,24 +119,6 @@ func (r *reader) openFeed(data []byte) (int, error) {
 	return k, r.openPiece(data[:k], 0)
 }
 
-// openSpace returns the memory the open packet's remaining data goes to,
-// nil when no packet is open or its value has no room (then its bytes come
-// through the loop's buffer).
-func (r *reader) openSpace() []byte {
-	if !r.open.on {
-		return nil
-	}
-	s := r.slot(r.open.slot)
-	if s == nil {
-		return nil
-	}
-	sp := s.dec.ValueSpace()
-	if len(sp) < r.open.rest {
-		return nil
-	}
-	return sp[:r.open.rest]
-}
-
 // openFilled takes n bytes read into openSpace (n at most its length).
 func (r *reader) openFilled(n int) error {
 	if n <= 0 {
@@ -173,37 +156,30 @@ func (r *reader) openPiece(data []byte, filled int) error {
 	return nil
 }
 
-// armReadInto asks the reactor to read the open packet's remaining data
-// straight into its value, and the next packet's headers into the tail
-// (loop, after a feed).
+// armReadInto asks the reactor to read straight into the value being
+// received, as planned by planRead (loop, after a feed).
 func (c *conn) armReadInto() {
-	c.r.ahead.on = false
+	c.r.plan.on = false
 	if c.closed || c.raw {
 		return
 	}
-	if sp := c.r.openSpace(); sp != nil {
-		c.rc.ReadInto(sp, c.r.tail[:c.r.open.hdr])
+	bufs := c.r.planRead(len(c.rest) > 0)
+	if len(bufs) == 0 {
 		return
 	}
-	if len(c.rest) > 0 {
-		return // a cut packet: its bytes complete it first (conn.feed)
+	if testHookArmAhead != nil && c.r.plan.first == 0 {
+		testHookArmAhead(c.r.plan.hdr, c.r.plan.lens[0])
 	}
-	if hdr, sp := c.r.aheadSpace(); sp != nil {
-		if testHookArmAhead != nil {
-			testHookArmAhead(hdr, len(sp))
-		}
-		c.r.ahead.on = c.rc.ReadInto(c.r.tail[:hdr], sp)
-		c.r.ahead.hdr = hdr
-	}
+	c.r.plan.on = c.rc.ReadIntoBufs(bufs)
 }
 
 // testHookArmAhead, if set by a test before its services start, runs on
-// the loop when a read ahead is about to be asked for, with the header
-// bytes and the value space it names.
-var testHookArmAhead func(hdr, space int)
+// the loop when a read ahead (no packet open) is about to be asked for,
+// with the header bytes and the data bytes of its first predicted packet.
+var testHookArmAhead func(hdr, data int)
 
-// onReadInto takes n bytes the reactor read straight into the open
-// packet's value and, beyond its data, into the tail (loop).
+// onReadInto takes n bytes the reactor read straight into the planned
+// buffers (loop).
 func (c *conn) onReadInto(n int) {
 	if testHookReadInto != nil {
 		testHookReadInto(n)
@@ -211,21 +187,19 @@ func (c *conn) onReadInto(n int) {
 	c.lastRecv, c.recvInWindow = c.svc.cfg.Clock.Now(), true
 	c.countReceived(n)
 	c.dispatching.Store(true)
-	var tail []byte
+	var spill []byte
 	var err error
-	if c.r.ahead.on {
-		c.r.ahead.on = false
-		tail, err = c.r.aheadFilled(n)
+	if c.r.plan.on {
+		c.r.plan.on = false
+		spill, err = c.r.planFilled(n)
 	} else {
-		k := min(n, c.r.open.rest)
-		err = c.r.openFilled(k)
-		tail = c.r.tail[:n-k]
+		err = fmt.Errorf("%w: %d bytes read into no plan", ErrBadChunk, n)
 	}
-	if err == nil && len(tail) > 0 {
-		err = c.feed(tail)
+	if err == nil && len(spill) > 0 {
+		err = c.feed(spill)
 	}
 	c.dispatching.Store(false)
-	if c.afterFeed(tail, n, err) {
+	if c.afterFeed(spill, n, err) {
 		c.pump()
 	}
 	c.armReadInto()
@@ -235,76 +209,161 @@ func (c *conn) onReadInto(n int) {
 // the loop with the size of each read made straight into a value.
 var testHookReadInto func(n int)
 
-// aheadRead is a direct read armed while no packet is open: the next
-// packet's headers into the tail, its predicted data into a value's space
-// (see above; reader-owned).
-type aheadRead struct {
-	on    bool   // armed: the next onReadInto is this read's
-	hdr   int    // header bytes asked for in the tail
-	spill []byte // bytes read ahead that are not the value's, copied out to be fed; kept for the next time
+// maxPlanPackets is the most packets one direct read predicts: with the
+// open packet's rest, 1 + 2*3 buffers; without, 2*4 (reactor.MaxReadIntoBufs).
+const maxPlanPackets = reactor.MaxReadIntoBufs / 2
+
+// maxKeptSpill bounds the spill buffer a reader keeps between reads: about
+// one packet (a larger one, after a mismatch early in a long plan, is
+// dropped after use).
+const maxKeptSpill = packetHeaderSize + maxPacketPayload + directTailSize
+
+// readPlan is the direct read asked for (reader-owned): first data bytes
+// of the open packet (0: none open), then pkts packets predicted to carry
+// the value's next chunks, each as long as the last packet parsed: its
+// headers (hdr bytes) into heads[i], its data (lens[i] bytes) into the
+// value's space, right after the previous one's. bufs are the buffers in
+// read order.
+type readPlan struct {
+	on    bool // asked for: the next onReadInto is this read's
+	slot  uint32
+	first int
+	hdr   int
+	pkts  int
+	lens  [maxPlanPackets]int
+	heads [maxPlanPackets][directTailSize]byte
+	bufs  [reactor.MaxReadIntoBufs][]byte
+	spill []byte // bytes read that go the ordinary way, copied out of the buffers
 }
 
-// aheadSpace returns the length of the headers of a packet carrying the
-// next chunk of the value being received, and the space its data would
-// fill if the packet is as long as the last one, when the connection's only
-// message under way is in its body with such room; else 0, nil.
-func (r *reader) aheadSpace() (int, []byte) {
-	if !r.direct || r.open.on || r.pktLen == 0 {
-		return 0, nil
+// planRead plans the next direct read and returns its buffers, none when
+// no value can take bytes straight from the socket: the open packet's
+// remaining data, then as many predicted packets as the value's space and
+// the buffers allow. With no packet open, it plans only while the
+// connection's only message under way is in a value's body, and no cut
+// packet waits (cut).
+func (r *reader) planRead(cut bool) [][]byte {
+	p := &r.plan
+	p.first, p.pkts = 0, 0
+	clear(p.bufs[:]) // no reference to a value's array outlives its read
+	if !r.direct {
+		return nil
 	}
 	var sp []byte
-	slot := -1
-	for i, s := range r.slots {
+	if r.open.on {
+		s := r.slot(r.open.slot)
 		if s == nil {
-			continue
+			return nil
 		}
-		if slot >= 0 || s.phase != rBody || s.async != nil {
-			return 0, nil
+		p.slot, sp, p.first = r.open.slot, s.dec.ValueSpace(), r.open.rest
+		if len(sp) < p.first {
+			return nil
 		}
-		slot, sp = i, s.dec.ValueSpace()
+	} else {
+		if cut {
+			return nil // its bytes complete it first (conn.feed)
+		}
+		found := false
+		for i, s := range r.slots {
+			if s == nil {
+				continue
+			}
+			if found || s.phase != rBody || s.async != nil {
+				return nil
+			}
+			found, p.slot, sp = true, uint32(i), s.dec.ValueSpace()
+		}
+		if len(sp) == 0 {
+			return nil
+		}
 	}
-	hl := 1 + serde.CrossLen(uint64(slot)) + 2 // the chunk's command, slot, length
-	if slot < 0 || len(sp) == 0 || r.pktLen <= hl {
-		return 0, nil
+	n := 0
+	if p.first > 0 {
+		p.bufs[n] = sp[:p.first]
+		n++
 	}
-	return packetHeaderSize + hl, sp[:min(len(sp), r.pktLen-hl)]
+	hl := 1 + serde.CrossLen(uint64(p.slot)) + 2 // the chunk's command, slot, length
+	p.hdr = packetHeaderSize + hl
+	l := r.pktLen - hl // the last packet's chunk data
+	for off := p.first; l > 0 && off < len(sp) && p.pkts < maxPlanPackets && n+2 <= len(p.bufs); p.pkts++ {
+		d := min(l, len(sp)-off)
+		p.lens[p.pkts] = d
+		p.bufs[n], p.bufs[n+1] = p.heads[p.pkts][:p.hdr], sp[off:off+d]
+		n += 2
+		off += d
+	}
+	return p.bufs[:n]
 }
 
-// aheadFilled takes n bytes of a read armed by aheadSpace: the headers in
-// the tail, then data in the value's space. It returns the bytes that must
-// go through the ordinary path (conn.feed), which no longer alias the
-// value's space.
-func (r *reader) aheadFilled(n int) ([]byte, error) {
-	hdr := r.ahead.hdr
-	if n <= hdr {
-		return r.tail[:n], nil // a cut header: conn.feed keeps it
+// planFilled takes n bytes read into the planned buffers: the open
+// packet's data, then each predicted packet whose headers open a chunk of
+// the planned value (tryOpen, all its checks), as far as its data landed
+// where predicted. From the first byte that is not so (headers that open
+// nothing or another slot's packet, a packet shorter or longer than
+// predicted), the rest is copied out of the buffers, in order, and
+// returned to be fed the ordinary way; the bytes in the value's space
+// beyond its length are read by nobody else meanwhile.
+func (r *reader) planFilled(n int) ([]byte, error) {
+	p := &r.plan
+	if cap(p.spill) > maxKeptSpill {
+		p.spill = nil
 	}
-	var sp []byte
-	for _, s := range r.slots {
-		if s != nil {
-			sp = s.dec.ValueSpace()
-			break
+	i := 0 // buffer
+	if p.first > 0 {
+		k := min(n, p.first)
+		if err := r.openFilled(k); err != nil {
+			return nil, err
 		}
+		n -= k
+		i++
 	}
-	d := n - hdr // landed in sp
-	if d > len(sp) {
-		return nil, fmt.Errorf("%w: %d bytes read ahead into a value with room for %d", ErrBadChunk, d, len(sp))
+	for j := 0; j < p.pkts && n > 0; j++ {
+		if n < p.hdr {
+			return r.gather(nil, i, n), nil // cut headers: conn.feed keeps them
+		}
+		ok, err := r.tryOpen(p.bufs[i])
+		if err != nil {
+			return nil, err
+		}
+		region := p.bufs[i+1]
+		d := min(n-p.hdr, len(region))
+		if !ok {
+			return r.gather(nil, i, n), nil
+		}
+		if r.open.slot != p.slot {
+			// Another slot's packet (its data landed in the planned
+			// value's space): the open packet takes it the ordinary way.
+			return r.gather(nil, i+1, n-p.hdr), nil
+		}
+		k := min(d, r.open.rest)
+		exact := k == p.lens[j] && r.open.rest == k
+		var spill []byte
+		if !exact {
+			// Copy out before the value takes its bytes (and may complete).
+			spill = r.gather(region[k:d], i+2, n-p.hdr-d)
+		}
+		if err := r.openFilled(k); err != nil {
+			return nil, err
+		}
+		if !exact {
+			return spill, nil
+		}
+		n -= p.hdr + k
+		i += 2
 	}
-	ok, err := r.tryOpen(r.tail[:hdr])
-	if err != nil {
-		return nil, err
+	return nil, nil
+}
+
+// gather copies head, then up to n bytes of the plan's buffers from
+// buffer i on, into the spill buffer and returns it.
+func (r *reader) gather(head []byte, i, n int) []byte {
+	p := &r.plan
+	s := append(p.spill[:0], head...)
+	for ; n > 0 && i < len(p.bufs); i++ {
+		k := min(n, len(p.bufs[i]))
+		s = append(s, p.bufs[i][:k]...)
+		n -= k
 	}
-	if !ok {
-		// Not a chunk of the value: everything read goes the ordinary way.
-		r.ahead.spill = append(append(r.ahead.spill[:0], r.tail[:hdr]...), sp[:d]...)
-		return r.ahead.spill, nil
-	}
-	k := min(d, r.open.rest)
-	// Bytes beyond the packet leave the value's space before the value
-	// takes the packet's data (and may complete).
-	r.ahead.spill = append(r.ahead.spill[:0], sp[k:d]...)
-	if err := r.openFilled(k); err != nil {
-		return nil, err
-	}
-	return r.ahead.spill, nil
+	p.spill = s
+	return s
 }

@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"encoding/binary"
 	"net"
 	"runtime"
 	"sync"
@@ -18,7 +19,8 @@ import (
 // (testHookArmAhead) while the peer's next bytes reach its socket:
 //
 //   - "next packet": the value's second packet. The read ahead takes it
-//     whole, headers and data, in one direct read.
+//     whole, headers and data, in one direct read (with whatever of the
+//     rest it finds: it asks for up to four packets, readPlan).
 //   - "keepalive first": a keepalive packet, then the rest. The read ahead
 //     finds headers that open nothing; what it read (a keepalive and the
 //     start of the second packet, in the value's space) is copied out and
@@ -100,7 +102,9 @@ func TestReadIntoAhead(t *testing.T) {
 			require.Equal(t, tc.seq, lcRecv(t, srv.in, "the value"))
 			mu.Lock()
 			require.NotEmpty(t, reads)
-			require.Equal(t, third-second, reads[0], "the read ahead took what it asked for")
+			// At least the packet the socket held when the loop went on;
+			// the read may take more of the rest, written meanwhile.
+			require.GreaterOrEqual(t, reads[0], third-second, "the read ahead took the second packet whole")
 			mu.Unlock()
 		})
 	}
@@ -127,4 +131,80 @@ func waitDelivered(t *testing.T, c *net.TCPConn) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// TestReadIntoPlanIrregular: a peer whose packets are not all as long as
+// the last one (any sizes a SolidFrame peer may choose, keepalives between
+// them) breaks every prediction of the direct reads (readPlan): a packet
+// shorter or longer than predicted, headers that open nothing. A raw peer
+// proves a size, then sends 1 MiB values cut into chunks of irregular
+// sizes, in one write, three times with different cuts. Each value arrives
+// intact, once, and most of its bytes were still read straight into it.
+func TestReadIntoPlanIrregular(t *testing.T) {
+	const size = 1 << 20
+	reads := watchReadInto(t)
+	srv := startIntoServer(t, func(uint32) int { return size })
+	c, err := net.Dial("tcp", srv.svc.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = c.Write(intoWire(t, newIntoMsg(1, size)))
+	require.NoError(t, err)
+	require.Equal(t, uint32(1), lcRecv(t, srv.in, "the proof"))
+
+	cuts := [][]int{
+		{maxChunkData - 3, 1000, maxChunkData - 3, maxChunkData - 3, 30000}, // shorter than predicted
+		{20000, maxChunkData - 3, maxChunkData - 3, 7, maxChunkData - 3},    // longer than predicted
+		{maxChunkData - 3, 0, 40000, 1},                                     // 0: a keepalive
+	}
+	for i, cut := range cuts {
+		seq := uint32(2 + i)
+		before := reads.bytes.Load()
+		_, err := c.Write(irregularWire(t, intoWire(t, newIntoMsg(seq, size)), cut))
+		require.NoError(t, err)
+		require.Equal(t, seq, lcRecv(t, srv.in, "a value"))
+		require.Greater(t, reads.bytes.Load()-before, uint64(size/2), "bytes of value %d read straight into it", seq)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	require.Empty(t, srv.bad)
+	require.Equal(t, map[uint32]int{1: 1, 2: 1, 3: 1, 4: 1}, srv.got)
+}
+
+// irregularWire re-cuts the wire bytes of one message in slot 0 (its first
+// packet kept) into chunks of the sizes in cut, in turn (0: a keepalive
+// packet instead).
+func irregularWire(t *testing.T, wire []byte, cut []int) []byte {
+	t.Helper()
+	first := intoPacketEnd(t, wire, 0)
+	out := append([]byte(nil), wire[:first]...)
+	var data []byte
+	for at := first; at < len(wire); {
+		h, err := parsePacketHeader(wire[at:], maxPacketPayload)
+		require.NoError(t, err)
+		p := wire[at+packetHeaderSize : at+packetHeaderSize+h.size]
+		require.Contains(t, []byte{cmdMessage, cmdEndMessage}, p[0])
+		require.Equal(t, byte(0), p[1], "slot 0")
+		require.Equal(t, 4+int(binary.LittleEndian.Uint16(p[2:])), len(p), "one chunk per packet")
+		data = append(data, p[4:]...)
+		at += packetHeaderSize + h.size
+	}
+	for i := 0; len(data) > 0; i++ {
+		n := cut[i%len(cut)]
+		if n == 0 {
+			out = append(out, packetTypeKeepAlive, 0, 0, 0)
+			continue
+		}
+		n = min(n, len(data))
+		cmd := byte(cmdMessage)
+		if n == len(data) {
+			cmd = cmdEndMessage
+		}
+		at := len(out)
+		out = append(out, 0, 0, 0, 0, cmd, 0, 0, 0)
+		binary.LittleEndian.PutUint16(out[len(out)-2:], uint16(n))
+		out = append(out, data[:n]...)
+		putPacketHeader(out[at:], packetHeader{typ: packetTypeData, size: len(out) - at - packetHeaderSize})
+		data = data[n:]
+	}
+	return out
 }
