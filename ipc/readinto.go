@@ -15,30 +15,32 @@ import (
 // recycled message's array holds it) need not pass through the loop's read
 // buffer: the reader opens the packet that carries its next bytes as soon
 // as the packet's headers are in, when that packet holds nothing but one
-// chunk of the value, and the connection asks the reactor to read the rest
-// of the chunk from the socket straight into the value's array
-// (reactor.Conn.ReadInto), with the next packet's headers (as long as this
-// packet's) into a small tail buffer. The tail then goes through the
-// ordinary path: if it opens the next packet of the value the next read
-// follows at once, so a 64 KiB packet costs one readv(2) and no copy of its
-// data; anything else in it is kept as a cut packet (conn.rest).
+// chunk of the value (tryOpen), and the connection asks the reactor to
+// read the rest of the chunk from the socket straight into the value's
+// array (reactor.Conn.ReadIntoBufs).
 //
-// A feed that ends exactly at a packet's end leaves nothing open, and the
-// next readiness would go to gnet, whose read takes everything the socket
-// holds (up to 256 KiB) through the loop's buffer. On loopback the sender's
-// writes land whole, so a receiver that keeps up sees exactly that after
-// nearly every EAGAIN: without more, two thirds of a 64 MiB value came
-// through the loop's buffer (docs/benchmarks.md, "64 MiB one way,
-// receiving side, ninth session"). So while the connection's only message
-// is a value with room and no packet is open or cut, the reader reads
-// ahead: the next packet's headers, as long as those of a chunk of that
-// value, into the tail, and the data a packet as long as the last one
-// would carry straight into the value's space (aheadRead). If the headers
-// open a packet of that value (tryOpen, all its checks), the bytes that
-// landed are its data; bytes beyond its end, or all of them if the headers
-// turn out to be anything else, are copied out of the value's space (whose
-// bytes beyond the value's length nobody reads) and fed through the
-// ordinary path, as if gnet had read them.
+// One read takes up to four packets (readPlan): the open packet's rest,
+// then packets predicted to be as long as the last one parsed, each
+// header into a small buffer of its own and each chunk's data straight
+// into the value's space, right after the previous one's. A 64 KiB packet
+// thus costs a quarter of a readv(2) and no copy of its data. While no
+// packet is open (a feed that ended exactly at a packet's end: on loopback
+// the sender's writes land whole, so a receiver that keeps up meets that
+// after nearly every EAGAIN, and two thirds of a 64 MiB value used to come
+// through gnet's buffer, docs/benchmarks.md "64 MiB one way, receiving
+// side, ninth session"), the plan starts with a predicted packet, as long
+// as the connection's only message under way is a value with room and no
+// cut packet waits (conn.rest).
+//
+// After the read, each predicted header must open a packet of that value
+// (tryOpen, all its checks); its data is taken as far as it landed where
+// predicted. From the first byte that is not so (headers that open nothing
+// or another slot's packet, a packet shorter or longer than predicted, the
+// read ending inside headers), every byte read after it is copied out of
+// the buffers, in order, and fed through the ordinary path (conn.feed), as
+// if gnet had read it; the value's space beyond its length, where such
+// bytes may have landed, is read by nobody else. At most one such copy
+// happens per read, of at most what the read took.
 //
 // Bytes of an open packet that arrive through the loop's buffer instead
 // (the direct read stopped at EAGAIN and the next readiness went to gnet)
@@ -59,7 +61,7 @@ type openChunk struct {
 	hdr  int // the packet's header bytes: packet header and chunk header
 }
 
-// directTailSize is the room of the reader's tail buffer: a packet header
+// directTailSize is the room of each header buffer of a read plan: a packet header
 // and the longest chunk header.
 const directTailSize = packetHeaderSize + chunkHeaderMax
 
