@@ -4,7 +4,7 @@ import "sync/atomic"
 
 // CreditCounts are the credit events counted by CountCredit.
 type CreditCounts struct {
-	Stalls, Grants, Flushes atomic.Int64
+	Stalls, Grants atomic.Int64
 }
 
 // CountCredit makes the loops count credit events (window.go,
@@ -17,8 +17,6 @@ func CountCredit(n *CreditCounts) (restore func()) {
 			n.Stalls.Add(1)
 		case creditGranted:
 			n.Grants.Add(1)
-		case creditFlushed:
-			n.Flushes.Add(1)
 		}
 	}
 	return func() { testHookCredit = nil }

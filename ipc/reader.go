@@ -120,9 +120,6 @@ type reader struct {
 	// (small messages arrive beside a large one, pipe.go): windowed
 	// messages then get the window besideWindow (window.go).
 	beside bool
-	// grantDue: a grant beside small messages waits to be written; feed
-	// writes it before decoding the rest of a long input (window.go).
-	grantDue bool
 
 	// msgWindow is Config.MessageWindow; helloSeen is set when the peer's
 	// hello arrived: this end then windows its messages and accepts Window
@@ -232,9 +229,6 @@ func (r *reader) feed(data []byte) (int, error) {
 			} else {
 				woke = true
 			}
-		}
-		if r.grantDue && len(data)-used >= grantFlushInput && !r.flushGrants() {
-			return used, errClosedMidFeed // window.go
 		}
 		if owed && used-flushedAt >= midFeedFlushEvery && r.large > 0 && len(data)-used >= yieldInput {
 			// What the dispatches produced (responses, the callers' next

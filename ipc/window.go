@@ -223,8 +223,8 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 	}
 	credit := s.win.owed
 	if r.beside {
-		credit = min(credit, besideWin-s.win.left)
-		if credit < besideStep {
+		credit = min(credit, besideWindow-s.win.left)
+		if credit < besideGrantStep {
 			return // withheld: owed comes back once small messages stop
 		}
 	}
@@ -233,9 +233,6 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 	r.ev.grantWindow(windowGrant{slot, s.win.unique, uint64(credit)})
 	if testHookCredit != nil {
 		testHookCredit(creditGranted)
-	}
-	if r.beside && grantFlushBeside {
-		r.grantDue = true
 	}
 }
 
@@ -250,17 +247,23 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 // them all by what the receiver has consumed, so the bulk flow runs at the
 // receiver's pace with little queued ahead of the small messages
 // (docs/benchmarks.md, "Head-of-line, fourth session").
+//
+// The step is half the window: a grant comes once the sender's bytes not
+// yet received have fallen to half of it, and returns the other half.
+// Beside c=1 calls the receiver, not the credit, sets the bulk flow's
+// pace: the sender runs out of credit after most grants whatever the
+// step (early grants, written before the rest of a read was decoded, did
+// not make it stall less), so what the step decides is how much bulk sits
+// ahead of a small message (64–128 KiB here, 96–128 KiB with 32 KiB
+// steps) and how many writes carry it (one per 64 KiB grant, pumpBatch,
+// pipe.go). Measured against 32 KiB steps, alternated: small calls beside
+// bulk 19–60 % more and their p99 0.6–0.8× at c=1, the bulk flow beside
+// one-way calls unchanged and beside echoed ones about a quarter slower
+// (docs/benchmarks.md, "Credit beside small calls, ninth session").
 const (
 	besideWindow    = 128 << 10
-	besideGrantStep = 32 << 10
+	besideGrantStep = besideWindow / 2
 )
-
-// besideStep is the grant step beside small messages: besideGrantStep; a
-// measuring build (-tags creditknobs) may change it.
-var besideStep int64 = besideGrantStep
-
-// besideWin is besideWindow; a measuring build may change it.
-var besideWin int64 = besideWindow
 
 // lend notes that s, from the codec pool, now serves the peer's slot for
 // this reader; the decoder's stream hook (installed once per state, so
@@ -338,78 +341,10 @@ func (r *reader) grantStep() int64 {
 	return max(windowGrantStep, int64(r.msgWindow)/4)
 }
 
-// Grants written before the rest of a long input is decoded. Beside small
-// messages a reader's read (up to the reactor's ReadBufferCap) holds the
-// whole besideWindow in flight, and the grants it earns while decoding it
-// went out only with the pump after the feed: the sender, out of credit,
-// waited for the whole input to be decoded before it could write again.
-// With grantFlushBeside a grant earned beside small messages is written at
-// once (flushGrants: a packet of Window commands only, no chunk) when at
-// least grantFlushInput bytes of the input are still to be decoded, so the
-// sender refills the window while the reader decodes.
-const grantFlushInput = 32 << 10
-
-// grantFlushBeside turns the early grants on; a measuring build (-tags
-// creditknobs, creditknobs.go) sets it from IPCFRAME_CREDIT.
-var grantFlushBeside = false
-
-// grantFlusher is the reader's view of a connection that writes its
-// waiting grants in the middle of a feed (conn.flushGrants).
-type grantFlusher interface{ flushGrants() bool }
-
-// flushGrants writes the grants waiting (reader.grantDue) and reports
-// whether the connection is still open (loop; reader.feed).
-func (r *reader) flushGrants() bool {
-	r.grantDue = false
-	if f, ok := r.ev.(grantFlusher); ok {
-		return f.flushGrants()
-	}
-	return true
-}
-
-// flushGrants writes the Window commands waiting in the writer in a packet
-// of their own, unless the hello is still to go or the socket is not
-// writable (then they wait for the pump), and reports whether the
-// connection is still open (loop; reader.feed via reader.flushGrants).
-func (c *conn) flushGrants() bool {
-	if c.closed {
-		return false
-	}
-	if len(c.w.windows) == 0 || c.w.helloPending || !c.rc.Writable() {
-		return true
-	}
-	out := c.ls.takeBatch()
-	n := c.w.fillGrants(out[:min(len(out), c.w.bufSize)])
-	err := c.rc.Write(out[:n])
-	c.ls.putBatch(out)
-	if err == nil {
-		c.countSent(n)
-		if testHookCredit != nil {
-			testHookCredit(creditFlushed)
-		}
-	}
-	return !c.closed
-}
-
-// fillGrants writes a packet of the waiting Window commands that fit in
-// pkt and returns its length.
-func (w *writer) fillGrants(pkt []byte) int {
-	p := pkt[packetHeaderSize:]
-	off := 0
-	for len(w.windows) > 0 && len(p)-off >= windowCmdMax {
-		g := w.windows[0]
-		w.windows = w.windows[:copy(w.windows, w.windows[1:])]
-		off += len(appendWindow(p[off:off], g))
-	}
-	putPacketHeader(pkt, packetHeader{typ: packetTypeData, size: off})
-	return packetHeaderSize + off
-}
-
 // Credit events a test counts (testHookCredit).
 const (
 	creditStalled = iota // a windowed message ran out of credit (writer.block)
 	creditGranted        // a reader granted credit (a Window command queued)
-	creditFlushed        // grants were written in the middle of a feed
 )
 
 // testHookCredit, if set by a test before its services start, runs on the
