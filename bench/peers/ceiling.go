@@ -173,7 +173,8 @@ type StreamResult struct {
 	OtherCPU float64 `json:"other_cpu"`
 }
 
-// runStream writes 64 KiB buffers to addr for warmup+dur; counted is read at
+// runStream writes 64 KiB buffers to addr for warmup+dur (dur held longer
+// while testHookWindowDone says so); counted is read at
 // the start and the end of the measured window (it returns the bytes the
 // server has read so far).
 func runStream(addr string, warmup, dur time.Duration, counted func() (int64, error)) (StreamResult, error) {
@@ -201,6 +202,10 @@ func runStream(addr string, warmup, dur time.Duration, counted func() (int64, er
 	c0 := takeCost()
 	t0 := time.Now()
 	time.Sleep(dur)
+	holdWindow(func() (int64, error) { // tests only: until the server read a byte
+		b, err := counted()
+		return b - b0, err
+	})
 	b1, err := counted()
 	other := costBetween(c0, takeCost(), 0).OtherCPU
 	el := time.Since(t0).Seconds()

@@ -70,6 +70,19 @@ func (r *latencyRecorder) record(worker int, d time.Duration) {
 	s.mu.Unlock()
 }
 
+// count returns the durations recorded so far (holdWindow). It takes each
+// shard's lock in turn: not for the measured path.
+func (r *latencyRecorder) count() (int64, error) {
+	var n int64
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		n += s.h.TotalCount()
+		s.mu.Unlock()
+	}
+	return n, nil
+}
+
 // merged returns all shards folded into one histogram. Call it only after
 // recording has stopped.
 func (r *latencyRecorder) merged() *hdrhistogram.Histogram {
@@ -194,7 +207,8 @@ func randomPayload(n int) []byte {
 }
 
 // runEcho drives conc goroutines, each calling c.Call in a closed loop with
-// the same payload, for warmup and then dur. Each reply's length is checked.
+// the same payload, for warmup and then dur (held longer while
+// testHookWindowDone says so). Each reply's length is checked.
 func runEcho(c Client, conc int, payload []byte, warmup, dur time.Duration) (EchoResult, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -251,6 +265,7 @@ func runEcho(c Client, conc int, payload []byte, warmup, dur time.Duration) (Ech
 	t0 := time.Now()
 	phase.Store(phaseMeasure)
 	time.Sleep(dur)
+	holdWindow(rec.count) // tests only: until a call was measured
 	phase.Store(phaseStop)
 	elapsed := time.Since(t0)
 	c1 := takeCost()

@@ -45,8 +45,13 @@ func (arpcSystem) Serve(addr string) (string, func(), error) {
 		defer close(done)
 		svr.Serve(ln)
 	}()
+	// Not svr.Stop: it writes the server's running flag, which the accept
+	// loop reads, without synchronisation (arpc v1.2.17; the race detector
+	// caught it in TestSystems). Closing the listener ends the loop the
+	// same way (a non-temporary Accept error), which then stops the
+	// clients, and done waits for it.
 	stop := func() {
-		svr.Stop()
+		_ = ln.Close()
 		<-done
 	}
 	return ln.Addr().String(), stop, nil

@@ -14,7 +14,7 @@ import (
 // data, the raw floor (-relay-floor) moved data direct and through both
 // forwarders, and the stream's relay CPU and RSS samples are there.
 func TestRelayCLI(t *testing.T) {
-	holdWindow(t, 0, nil) // the echo legs; the one-way legs and the floor have windows of their own
+	holdWindow(t, 0, nil) // the echo legs, the one-way legs (hol.OneWay) and the floor's streams
 	path := filepath.Join(t.TempDir(), "relay.json")
 	var stdout, stderr bytes.Buffer
 	err := run([]string{"-mode", "relay", "-concurrency", "1,4", "-size", "1000", "-duration", "400ms", "-warmup", "100ms",

@@ -133,8 +133,10 @@ func startFloorSink() (*floorSink, error) {
 
 func (s *floorSink) close() { s.once.Do(func() { _ = s.ln.Close() }) }
 
-// floorStream writes to addr for d (after header, if any) and returns the
-// bytes the sink counted and the time until it had them all.
+// floorStream writes to addr for d (after header, if any; and while
+// testHookWindowDone, if set, holds the window, asked with the writes made
+// and no samples) and returns the bytes the sink counted and the time
+// until it had them all.
 func floorStream(ctx context.Context, s *floorSink, addr, header string, d time.Duration) (int64, time.Duration, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -148,10 +150,23 @@ func floorStream(ctx context.Context, s *floorSink, addr, header string, d time.
 	}
 	buf := make([]byte, floorBuffer)
 	start := time.Now()
-	for time.Since(start) < d && ctx.Err() == nil {
+	var writes int64
+	var over time.Time // when the window's time was up (zero: not yet)
+	done := func() bool {
+		now := time.Now()
+		if now.Sub(start) < d {
+			return false
+		}
+		if over.IsZero() {
+			over = now
+		}
+		return testHookWindowDone == nil || testHookWindowDone(writes, 0, now.Sub(over))
+	}
+	for !done() && ctx.Err() == nil {
 		if _, err := c.Write(buf); err != nil {
 			return 0, 0, err
 		}
+		writes++
 	}
 	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
 		return 0, 0, err

@@ -107,7 +107,9 @@ func (r *runner) measure(ctx context.Context, d time.Duration, completed func() 
 // and at each sample after that, with the completions measured so far, the
 // samples taken and how long past its time the window is (0 at the first
 // call of a window, at the end of its time), and ends the
-// window once it reports true (ctx still ends it at once). Tests hold a
+// window once it reports true (ctx still ends it at once). The raw floor's
+// streams (floorStream) ask it too, with the writes made as measured, no
+// samples, before each write once their time is up. Tests hold a
 // window open until what they assert on has happened, so that a process
 // that gets no CPU for a whole window does not fail them (docs/testing.md).
 var testHookWindowDone func(measured int64, samples int, overtime time.Duration) bool

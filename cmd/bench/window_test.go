@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/ipcframe/ipcframe/internal/hol"
 )
 
 // windowHoldLimit is how long past its time holdWindow keeps a window open
@@ -16,7 +18,9 @@ const windowHoldLimit = 60 * time.Second
 // the window's time was up (so that it grew within the window), so that the
 // test's assertions on requests, samples and counts do not depend on the
 // process getting CPU within the window's wall time (a loaded CI machine
-// can starve it for longer than a window). The returned func stops holding
+// can starve it for longer than a window). The one-way windows and raw TCP
+// streams of internal/hol are held until they measured one message or one
+// write (hol.TestHookWindowDone). The returned func stops holding
 // (for a later window that must complete nothing); the test's cleanup
 // stops it too.
 func holdWindow(t *testing.T, minSamples int, count func() uint64) (stop func()) {
@@ -32,7 +36,12 @@ func holdWindow(t *testing.T, minSamples int, count func() uint64) (stop func())
 		}
 		return measured > 0 && samples >= minSamples && grew || overtime >= windowHoldLimit
 	}
-	stop = func() { testHookWindowDone = nil }
+	// The one-way windows (-mode relay, large) and raw TCP references of
+	// internal/hol: until one message was acknowledged, or one write made.
+	hol.TestHookWindowDone = func(measured int64, overtime time.Duration) bool {
+		return measured > 0 || overtime >= windowHoldLimit
+	}
+	stop = func() { testHookWindowDone, hol.TestHookWindowDone = nil, nil }
 	t.Cleanup(stop)
 	return stop
 }

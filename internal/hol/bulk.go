@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipcframe/ipcframe/ipc"
@@ -181,13 +182,16 @@ var ErrBadAck = errors.New("hol: acknowledgement does not match the message")
 // rate in MB/s (10^6 bytes) of the acknowledged messages. With stream set
 // the payload is a stream field generated on the fly and checked by hash;
 // otherwise a plain []byte field.
+//
+// The window ends when dur has passed (and TestHookWindowDone, if set,
+// agreed); messages acknowledged after its end are not counted, but the
+// rate's time runs until those still outstanding returned.
 func OneWay(ctx context.Context, svc *ipc.Service, addr string, size int64, window int, dur time.Duration, stream bool) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, dur)
-	defer cancel()
 	var (
 		mu    sync.Mutex
-		bytes int64
-		first error
+		bytes int64 // guarded by mu: payload acknowledged within the window
+		acked int64 // guarded by mu: messages acknowledged within the window
+		first error // guarded by mu
 		wg    sync.WaitGroup
 	)
 	payload := make([]byte, size)
@@ -195,6 +199,12 @@ func OneWay(ctx context.Context, svc *ipc.Service, addr string, size int64, wind
 		_, _ = NewPatternReader(size).Read(payload)
 	}
 	begin := time.Now()
+	ctx, stop := startWindow(ctx, dur, func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return acked
+	})
+	defer stop()
 	for range max(window, 1) {
 		wg.Add(1)
 		go func() {
@@ -207,10 +217,11 @@ func OneWay(ctx context.Context, svc *ipc.Service, addr string, size int64, wind
 				}
 				if err == nil && ctx.Err() == nil {
 					bytes += size
+					acked++
 				}
 				mu.Unlock()
 				if err != nil {
-					cancel()
+					stop()
 				}
 			}
 		}()
@@ -257,10 +268,10 @@ func SendLarge(ctx context.Context, svc *ipc.Service, addr string, size int64, p
 	return nil
 }
 
-// RawTCP streams bytes over a loopback TCP connection for dur, in writes
-// of chunk bytes read by a reader with a chunk-sized buffer, and returns
-// the rate in MB/s: the ceiling the engine is compared with in the same
-// run. With work set, each side also does what the stream workload's
+// RawTCP streams bytes over a loopback TCP connection for dur (and while
+// TestHookWindowDone, if set, holds the window), in writes of chunk bytes
+// read by a reader with a chunk-sized buffer, and returns the rate in
+// MB/s: the ceiling the engine is compared with in the same run. With work set, each side also does what the stream workload's
 // source and sink do: the writer generates every chunk with a
 // PatternReader (counter pattern and CRC-32C) and the reader hashes what
 // it receives with a HashSink, so that the engine's own overhead can be
@@ -297,9 +308,11 @@ func RawTCP(ctx context.Context, chunk int, dur time.Duration, work bool) (float
 	buf := make([]byte, chunk)
 	src := NewPatternReader(1 << 62)
 	_, _ = src.Read(buf)
+	var writes atomic.Int64 // the window's writes (TestHookWindowDone)
 	begin := time.Now()
-	deadline := begin.Add(dur)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	win, stop := startWindow(ctx, dur, writes.Load)
+	defer stop()
+	for win.Err() == nil {
 		if work {
 			_, _ = src.Read(buf)
 		}
@@ -307,6 +320,7 @@ func RawTCP(ctx context.Context, chunk int, dur time.Duration, work bool) (float
 			c.Close()
 			return 0, err
 		}
+		writes.Add(1)
 	}
 	c.Close()
 	r := <-got
