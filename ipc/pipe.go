@@ -282,19 +282,10 @@ var testHookRecvBuffer func(n int)
 
 // pumpBatch returns the write batch a pump fills next (loop): a
 // pipeLongBatch buffer while the sending pipe is the long one (a large
-// message alone: four 64 KiB packets per write), or while a large message
-// is under way to a peer that grants windows; the loop's WriteBatch buffer
-// otherwise. To such a peer the window, not the batch, bounds what a write
-// of the large message carries: beside small messages each grant
-// (besideGrantStep, half of besideWindow, window.go) then goes out in one
-// write, where a WriteBatch of 4 KiB packets held all of a 64 KiB grant
-// but its last few hundred bytes, a second write of its own
-// (docs/benchmarks.md, "Credit beside small calls, ninth session"). To a
-// peer without windows (a C++ SolidFrame service) the short pipe's marks
-// bound the bulk bytes ahead of a small message, and a write never exceeds
-// WriteBatch beside them.
+// message alone: four 64 KiB packets per write), the loop's WriteBatch
+// buffer otherwise.
 func (c *conn) pumpBatch() []byte {
-	if c.sendMode == pipeLong || (c.w.peerWindows && c.w.largeUnderWay()) {
+	if c.sendMode == pipeLong {
 		return c.ls.takeLongBatch()
 	}
 	return c.ls.takeBatch()

@@ -248,21 +248,17 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 // receiver's pace with little queued ahead of the small messages
 // (docs/benchmarks.md, "Head-of-line, fourth session").
 //
-// The step is half the window: a grant comes once the sender's bytes not
-// yet received have fallen to half of it, and returns the other half.
 // Beside c=1 calls the receiver, not the credit, sets the bulk flow's
-// pace: the sender runs out of credit after most grants whatever the
-// step (early grants, written before the rest of a read was decoded, did
-// not make it stall less), so what the step decides is how much bulk sits
-// ahead of a small message (64–128 KiB here, 96–128 KiB with 32 KiB
-// steps) and how many writes carry it (one per 64 KiB grant, pumpBatch,
-// pipe.go). Measured against 32 KiB steps, alternated: small calls beside
-// bulk 19–60 % more and their p99 0.6–0.8× at c=1, the bulk flow beside
-// one-way calls unchanged and beside echoed ones about a quarter slower
-// (docs/benchmarks.md, "Credit beside small calls, ninth session").
+// pace: the sender runs out of credit after about every third grant, and
+// grants written as soon as they were earned (before the rest of a read
+// was decoded) did not make it stall less. The step trades the bulk flow
+// for the small calls: half-window steps (64 KiB, each written in one
+// batch) gave about 40 % more small calls beside bulk at c=1 and a lower
+// p99, and 15 % less bulk beside c=16 calls (docs/benchmarks.md,
+// "Credit beside small calls, ninth session").
 const (
 	besideWindow    = 128 << 10
-	besideGrantStep = besideWindow / 2
+	besideGrantStep = 32 << 10
 )
 
 // lend notes that s, from the codec pool, now serves the peer's slot for
