@@ -253,8 +253,8 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 // grants written as soon as they were earned (before the rest of a read
 // was decoded) did not make it stall less. The step trades the bulk flow
 // for the small calls: half-window steps (64 KiB, each written in one
-// batch) gave about 40 % more small calls beside bulk at c=1 and a lower
-// p99, and 15 % less bulk beside c=16 calls (docs/benchmarks.md,
+// batch) gave 30–50 % more small calls beside bulk at c=1 and a lower
+// p99, and 15–50 % less bulk beside c=16 calls (docs/benchmarks.md,
 // "Credit beside small calls, ninth session").
 const (
 	besideWindow    = 128 << 10
