@@ -158,18 +158,7 @@ func holBulkWindow(c *hol.IPC, calls string, warm, window time.Duration) (holBul
 	var moved, done atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	loop := func(f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				if err := f(); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
+	loop := func(f func() error) { goUntil(&stop, &wg, errs, f) }
 	big, p := make([]byte, 16<<20), make([]byte, 1<<10)
 	n := int64(len(big))
 	if c.BulkEcho {
