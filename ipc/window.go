@@ -248,17 +248,24 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 // receiver's pace with little queued ahead of the small messages
 // (docs/benchmarks.md, "Head-of-line, fourth session").
 //
-// Beside c=1 calls the receiver, not the credit, sets the bulk flow's
-// pace: the sender runs out of credit after about every third grant, and
-// grants written as soon as they were earned (before the rest of a read
-// was decoded) did not make it stall less. The step trades the bulk flow
-// for the small calls: half-window steps (64 KiB, each written in one
-// batch) gave 30–50 % more small calls beside bulk at c=1 and a lower
-// p99, and 15–50 % less bulk beside c=16 calls (docs/benchmarks.md,
-// "Credit beside small calls, ninth session").
+// The grant step is half the window: a grant comes once the sender's bytes
+// not yet received have fallen to half of it and returns the other half,
+// which the sender writes in one write, in two 64 KiB packets (pumpBatch,
+// pipe.go; packetSize, packetsize.go). Beside c=1 calls the receiver, not
+// the credit, sets the bulk flow's pace: the sender runs out of credit
+// after most grants whatever the step, and grants written as soon as they
+// were earned (before the rest of a read was decoded) did not make it
+// stall less. What the step decides is how much bulk sits ahead of a small
+// message (64–128 KiB; 96–128 KiB with 32 KiB steps) and how many writes,
+// packets and wake-ups carry it: half the grants, a third of the packets'
+// writes. 32 KiB steps in 4 KiB packets, alternated with this
+// (docs/benchmarks.md, "Credit beside small calls, ninth session"): the
+// bulk flow beside c=1 calls and the small calls completed beside it both
+// lower; the half step alone, in 4 KiB packets, bought the small calls
+// with bulk at c=16.
 const (
 	besideWindow    = 128 << 10
-	besideGrantStep = 32 << 10
+	besideGrantStep = besideWindow / 2
 )
 
 // lend notes that s, from the codec pool, now serves the peer's slot for
