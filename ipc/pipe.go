@@ -33,7 +33,9 @@ package ipc
 //     message while a large one is under way; it returns to the others once
 //     pipeShortSpan bytes have been written without that happening again.
 //     To a peer that grants windows the Config's instead: its reader keeps
-//     the large message's window short meanwhile (sendPipeMarks).
+//     the large message's window short meanwhile (sendPipeMarks), and the
+//     writer sends each of its grants in one write of 64 KiB packets
+//     (longPump, packetSize).
 //
 // The receiving end of the pipe is the peer's business, except on loopback
 // connections, whose receive buffer ipc fixes (loopbackRecvBuffer): the
