@@ -138,10 +138,11 @@ type reader struct {
 
 	// Reading into values (readinto.go): direct is set by a plain-TCP
 	// connection; open is the packet whose data goes straight into a
-	// value; tail takes the next packet's headers read beside it.
+	// value; plan is the direct read asked for: the open packet's rest
+	// and the packets predicted to carry the value's next bytes.
 	direct bool
 	open   openChunk
-	tail   [directTailSize]byte
+	plan   readPlan
 
 	yield func() // runtime.Gosched; tests count the calls
 	// flush writes the connection's output in the middle of a feed

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/ipcframe/ipcframe/reactor"
 	"github.com/ipcframe/ipcframe/serde"
 )
 
@@ -14,13 +15,32 @@ import (
 // recycled message's array holds it) need not pass through the loop's read
 // buffer: the reader opens the packet that carries its next bytes as soon
 // as the packet's headers are in, when that packet holds nothing but one
-// chunk of the value, and the connection asks the reactor to read the rest
-// of the chunk from the socket straight into the value's array
-// (reactor.Conn.ReadInto), with the next packet's headers (as long as this
-// packet's) into a small tail buffer. The tail then goes through the
-// ordinary path: if it opens the next packet of the value the next read
-// follows at once, so a 64 KiB packet costs one readv(2) and no copy of its
-// data; anything else in it is kept as a cut packet (conn.rest).
+// chunk of the value (tryOpen), and the connection asks the reactor to
+// read the rest of the chunk from the socket straight into the value's
+// array (reactor.Conn.ReadIntoBufs).
+//
+// One read takes up to four packets (readPlan): the open packet's rest,
+// then packets predicted to be as long as the last one parsed, each
+// header into a small buffer of its own and each chunk's data straight
+// into the value's space, right after the previous one's. A 64 KiB packet
+// thus costs a quarter of a readv(2) and no copy of its data. While no
+// packet is open (a feed that ended exactly at a packet's end: on loopback
+// the sender's writes land whole, so a receiver that keeps up meets that
+// after nearly every EAGAIN, and two thirds of a 64 MiB value used to come
+// through gnet's buffer, docs/benchmarks.md "64 MiB one way, receiving
+// side, ninth session"), the plan starts with a predicted packet, as long
+// as the connection's only message under way is a value with room and no
+// cut packet waits (conn.rest).
+//
+// After the read, each predicted header must open a packet of that value
+// (tryOpen, all its checks); its data is taken as far as it landed where
+// predicted. From the first byte that is not so (headers that open nothing
+// or another slot's packet, a packet shorter or longer than predicted, the
+// read ending inside headers), every byte read after it is copied out of
+// the buffers, in order, and fed through the ordinary path (conn.feed), as
+// if gnet had read it; the value's space beyond its length, where such
+// bytes may have landed, is read by nobody else. At most one such copy
+// happens per read, of at most what the read took.
 //
 // Bytes of an open packet that arrive through the loop's buffer instead
 // (the direct read stopped at EAGAIN and the next readiness went to gnet)
@@ -41,7 +61,7 @@ type openChunk struct {
 	hdr  int // the packet's header bytes: packet header and chunk header
 }
 
-// directTailSize is the room of the reader's tail buffer: a packet header
+// directTailSize is the room of each header buffer of a read plan: a packet header
 // and the longest chunk header.
 const directTailSize = packetHeaderSize + chunkHeaderMax
 
@@ -101,24 +121,6 @@ func (r *reader) openFeed(data []byte) (int, error) {
 	return k, r.openPiece(data[:k], 0)
 }
 
-// openSpace returns the memory the open packet's remaining data goes to,
-// nil when no packet is open or its value has no room (then its bytes come
-// through the loop's buffer).
-func (r *reader) openSpace() []byte {
-	if !r.open.on {
-		return nil
-	}
-	s := r.slot(r.open.slot)
-	if s == nil {
-		return nil
-	}
-	sp := s.dec.ValueSpace()
-	if len(sp) < r.open.rest {
-		return nil
-	}
-	return sp[:r.open.rest]
-}
-
 // openFilled takes n bytes read into openSpace (n at most its length).
 func (r *reader) openFilled(n int) error {
 	if n <= 0 {
@@ -156,35 +158,50 @@ func (r *reader) openPiece(data []byte, filled int) error {
 	return nil
 }
 
-// armReadInto asks the reactor to read the open packet's remaining data
-// straight into its value, and the next packet's headers into the tail
-// (loop, after a feed).
+// armReadInto asks the reactor to read straight into the value being
+// received, as planned by planRead (loop, after a feed).
 func (c *conn) armReadInto() {
+	c.r.plan.on = false
 	if c.closed || c.raw {
 		return
 	}
-	if sp := c.r.openSpace(); sp != nil {
-		c.rc.ReadInto(sp, c.r.tail[:c.r.open.hdr])
+	bufs := c.r.planRead(len(c.rest) > 0)
+	if len(bufs) == 0 {
+		return
 	}
+	if testHookArmAhead != nil && c.r.plan.first == 0 {
+		testHookArmAhead(c.r.plan.hdr, c.r.plan.lens[0])
+	}
+	c.r.plan.on = c.rc.ReadIntoBufs(bufs)
 }
 
-// onReadInto takes n bytes the reactor read straight into the open
-// packet's value and, beyond its data, into the tail (loop).
+// testHookArmAhead, if set by a test before its services start, runs on
+// the loop when a read ahead (no packet open) is about to be asked for,
+// with the header bytes and the data bytes of its first predicted packet.
+var testHookArmAhead func(hdr, data int)
+
+// onReadInto takes n bytes the reactor read straight into the planned
+// buffers (loop).
 func (c *conn) onReadInto(n int) {
 	if testHookReadInto != nil {
 		testHookReadInto(n)
 	}
 	c.lastRecv, c.recvInWindow = c.svc.cfg.Clock.Now(), true
 	c.countReceived(n)
-	k := min(n, c.r.open.rest)
 	c.dispatching.Store(true)
-	err := c.r.openFilled(k)
-	tail := c.r.tail[:n-k]
-	if err == nil && len(tail) > 0 {
-		err = c.feed(tail)
+	var spill []byte
+	var err error
+	if c.r.plan.on {
+		c.r.plan.on = false
+		spill, err = c.r.planFilled(n)
+	} else {
+		err = fmt.Errorf("%w: %d bytes read into no plan", ErrBadChunk, n)
+	}
+	if err == nil && len(spill) > 0 {
+		err = c.feed(spill)
 	}
 	c.dispatching.Store(false)
-	if c.afterFeed(tail, n, err) {
+	if c.afterFeed(spill, n, err) {
 		c.pump()
 	}
 	c.armReadInto()
@@ -193,3 +210,162 @@ func (c *conn) onReadInto(n int) {
 // testHookReadInto, if set by a test before its services start, runs on
 // the loop with the size of each read made straight into a value.
 var testHookReadInto func(n int)
+
+// maxPlanPackets is the most packets one direct read predicts: with the
+// open packet's rest, 1 + 2*3 buffers; without, 2*4 (reactor.MaxReadIntoBufs).
+const maxPlanPackets = reactor.MaxReadIntoBufs / 2
+
+// maxKeptSpill bounds the spill buffer a reader keeps between reads: about
+// one packet (a larger one, after a mismatch early in a long plan, is
+// dropped after use).
+const maxKeptSpill = packetHeaderSize + maxPacketPayload + directTailSize
+
+// readPlan is the direct read asked for (reader-owned): first data bytes
+// of the open packet (0: none open), then pkts packets predicted to carry
+// the value's next chunks, each as long as the last packet parsed: its
+// headers (hdr bytes) into heads[i], its data (lens[i] bytes) into the
+// value's space, right after the previous one's. bufs are the buffers in
+// read order.
+type readPlan struct {
+	on    bool // asked for: the next onReadInto is this read's
+	slot  uint32
+	first int
+	hdr   int
+	pkts  int
+	lens  [maxPlanPackets]int
+	heads [maxPlanPackets][directTailSize]byte
+	bufs  [reactor.MaxReadIntoBufs][]byte
+	spill []byte // bytes read that go the ordinary way, copied out of the buffers
+}
+
+// planRead plans the next direct read and returns its buffers, none when
+// no value can take bytes straight from the socket: the open packet's
+// remaining data, then as many predicted packets as the value's space and
+// the buffers allow. With no packet open, it plans only while the
+// connection's only message under way is in a value's body, and no cut
+// packet waits (cut).
+func (r *reader) planRead(cut bool) [][]byte {
+	p := &r.plan
+	p.first, p.pkts = 0, 0
+	clear(p.bufs[:]) // no reference to a value's array outlives its read
+	if !r.direct {
+		return nil
+	}
+	var sp []byte
+	if r.open.on {
+		s := r.slot(r.open.slot)
+		if s == nil {
+			return nil
+		}
+		p.slot, sp, p.first = r.open.slot, s.dec.ValueSpace(), r.open.rest
+		if len(sp) < p.first {
+			return nil
+		}
+	} else {
+		if cut {
+			return nil // its bytes complete it first (conn.feed)
+		}
+		found := false
+		for i, s := range r.slots {
+			if s == nil {
+				continue
+			}
+			if found || s.phase != rBody || s.async != nil {
+				return nil
+			}
+			found, p.slot, sp = true, uint32(i), s.dec.ValueSpace()
+		}
+		if len(sp) == 0 {
+			return nil
+		}
+	}
+	n := 0
+	if p.first > 0 {
+		p.bufs[n] = sp[:p.first]
+		n++
+	}
+	hl := 1 + serde.CrossLen(uint64(p.slot)) + 2 // the chunk's command, slot, length
+	p.hdr = packetHeaderSize + hl
+	l := r.pktLen - hl // the last packet's chunk data
+	for off := p.first; l > 0 && off < len(sp) && p.pkts < maxPlanPackets && n+2 <= len(p.bufs); p.pkts++ {
+		d := min(l, len(sp)-off)
+		p.lens[p.pkts] = d
+		p.bufs[n], p.bufs[n+1] = p.heads[p.pkts][:p.hdr], sp[off:off+d]
+		n += 2
+		off += d
+	}
+	return p.bufs[:n]
+}
+
+// planFilled takes n bytes read into the planned buffers: the open
+// packet's data, then each predicted packet whose headers open a chunk of
+// the planned value (tryOpen, all its checks), as far as its data landed
+// where predicted. From the first byte that is not so (headers that open
+// nothing or another slot's packet, a packet shorter or longer than
+// predicted), the rest is copied out of the buffers, in order, and
+// returned to be fed the ordinary way; the bytes in the value's space
+// beyond its length are read by nobody else meanwhile.
+func (r *reader) planFilled(n int) ([]byte, error) {
+	p := &r.plan
+	if cap(p.spill) > maxKeptSpill {
+		p.spill = nil
+	}
+	i := 0 // buffer
+	if p.first > 0 {
+		k := min(n, p.first)
+		if err := r.openFilled(k); err != nil {
+			return nil, err
+		}
+		n -= k
+		i++
+	}
+	for j := 0; j < p.pkts && n > 0; j++ {
+		if n < p.hdr {
+			return r.gather(nil, i, n), nil // cut headers: conn.feed keeps them
+		}
+		ok, err := r.tryOpen(p.bufs[i])
+		if err != nil {
+			return nil, err
+		}
+		region := p.bufs[i+1]
+		d := min(n-p.hdr, len(region))
+		if !ok {
+			return r.gather(nil, i, n), nil
+		}
+		if r.open.slot != p.slot {
+			// Another slot's packet (its data landed in the planned
+			// value's space): the open packet takes it the ordinary way.
+			return r.gather(nil, i+1, n-p.hdr), nil
+		}
+		k := min(d, r.open.rest)
+		exact := k == p.lens[j] && r.open.rest == k
+		var spill []byte
+		if !exact {
+			// Copy out before the value takes its bytes (and may complete).
+			spill = r.gather(region[k:d], i+2, n-p.hdr-d)
+		}
+		if err := r.openFilled(k); err != nil {
+			return nil, err
+		}
+		if !exact {
+			return spill, nil
+		}
+		n -= p.hdr + k
+		i += 2
+	}
+	return nil, nil
+}
+
+// gather copies head, then up to n bytes of the plan's buffers from
+// buffer i on, into the spill buffer and returns it.
+func (r *reader) gather(head []byte, i, n int) []byte {
+	p := &r.plan
+	s := append(p.spill[:0], head...)
+	for ; n > 0 && i < len(p.bufs); i++ {
+		k := min(n, len(p.bufs[i]))
+		s = append(s, p.bufs[i][:k]...)
+		n -= k
+	}
+	p.spill = s
+	return s
+}

@@ -51,8 +51,13 @@ const readIntoQuantum = 4 << 20
 // readInto is a connection's pending direct read (loop-owned).
 type readInto struct {
 	on  bool
-	iov [2][]byte // the buffers, in order; iov[1] may be empty
+	n   int                     // buffers in iov
+	iov [MaxReadIntoBufs][]byte // the buffers, in order, none empty
 }
+
+// MaxReadIntoBufs is the most buffers one direct read fills
+// (ReadIntoBufs): unix.Readv builds up to 8 iovecs without allocating.
+const MaxReadIntoBufs = 8
 
 // ReadInto asks the loop to read c's next input straight from the socket
 // into dst and then tail (loop-only; from OnData or OnReadInto of a Handler
@@ -63,13 +68,27 @@ type readInto struct {
 // connection, on an interleaved one (SetInterleaved), when the handler does
 // not implement ReadIntoHandler, or when dst is empty.
 func (c *Conn) ReadInto(dst, tail []byte) bool {
-	if c.tls != nil || c.dead || c.interleaved || len(dst) == 0 {
+	bufs := [2][]byte{dst, tail}
+	return c.ReadIntoBufs(bufs[:])
+}
+
+// ReadIntoBufs is ReadInto with up to MaxReadIntoBufs buffers, filled in
+// order (one readv(2)); empty ones are skipped, those beyond the bound
+// dropped. It reports false when bufs[0] is empty, and as ReadInto.
+func (c *Conn) ReadIntoBufs(bufs [][]byte) bool {
+	if c.tls != nil || c.dead || c.interleaved || len(bufs) == 0 || len(bufs[0]) == 0 {
 		return false
 	}
 	if _, ok := c.r.h.(ReadIntoHandler); !ok {
 		return false
 	}
-	c.into = readInto{on: true, iov: [2][]byte{dst, tail}}
+	c.into = readInto{on: true}
+	for _, b := range bufs[:min(len(bufs), MaxReadIntoBufs)] {
+		if len(b) > 0 {
+			c.into.iov[c.into.n] = b
+			c.into.n++
+		}
+	}
 	return true
 }
 
@@ -83,12 +102,7 @@ func (c *Conn) readIntoOnLoop() gnet.Action {
 		if c.dead || c.readPaused || c.interleaved || c.closeState.Load() == closeAbort || c.gc.InboundBuffered() > 0 {
 			break
 		}
-		iov := c.into.iov
-		bufs := iov[:1]
-		if len(iov[1]) > 0 {
-			bufs = iov[:]
-		}
-		n, err := unix.Readv(c.fd, bufs)
+		n, err := unix.Readv(c.fd, c.into.iov[:c.into.n])
 		if err == unix.EINTR {
 			continue
 		}
