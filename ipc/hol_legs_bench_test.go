@@ -106,10 +106,14 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 // "Head-of-line at c=1, eighth session"). The first half second is a
 // warm-up; the bulk flow counts whole messages, so use windows of seconds;
 // with calls=1 the first call also waits for the connection to open.
+// It also counts, over the whole run, the credit stalls (writer.block)
+// and the grants of both ends (window.go).
 func BenchmarkHeadOfLineBulk(b *testing.B) {
 	for _, bulk := range []string{"echo", "oneway"} {
 		for _, calls := range []string{"0", "1", "late"} {
 			b.Run(fmt.Sprintf("bulk=%s/calls=%s", bulk, calls), func(b *testing.B) {
+				var credit ipc.CreditCounts
+				b.Cleanup(ipc.CountCredit(&credit))
 				client := startBenchService(b, ipc.Config{Protocol: hol.ClientProtocol()})
 				server := startBenchService(b, ipc.Config{Protocol: hol.ServerProtocol(), Listen: "127.0.0.1:0"})
 				c := &hol.IPC{Svc: client, Addr: server.Addr().String(), BulkEcho: bulk == "echo"}
@@ -120,6 +124,10 @@ func BenchmarkHeadOfLineBulk(b *testing.B) {
 					}
 					b.ReportMetric(res.mbps, "bulk-MB/s")
 					b.ReportMetric(res.callsPerSec, "calls/s")
+					// Both ends, the whole run with its warm-up
+					// (window.go): credit stalls and grants.
+					b.ReportMetric(float64(credit.Stalls.Load()), "stalls")
+					b.ReportMetric(float64(credit.Grants.Load()), "grants")
 					if len(res.lat) > 0 {
 						b.ReportMetric(float64(res.lat[0].Microseconds()), "first-µs")
 						slices.Sort(res.lat)

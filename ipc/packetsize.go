@@ -28,17 +28,21 @@ const largePacketSize = 64 << 10
 
 // packetSize is the size limit of the next packet (pump): bigPacket once
 // the peer's hello arrived, when the packet continues a large message (one
-// that has written more than smallMessage bytes, pipe.go) and the sending
-// pipe is not the short one; BufferSize otherwise. While small messages
-// pass beside a large one (the short pipe) large packets cost the large
-// message its rate: 16 MiB echoes beside 1 KiB calls moved 0.37–0.57× of
-// their rate alone with 64 KiB packets there, 0.58–0.80× with BufferSize
-// packets (docs/benchmarks.md, "Head-of-line after the merges"). Small messages thus keep sharing BufferSize
-// packets, which the peer dispatches as soon as each has arrived, and a
-// message queued beside a large one (insertNew puts it in front) starts in
-// a BufferSize packet too.
+// that has written more than smallMessage bytes, pipe.go); BufferSize
+// otherwise. Small messages thus keep sharing BufferSize packets, which
+// the peer dispatches as soon as each has arrived, and a message queued
+// beside a large one (insertNew puts it in front) starts in a BufferSize
+// packet too. Beside small messages too: until the ninth session a large
+// message kept to BufferSize packets while the sending pipe was the short
+// one (64 KiB packets then cost echoes beside 1 KiB calls their rate,
+// docs/benchmarks.md, "Head-of-line after the merges", before the peer's
+// reader bounded what it lets in flight beside small messages); with that
+// window's half-window grants (besideGrantStep, window.go) a grant is two
+// large packets in one write, and beside c=1 calls both the bulk flow and
+// the calls completed rose (docs/benchmarks.md, "Credit beside small
+// calls, ninth session").
 func (w *writer) packetSize() int {
-	if w.peerWindows && !w.shortPipe && w.bigPacket > w.bufSize && w.wq.len() > 0 {
+	if w.peerWindows && w.bigPacket > w.bufSize && w.wq.len() > 0 {
 		if s := &w.slots[w.wq.front()]; s.phase == slotBody && s.bytes > smallMessage {
 			return w.bigPacket
 		}

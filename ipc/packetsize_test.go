@@ -121,10 +121,12 @@ func TestPacketSizeSmallMessages(t *testing.T) {
 	require.Equal(t, cfg.BufferSize, w.packetSize(), "the small message goes first, in a small packet")
 }
 
-// TestPacketSizeShortPipe: while the sending pipe is the short one (small
-// messages passing beside a large one), a large message keeps to
-// BufferSize packets, and returns to large packets when the pipe does.
-func TestPacketSizeShortPipe(t *testing.T) {
+// TestPacketSizeBesideSmallMessages: to a peer with windows a large
+// message keeps its large packets while small messages pass beside it
+// (its window bounds what it has in flight, window.go): a small message
+// queued beside it goes first, in a BufferSize packet, and the large one
+// goes on in large packets after it.
+func TestPacketSizeBesideSmallMessages(t *testing.T) {
 	cfg := testConfig(t, nil)
 	w := newWriter(cfg)
 	w.peerHello()
@@ -135,8 +137,14 @@ func TestPacketSizeShortPipe(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, largePacketSize, w.packetSize())
-	w.shortPipe = true
-	require.Equal(t, cfg.BufferSize, w.packetSize())
-	w.shortPipe = false
-	require.Equal(t, largePacketSize, w.packetSize())
+	for i := range 3 {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(10+i, 1000), ti: testTI, state: OnPeer}))
+		require.Equal(t, cfg.BufferSize, w.packetSize(), "the small message first, in a small packet")
+		_, err := w.fill(buf[:w.packetSize()])
+		require.NoError(t, err)
+		require.Len(t, w.done, i+1, "the small message went whole")
+		require.Equal(t, largePacketSize, w.packetSize(), "the large message goes on in large packets")
+		_, err = w.fill(buf[:w.packetSize()])
+		require.NoError(t, err)
+	}
 }

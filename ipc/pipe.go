@@ -33,7 +33,9 @@ package ipc
 //     message while a large one is under way; it returns to the others once
 //     pipeShortSpan bytes have been written without that happening again.
 //     To a peer that grants windows the Config's instead: its reader keeps
-//     the large message's window short meanwhile (sendPipeMarks).
+//     the large message's window short meanwhile (sendPipeMarks), and the
+//     writer sends each of its grants in one write of 64 KiB packets
+//     (longPump, packetSize).
 //
 // The receiving end of the pipe is the peer's business, except on loopback
 // connections, whose receive buffer ipc fixes (loopbackRecvBuffer): the
@@ -160,7 +162,6 @@ func (c *conn) adaptPipe(n int) {
 	hit := c.w.interleaved
 	c.w.interleaved = false
 	c.sendPipe.update(hit, n)
-	c.w.shortPipe = c.sendPipe.on
 	mode := pipeSmall
 	switch {
 	case c.sendPipe.on:
@@ -281,24 +282,38 @@ func (c *conn) growRecv(n int) {
 var testHookRecvBuffer func(n int)
 
 // pumpBatch returns the write batch a pump fills next (loop): a
-// pipeLongBatch buffer while the sending pipe is the long one (a large
-// message alone: four 64 KiB packets per write), the loop's WriteBatch
-// buffer otherwise.
+// pipeLongBatch buffer while a large message is under way on the long pipe
+// or to a peer that grants windows (four 64 KiB packets per write), the
+// loop's WriteBatch buffer otherwise. To a peer with windows the window,
+// not the batch, bounds what a write of the large message carries beside
+// small messages: each grant (besideGrantStep, window.go) goes out in one
+// write, where a WriteBatch held all of a 64 KiB grant but its last bytes,
+// a second write of their own (docs/benchmarks.md, "Credit beside small
+// calls, ninth session"). To a peer without windows (a C++ SolidFrame
+// service) the short pipe's marks bound the bulk bytes ahead of a small
+// message, and a write never exceeds WriteBatch beside them.
 func (c *conn) pumpBatch() []byte {
-	if c.sendMode == pipeLong {
+	if c.longPump() {
 		return c.ls.takeLongBatch()
 	}
 	return c.ls.takeBatch()
 }
 
 // pumpQuantum is what one pump turn may write before the loop serves its
-// other connections (loop): pipeLongQuantum while the sending pipe is the
-// long one, DefaultPumpQuantum otherwise.
+// other connections (loop): pipeLongQuantum under the same conditions as
+// the long batch (pumpBatch), DefaultPumpQuantum otherwise.
 func (c *conn) pumpQuantum() int {
-	if c.sendMode == pipeLong {
+	if c.longPump() {
 		return pipeLongQuantum
 	}
 	return DefaultPumpQuantum
+}
+
+// longPump reports whether a pump writes the long batch and quantum: the
+// sending pipe is the long one, or a large message is under way to a peer
+// that grants windows (loop).
+func (c *conn) longPump() bool {
+	return c.sendMode == pipeLong || (c.w.peerWindows && c.w.largeUnderWay())
 }
 
 // testHookFlushMidFeed, if set by a test, runs at each flushMidFeed of an

@@ -205,6 +205,56 @@ func TestWindowStartBeforeChunks(t *testing.T) {
 	require.NoError(t, testmsg.Verify(ev.msgs[0], 1<<20))
 }
 
+// TestBesideGrantOneWrite checks the credit of a large message beside
+// small ones: every grant is at least half of besideWindow (the sender's
+// bytes not yet received fall to half the window before it gets more),
+// and what one grant lets the writer send, until it is out of credit
+// again, goes in at most two packets (packetSize) and fits the batch one
+// pump write fills (pumpBatch, pipe.go): a grant costs the sender one
+// write.
+func TestBesideGrantOneWrite(t *testing.T) {
+	const window, size = 4 << 20, 8 << 20
+	p := newWindowPairSized(t, window)
+	p.r.beside = true
+	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(0, size), ti: testTI, state: OnPeer}))
+	c := &conn{w: p.w, ls: &loopState{batch: make([]byte, DefaultWriteBatch)}}
+	buf := make([]byte, largePacketSize)
+	flow := func() (bytes, packets int) {
+		for p.w.hasOutput() {
+			n, err := p.w.fill(buf[:p.w.packetSize()])
+			require.NoError(t, err)
+			if n == 0 {
+				break
+			}
+			used, err := p.r.feed(buf[:n])
+			require.NoError(t, err)
+			require.Equal(t, n, used)
+			bytes += n
+			packets++
+		}
+		return bytes, packets
+	}
+	flow() // the initial window
+	for rounds := 0; len(p.ev.msgs) == 0; rounds++ {
+		require.Less(t, rounds, size/(besideWindow/2)+4, "no progress")
+		require.NotEmpty(t, p.ev.grants, "blocked, and nothing granted")
+		for _, g := range p.ev.grants {
+			require.GreaterOrEqual(t, g.credit, uint64(besideWindow/2), "grant step")
+		}
+		p.deliver()
+		batch := c.pumpBatch()
+		n, packets := flow() // all the grant allows
+		require.LessOrEqual(t, n, len(batch), "one grant, one write")
+		require.LessOrEqual(t, packets, 2, "one grant, two large packets")
+		c.ls.putBatch(batch)
+		if len(p.ev.msgs) == 0 {
+			require.LessOrEqual(t, p.r.slots[0].win.left, int64(besideWindow), "not yet received beside small messages")
+			require.Equal(t, slotBlocked, p.w.slots[0].phase, "out of credit after each grant")
+		}
+	}
+	require.NoError(t, testmsg.Verify(p.ev.msgs[0], size))
+}
+
 // TestWindowBesideSmallMessages checks the window of a large message while
 // small messages arrive beside it (reader.beside): every grant is at least
 // besideGrantStep and leaves at most besideWindow bytes not yet received;

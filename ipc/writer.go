@@ -119,10 +119,6 @@ type writer struct {
 	// largeBodies counts the slots in the write queue whose body is under
 	// way with more than smallMessage bytes written (setLarge, pipe.go).
 	largeBodies int
-	// shortPipe is set while the connection's sending pipe is the short
-	// one (conn.adaptPipe, pipe.go): packets then keep to bufSize
-	// (packetSize). Owner: the loop.
-	shortPipe bool
 	// canceledWaits counts slots in slotWaitCanceled: they hold a slot
 	// until the late response arrives or the connection closes, count
 	// against MaxResponseWait, and retire the connection when too many
