@@ -72,7 +72,7 @@ type Conn struct {
 	bulk         bool      // SetBulk: a large message is under way (spin.go)
 
 	scheduled  atomic.Bool  // a pump turn is pending or paused (at most one)
-	woken      atomic.Bool  // a wake task is pending
+	wake       atomic.Int32 // wakeIdle, wakeQueued, wakeRunning or wakeAgain (rewake.go)
 	closeState atomic.Int32 // closeNone, closeGraceful or closeAbort
 	queued     atomic.Int64 // mirror of qBytes, read by Writable
 
@@ -301,13 +301,23 @@ func (c *Conn) afterUserOnLoop() {
 // loop runs OnWake coalesce into that one call; Wake does not allocate unless
 // it has to enter the loop (gnet then allocates its task). No OnWake follows
 // Abort or close.
+//
+// A Wake made while OnWake runs is submitted when OnWake returns, after
+// the loop has read its sockets if any has input waiting (rewake.go).
 func (c *Conn) Wake() {
-	if c.woken.CompareAndSwap(false, true) {
-		if l := c.loop; l != nil && l.handOff(c) {
-			return // the loop is busy polling: it runs the wake itself
-		}
-		if c.r.execute(c.el, c.wakeTask) != nil {
-			c.woken.Store(false)
+	for {
+		switch c.wake.Load() {
+		case wakeIdle:
+			if c.wake.CompareAndSwap(wakeIdle, wakeQueued) {
+				c.submitWake()
+				return
+			}
+		case wakeRunning:
+			if c.wake.CompareAndSwap(wakeRunning, wakeAgain) {
+				return // wakeOnLoopSpin submits it when OnWake returns
+			}
+		default: // wakeQueued, wakeAgain: one OnWake is owed already
+			return
 		}
 	}
 }
@@ -318,11 +328,16 @@ func (c *Conn) wakeOnLoop() { c.wakeOnLoopSpin(true) }
 // (not when the wake was handed to a loop that is polling already).
 func (c *Conn) wakeOnLoopSpin(spin bool) {
 	seen := c.r.tasks.Load()
-	c.woken.Store(false)
 	if c.dead || c.closeState.Load() == closeAbort {
+		c.wake.Store(wakeIdle)
 		return
 	}
+	c.wake.Store(wakeRunning)
 	c.r.h.OnWake(c)
+	if !c.wake.CompareAndSwap(wakeRunning, wakeIdle) {
+		c.wake.Store(wakeQueued) // Wake was called meanwhile (wakeAgain)
+		c.rewakeOnLoop()
+	}
 	c.afterUserOnLoop()
 	if spin && !c.dead {
 		c.spinOnLoop(seen)
@@ -332,6 +347,9 @@ func (c *Conn) wakeOnLoopSpin(spin bool) {
 // trafficOnLoop presents unconsumed inbound bytes to OnData and enforces
 // MaxInbound. It runs inside gnet's OnTraffic.
 func (c *Conn) trafficOnLoop() gnet.Action {
+	if len(c.loop.deferred) > 0 {
+		c.loop.runDeferred() // gnet has polled (rewake.go)
+	}
 	seen := c.r.tasks.Load()
 	gc := c.gc
 	if c.closeState.Load() == closeAbort {
@@ -383,6 +401,9 @@ func (c *Conn) closedOnLoop(err error) {
 	}
 	c.dead = true
 	c.gc = nil
+	if len(c.loop.deferred) > 0 {
+		c.loop.runDeferred() // gnet has polled (rewake.go)
+	}
 	c.loop.spinDel(c.fd)
 	c.r.wp.forget(c)
 	c.mu.Lock()

@@ -34,7 +34,13 @@ type Loop struct {
 	epfd       int               // busy polling's private epoll set; 0 if off
 	spinEvents []unix.EpollEvent // EpollWait output for spinOnLoop
 	tlsPlain   []byte            // TLS decrypt buffer shared by the loop's connections (tls.go)
-	value      any               // the Handler's per-loop state (Value, SetValue)
+	// Deferred wakes (rewake.go).
+	deferred      []*Conn        // wakes held until gnet has polled
+	deferSpare    []*Conn        // runDeferred's second buffer
+	deferTimer    *Timer         // the StallPoll fallback, nil if none
+	runDeferredFn func()         // runs runDeferred
+	peek          [1]unix.PollFd // inputPending's poll(2) argument
+	value         any            // the Handler's per-loop state (Value, SetValue)
 
 	// TLS write staging (tls.go, tlsWriteOnLoop): one record's plaintext
 	// gathered from the pieces of a Write, shared by the loop's connections.
@@ -48,6 +54,7 @@ func newLoop(r *Reactor, el gnet.EventLoop) *Loop {
 	l.polls.init(l, clock.Real())
 	l.closeAllTask = gnet.RunnableFunc(func(context.Context) error { l.closeAllOnLoop(); return nil })
 	l.recheckFn = l.recheckOnLoop
+	l.runDeferredFn = l.runDeferred
 	l.spinInit()
 	return l
 }

@@ -477,6 +477,9 @@ func (eh *engineHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		c = newConn(r, false, nil)
 	}
 	c.openOnLoop(gc, r.loopFor(gc.EventLoop()))
+	if len(c.loop.deferred) > 0 {
+		c.loop.runDeferred() // gnet has polled (rewake.go)
+	}
 	r.connOpened()
 	if c.startTLSOnLoop() { // Handler.OnOpen runs after the handshake
 		if r.stopping.Load() {

@@ -269,7 +269,7 @@ func (l *Loop) runHandedOff() bool {
 		if !c.dead {
 			c.wakeOnLoopSpin(false)
 		} else {
-			c.woken.Store(false)
+			c.wake.Store(wakeIdle)
 		}
 	}
 	l.spinSpare = list[:0]

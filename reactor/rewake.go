@@ -1,0 +1,102 @@
+package reactor
+
+import "golang.org/x/sys/unix"
+
+// Wakes that OnWake asks for again.
+//
+// gnet runs the tasks submitted to a loop (Execute, Wake) from its urgent
+// queue until that queue is empty, and polls its sockets only then. A
+// handler whose OnWake does a bounded amount of work and calls Wake again
+// to go on (ipc's writer pump: a quantum of output, then Wake) therefore
+// keeps its loop away from its sockets for as long as it has work and the
+// socket stays writable: nothing is read on any connection of the loop. A
+// client sending a long stream to a receiver faster than its source read
+// nothing for the whole message, not even the answers to its pings, and
+// closed the connection with ipc.ErrDeadPeer after DeadPeerTimeout (ninth
+// session, docs/testing.md).
+//
+// So a Wake made while the connection's OnWake runs is not submitted at
+// once: when OnWake returns, the loop polls the connection's socket
+// without blocking. If it is readable or hung up, the wake is deferred
+// until gnet has polled: it is submitted by the loop's next OnTraffic,
+// OnOpen or OnClose, which gnet runs for that input before its tasks, or
+// at the latest by a StallPoll timer. Otherwise it is submitted at once,
+// as before. Only the connection's own input is checked: the other
+// connections of the loop still wait while it has none.
+
+// Conn.wake states.
+const (
+	wakeIdle    = iota // no wake pending
+	wakeQueued         // a wake task is submitted, handed to the spin or deferred
+	wakeRunning        // OnWake is running
+	wakeAgain          // OnWake is running and Wake was called meanwhile
+)
+
+// submitWake hands c's wake to the loop's spin or submits its task; c.wake
+// is wakeQueued (any goroutine).
+func (c *Conn) submitWake() {
+	if l := c.loop; l != nil && l.handOff(c) {
+		return // the loop is busy polling: it runs the wake itself
+	}
+	if c.r.execute(c.el, c.wakeTask) != nil {
+		c.wake.Store(wakeIdle)
+	}
+}
+
+// rewakeOnLoop submits the wake asked for during OnWake, or defers it while
+// a socket of the loop has input gnet has not read yet (loop-only; c.wake
+// is wakeQueued).
+func (c *Conn) rewakeOnLoop() {
+	if c.dead || c.closeState.Load() == closeAbort {
+		c.wake.Store(wakeIdle)
+		return
+	}
+	if c.loop.inputPending(c) {
+		c.loop.deferWake(c)
+		return
+	}
+	c.submitWake()
+}
+
+// inputPending reports whether c's socket has input (or a hang-up) that
+// gnet has not read yet (loop-only). gnet's epoll set cannot be peeked:
+// its wake-up eventfd is edge-triggered, and a peek would take the edge
+// that tells gnet to run its tasks. A connection whose reads are paused
+// has none to wait for.
+func (l *Loop) inputPending(c *Conn) bool {
+	if c.readPaused || c.fd <= 0 {
+		return false
+	}
+	l.peek[0] = unix.PollFd{Fd: int32(c.fd), Events: unix.POLLIN | unix.POLLRDHUP}
+	n, err := unix.Poll(l.peek[:], 0)
+	return err == nil && n > 0 && l.peek[0].Revents != 0
+}
+
+// deferWake holds c's wake until gnet has polled (loop-only).
+func (l *Loop) deferWake(c *Conn) {
+	l.deferred = append(l.deferred, c)
+	if l.deferTimer == nil {
+		l.deferTimer = l.pollAfter(l.r.cfg.StallPoll, l.runDeferredFn)
+	}
+}
+
+// runDeferred submits the deferred wakes (loop-only): from OnTraffic,
+// OnOpen and OnClose, which gnet runs after it polled, and from the
+// StallPoll timer.
+func (l *Loop) runDeferred() {
+	if l.deferTimer != nil {
+		l.deferTimer.Stop()
+		l.deferTimer = nil
+	}
+	list := l.deferred
+	l.deferred = l.deferSpare[:0]
+	for i, c := range list {
+		list[i] = nil
+		if c.dead {
+			c.wake.Store(wakeIdle)
+			continue
+		}
+		c.submitWake()
+	}
+	l.deferSpare = list[:0]
+}

@@ -1,0 +1,64 @@
+package reactor
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRewakeLetsLoopRead: a connection whose OnWake writes a little and
+// calls Wake again to go on (as ipc's writer pump does while it has output)
+// must not keep its loop from reading. gnet runs submitted tasks until its
+// queue is empty before it polls, so without rewake.go's deferral the loop
+// never read the byte the peer sent (OnData never ran) while the writer
+// went on; with it, OnData runs and the writer's wakes go on after it.
+func TestRewakeLetsLoopRead(t *testing.T) {
+	var (
+		stop   atomic.Bool
+		wakes  atomic.Int64
+		warm   = make(chan struct{})
+		gotIn  = make(chan struct{}, 1)
+		chunk  = make([]byte, 1024)
+		warmAt = int64(200)
+	)
+	p := newPeer(t)
+	r := startReactor(t, Config{Loops: 1}, &testHandler{
+		wake: func(c *Conn) {
+			if stop.Load() {
+				return
+			}
+			if n := wakes.Add(1); n == warmAt {
+				close(warm)
+			}
+			if c.Writable() {
+				_ = c.Write(chunk)
+			}
+			c.Wake()
+		},
+		data: func(c *Conn, b []byte) int {
+			select {
+			case gotIn <- struct{}{}:
+			default:
+			}
+			return len(b)
+		},
+	})
+	c, err := r.Dial(dialCtx(t), p.addr(), nil)
+	require.NoError(t, err)
+	nc := p.accept(t)
+	go func() { _, _ = ioCopyDiscard(nc) }()
+	t.Cleanup(func() { stop.Store(true) })
+
+	c.Wake()
+	recv(t, warm) // the writer is going on from wake to wake
+	_, err = nc.Write([]byte{'x'})
+	require.NoError(t, err)
+	recv(t, gotIn) // the loop read it (hang guard waitLong)
+
+	after := wakes.Load()
+	require.Eventually(t, func() bool { return wakes.Load() > after+warmAt }, waitLong, time.Millisecond,
+		"the deferred wake was lost: the writer stopped after the read")
+	stop.Store(true)
+}
