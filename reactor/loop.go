@@ -35,12 +35,12 @@ type Loop struct {
 	spinEvents []unix.EpollEvent // EpollWait output for spinOnLoop
 	tlsPlain   []byte            // TLS decrypt buffer shared by the loop's connections (tls.go)
 	// Deferred wakes (rewake.go).
-	deferred      []*Conn        // wakes held until gnet has polled
-	deferSpare    []*Conn        // runDeferred's second buffer
-	deferTimer    *Timer         // the StallPoll fallback, nil if none
-	runDeferredFn func()         // runs runDeferred
-	peek          [1]unix.PollFd // inputPending's poll(2) argument
-	value         any            // the Handler's per-loop state (Value, SetValue)
+	deferred      []*Conn       // wakes held until gnet has polled
+	deferSpare    []*Conn       // runDeferred's second buffer
+	deferTimer    *Timer        // the StallPoll fallback, nil if none
+	runDeferredFn func()        // runs runDeferred
+	peek          []unix.PollFd // inputPending's poll(2) argument, reused
+	value         any           // the Handler's per-loop state (Value, SetValue)
 
 	// TLS write staging (tls.go, tlsWriteOnLoop): one record's plaintext
 	// gathered from the pieces of a Write, shared by the loop's connections.

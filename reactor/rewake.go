@@ -16,13 +16,15 @@ import "golang.org/x/sys/unix"
 // session, docs/testing.md).
 //
 // So a Wake made while the connection's OnWake runs is not submitted at
-// once: when OnWake returns, the loop polls the connection's socket
-// without blocking. If it is readable or hung up, the wake is deferred
-// until gnet has polled: it is submitted by the loop's next OnTraffic,
-// OnOpen or OnClose, which gnet runs for that input before its tasks, or
-// at the latest by a StallPoll timer. Otherwise it is submitted at once,
-// as before. Only the connection's own input is checked: the other
-// connections of the loop still wait while it has none.
+// once: when OnWake returns, the loop polls its connections' sockets
+// without blocking. If any of them (reads not paused) is readable or hung
+// up, the wake is deferred until gnet has polled: it is submitted by the
+// loop's next OnTraffic, OnOpen or OnClose, which gnet runs for that input
+// before its tasks, or at the latest by a StallPoll timer. Otherwise it is
+// submitted at once, as before. Every connection of the loop is checked,
+// not only the waking one: a writer streaming to a fast receiver would
+// otherwise keep the loop from reading the other connections it serves
+// (TestRewakeLetsOtherConnRead).
 
 // Conn.wake states.
 const (
@@ -51,25 +53,34 @@ func (c *Conn) rewakeOnLoop() {
 		c.wake.Store(wakeIdle)
 		return
 	}
-	if c.loop.inputPending(c) {
+	if c.loop.inputPending() {
 		c.loop.deferWake(c)
 		return
 	}
 	c.submitWake()
 }
 
-// inputPending reports whether c's socket has input (or a hang-up) that
-// gnet has not read yet (loop-only). gnet's epoll set cannot be peeked:
-// its wake-up eventfd is edge-triggered, and a peek would take the edge
-// that tells gnet to run its tasks. A connection whose reads are paused
-// has none to wait for.
-func (l *Loop) inputPending(c *Conn) bool {
-	if c.readPaused || c.fd <= 0 {
+// inputPending reports whether a socket of the loop has input (or a
+// hang-up) that gnet has not read yet (loop-only). gnet's epoll set cannot be peeked: its
+// wake-up eventfd is edge-triggered, and a peek would take the edge that
+// tells gnet to run its tasks; poll(2) on the loop's own sockets takes
+// nothing from gnet. Connections whose reads are paused have none to wait
+// for. The cost is one poll(2) over the loop's connections per chained
+// wake, that is per pump quantum of output (about 1 MiB).
+func (l *Loop) inputPending() bool {
+	fds := l.peek[:0]
+	for o := range l.conns {
+		if o.readPaused || o.dead || o.fd <= 0 {
+			continue
+		}
+		fds = append(fds, unix.PollFd{Fd: int32(o.fd), Events: unix.POLLIN | unix.POLLRDHUP})
+	}
+	l.peek = fds
+	if len(fds) == 0 {
 		return false
 	}
-	l.peek[0] = unix.PollFd{Fd: int32(c.fd), Events: unix.POLLIN | unix.POLLRDHUP}
-	n, err := unix.Poll(l.peek[:], 0)
-	return err == nil && n > 0 && l.peek[0].Revents != 0
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0
 }
 
 // deferWake holds c's wake until gnet has polled (loop-only).

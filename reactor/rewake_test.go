@@ -62,3 +62,63 @@ func TestRewakeLetsLoopRead(t *testing.T) {
 		"the deferred wake was lost: the writer stopped after the read")
 	stop.Store(true)
 }
+
+// TestRewakeLetsOtherConnRead: the same, but the input waits on another
+// connection of the loop. A writer chaining wakes with no input of its own
+// must not keep the loop from reading the connections it serves beside it.
+func TestRewakeLetsOtherConnRead(t *testing.T) {
+	var (
+		stop   atomic.Bool
+		wakes  atomic.Int64
+		writer atomic.Pointer[Conn]
+		warm   = make(chan struct{})
+		gotIn  = make(chan struct{}, 1)
+		chunk  = make([]byte, 1024)
+		warmAt = int64(200)
+	)
+	pw, pr := newPeer(t), newPeer(t)
+	r := startReactor(t, Config{Loops: 1}, &testHandler{
+		wake: func(c *Conn) {
+			if stop.Load() || c != writer.Load() {
+				return
+			}
+			if n := wakes.Add(1); n == warmAt {
+				close(warm)
+			}
+			if c.Writable() {
+				_ = c.Write(chunk)
+			}
+			c.Wake()
+		},
+		data: func(c *Conn, b []byte) int {
+			if c != writer.Load() {
+				select {
+				case gotIn <- struct{}{}:
+				default:
+				}
+			}
+			return len(b)
+		},
+	})
+	reader, err := r.Dial(dialCtx(t), pr.addr(), nil)
+	require.NoError(t, err)
+	nr := pr.accept(t)
+	w, err := r.Dial(dialCtx(t), pw.addr(), nil)
+	require.NoError(t, err)
+	writer.Store(w)
+	nw := pw.accept(t)
+	go func() { _, _ = ioCopyDiscard(nw) }()
+	t.Cleanup(func() { stop.Store(true) })
+	require.Same(t, w.Loop(), reader.Loop(), "one loop serves both connections")
+
+	w.Wake()
+	recv(t, warm) // the writer is going on from wake to wake
+	_, err = nr.Write([]byte{'x'})
+	require.NoError(t, err)
+	recv(t, gotIn) // the loop read the other connection (hang guard waitLong)
+
+	after := wakes.Load()
+	require.Eventually(t, func() bool { return wakes.Load() > after+warmAt }, waitLong, time.Millisecond,
+		"the deferred wake was lost: the writer stopped after the read")
+	stop.Store(true)
+}
