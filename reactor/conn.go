@@ -347,8 +347,9 @@ func (c *Conn) wakeOnLoopSpin(spin bool) {
 // trafficOnLoop presents unconsumed inbound bytes to OnData and enforces
 // MaxInbound. It runs inside gnet's OnTraffic.
 func (c *Conn) trafficOnLoop() gnet.Action {
+	c.loop.chained = 0 // gnet has polled (rewake.go)
 	if len(c.loop.deferred) > 0 {
-		c.loop.runDeferred() // gnet has polled (rewake.go)
+		c.loop.runDeferred()
 	}
 	seen := c.r.tasks.Load()
 	gc := c.gc

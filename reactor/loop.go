@@ -36,6 +36,7 @@ type Loop struct {
 	tlsPlain   []byte            // TLS decrypt buffer shared by the loop's connections (tls.go)
 	// Deferred wakes (rewake.go).
 	deferred      []*Conn       // wakes held until gnet has polled
+	chained       int           // wakes asked for during OnWake since gnet last polled
 	deferSpare    []*Conn       // runDeferred's second buffer
 	deferTimer    *Timer        // the StallPoll fallback, nil if none
 	runDeferredFn func()        // runs runDeferred
