@@ -302,8 +302,9 @@ func (c *Conn) afterUserOnLoop() {
 // it has to enter the loop (gnet then allocates its task). No OnWake follows
 // Abort or close.
 //
-// A Wake made while OnWake runs is submitted when OnWake returns, after
-// the loop has read its sockets if any has input waiting (rewake.go).
+// A Wake made while OnWake runs is submitted when OnWake returns; one in
+// every eight of those in a row waits until the loop has read its sockets
+// if any has input waiting (rewake.go).
 func (c *Conn) Wake() {
 	for {
 		switch c.wake.Load() {

@@ -39,10 +39,11 @@
 // At most one pump task per connection is ever pending in gnet. Wake uses a
 // second state and task the same way, so repeated Wakes coalesce and do not
 // allocate. A Wake made during OnWake (a handler going on in bounded steps)
-// is submitted when OnWake returns, but only after gnet has read the loop's
-// sockets if any has input waiting: gnet runs queued tasks until its queue
-// is empty before it polls, so a handler that re-woke itself at once kept
-// its loop from reading (rewake.go).
+// is submitted when OnWake returns; once every eight such wakes in a row it
+// waits until gnet has read the loop's sockets if any has input waiting:
+// gnet runs queued tasks until its queue is empty before it polls, so a
+// handler that re-woke itself at once kept its loop from reading
+// (rewake.go).
 //
 // # Back-pressure
 //

@@ -18,11 +18,12 @@ import "golang.org/x/sys/unix"
 // So a Wake made while the connection's OnWake runs is not always
 // submitted at once: when OnWake returns after the loop has submitted
 // rewakeCheckEvery such wakes in a row without gnet polling, the loop
-// polls its connections' sockets without blocking. If any of them (reads not paused) is readable or hung
-// up, the wake is deferred until gnet has polled: it is submitted by the
-// loop's next OnTraffic, OnOpen or OnClose, which gnet runs for that input
-// before its tasks, or at the latest by a StallPoll timer. Otherwise it is
-// submitted at once, as before. Every connection of the loop is checked,
+// polls its connections' sockets without blocking. If any of them (reads
+// not paused) is readable or hung up, the wake is deferred until gnet has
+// polled: it is submitted by the loop's next OnTraffic, OnOpen or OnClose,
+// which gnet runs for that input before its tasks, or at the latest by a
+// StallPoll timer. Otherwise, and between the checks, it is submitted at
+// once, as before. Every connection of the loop is checked,
 // not only the waking one: a writer streaming to a fast receiver would
 // otherwise keep the loop from reading the other connections it serves
 // (TestRewakeLetsOtherConnRead).
