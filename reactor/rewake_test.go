@@ -26,16 +26,9 @@ func TestRewakeLetsLoopRead(t *testing.T) {
 	p := newPeer(t)
 	r := startReactor(t, Config{Loops: 1}, &testHandler{
 		wake: func(c *Conn) {
-			if stop.Load() {
-				return
+			if !stop.Load() {
+				chainWake(c, &wakes, warmAt, warm, chunk)
 			}
-			if n := wakes.Add(1); n == warmAt {
-				close(warm)
-			}
-			if c.Writable() {
-				_ = c.Write(chunk)
-			}
-			c.Wake()
 		},
 		data: func(c *Conn, b []byte) int {
 			select {
@@ -79,16 +72,9 @@ func TestRewakeLetsOtherConnRead(t *testing.T) {
 	pw, pr := newPeer(t), newPeer(t)
 	r := startReactor(t, Config{Loops: 1}, &testHandler{
 		wake: func(c *Conn) {
-			if stop.Load() || c != writer.Load() {
-				return
+			if !stop.Load() && c == writer.Load() {
+				chainWake(c, &wakes, warmAt, warm, chunk)
 			}
-			if n := wakes.Add(1); n == warmAt {
-				close(warm)
-			}
-			if c.Writable() {
-				_ = c.Write(chunk)
-			}
-			c.Wake()
 		},
 		data: func(c *Conn, b []byte) int {
 			if c != writer.Load() {
@@ -121,4 +107,17 @@ func TestRewakeLetsOtherConnRead(t *testing.T) {
 	require.Eventually(t, func() bool { return wakes.Load() > after+warmAt }, waitLong, time.Millisecond,
 		"the deferred wake was lost: the writer stopped after the read")
 	stop.Store(true)
+}
+
+// chainWake is a writer that goes on from wake to wake (OnWake): it counts
+// the wake, closes warm at the warmAt-th, writes chunk if c is writable and
+// asks for the next wake.
+func chainWake(c *Conn, wakes *atomic.Int64, warmAt int64, warm chan struct{}, chunk []byte) {
+	if n := wakes.Add(1); n == warmAt {
+		close(warm)
+	}
+	if c.Writable() {
+		_ = c.Write(chunk)
+	}
+	c.Wake()
 }
