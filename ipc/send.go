@@ -174,16 +174,24 @@ func (s *Service) submit(ctx context.Context, to target, m Message, flags Flags,
 	if err != nil {
 		return MessageID{}, err
 	}
-	st.done, st.keep = done, ctx != nil
+	st.done = done
 	if resp.fnC != nil {
 		st.onResp, st.respFn = resp.fn, resp.fnC
 	}
+	if ctx == nil {
+		return MessageID{}, s.dispatch(to, st)
+	}
+	// A MessageID: the engine's reference and this call's, which keeps
+	// the stub from being reused until its context is watched (cancel.go,
+	// "Generations").
+	st.ided = true
+	st.refs.Store(2)
+	id := MessageID{st, st.gen.Load()}
 	if err := s.dispatch(to, st); err != nil {
+		st.release()
 		return MessageID{}, err
 	}
-	if ctx == nil {
-		return MessageID{}, nil
-	}
-	s.watch(ctx, st)
-	return MessageID{st}, nil
+	s.watch(ctx, id)
+	st.release()
+	return id, nil
 }
