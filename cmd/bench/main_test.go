@@ -3,14 +3,24 @@ package main
 import (
 	"os"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // TestMain lets the test binary stand in for the bench program when a
 // test spawns it as a child (-mode relay runs its relay node with
-// -relay-serve): with that first argument it runs as bench.
+// -relay-serve): with that first argument it runs as bench. Otherwise the
+// tests run and must leave no goroutine behind (the embedded services and
+// load generator stop before run returns).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "-relay-serve" {
 		os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m,
+		// gnet's package-level ants worker pool: started at init, idle
+		// workers linger.
+		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
+	)
 }
