@@ -124,8 +124,8 @@ func (s *Service) watch(ctx context.Context, id MessageID) {
 	stop := context.AfterFunc(ctx, func() {
 		_ = s.cancelMsg(id, ErrCanceled, context.Cause(ctx))
 	})
-	st.stopWatch.Store(&stop)
-	if st.completed.Load() {
-		stop()
+	st.stopWatch = stop
+	if !st.watched.CompareAndSwap(watchNone, watchSet) {
+		stop() // completed first (watchDone)
 	}
 }

@@ -40,8 +40,14 @@ type msgStub struct {
 	// gen is the ided stub's generation, stepped when refs drops to zero;
 	// a MessageID carries the gen it was issued with. Never reset.
 	gen atomic.Uint64
-	// stopWatch stops the context watch of a SendContext message.
-	stopWatch atomic.Pointer[func() bool]
+	// The context watch of a message with a MessageID (Service.watch):
+	// watch stores stopWatch, then moves watched from watchNone to
+	// watchSet; complete moves it from watchNone to watchDone, or, finding
+	// watchSet, calls stopWatch. So the watch is stopped exactly once, by
+	// whichever comes second, and stopWatch is read only after watchSet
+	// is seen (no allocation to publish it).
+	watched   atomic.Int32
+	stopWatch func() bool
 	// call is the waiter of a Call's request (call.go), woken once
 	// complete is over; nil otherwise. Immutable: set once per pooled stub.
 	call *callWaiter
@@ -98,8 +104,8 @@ func (st *msgStub) complete(resp Message, err error) bool {
 		st.done(err)
 	}
 	releaseMsg(st.msg)
-	if stop := st.stopWatch.Load(); stop != nil {
-		(*stop)()
+	if st.ided && !st.watched.CompareAndSwap(watchNone, watchDone) && st.watched.Load() == watchSet {
+		st.stopWatch()
 	}
 	if st.svc != nil {
 		st.svc.messageDone()
@@ -188,11 +194,19 @@ func (st *msgStub) reset() {
 	st.queued, st.owner = false, nil
 	st.url, st.credit, st.relay = "", false, nil
 	st.ided = false
-	st.stopWatch.Store(nil)
+	st.stopWatch = nil
+	st.watched.Store(watchNone)
 	st.cancelAsked.Store(false)
 	st.cancelWhy.Store(nil)
 	st.completed.Store(false)
 }
+
+// The states of msgStub.watched.
+const (
+	watchNone int32 = iota // no watch yet, not completed
+	watchSet               // watched; complete calls stopWatch
+	watchDone              // completed first; watch calls stop itself
+)
 
 // fail completes st with a *MessageError of kind.
 func (st *msgStub) fail(kind error, cause error) bool {
