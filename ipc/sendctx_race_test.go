@@ -18,21 +18,26 @@ import (
 // reuses the stub (cancel.go, "Generations"), and every message completes
 // exactly once.
 //
-// Each worker sends one request at a time, so that the next one takes the
-// stub the last one just gave back (sync.Pool's per-P cache), in four
-// kinds by turn: a victim canceled through its context and a victim
-// canceled with Cancel, each cancel fired from another goroutine racing
-// the echo; a protected request with a MessageID and a protected
-// SendRequest without one, never canceled, which must succeed. A third
+// Each worker sends one message at a time, so that the next one takes the
+// stub the last one just gave back (sync.Pool's per-P cache), in six kinds
+// by turn: victims, each canceled from another goroutine racing its
+// completion (a request canceled through its context, a request and a
+// one-way SendContext canceled with Cancel), and protected messages,
+// never canceled, which must succeed (a request with a MessageID, a
+// SendRequest without one, a one-way SendContext). A third
 // goroutine cancels the last 64 completed messages of all workers again
 // and again: each such Cancel must return ErrUnknownMessage, and none may
 // cancel a protected request. Every completion is counted per message;
 // after the client has stopped (no completion can follow), each message
 // counts exactly one and the service's completions add up.
 func TestCancelRacesCompletionAndReuse(t *testing.T) {
-	server, client := callPair(t, echoCall, ipc.Config{})
+	server, client := callPair(t, func(ctx ipc.Context, m *callMsg) {
+		if ctx.IsRequest() {
+			_ = ctx.Respond(m)
+		}
+	}, ipc.Config{})
 	addr := server.Addr().String()
-	const workers, perWorker = 4, 400
+	const workers, perWorker, kinds = 4, 600, 6
 	total := workers * perWorker
 
 	var (
@@ -47,26 +52,26 @@ func TestCancelRacesCompletionAndReuse(t *testing.T) {
 			bad = append(bad, fmt.Sprintf(format, args...))
 		}
 	}
-	victim := func(seq uint64) bool { return seq%4 == 0 || seq%4 == 2 }
+	victim := func(seq uint64) bool { k := seq % kinds; return k == 0 || k == 2 || k == 5 }
 	dones := make([]chan struct{}, workers)
 	for w := range dones {
 		dones[w] = make(chan struct{}, perWorker) // never blocks a loop, duplicates included
 	}
-	cb := func(req, resp *callMsg, err error) { // on an event loop: records only
-		seq := req.N
+	record := func(seq uint64, resp *callMsg, err error) { // on an event loop: records only
 		if n := counts[seq].Add(1); n != 1 {
 			fail("message %d completed %d times", seq, n)
 		}
 		switch {
-		case err == nil && resp.N != seq:
+		case err == nil && resp != nil && resp.N != seq:
 			fail("message %d: response %d", seq, resp.N)
 		case err != nil && !victim(seq):
-			fail("protected message %d (kind %d): %v", seq, seq%4, err)
+			fail("protected message %d (kind %d): %v", seq, seq%kinds, err)
 		case err != nil && !errors.Is(err, ipc.ErrCanceled):
 			fail("victim %d: %v", seq, err)
 		}
 		dones[seq/perWorker] <- struct{}{}
 	}
+	cb := func(req, resp *callMsg, err error) { record(req.N, resp, err) }
 
 	stale := make(chan ipc.MessageID, 256)
 	staleDone := make(chan struct{})
@@ -101,15 +106,19 @@ func TestCancelRacesCompletionAndReuse(t *testing.T) {
 			defer func() { close(racer); <-racerDone }()
 			for i := range perWorker {
 				seq := uint64(w*perWorker + i)
+				kind := seq % kinds
 				ctx, cancel := context.Background(), context.CancelFunc(nil)
-				if seq%4 == 0 {
+				if kind == 0 {
 					ctx, cancel = context.WithCancel(ctx)
 				}
 				var id ipc.MessageID
 				var err error
-				if seq%4 == 3 {
+				switch kind {
+				case 3:
 					err = ipc.SendRequest(client, addr, &callMsg{N: seq}, 0, cb)
-				} else {
+				case 4, 5: // one way
+					id, err = client.SendContext(ctx, addr, &callMsg{N: seq}, 0, func(err error) { record(seq, nil, err) })
+				default:
 					id, err = ipc.SendRequestContext(ctx, client, addr, &callMsg{N: seq}, 0, cb)
 				}
 				if err != nil {
@@ -119,10 +128,10 @@ func TestCancelRacesCompletionAndReuse(t *testing.T) {
 					fail("send %d: %v", seq, err)
 					return
 				}
-				switch seq % 4 {
+				switch kind {
 				case 0:
 					racer <- cancel
-				case 2:
+				case 2, 5:
 					racer <- func() {
 						if err := client.Cancel(id); err != nil && !errors.Is(err, ipc.ErrUnknownMessage) {
 							fail("Cancel %d: %v", seq, err)
