@@ -3,8 +3,6 @@ package ipc_test
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/ipcframe/ipcframe/ipc"
@@ -30,49 +28,21 @@ func BenchmarkSendRequestContext(b *testing.B) {
 }
 
 func benchSendRequestContext(b *testing.B, conc int, cancelable bool) {
-	const size = 1024
-	sp := ipc.NewProtocol()
-	ipc.MustRegister(sp, 1, echoCall)
-	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", MaxReaderSlots: 64 + conc})
-	cp := ipc.NewProtocol()
-	ipc.MustRegister[callMsg](cp, 1, nil)
-	client := startBenchService(b, ipc.Config{Protocol: cp, MaxQueuedMessages: 4096, MaxResponseWait: 1024})
-	addr := server.Addr().String()
+	client, addr := callBenchPair(b)
 	ctx := context.Background()
 	if cancelable {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
 	}
-	if _, err := ipc.Call[callMsg, callMsg](context.Background(), client, addr, &callMsg{}, 0); err != nil {
-		b.Fatal(err) // connect outside the measurement
-	}
-	var left atomic.Int64
-	left.Store(int64(b.N))
-	var wg sync.WaitGroup
-	b.SetBytes(int64(2 * size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0 := processCPU(b)
-	defer func() { reportCPU(b, processCPU(b)-cpu0) }()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req := &callMsg{Data: make([]byte, size)}
-			done := make(chan error, 1)
-			cb := func(_, _ *callMsg, err error) { done <- err }
-			for left.Add(-1) >= 0 {
-				if _, err := ipc.SendRequestContext(ctx, client, addr, req, 0, cb); err != nil {
-					b.Error(err)
-					return
-				}
-				if err := <-done; err != nil {
-					b.Error(err)
-					return
-				}
+	runCallers(b, conc, 1024, func() func(req *callMsg) error {
+		done := make(chan error, 1)
+		cb := func(_, _ *callMsg, err error) { done <- err }
+		return func(req *callMsg) error {
+			if _, err := ipc.SendRequestContext(ctx, client, addr, req, 0, cb); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
+			return <-done
+		}
+	})
 }

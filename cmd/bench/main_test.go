@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/ipcframe/ipcframe/internal/leaktest"
 )
 
 // TestMain lets the test binary stand in for the bench program when a
@@ -16,11 +18,5 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "-relay-serve" {
 		os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 	}
-	goleak.VerifyTestMain(m,
-		// gnet's package-level ants worker pool: started at init, idle
-		// workers linger.
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
-	)
+	goleak.VerifyTestMain(m, leaktest.Ignore()...)
 }
