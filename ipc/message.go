@@ -34,18 +34,21 @@ type msgStub struct {
 	ided bool
 	// refs counts the holders of an ided stub: the engine until the
 	// message completes on a path that recycles, the sender until it has
-	// watched its context, each Cancel while it runs and each cancel handed
-	// to a loop until it ran. Zero for a stub that is not ided.
+	// watched its context (one that can end), each Cancel while it runs
+	// and each cancel handed to a loop until it ran. Zero for a stub that
+	// is not ided.
 	refs atomic.Int32
 	// gen is the ided stub's generation, stepped when refs drops to zero;
 	// a MessageID carries the gen it was issued with. Never reset.
 	gen atomic.Uint64
-	// The context watch of a message with a MessageID (Service.watch):
-	// watch stores stopWatch, then moves watched from watchNone to
-	// watchSet; complete moves it from watchNone to watchDone, or, finding
-	// watchSet, calls stopWatch. So the watch is stopped exactly once, by
-	// whichever comes second, and stopWatch is read only after watchSet
-	// is seen (no allocation to publish it).
+	// The context watch of a message with a MessageID and a context that
+	// can end (watchable, set before the stub is published): watch stores
+	// stopWatch, then moves watched from watchNone to watchSet; complete
+	// moves it from watchNone to watchDone, or, finding watchSet, calls
+	// stopWatch. So the watch is stopped exactly once, by whichever comes
+	// second, and stopWatch is read only after watchSet is seen (no
+	// allocation to publish it).
+	watchable bool
 	watched   atomic.Int32
 	stopWatch func() bool
 	// call is the waiter of a Call's request (call.go), woken once
@@ -104,7 +107,7 @@ func (st *msgStub) complete(resp Message, err error) bool {
 		st.done(err)
 	}
 	releaseMsg(st.msg)
-	if st.ided && !st.watched.CompareAndSwap(watchNone, watchDone) && st.watched.Load() == watchSet {
+	if st.watchable && !st.watched.CompareAndSwap(watchNone, watchDone) && st.watched.Load() == watchSet {
 		st.stopWatch()
 	}
 	if st.svc != nil {
@@ -193,7 +196,7 @@ func (st *msgStub) reset() {
 	st.started, st.seq, st.slot = false, 0, 0
 	st.queued, st.owner = false, nil
 	st.url, st.credit, st.relay = "", false, nil
-	st.ided = false
+	st.ided, st.watchable = false, false
 	st.stopWatch = nil
 	st.watched.Store(watchNone)
 	st.cancelAsked.Store(false)
