@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime/trace"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,7 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 			sp := ipc.NewProtocol()
 			ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *hol.SmallMsg) {
 				binary.LittleEndian.PutUint64(m.Data[8:], uint64(time.Since(base)))
+				traceLeg("handler")
 				_ = ctx.Respond(m)
 			})
 			ipc.MustRegister(sp, 2, func(ctx ipc.Context, m *hol.BulkEchoMsg) { _ = ctx.Respond(m) })
@@ -61,6 +63,7 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 				end := time.Now().Add(*holWindow)
 				for time.Now().Before(end) {
 					s0 := time.Since(base)
+					traceLeg("send")
 					done := make(chan time.Duration, 1)
 					var srv time.Duration
 					_, err := ipc.SendRequestContext(ctx, client, c.Addr, &hol.SmallMsg{Data: p}, 0,
@@ -68,12 +71,14 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 							if err == nil {
 								srv = time.Duration(binary.LittleEndian.Uint64(r.Data[8:]))
 							}
+							traceLeg("callback")
 							done <- time.Since(base)
 						})
 					if err != nil {
 						b.Fatal(err)
 					}
 					cb := <-done
+					traceLeg("woken")
 					now := time.Since(base)
 					total, req, resp, wake = append(total, now-s0), append(req, srv-s0), append(resp, cb-srv), append(wake, now-cb)
 				}
@@ -91,6 +96,15 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 				b.ReportMetric(float64(p99.Microseconds()), l.name+"-p99-µs")
 			}
 		})
+	}
+}
+
+// traceLeg marks a small call's leg in the execution trace, if one is
+// being taken (-test.trace): its events ("send", "handler", "callback",
+// "woken", category "hol") let a trace's timeline be cut per call.
+func traceLeg(ev string) {
+	if trace.IsEnabled() {
+		trace.Log(context.Background(), "hol", ev)
 	}
 }
 
@@ -128,6 +142,14 @@ func BenchmarkHeadOfLineBulk(b *testing.B) {
 					// (window.go): credit stalls and grants.
 					b.ReportMetric(float64(credit.Stalls.Load()), "stalls")
 					b.ReportMetric(float64(credit.Grants.Load()), "grants")
+					// Both services' busy polls after bulk transfers
+					// (reactor/spin.go): ended early on a contended CPU,
+					// and skipped during the backoff that follows.
+					cs, ss := ipc.ReactorStats(client), ipc.ReactorStats(server)
+					b.ReportMetric(float64(cs.SpinBackoffs+ss.SpinBackoffs), "spin-backoffs")
+					b.ReportMetric(float64(cs.SpinsSkipped+ss.SpinsSkipped), "spins-skipped")
+					b.ReportMetric(float64(cs.Yields+ss.Yields), "yields")
+					b.ReportMetric(float64(cs.DirectBytes+ss.DirectBytes)/(1<<20), "direct-MiB")
 					if len(res.lat) > 0 {
 						b.ReportMetric(float64(res.lat[0].Microseconds()), "first-µs")
 						slices.Sort(res.lat)

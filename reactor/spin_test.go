@@ -41,7 +41,9 @@ func (c *spinClock) set(step, jump time.Duration) {
 // (Stats.SpinsSkipped); a spin after small writes on the same contended
 // CPU keeps polling until its budget, and so does one after as many bytes
 // on a connection not marked bulk; a bulk spin on an uncontended CPU
-// does too. The spin's clock is the test's: nothing depends on real time.
+// does too, unless its first sched_yield alone gave the vCPU away for
+// longer than spinContended (spinOSYield). The spin's clock is the
+// test's: nothing depends on real time.
 func TestBulkSpinBacksOff(t *testing.T) {
 	clk := &spinClock{t: time.Unix(1000, 0)}
 	ends := make(chan int, 16)
@@ -96,6 +98,30 @@ func TestBulkSpinBacksOff(t *testing.T) {
 	st = r.Stats()
 	require.EqualValues(t, 1, st.SpinBackoffs)
 	require.EqualValues(t, 1, st.SpinsSkipped)
+
+	// Idle CPU, but the spin's first sched_yield gives the vCPU away for
+	// 100 µs (another process's thread ran): a bulk spin backs off at
+	// once, though no whole iteration after the first was long; a spin
+	// after small writes keeps polling.
+	first := false
+	spinOSYield = func() {
+		if first {
+			first = false
+			clk.set(time.Microsecond, 100*time.Microsecond)
+		}
+	}
+	t.Cleanup(func() { spinOSYield = osYield })
+	slowFirstYield := func(n int) int {
+		first = true
+		return wake(n)
+	}
+	require.Equal(t, spinContendedEnd, slowFirstYield(spinBulkBytes))
+	require.Equal(t, spinSkipped, wake(spinBulkBytes))
+	clk.set(time.Microsecond, spinBackoff)
+	require.Equal(t, spinBudget, slowFirstYield(1<<10))
+	st = r.Stats()
+	require.EqualValues(t, 2, st.SpinBackoffs)
+	require.EqualValues(t, 2, st.SpinsSkipped)
 }
 
 // TestBulkSpinGathers: the spin after a read on a bulk connection (SetBulk,
