@@ -39,20 +39,21 @@ import (
 // peer's loop, another process or the application's goroutines need. Such
 // a bulk spin therefore watches its own yields: when one iteration took
 // more than spinContended (a yield gave the CPU or the P to someone else
-// for that long), or its sched_yield alone did (timed from the first
-// iteration on: a loop that gave its vCPU to another process's thread just
-// after a transfer beside small messages stayed runnable behind it for
-// tens of microseconds while a small message waited in its socket;
-// blocked in epoll_wait, the message's arrival wakes it), the CPU is
-// contended; the spin ends and the loop skips bulk spins for spinBackoff,
-// blocking in epoll_wait instead (Stats SpinBackoffs, SpinsSkipped;
-// docs/benchmarks.md, "Head-of-line at c=1, tenth session"). On an idle
-// machine the yields return at once and the bulk spin stays: there it
-// keeps a stream's receiver on its CPU between the sender's batches, which
-// costs less CPU per byte than a wake-up (docs/benchmarks.md, "Polling
-// while bytes stream (sixth session)"). Spins after small messages never back off: the yield of a
-// concurrency-1 call's loop to the peer that produces the next request is
-// the point of yielding, not contention.
+// for that long), or, after a transfer on an interleaved connection
+// (SetInterleaved: small messages beside the large one), its sched_yield
+// alone did (timed from the first iteration on: a loop that gave its vCPU
+// to another process's thread there stayed runnable behind it for tens of
+// microseconds while a small message waited in its socket; blocked in
+// epoll_wait, the message's arrival wakes it), the CPU is contended; the
+// spin ends and the loop skips bulk spins for spinBackoff, blocking in
+// epoll_wait instead (Stats SpinBackoffs, SpinsSkipped; docs/benchmarks.md,
+// "Head-of-line at c=1, tenth session"). On an idle machine the yields
+// return at once and the bulk spin stays: there it keeps a stream's
+// receiver on its CPU between the sender's batches, which costs less CPU
+// per byte than a wake-up (docs/benchmarks.md, "Polling while bytes stream
+// (sixth session)"). Spins after small messages never back off: the yield
+// of a concurrency-1 call's loop to the peer that produces the next
+// request is the point of yielding, not contention.
 //
 // A bulk spin after a read of a bulk connection that is not interleaved
 // (no small messages beside the large one; Conn.readAfter) also gathers:
@@ -112,7 +113,8 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		return
 	}
 	bulk := l.moved >= spinBulkBytes
-	l.moved = 0
+	beside := bulk && l.besideMoved
+	l.moved, l.besideMoved = 0, false
 	gather := l.gather
 	l.gather = nil
 	if !bulk || gather == nil || gather.dead || gather.interleaved {
@@ -174,16 +176,17 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// time slice to end; on an idle one the call returns at once.
 		// Measured (BenchmarkCallHops, c=1 Call, loaded 2-vCPU machine,
 		// alternating runs): 155/157/96 µs per call without, 113/76/50 with.
-		if !bulk {
+		if !beside {
 			spinOSYield()
 			continue
 		}
-		// A bulk spin times its sched_yield alone, from the first
-		// iteration on: one that kept the vCPU away longer than
-		// spinContended says the CPU is contended just as a long
-		// iteration does, and the loop is better off blocked in
-		// epoll_wait, from which input wakes it, than runnable behind
-		// the thread it yielded to (see above).
+		// A bulk spin beside small messages times its sched_yield
+		// alone, from the first iteration on: one that kept the vCPU
+		// away longer than spinContended says the CPU is contended
+		// just as a long iteration does, and the loop is better off
+		// blocked in epoll_wait, from which a small message's arrival
+		// wakes it, than runnable behind the thread it yielded to (see
+		// above).
 		y := spinNow()
 		spinOSYield()
 		if y1 := spinNow(); y1.Sub(y) > spinContended {
@@ -350,8 +353,10 @@ type spinState struct {
 	spinSpare []*Conn // loop-owned second buffer
 	handed    atomic.Int32
 	// loop-owned: bytes of bulk connections read or written since the
-	// last spin (yieldAfter)
-	moved int
+	// last spin (yieldAfter); besideMoved: some of them on an interleaved
+	// connection (small messages beside the large one)
+	moved       int
+	besideMoved bool
 	// loop-owned: bulk spins are skipped until then (a bulk spin found the
 	// CPU contended)
 	backoffUntil time.Time
