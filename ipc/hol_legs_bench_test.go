@@ -23,7 +23,10 @@ import (
 // bulk=none measures the same legs with no bulk flow, the idle reference.
 // The server's handler writes its clock reading into the echoed payload;
 // client and server share the process and the clock. Run it once
-// (-benchtime 1x); -hol.window sets the measured window.
+// (-benchtime 1x); -hol.window sets the measured window. With -test.trace
+// each call's legs are marked in the trace (traceLeg), so that a trace can
+// be cut per call (docs/benchmarks.md, "Head-of-line at c=1, tenth
+// session").
 func BenchmarkHeadOfLineLegs(b *testing.B) {
 	for _, bulk := range []string{"none", "echo", "oneway"} {
 		echo := bulk == "echo"
@@ -121,7 +124,9 @@ func traceLeg(ev string) {
 // warm-up; the bulk flow counts whole messages, so use windows of seconds;
 // with calls=1 the first call also waits for the connection to open.
 // It also counts, over the whole run, the credit stalls (writer.block)
-// and the grants of both ends (window.go).
+// and the grants of both ends (window.go), and both services' spin
+// backoffs, skipped spins, yields and bytes read straight into values
+// (reactor.Stats).
 func BenchmarkHeadOfLineBulk(b *testing.B) {
 	for _, bulk := range []string{"echo", "oneway"} {
 		for _, calls := range []string{"0", "1", "late"} {
