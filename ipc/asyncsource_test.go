@@ -216,7 +216,7 @@ func TestAsyncSourceLendsBlocks(t *testing.T) {
 }
 
 // TestAsyncSourceCancelStopsReading: a stream whose receiver consumes
-// nothing stops at its window; its source reads ahead four blocks and
+// nothing stops at its window; its source reads ahead eight blocks and
 // then waits. Canceling the message ends the source at once: no further
 // read, the blocks dropped, the reader closed once, Err
 // ErrSourceAbandoned; the message completes once with ErrCanceled, the
@@ -236,7 +236,7 @@ func TestAsyncSourceCancelStopsReading(t *testing.T) {
 	ss := sendStream(t, client, addr, as)
 	// The receiver holds the whole initial window (its consumer takes
 	// nothing, so it grants nothing): the sender waits for credit. Then
-	// the source's four blocks fill, and it waits for one to be freed.
+	// the source's eight blocks fill, and it waits for one to be freed.
 	// (The window counts body bytes: the stream's chunk prefixes and the
 	// type id take a few of them.)
 	sink := flowRecv(t, sinks)
