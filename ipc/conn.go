@@ -234,6 +234,7 @@ func (c *conn) pump() {
 				ls.putBatch(out)
 				clear(c.iov)
 				c.iov = c.iov[:0]
+				c.w.releaseLent()
 				c.abort("write", err)
 				return
 			}
@@ -265,6 +266,7 @@ func (c *conn) pump() {
 			c.iov = c.iov[:0]
 		}
 		ls.putBatch(out)
+		c.w.releaseLent() // asyncsource.go
 		if err != nil {
 			break // OnClose follows
 		}
