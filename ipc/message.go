@@ -198,9 +198,18 @@ func (st *msgStub) reset() {
 	st.url, st.credit, st.relay = "", false, nil
 	st.ided, st.watchable = false, false
 	st.stopWatch = nil
-	st.watched.Store(watchNone)
-	st.cancelAsked.Store(false)
-	st.cancelWhy.Store(nil)
+	// st is the caller's alone: an atomic load is a plain read, a store a
+	// locked exchange (amd64), so the fields that are mostly zero already
+	// are stored only when they are not.
+	if st.watched.Load() != watchNone {
+		st.watched.Store(watchNone)
+	}
+	if st.cancelAsked.Load() {
+		st.cancelAsked.Store(false)
+	}
+	if st.cancelWhy.Load() != nil {
+		st.cancelWhy.Store(nil)
+	}
 	st.completed.Store(false)
 }
 
