@@ -114,6 +114,7 @@ func (c *Conn) openOnLoop(gc gnet.Conn, l *Loop) {
 	if ip := net.ParseIP(hostOf(c.remote)); ip != nil && ip.IsLoopback() {
 		c.loopback = true
 		setRecvBuffer(c.fd, c.r.cfg.LoopbackRecvBuffer)
+		setCongestion(c.fd, c.r.cfg.LoopbackCongestion)
 	}
 }
 

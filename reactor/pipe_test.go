@@ -13,8 +13,10 @@ import (
 // TestSetLoopbackRecvBuffer checks that a loopback connection starts with
 // Config.LoopbackRecvBuffer and that SetLoopbackRecvBuffer lengthens it
 // while the connection is open, as far as net.core.rmem_max allows (the
-// kernel doubles what it is given, for its bookkeeping), and that zero
-// restores the Config's value.
+// kernel doubles what it is given, for its bookkeeping), and the largest
+// window the connection advertises with it (TCP_WINDOW_CLAMP: the kernel
+// keeps the clamp of the first buffer otherwise, recvwindow.go), and that
+// zero restores the Config's value.
 func TestSetLoopbackRecvBuffer(t *testing.T) {
 	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
 	require.NoError(t, err)
@@ -35,9 +37,51 @@ func TestSetLoopbackRecvBuffer(t *testing.T) {
 		require.NoError(t, err)
 		return n
 	}
+	clamp := func() int {
+		var n int
+		onLoop(t, c, func() {
+			n, err = unix.GetsockoptInt(c.fdOnLoop(), unix.IPPROTO_TCP, unix.TCP_WINDOW_CLAMP)
+		})
+		require.NoError(t, err)
+		return n
+	}
 	require.Equal(t, want(256<<10), rcvbuf(), "the Config's buffer")
+	require.LessOrEqual(t, clamp(), want(256<<10), "the window within the Config's buffer")
 	onLoop(t, c, func() { c.SetLoopbackRecvBuffer(4 << 20) })
 	require.Equal(t, want(4<<20), rcvbuf(), "lengthened while open")
+	require.Equal(t, want(4<<20), clamp(), "the window clamp follows the longer buffer")
 	onLoop(t, c, func() { c.SetLoopbackRecvBuffer(0) })
 	require.Equal(t, want(256<<10), rcvbuf(), "the Config's buffer again")
+	require.Equal(t, want(256<<10), clamp(), "the window clamp follows it back")
+}
+
+// TestLoopbackCongestion checks that loopback connections, dialed and
+// accepted, get Config.LoopbackCongestion as their congestion control, and
+// the kernel's default when it is empty.
+func TestLoopbackCongestion(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	require.NoError(t, err)
+	def := strings.TrimSpace(string(b))
+	for _, tc := range []struct{ set, want string }{{"reno", "reno"}, {"", def}} {
+		t.Run("set="+tc.set, func(t *testing.T) {
+			accepted := make(chan *Conn, 1)
+			h := &testHandler{open: func(c *Conn) {
+				if !c.Dialed() {
+					accepted <- c
+				}
+			}}
+			r := startReactor(t, Config{Loops: 1, LoopbackCongestion: tc.set}, h)
+			c, err := r.Dial(dialCtx(t), r.Addr().String(), nil)
+			require.NoError(t, err)
+			acc := recv(t, accepted)
+			for _, x := range []*Conn{c, acc} {
+				var got string
+				onLoop(t, x, func() {
+					got, err = unix.GetsockoptString(x.fdOnLoop(), unix.IPPROTO_TCP, unix.TCP_CONGESTION)
+				})
+				require.NoError(t, err)
+				require.Equal(t, tc.want, strings.TrimRight(got, "\x00"), "dialed %v", x.Dialed())
+			}
+		})
+	}
 }

@@ -91,6 +91,15 @@ type Config struct {
 	// round trip needs. Zero or negative leaves the kernel's autotuning;
 	// ipc sets it.
 	LoopbackRecvBuffer int
+	// LoopbackCongestion is the congestion control algorithm
+	// (TCP_CONGESTION) of connections whose peer is a loopback address,
+	// such as "reno". Empty leaves the kernel's default; a name the kernel
+	// refuses (not in net.ipv4.tcp_allowed_congestion_control) leaves it
+	// too. A loopback path has no congestion to control, and BBR, a common
+	// default, holds a sender to some 16 segments in flight there, which a
+	// receiver acknowledging once per read (recvwindow.go) makes a stall;
+	// ipc sets "reno".
+	LoopbackCongestion string
 	// Logger receives reactor logs, including gnet's own (adapted); nil
 	// discards them.
 	Logger *slog.Logger
