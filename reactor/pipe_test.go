@@ -29,22 +29,14 @@ func TestSetLoopbackRecvBuffer(t *testing.T) {
 	c, err := r.Dial(dialCtx(t), p.addr(), nil)
 	require.NoError(t, err)
 	p.accept(t)
-	rcvbuf := func() int {
+	sockopt := func(level, opt int) int {
 		var n int
-		onLoop(t, c, func() {
-			n, err = unix.GetsockoptInt(c.fdOnLoop(), unix.SOL_SOCKET, unix.SO_RCVBUF)
-		})
+		onLoop(t, c, func() { n, err = unix.GetsockoptInt(c.fdOnLoop(), level, opt) })
 		require.NoError(t, err)
 		return n
 	}
-	clamp := func() int {
-		var n int
-		onLoop(t, c, func() {
-			n, err = unix.GetsockoptInt(c.fdOnLoop(), unix.IPPROTO_TCP, unix.TCP_WINDOW_CLAMP)
-		})
-		require.NoError(t, err)
-		return n
-	}
+	rcvbuf := func() int { return sockopt(unix.SOL_SOCKET, unix.SO_RCVBUF) }
+	clamp := func() int { return sockopt(unix.IPPROTO_TCP, unix.TCP_WINDOW_CLAMP) }
 	require.Equal(t, want(256<<10), rcvbuf(), "the Config's buffer")
 	require.LessOrEqual(t, clamp(), want(256<<10), "the window within the Config's buffer")
 	onLoop(t, c, func() { c.SetLoopbackRecvBuffer(4 << 20) })
