@@ -50,6 +50,7 @@ type conn struct {
 	recvPipe  shortSpan
 	sendMode  uint8 // pipeLarge, pipeSmall, pipeShort or pipeLong: the pipe set on rc
 	recvGrown bool  // the receive buffer was lengthened (growRecv)
+	sendReno  bool  // loopbackCongestion is on: the sending end is long (adaptPipe)
 	recvAlone int   // bytes received while one large message arrived alone (growRecv)
 
 	// loop-owned: why it retired, ErrTooManyCanceled or ErrAddressGone

@@ -156,12 +156,19 @@ const (
 // written (loop; pump): short while small messages are interleaved with a
 // large one (sendPipe), the Config's while a large message is under way
 // alone, the long one once that has lasted pipeLongSpan bytes,
-// pipeSmallHighWater while only small messages are under way.
+// pipeSmallHighWater while only small messages are under way. While the
+// sending end is long (pipeLongSpan bytes without a small message beside a
+// large one) a loopback connection's congestion control is
+// loopbackCongestion (writer.go), the kernel's default otherwise.
 func (c *conn) adaptPipe(n int) {
 	c.rc.SetBulk(c.w.largeUnderWay() || c.r.large > 0)
 	hit := c.w.interleaved
 	c.w.interleaved = false
 	c.sendPipe.update(hit, n)
+	if long := c.sendPipe.long(); long != c.sendReno {
+		c.sendReno = long
+		c.rc.SetLoopbackCongestion(long)
+	}
 	mode := pipeSmall
 	switch {
 	case c.sendPipe.on:

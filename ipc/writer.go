@@ -25,14 +25,15 @@ const (
 	loopbackRecvBuffer = 256 << 10
 )
 
-// loopbackCongestion is the congestion control of loopback connections
-// (reactor.Config.LoopbackCongestion): BBR, a common default, holds a
-// loopback sender to some 16 segments in flight, and a receiver whose
-// lengthened buffer advertises its whole room (growRecv) acknowledges once
-// per read, not every second segment, so the sender stalled; Reno leaves
-// the bytes in flight to the receive window and the message windows
-// (docs/benchmarks.md, "64 MiB plain messages, receiving side, tenth
-// session").
+// loopbackCongestion is the congestion control of a loopback connection
+// while its sending end is long (adaptPipe; reactor.Config.LoopbackCongestion):
+// BBR, a common default, holds a loopback sender to some 16 segments in
+// flight, and a receiver whose lengthened buffer advertises its whole room
+// (growRecv) acknowledges once per read, not every second segment, so the
+// sender stalled; Reno leaves the bytes in flight to the receive window and
+// the message windows (docs/benchmarks.md, "64 MiB plain messages,
+// receiving side, tenth session"). Beside small messages the kernel's
+// default stays.
 const loopbackCongestion = "reno"
 
 // Writer slot phases.

@@ -48,31 +48,43 @@ func TestSetLoopbackRecvBuffer(t *testing.T) {
 }
 
 // TestLoopbackCongestion checks that loopback connections, dialed and
-// accepted, get Config.LoopbackCongestion as their congestion control, and
-// the kernel's default when it is empty.
+// accepted, open with the kernel's default congestion control, switch to
+// Config.LoopbackCongestion with SetLoopbackCongestion(true) and back with
+// false, and that an empty Config.LoopbackCongestion leaves them as they are.
 func TestLoopbackCongestion(t *testing.T) {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
 	require.NoError(t, err)
 	def := strings.TrimSpace(string(b))
-	for _, tc := range []struct{ set, want string }{{"reno", "reno"}, {"", def}} {
-		t.Run("set="+tc.set, func(t *testing.T) {
+	for _, set := range []string{"reno", ""} {
+		t.Run("set="+set, func(t *testing.T) {
 			accepted := make(chan *Conn, 1)
 			h := &testHandler{open: func(c *Conn) {
 				if !c.Dialed() {
 					accepted <- c
 				}
 			}}
-			r := startReactor(t, Config{Loops: 1, LoopbackCongestion: tc.set}, h)
+			r := startReactor(t, Config{Loops: 1, LoopbackCongestion: set}, h)
 			c, err := r.Dial(dialCtx(t), r.Addr().String(), nil)
 			require.NoError(t, err)
 			acc := recv(t, accepted)
 			for _, x := range []*Conn{c, acc} {
-				var got string
-				onLoop(t, x, func() {
-					got, err = unix.GetsockoptString(x.fdOnLoop(), unix.IPPROTO_TCP, unix.TCP_CONGESTION)
-				})
-				require.NoError(t, err)
-				require.Equal(t, tc.want, strings.TrimRight(got, "\x00"), "dialed %v", x.Dialed())
+				cc := func() string {
+					var got string
+					onLoop(t, x, func() {
+						got, err = unix.GetsockoptString(x.fdOnLoop(), unix.IPPROTO_TCP, unix.TCP_CONGESTION)
+					})
+					require.NoError(t, err)
+					return strings.TrimRight(got, "\x00")
+				}
+				on := set
+				if on == "" {
+					on = def
+				}
+				require.Equal(t, def, cc(), "opened, dialed %v", x.Dialed())
+				onLoop(t, x, func() { x.SetLoopbackCongestion(true) })
+				require.Equal(t, on, cc(), "switched on, dialed %v", x.Dialed())
+				onLoop(t, x, func() { x.SetLoopbackCongestion(false) })
+				require.Equal(t, def, cc(), "switched back, dialed %v", x.Dialed())
 			}
 		})
 	}

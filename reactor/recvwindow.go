@@ -1,6 +1,10 @@
 package reactor
 
-import "golang.org/x/sys/unix"
+import (
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
 
 // The receive window and the congestion control of loopback connections.
 //
@@ -29,7 +33,10 @@ import "golang.org/x/sys/unix"
 // writes stall. A loopback path has no congestion to control; Reno, which
 // every kernel allows, grows its window without bound there, and the
 // receive window and ipc's message windows bound the bytes in flight
-// instead (Config.LoopbackCongestion).
+// instead. The sender switches to it (SetLoopbackCongestion,
+// Config.LoopbackCongestion) for as long as ipc keeps its long pipe, the
+// transfer alone that the receiver's longer buffer is for; beside small
+// messages it keeps the kernel's default, as before.
 
 // setWindowClamp makes fd's largest advertised window the receive buffer
 // the kernel reports (twice the SO_RCVBUF set), lowered or raised.
@@ -42,10 +49,27 @@ func setWindowClamp(fd int) {
 	}
 }
 
-// setCongestion sets fd's congestion control algorithm (TCP_CONGESTION)
-// when name is not empty; a name the kernel refuses leaves its default.
-func setCongestion(fd int, name string) {
-	if name != "" && fd > 0 {
-		_ = unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, name)
+// SetLoopbackCongestion switches c, if its peer is a loopback address and
+// Config.LoopbackCongestion names an algorithm, to that congestion control
+// (on) or back to the one it had before (off) (loop-only). A name the
+// kernel refuses leaves the connection as it is.
+func (c *Conn) SetLoopbackCongestion(on bool) {
+	if c.dead || !c.loopback || c.r.cfg.LoopbackCongestion == "" || c.fd <= 0 {
+		return
 	}
+	name := c.r.cfg.LoopbackCongestion
+	if !on {
+		if c.ccDefault != "" {
+			_ = unix.SetsockoptString(c.fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, c.ccDefault)
+		}
+		return
+	}
+	if c.ccDefault == "" {
+		cur, err := unix.GetsockoptString(c.fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION)
+		if err != nil {
+			return
+		}
+		c.ccDefault = strings.TrimRight(cur, "\x00")
+	}
+	_ = unix.SetsockoptString(c.fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, name)
 }
