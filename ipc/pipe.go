@@ -157,17 +157,16 @@ const (
 // large one (sendPipe), the Config's while a large message is under way
 // alone, the long one once that has lasted pipeLongSpan bytes,
 // pipeSmallHighWater while only small messages are under way. While the
-// sending end is long (pipeLongSpan bytes without a small message beside a
-// large one) a loopback connection's congestion control is
-// loopbackCongestion (writer.go), the kernel's default otherwise.
+// sending end is short a loopback connection's congestion control is the
+// kernel's default, loopbackCongestion (writer.go) otherwise.
 func (c *conn) adaptPipe(n int) {
 	c.rc.SetBulk(c.w.largeUnderWay() || c.r.large > 0)
 	hit := c.w.interleaved
 	c.w.interleaved = false
 	c.sendPipe.update(hit, n)
-	if long := c.sendPipe.long(); long != c.sendReno {
-		c.sendReno = long
-		c.rc.SetLoopbackCongestion(long)
+	if c.sendPipe.on != c.sendCCDef {
+		c.sendCCDef = c.sendPipe.on
+		c.rc.SetLoopbackCongestion(!c.sendPipe.on)
 	}
 	mode := pipeSmall
 	switch {

@@ -415,16 +415,16 @@ func TestSendPipeMarks(t *testing.T) {
 // being written, and leaves the pipe as it is until the next one does
 // (with the default 4 MiB window and the receive buffer the server grows
 // for a transfer alone, growRecv, the transfer can reach its window).
-// The loopback congestion control (loopbackCongestion) is on with the long
-// pipe and off again with the short one.
+// The connection keeps its loopback congestion control (loopbackCongestion)
+// through the long pipe and has the kernel's default with the short one.
 func TestLongPipeAlone(t *testing.T) {
 	var (
 		mu          sync.Mutex
 		clientSvc   *Service
 		sawLong     bool
 		quietAtLong int
-		renoAtLong  bool
-		renoAtShort = true
+		defAtLong   = true
+		defAtShort  bool
 		long        = make(chan struct{}) // closed at the first long pipe
 		short       = make(chan struct{}) // closed at the first short pipe after it
 	)
@@ -434,10 +434,10 @@ func TestLongPipeAlone(t *testing.T) {
 		switch {
 		case c.svc != clientSvc:
 		case c.sendMode == pipeLong && !sawLong:
-			sawLong, quietAtLong, renoAtLong = true, c.sendPipe.quiet, c.sendReno
+			sawLong, quietAtLong, defAtLong = true, c.sendPipe.quiet, c.sendCCDef
 			close(long)
 		case c.sendMode == pipeShort && sawLong && short != nil:
-			renoAtShort = c.sendReno
+			defAtShort = c.sendCCDef
 			close(short)
 			short = nil
 		}
@@ -461,13 +461,13 @@ func TestLongPipeAlone(t *testing.T) {
 	lcRecv(t, long, "the long pipe")
 	mu.Lock()
 	require.GreaterOrEqual(t, quietAtLong, pipeLongSpan, "bytes written alone before the long pipe")
-	require.True(t, renoAtLong, "loopback congestion control with the long pipe")
+	require.False(t, defAtLong, "loopback congestion control with the long pipe")
 	mu.Unlock()
 
 	calls := smallCall(t, clientSvc, addr)
 	lcRecv(t, shortCh, "the short pipe after the small call")
 	mu.Lock()
-	require.False(t, renoAtShort, "the kernel's default again with the short pipe")
+	require.True(t, defAtShort, "the kernel's default with the short pipe")
 	mu.Unlock()
 
 	cancelAlong(t, cancel, bigDone, calls)

@@ -48,9 +48,10 @@ func TestSetLoopbackRecvBuffer(t *testing.T) {
 }
 
 // TestLoopbackCongestion checks that loopback connections, dialed and
-// accepted, open with the kernel's default congestion control, switch to
-// Config.LoopbackCongestion with SetLoopbackCongestion(true) and back with
-// false, and that an empty Config.LoopbackCongestion leaves them as they are.
+// accepted, open with Config.LoopbackCongestion as their congestion
+// control, switch to the kernel's default with SetLoopbackCongestion(false)
+// and back with true, and that an empty Config.LoopbackCongestion leaves
+// the default throughout.
 func TestLoopbackCongestion(t *testing.T) {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
 	require.NoError(t, err)
@@ -80,11 +81,11 @@ func TestLoopbackCongestion(t *testing.T) {
 				if on == "" {
 					on = def
 				}
-				require.Equal(t, def, cc(), "opened, dialed %v", x.Dialed())
-				onLoop(t, x, func() { x.SetLoopbackCongestion(true) })
-				require.Equal(t, on, cc(), "switched on, dialed %v", x.Dialed())
+				require.Equal(t, on, cc(), "opened, dialed %v", x.Dialed())
 				onLoop(t, x, func() { x.SetLoopbackCongestion(false) })
-				require.Equal(t, def, cc(), "switched back, dialed %v", x.Dialed())
+				require.Equal(t, def, cc(), "switched off, dialed %v", x.Dialed())
+				onLoop(t, x, func() { x.SetLoopbackCongestion(true) })
+				require.Equal(t, on, cc(), "switched back on, dialed %v", x.Dialed())
 			}
 		})
 	}

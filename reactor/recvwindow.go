@@ -33,10 +33,11 @@ import (
 // writes stall. A loopback path has no congestion to control; Reno, which
 // every kernel allows, grows its window without bound there, and the
 // receive window and ipc's message windows bound the bytes in flight
-// instead. The sender switches to it (SetLoopbackCongestion,
-// Config.LoopbackCongestion) for as long as ipc keeps its long pipe, the
-// transfer alone that the receiver's longer buffer is for; beside small
-// messages it keeps the kernel's default, as before.
+// instead. A loopback connection opens with it (Config.LoopbackCongestion);
+// ipc switches a connection back to the kernel's default while small
+// messages travel beside a large one (its short pipe), where the receiver's
+// buffer stays short and its windows bound the bulk bytes in flight, so
+// that path stays as it was (SetLoopbackCongestion).
 
 // setWindowClamp makes fd's largest advertised window the receive buffer
 // the kernel reports (twice the SO_RCVBUF set), lowered or raised.
@@ -49,27 +50,32 @@ func setWindowClamp(fd int) {
 	}
 }
 
+// openCongestion gives a loopback connection Config.LoopbackCongestion as
+// it opens, noting the kernel's default for SetLoopbackCongestion (loop).
+func (c *Conn) openCongestion() {
+	name := c.r.cfg.LoopbackCongestion
+	if name == "" || c.fd <= 0 {
+		return
+	}
+	cur, err := unix.GetsockoptString(c.fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION)
+	if err != nil {
+		return
+	}
+	c.ccDefault = strings.TrimRight(cur, "\x00")
+	_ = unix.SetsockoptString(c.fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, name)
+}
+
 // SetLoopbackCongestion switches c, if its peer is a loopback address and
 // Config.LoopbackCongestion names an algorithm, to that congestion control
-// (on) or back to the one it had before (off) (loop-only). A name the
-// kernel refuses leaves the connection as it is.
+// (on, as it opened) or to the kernel's default (off) (loop-only). A name
+// the kernel refuses leaves the connection as it is.
 func (c *Conn) SetLoopbackCongestion(on bool) {
-	if c.dead || !c.loopback || c.r.cfg.LoopbackCongestion == "" || c.fd <= 0 {
+	if c.dead || !c.loopback || c.ccDefault == "" {
 		return
 	}
-	name := c.r.cfg.LoopbackCongestion
-	if !on {
-		if c.ccDefault != "" {
-			_ = unix.SetsockoptString(c.fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, c.ccDefault)
-		}
-		return
-	}
-	if c.ccDefault == "" {
-		cur, err := unix.GetsockoptString(c.fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION)
-		if err != nil {
-			return
-		}
-		c.ccDefault = strings.TrimRight(cur, "\x00")
+	name := c.ccDefault
+	if on {
+		name = c.r.cfg.LoopbackCongestion
 	}
 	_ = unix.SetsockoptString(c.fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, name)
 }
