@@ -10,11 +10,14 @@ import (
 )
 
 // An AsyncSource reads ahead into at most asyncSourceBlocks blocks of
-// asyncSourceBlock bytes: 256 KiB per message being sent, enough to keep
-// a 64 KiB packet ready while the next is read.
+// asyncSourceBlock bytes: about 512 KiB per message being sent. A block
+// and its headers fit one 64 KiB packet, so that each large packet carries
+// one whole block lent as it is (Lend); one write of the long pipe
+// (pipeLongBatch, 256 KiB) carries four, and the goroutine fills the other
+// four meanwhile.
 const (
-	asyncSourceBlock  = 64 << 10
-	asyncSourceBlocks = 4
+	asyncSourceBlock  = 64<<10 - 64
+	asyncSourceBlocks = 8
 	// asyncSourceEmptyReads is how many reads in a row may return no bytes
 	// and no error before the source fails with io.ErrNoProgress.
 	asyncSourceEmptyReads = 100
@@ -33,9 +36,12 @@ var ErrSourceAbandoned = errors.New("ipc: stream source abandoned")
 // Serde method: v.StreamOut(m.Src) with m.Src = ipc.NewAsyncSource(file).
 //
 // The goroutine starts when the message's stream starts being sent and
-// reads into at most four 64 KiB blocks (256 KiB per message); it waits
-// while all are full. The event loop copies ready blocks into the packets
-// it writes and never waits: when no block is ready, the message pauses
+// reads into at most eight 64 KiB blocks (512 KiB per message); it waits
+// while all are full. The event loop sends ready blocks as they are, each
+// the tail of a large packet (Lend: no copy, like a large []byte field's
+// bytes, borrow.go), or copies them into its packets when it cannot (small
+// packets, compression), and never waits: when no block is ready, the
+// message pauses
 // (it leaves the connection's write queue) while the connection's other
 // messages keep flowing, and resumes as soon as the goroutine has read the
 // next block.
@@ -72,6 +78,8 @@ type AsyncSource struct {
 	ready   [][]byte // blocks read, oldest first; ready[0][head:] not yet sent
 	head    int
 	spare   [][]byte // empty blocks for the goroutine
+	lent    [][]byte // blocks sent whose bytes a write may still carry (until Release)
+	lending bool     // bytes were lent since the last Release
 	made    int      // blocks allocated, at most asyncSourceBlocks
 	end     error    // the reader's last error (io.EOF: its end), after ready
 	stop    error    // abandoned: blocks dropped, the goroutine ends
@@ -105,9 +113,8 @@ func (s *AsyncSource) Read(p []byte) (int, error) {
 		k := copy(p[n:], b[s.head:])
 		n += k
 		if s.head += k; s.head == len(b) {
-			s.spare = append(s.spare, b[:0])
-			s.ready = s.ready[:copy(s.ready, s.ready[1:])]
-			s.head, freed = 0, true
+			s.popReadyLocked()
+			freed = !s.lending
 		}
 	}
 	if freed {
@@ -121,6 +128,56 @@ func (s *AsyncSource) Read(p []byte) (int, error) {
 	}
 	s.startLocked()
 	return 0, serde.ErrNotReady
+}
+
+// Lend hands out up to max of the bytes read ahead without copying them
+// (serde.StreamLender; the writer on the event loop, serde.Encoder.LendStream),
+// or returns nil with none ready (the encoder then calls Read, which parks
+// the message). The blocks lent stay out of the goroutine's reach until
+// Release: the writer releases them once the write carrying them has
+// returned (the reactor has sent or copied every piece by then).
+func (s *AsyncSource) Lend(max int) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil || len(s.ready) == 0 || max <= 0 {
+		return nil
+	}
+	b := s.ready[0]
+	k := min(max, len(b)-s.head)
+	p := b[s.head : s.head+k : s.head+k]
+	s.lending = true
+	if s.head += k; s.head == len(b) {
+		s.popReadyLocked()
+	}
+	return p
+}
+
+// Release gives the blocks lent since the last Release back to the
+// goroutine (serde.StreamLender; the writer, after the write).
+func (s *AsyncSource) Release() {
+	s.mu.Lock()
+	s.lending = false
+	if len(s.lent) > 0 {
+		s.spare = append(s.spare, s.lent...)
+		clear(s.lent)
+		s.lent = s.lent[:0]
+		s.cond.Signal()
+	}
+	s.mu.Unlock()
+}
+
+// popReadyLocked retires the oldest ready block, all of it sent: back to
+// the goroutine, or held until Release while a write may carry lent bytes
+// of it or of blocks before it.
+func (s *AsyncSource) popReadyLocked() {
+	b := s.ready[0][:0]
+	s.ready = s.ready[:copy(s.ready, s.ready[1:])]
+	s.head = 0
+	if s.lending {
+		s.lent = append(s.lent, b)
+	} else {
+		s.spare = append(s.spare, b)
+	}
 }
 
 // Close abandons the source (any goroutine): the goroutine stops after the
@@ -153,7 +210,7 @@ func (s *AsyncSource) abort(cause error) {
 	s.mu.Lock()
 	if s.stop == nil {
 		s.stop = cause
-		s.ready, s.spare, s.head = nil, nil, 0
+		s.ready, s.spare, s.lent, s.head = nil, nil, nil, 0
 		s.startLocked() // an unstarted source still closes its reader
 		s.cond.Signal()
 	}
@@ -326,4 +383,40 @@ func (w *writer) dropSource(i int32) {
 		s.asrc.abort(ErrSourceAbandoned)
 		s.asrc = nil
 	}
+}
+
+// lend is borrow (borrow.go) for a stream field whose source lends its
+// bytes (an AsyncSource): the next piece's 2-byte header written at room
+// and the source's bytes that follow it in the packet, or (0, nil). The
+// source is noted for releaseLent.
+func (w *writer) lend(s *wslot, room []byte) (int, []byte) {
+	if !w.mayBorrow || w.codec != nil || s.phase != slotBody || s.st.credit || s.st.relay != nil || len(room) < borrowMin {
+		return 0, nil
+	}
+	k, b, l := s.enc.LendStream(room)
+	if b == nil {
+		return 0, nil
+	}
+	if n := len(w.lenders); n == 0 || w.lenders[n-1] != l {
+		w.lenders = append(w.lenders, l)
+	}
+	if testHookLend != nil {
+		testHookLend(len(b))
+	}
+	return k, b
+}
+
+// testHookLend, if set by a test before its services start, runs on the
+// loop with the bytes of each piece a writer sends as its source lent it.
+var testHookLend func(n int)
+
+// releaseLent gives the bytes lent to the write just made back to their
+// sources (loop; pump, after the reactor's Write returned, which sent or
+// copied them, or when the batch is dropped).
+func (w *writer) releaseLent() {
+	for i, l := range w.lenders {
+		l.Release()
+		w.lenders[i] = nil
+	}
+	w.lenders = w.lenders[:0]
 }

@@ -172,8 +172,55 @@ func TestAsyncSourcePausesOnlyItsMessage(t *testing.T) {
 	}
 }
 
+// TestAsyncSourceLendsBlocks: between two ipcframe services (64 KiB
+// packets) a stream read by an AsyncSource goes out as the source's own
+// blocks (Lend), not copies of them: most of its bytes are lent,
+// they arrive byte for byte although the goroutine refills blocks the
+// moment they are released, and the source ends with none held. Toward a
+// receiver without windows (4 KiB packets, too small to lend into) it is
+// copied, and arrives all the same.
+func TestAsyncSourceLendsBlocks(t *testing.T) {
+	for _, window := range []int{0, -1} {
+		t.Run(fmt.Sprintf("window=%d", window), func(t *testing.T) {
+			var lent atomic.Int64
+			testHookLend = func(n int) { lent.Add(int64(n)) }
+			t.Cleanup(func() { testHookLend = nil })
+			dst := openSink()
+			addr, _ := asyncServer(t, dst, nil, window)
+			client := asyncSourceClient(t)
+			echoSmall(t, client, addr, -1) // the peer's hello has arrived
+
+			data := make([]byte, 16<<20)
+			for i := range data {
+				data[i] = byte(i*7 + i>>16)
+			}
+			src := newGatedReader(data, len(data))
+			src.open() // never waits
+			as := NewAsyncSource(src)
+			ss := sendStream(t, client, addr, as)
+			require.NoError(t, flowRecv(t, ss.done))
+			flowRecv(t, as.Done())
+			require.NoError(t, as.Err())
+			require.True(t, bytes.Equal(data, dst.bytes()), "the stream arrived byte for byte")
+			as.mu.Lock()
+			held := len(as.lent) + len(as.ready)
+			as.mu.Unlock()
+			require.Zero(t, held, "no block held after the end")
+			t.Logf("%d of %d bytes lent", lent.Load(), len(data))
+			if window == 0 {
+				// Copied only while gnet's buffer holds the rest of a
+				// partial write, or when the window leaves a sliver.
+				require.Greater(t, lent.Load(), int64(len(data))/2, "lent, not copied")
+				require.LessOrEqual(t, lent.Load(), int64(len(data)))
+			} else {
+				require.Zero(t, lent.Load(), "4 KiB packets: copied")
+			}
+		})
+	}
+}
+
 // TestAsyncSourceCancelStopsReading: a stream whose receiver consumes
-// nothing stops at its window; its source reads ahead four blocks and
+// nothing stops at its window; its source reads ahead eight blocks and
 // then waits. Canceling the message ends the source at once: no further
 // read, the blocks dropped, the reader closed once, Err
 // ErrSourceAbandoned; the message completes once with ErrCanceled, the
@@ -193,7 +240,7 @@ func TestAsyncSourceCancelStopsReading(t *testing.T) {
 	ss := sendStream(t, client, addr, as)
 	// The receiver holds the whole initial window (its consumer takes
 	// nothing, so it grants nothing): the sender waits for credit. Then
-	// the source's four blocks fill, and it waits for one to be freed.
+	// the source's eight blocks fill, and it waits for one to be freed.
 	// (The window counts body bytes: the stream's chunk prefixes and the
 	// type id take a few of them.)
 	sink := flowRecv(t, sinks)

@@ -235,6 +235,7 @@ func (c *conn) pump() {
 				ls.putBatch(out)
 				clear(c.iov)
 				c.iov = c.iov[:0]
+				c.w.releaseLent()
 				c.abort("write", err)
 				return
 			}
@@ -266,6 +267,7 @@ func (c *conn) pump() {
 			c.iov = c.iov[:0]
 		}
 		ls.putBatch(out)
+		c.w.releaseLent() // asyncsource.go
 		if err != nil {
 			break // OnClose follows
 		}

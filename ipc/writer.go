@@ -162,6 +162,9 @@ type writer struct {
 	// bytes that end the packet being filled (borrow.go).
 	mayBorrow bool
 	borrowed  []byte
+	// lenders are the stream sources whose bytes this pump's write
+	// carries (lend, asyncsource.go), released after it (releaseLent).
+	lenders []serde.StreamLender
 
 	// post runs a function on the loop and afterUnpark pumps the
 	// connection: an asynchronous source resumes its message with them
@@ -477,6 +480,10 @@ func (w *writer) writeChunk(i int32, p []byte, off *int) (full bool, err error) 
 			*off += dataOff
 			return true, w.encodeFailed(i, c, code, dataOff, 0, off, err)
 		}
+	} else if k, b := w.lend(s, room); b != nil {
+		// A stream piece's bytes are its source's own (asyncsource.go),
+		// after the packet; its 2-byte header is in it.
+		n, copied, w.borrowed = k+len(b), k, b
 	} else {
 		n, done, err = s.enc.Encode(room)
 		if err != nil {

@@ -46,6 +46,19 @@ type StreamSource interface {
 	Read(p []byte) (int, error)
 }
 
+// StreamLender is a StreamSource that can also hand out its next bytes
+// without copying them ([Encoder.LendStream]): Lend returns up to max of
+// them, its own memory, and counts them as read, or nil when none are ready
+// (the encoder then calls Read). The bytes must stay unchanged until the
+// caller of LendStream calls Release (ipc's writer: once the kernel has
+// taken them, after the write that carries them returns); Release returns
+// every piece lent since the last Release. ipc.AsyncSource is one.
+type StreamLender interface {
+	StreamSource
+	Lend(max int) []byte
+	Release()
+}
+
 // StreamSink consumes the bytes of a stream field while decoding. Write has
 // io.Writer's contract; a returned error fails the decode. Close is called
 // once, after the final chunk.

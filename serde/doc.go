@@ -64,7 +64,9 @@
 // []byte or string field under way without copying them: it returns the
 // field's own memory and advances as if Encode had written them (ipc sends
 // large values that way, with writev). [Encoder.Borrowable] says how many
-// are left.
+// are left. [Encoder.LendStream] does the same for a stream field whose
+// source is a [StreamLender]: the next piece's bytes are the source's own
+// memory, lent until its Release.
 //
 // A Serde method, an element callback and a continuation run on the
 // goroutine calling Encode or Decode, when their op is reached. While

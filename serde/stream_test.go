@@ -286,3 +286,102 @@ func TestStreamNotReady(t *testing.T) {
 		}
 	}
 }
+
+// lendSource is a patternSource that also lends: Lend hands out up to max
+// (and at most lend, or more than asked when over is set) of its bytes
+// from a buffer of its own, which must stay unchanged until Release.
+type lendSource struct {
+	patternSource
+	lend, over int
+	buf        []byte
+	out        bool // bytes lent and not released
+	releases   int
+}
+
+func (s *lendSource) Lend(max int) []byte {
+	if s.left == 0 {
+		return nil
+	}
+	n := min(max, s.lend, s.left)
+	if s.over > 0 {
+		n = max + s.over
+	}
+	if cap(s.buf) < n {
+		s.buf = make([]byte, n)
+	}
+	k, _ := s.patternSource.Read(s.buf[:n])
+	s.out = true
+	return s.buf[:k:k]
+}
+
+func (s *lendSource) Release() { s.out = false; s.releases++ }
+
+// TestStreamLend: pieces a source lends (Encoder.LendStream) go out as
+// the 2-byte header LendStream writes followed by the lent bytes, mixed
+// with pieces Encode reads into the buffer, and decode to the same stream
+// as if all were read; a lend never takes the stream beyond MaxStream, and
+// a source that lends more than asked fails the encoder with ErrBadValue.
+func TestStreamLend(t *testing.T) {
+	const total = 300_000
+	src := &lendSource{patternSource: patternSource{left: total}, lend: 20_000}
+	e := serde.NewEncoder(nil, serde.Limits{})
+	e.Reset(&streamMsg{ID: 9, src: src, Tail: "end"})
+	var wire []byte
+	buf := make([]byte, 40_000)
+	lends := 0
+	for i := 0; ; i++ {
+		if i%3 != 2 { // every third piece is read, the others lent
+			if k, b, l := e.LendStream(buf); b != nil {
+				require.Equal(t, 2, k)
+				require.Same(t, src, l.(*lendSource))
+				require.LessOrEqual(t, len(b), len(buf)-2)
+				wire = append(append(wire, buf[:k]...), b...)
+				l.Release()
+				lends++
+				continue
+			}
+		}
+		n, done, err := e.Encode(buf[:min(len(buf), 9_000)])
+		require.NoError(t, err)
+		wire = append(wire, buf[:n]...)
+		if done {
+			break
+		}
+	}
+	require.Greater(t, lends, 5)
+	require.Equal(t, lends, src.releases)
+	sink := &checkSink{}
+	got := &streamMsg{dst: sink}
+	decodeSplit(t, serde.NewDecoder(nil, serde.Limits{}), got, wire, func() int { return 4096 })
+	require.Equal(t, total, sink.n)
+	require.False(t, sink.bad)
+	require.Equal(t, "end", got.Tail)
+
+	// MaxStream: the lend stops at the limit; the next Read fails it.
+	lim := &lendSource{patternSource: patternSource{left: total}, lend: 1 << 20}
+	e = serde.NewEncoder(nil, serde.Limits{MaxStream: 1000})
+	e.Reset(&streamMsg{src: lim})
+	_, _, _ = e.Encode(buf[:1]) // the ID
+	k, b, _ := e.LendStream(buf)
+	require.Equal(t, 2, k)
+	require.Len(t, b, 1000)
+	_, _, err := e.Encode(buf)
+	require.ErrorIs(t, err, serde.ErrLimit)
+
+	// A source that lends more than asked fails the encoder.
+	e = serde.NewEncoder(nil, serde.Limits{})
+	e.Reset(&streamMsg{src: &lendSource{patternSource: patternSource{left: total}, over: 1}})
+	_, _, _ = e.Encode(buf[:1])
+	_, b, _ = e.LendStream(buf[:100])
+	require.Nil(t, b)
+	_, _, err = e.Encode(buf)
+	require.ErrorIs(t, err, serde.ErrBadValue)
+
+	// Nothing to lend: not a stream, or a source that cannot lend.
+	e.Reset(&streamMsg{src: &patternSource{left: 10}})
+	_, b, _ = e.LendStream(buf)
+	require.Nil(t, b, "the ID comes first")
+	_, _, _ = e.Encode(buf[:1])
+	_, b, _ = e.LendStream(buf)
+	require.Nil(t, b, "a plain source")
+}
