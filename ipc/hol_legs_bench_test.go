@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime/trace"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,10 @@ import (
 // bulk=none measures the same legs with no bulk flow, the idle reference.
 // The server's handler writes its clock reading into the echoed payload;
 // client and server share the process and the clock. Run it once
-// (-benchtime 1x); -hol.window sets the measured window.
+// (-benchtime 1x); -hol.window sets the measured window. With -test.trace
+// each call's legs are marked in the trace (traceLeg), so that a trace can
+// be cut per call (docs/benchmarks.md, "Head-of-line at c=1, tenth
+// session").
 func BenchmarkHeadOfLineLegs(b *testing.B) {
 	for _, bulk := range []string{"none", "echo", "oneway"} {
 		echo := bulk == "echo"
@@ -31,6 +35,7 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 			sp := ipc.NewProtocol()
 			ipc.MustRegister(sp, 1, func(ctx ipc.Context, m *hol.SmallMsg) {
 				binary.LittleEndian.PutUint64(m.Data[8:], uint64(time.Since(base)))
+				traceLeg("handler")
 				_ = ctx.Respond(m)
 			})
 			ipc.MustRegister(sp, 2, func(ctx ipc.Context, m *hol.BulkEchoMsg) { _ = ctx.Respond(m) })
@@ -61,6 +66,7 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 				end := time.Now().Add(*holWindow)
 				for time.Now().Before(end) {
 					s0 := time.Since(base)
+					traceLeg("send")
 					done := make(chan time.Duration, 1)
 					var srv time.Duration
 					_, err := ipc.SendRequestContext(ctx, client, c.Addr, &hol.SmallMsg{Data: p}, 0,
@@ -68,12 +74,14 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 							if err == nil {
 								srv = time.Duration(binary.LittleEndian.Uint64(r.Data[8:]))
 							}
+							traceLeg("callback")
 							done <- time.Since(base)
 						})
 					if err != nil {
 						b.Fatal(err)
 					}
 					cb := <-done
+					traceLeg("woken")
 					now := time.Since(base)
 					total, req, resp, wake = append(total, now-s0), append(req, srv-s0), append(resp, cb-srv), append(wake, now-cb)
 				}
@@ -94,6 +102,15 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 	}
 }
 
+// traceLeg marks a small call's leg in the execution trace, if one is
+// being taken (-test.trace): its events ("send", "handler", "callback",
+// "woken", category "hol") let a trace's timeline be cut per call.
+func traceLeg(ev string) {
+	if trace.IsEnabled() {
+		trace.Log(context.Background(), "hol", ev)
+	}
+}
+
 // BenchmarkHeadOfLineBulk runs 16 MiB messages (echoed, or one way) on one
 // connection for -hol.window, alone (calls=0), beside 1 KiB calls at c=1
 // from the start (calls=1), or beside calls that start after the warm-up
@@ -107,7 +124,9 @@ func BenchmarkHeadOfLineLegs(b *testing.B) {
 // warm-up; the bulk flow counts whole messages, so use windows of seconds;
 // with calls=1 the first call also waits for the connection to open.
 // It also counts, over the whole run, the credit stalls (writer.block)
-// and the grants of both ends (window.go).
+// and the grants of both ends (window.go), and both services' spin
+// backoffs, skipped spins, yields and bytes read straight into values
+// (reactor.Stats).
 func BenchmarkHeadOfLineBulk(b *testing.B) {
 	for _, bulk := range []string{"echo", "oneway"} {
 		for _, calls := range []string{"0", "1", "late"} {
@@ -128,6 +147,14 @@ func BenchmarkHeadOfLineBulk(b *testing.B) {
 					// (window.go): credit stalls and grants.
 					b.ReportMetric(float64(credit.Stalls.Load()), "stalls")
 					b.ReportMetric(float64(credit.Grants.Load()), "grants")
+					// Both services' busy polls after bulk transfers
+					// (reactor/spin.go): ended early on a contended CPU,
+					// and skipped during the backoff that follows.
+					cs, ss := ipc.ReactorStats(client), ipc.ReactorStats(server)
+					b.ReportMetric(float64(cs.SpinBackoffs+ss.SpinBackoffs), "spin-backoffs")
+					b.ReportMetric(float64(cs.SpinsSkipped+ss.SpinsSkipped), "spins-skipped")
+					b.ReportMetric(float64(cs.Yields+ss.Yields), "yields")
+					b.ReportMetric(float64(cs.DirectBytes+ss.DirectBytes)/(1<<20), "direct-MiB")
 					if len(res.lat) > 0 {
 						b.ReportMetric(float64(res.lat[0].Microseconds()), "first-µs")
 						slices.Sort(res.lat)

@@ -39,15 +39,21 @@ import (
 // peer's loop, another process or the application's goroutines need. Such
 // a bulk spin therefore watches its own yields: when one iteration took
 // more than spinContended (a yield gave the CPU or the P to someone else
-// for that long), the CPU is contended; the spin ends and the loop skips
-// bulk spins for spinBackoff, blocking in epoll_wait instead (Stats
-// SpinBackoffs, SpinsSkipped). On an idle machine the yields return at once
-// and the bulk spin stays: there it keeps a stream's receiver on its CPU
-// between the sender's batches, which costs less CPU per byte than a
-// wake-up (docs/benchmarks.md, "Polling while bytes stream (sixth
-// session)"). Spins after small messages never back off: the yield of a
-// concurrency-1 call's loop to the peer that produces the next request is
-// the point of yielding, not contention.
+// for that long), or, after a transfer on an interleaved connection
+// (SetInterleaved: small messages beside the large one), its sched_yield
+// alone did (timed from the first iteration on: a loop that gave its vCPU
+// to another process's thread there stayed runnable behind it for tens of
+// microseconds while a small message waited in its socket; blocked in
+// epoll_wait, the message's arrival wakes it), the CPU is contended; the
+// spin ends and the loop skips bulk spins for spinBackoff, blocking in
+// epoll_wait instead (Stats SpinBackoffs, SpinsSkipped; docs/benchmarks.md,
+// "Head-of-line at c=1, tenth session"). On an idle machine the yields
+// return at once and the bulk spin stays: there it keeps a stream's
+// receiver on its CPU between the sender's batches, which costs less CPU
+// per byte than a wake-up (docs/benchmarks.md, "Polling while bytes stream
+// (sixth session)"). Spins after small messages never back off: the yield
+// of a concurrency-1 call's loop to the peer that produces the next
+// request is the point of yielding, not contention.
 //
 // A bulk spin after a read of a bulk connection that is not interleaved
 // (no small messages beside the large one; Conn.readAfter) also gathers:
@@ -107,7 +113,8 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		return
 	}
 	bulk := l.moved >= spinBulkBytes
-	l.moved = 0
+	beside := bulk && l.besideMoved
+	l.moved, l.besideMoved = 0, false
 	gather := l.gather
 	l.gather = nil
 	if !bulk || gather == nil || gather.dead || gather.interleaved {
@@ -169,7 +176,25 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// time slice to end; on an idle one the call returns at once.
 		// Measured (BenchmarkCallHops, c=1 Call, loaded 2-vCPU machine,
 		// alternating runs): 155/157/96 µs per call without, 113/76/50 with.
-		osYield()
+		if !beside {
+			spinOSYield()
+			continue
+		}
+		// A bulk spin beside small messages times its sched_yield
+		// alone, from the first iteration on: one that kept the vCPU
+		// away longer than spinContended says the CPU is contended
+		// just as a long iteration does, and the loop is better off
+		// blocked in epoll_wait, from which a small message's arrival
+		// wakes it, than runnable behind the thread it yielded to (see
+		// above).
+		y := spinNow()
+		spinOSYield()
+		if y1 := spinNow(); y1.Sub(y) > spinContended {
+			l.backoffUntil = y1.Add(spinBackoff)
+			l.r.stats.spinBackoffs.Add(1)
+			end = spinContendedEnd
+			break
+		}
 	}
 	l.spinMu.Lock()
 	l.spinning = false
@@ -279,6 +304,10 @@ func (l *Loop) runHandedOff() bool {
 // osYield gives up the thread's CPU to other runnable threads, if any.
 func osYield() { _, _, _ = unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
+// spinOSYield is the spin's sched_yield; tests replace it to play a yield
+// that gave the vCPU away.
+var spinOSYield = osYield
+
 // spinNow reads the system clock for the spin; tests replace it to play a
 // contended CPU.
 var spinNow = time.Now
@@ -324,8 +353,10 @@ type spinState struct {
 	spinSpare []*Conn // loop-owned second buffer
 	handed    atomic.Int32
 	// loop-owned: bytes of bulk connections read or written since the
-	// last spin (yieldAfter)
-	moved int
+	// last spin (yieldAfter); besideMoved: some of them on an interleaved
+	// connection (small messages beside the large one)
+	moved       int
+	besideMoved bool
 	// loop-owned: bulk spins are skipped until then (a bulk spin found the
 	// CPU contended)
 	backoffUntil time.Time

@@ -41,11 +41,12 @@ func (c *Conn) SetInterleaved(on bool) { c.interleaved = on }
 func (c *Conn) SetBulk(on bool) { c.bulk = on }
 
 // yieldAfter notes a transfer of n bytes for the loop's next spin if c is
-// bulk (spin.go), and yields the P after one of at least yieldBytes on an
-// interleaved connection (loop-only).
+// bulk, and whether c is interleaved (spin.go), and yields the P after one
+// of at least yieldBytes on an interleaved connection (loop-only).
 func (c *Conn) yieldAfter(n int) {
 	if c.bulk {
 		c.loop.moved += n
+		c.loop.besideMoved = c.loop.besideMoved || c.interleaved
 	}
 	if c.interleaved && n >= yieldBytes {
 		c.r.stats.yields.Add(1)
