@@ -50,6 +50,7 @@ type conn struct {
 	recvPipe  shortSpan
 	sendMode  uint8 // pipeLarge, pipeSmall, pipeShort or pipeLong: the pipe set on rc
 	recvGrown bool  // the receive buffer was lengthened (growRecv)
+	sendCCDef bool  // the kernel's congestion control, not loopbackCongestion: the sending end is short (adaptPipe)
 	recvAlone int   // bytes received while one large message arrived alone (growRecv)
 
 	// loop-owned: why it retired, ErrTooManyCanceled or ErrAddressGone

@@ -156,12 +156,18 @@ const (
 // written (loop; pump): short while small messages are interleaved with a
 // large one (sendPipe), the Config's while a large message is under way
 // alone, the long one once that has lasted pipeLongSpan bytes,
-// pipeSmallHighWater while only small messages are under way.
+// pipeSmallHighWater while only small messages are under way. While the
+// sending end is short a loopback connection's congestion control is the
+// kernel's default, loopbackCongestion (writer.go) otherwise.
 func (c *conn) adaptPipe(n int) {
 	c.rc.SetBulk(c.w.largeUnderWay() || c.r.large > 0)
 	hit := c.w.interleaved
 	c.w.interleaved = false
 	c.sendPipe.update(hit, n)
+	if c.sendPipe.on != c.sendCCDef {
+		c.sendCCDef = c.sendPipe.on
+		c.rc.SetLoopbackCongestion(!c.sendPipe.on)
+	}
 	mode := pipeSmall
 	switch {
 	case c.sendPipe.on:

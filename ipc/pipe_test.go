@@ -415,12 +415,16 @@ func TestSendPipeMarks(t *testing.T) {
 // being written, and leaves the pipe as it is until the next one does
 // (with the default 4 MiB window and the receive buffer the server grows
 // for a transfer alone, growRecv, the transfer can reach its window).
+// The connection keeps its loopback congestion control (loopbackCongestion)
+// through the long pipe and has the kernel's default with the short one.
 func TestLongPipeAlone(t *testing.T) {
 	var (
 		mu          sync.Mutex
 		clientSvc   *Service
 		sawLong     bool
 		quietAtLong int
+		defAtLong   = true
+		defAtShort  bool
 		long        = make(chan struct{}) // closed at the first long pipe
 		short       = make(chan struct{}) // closed at the first short pipe after it
 	)
@@ -430,9 +434,10 @@ func TestLongPipeAlone(t *testing.T) {
 		switch {
 		case c.svc != clientSvc:
 		case c.sendMode == pipeLong && !sawLong:
-			sawLong, quietAtLong = true, c.sendPipe.quiet
+			sawLong, quietAtLong, defAtLong = true, c.sendPipe.quiet, c.sendCCDef
 			close(long)
 		case c.sendMode == pipeShort && sawLong && short != nil:
+			defAtShort = c.sendCCDef
 			close(short)
 			short = nil
 		}
@@ -456,10 +461,14 @@ func TestLongPipeAlone(t *testing.T) {
 	lcRecv(t, long, "the long pipe")
 	mu.Lock()
 	require.GreaterOrEqual(t, quietAtLong, pipeLongSpan, "bytes written alone before the long pipe")
+	require.False(t, defAtLong, "loopback congestion control with the long pipe")
 	mu.Unlock()
 
 	calls := smallCall(t, clientSvc, addr)
 	lcRecv(t, shortCh, "the short pipe after the small call")
+	mu.Lock()
+	require.True(t, defAtShort, "the kernel's default with the short pipe")
+	mu.Unlock()
 
 	cancelAlong(t, cancel, bigDone, calls)
 }

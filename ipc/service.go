@@ -68,6 +68,7 @@ func NewService(cfg Config) (*Service, error) {
 		LowWater:           writeLowWater,
 		NotSentLowat:       writeNotSentLowat,
 		LoopbackRecvBuffer: loopbackRecvBuffer,
+		LoopbackCongestion: loopbackCongestion,
 	}, handler{s})
 	if err != nil {
 		return nil, err

@@ -25,6 +25,18 @@ const (
 	loopbackRecvBuffer = 256 << 10
 )
 
+// loopbackCongestion is the congestion control of a loopback connection
+// unless its sending end is short (adaptPipe; reactor.Config.LoopbackCongestion):
+// BBR, a common default, holds a loopback sender to some 16 segments in
+// flight, and a receiver whose lengthened buffer advertises its whole room
+// (growRecv) acknowledges once per read, not every second segment, so the
+// sender stalled; Reno leaves the bytes in flight to the receive window and
+// the message windows (docs/benchmarks.md, "64 MiB plain messages,
+// receiving side, tenth session"). Beside small messages (the short pipe)
+// the kernel's default comes back, as before: there the receiver's buffer
+// stays short and its windows bound the bulk bytes in flight.
+const loopbackCongestion = "reno"
+
 // Writer slot phases.
 const (
 	slotFree         uint8 = iota

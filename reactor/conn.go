@@ -70,6 +70,7 @@ type Conn struct {
 	interleaved  bool      // SetInterleaved: yield the P after large transfers (yield.go)
 	into         readInto  // ReadInto's pending direct read (readinto.go)
 	bulk         bool      // SetBulk: a large message is under way (spin.go)
+	ccDefault    string    // the kernel's congestion control, if openCongestion changed it (recvwindow.go)
 
 	scheduled  atomic.Bool  // a pump turn is pending or paused (at most one)
 	wake       atomic.Int32 // wakeIdle, wakeQueued, wakeRunning or wakeAgain (rewake.go)
@@ -114,6 +115,7 @@ func (c *Conn) openOnLoop(gc gnet.Conn, l *Loop) {
 	if ip := net.ParseIP(hostOf(c.remote)); ip != nil && ip.IsLoopback() {
 		c.loopback = true
 		setRecvBuffer(c.fd, c.r.cfg.LoopbackRecvBuffer)
+		c.openCongestion()
 	}
 }
 

@@ -46,11 +46,12 @@ func (c *Conn) lowMark() int {
 }
 
 // SetLoopbackRecvBuffer sets the receive buffer (SO_RCVBUF) of c, if its
-// peer is a loopback address, to n bytes; zero or negative restores
-// Config.LoopbackRecvBuffer (loop-only). Other connections keep the
-// kernel's autotuning. ipc shortens it while small messages arrive beside a
-// large one: the bytes a reader has not consumed yet sit in this buffer,
-// and a small message sent behind them waits for all of them.
+// peer is a loopback address, to n bytes, and the largest window it
+// advertises (TCP_WINDOW_CLAMP) to that buffer (recvwindow.go); zero or
+// negative restores Config.LoopbackRecvBuffer (loop-only). Other
+// connections keep the kernel's autotuning. ipc lengthens it for a large
+// message arriving alone: the bytes a reader has not consumed yet sit in
+// this buffer, and a small message sent behind them waits for all of them.
 func (c *Conn) SetLoopbackRecvBuffer(n int) {
 	if c.dead || !c.loopback {
 		return
@@ -59,4 +60,5 @@ func (c *Conn) SetLoopbackRecvBuffer(n int) {
 		n = c.r.cfg.LoopbackRecvBuffer
 	}
 	setRecvBuffer(c.fd, n)
+	setWindowClamp(c.fd)
 }

@@ -91,6 +91,17 @@ type Config struct {
 	// round trip needs. Zero or negative leaves the kernel's autotuning;
 	// ipc sets it.
 	LoopbackRecvBuffer int
+	// LoopbackCongestion is the congestion control algorithm
+	// (TCP_CONGESTION), such as "reno", of connections whose peer is a
+	// loopback address: they open with it, and Conn.SetLoopbackCongestion
+	// switches them to the kernel's default and back. Empty leaves the
+	// kernel's default; so does a name the kernel refuses (not in
+	// net.ipv4.tcp_allowed_congestion_control). A loopback path has no
+	// congestion to control, and BBR, a common default, holds a sender to
+	// some 16 segments in flight there, which a receiver acknowledging once
+	// per read (recvwindow.go) makes a stall; ipc sets "reno" and switches
+	// to the default while small messages travel beside a large one.
+	LoopbackCongestion string
 	// Logger receives reactor logs, including gnet's own (adapted); nil
 	// discards them.
 	Logger *slog.Logger
