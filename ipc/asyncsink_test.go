@@ -255,12 +255,13 @@ func testAsyncSinkOverConnection(t *testing.T, window int) {
 	small(-1)
 
 	data := bytes.Repeat([]byte("0123456789abcdef"), (32<<20)/16)
-	streamDone := make(chan *flowMsg, 1)
+	type result struct {
+		resp *flowMsg
+		err  error
+	}
+	streamDone := make(chan result, 1)
 	require.NoError(t, SendRequest(client, addr, &asyncMsg{Src: bytes.NewReader(data)}, 0,
-		func(_ *asyncMsg, resp *flowMsg, err error) {
-			require.NoError(t, err)
-			streamDone <- resp
-		}))
+		func(_ *asyncMsg, resp *flowMsg, err error) { streamDone <- result{resp, err} })) // on a loop: no require
 	sink := flowRecv(t, sinks)
 
 	if window < 0 {
@@ -290,8 +291,9 @@ func testAsyncSinkOverConnection(t *testing.T, window int) {
 		}
 		close(dst.gate)
 	}
-	resp := flowRecv(t, streamDone)
-	require.Equal(t, "<nil>", string(resp.Data))
+	res := flowRecv(t, streamDone)
+	require.NoError(t, res.err)
+	require.Equal(t, "<nil>", string(res.resp.Data))
 	require.True(t, bytes.Equal(data, dst.bytes()), "the consumer got the stream byte for byte")
 }
 

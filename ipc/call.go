@@ -101,7 +101,7 @@ func waitCall[Resp any, PResp interface {
 			canceled = true
 			// The cancel, or whatever completes the request first,
 			// completes it; either way it completes exactly once.
-			_ = s.cancelMsg(MessageID{&w.st}, ErrCanceled, context.Cause(ctx))
+			_ = s.cancelStub(&w.st, ErrCanceled, context.Cause(ctx))
 			<-w.done
 		}
 	}

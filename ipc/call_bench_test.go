@@ -23,6 +23,19 @@ func BenchmarkCall(b *testing.B) {
 }
 
 func benchCall(b *testing.B, conc, size int) {
+	client, addr := callBenchPair(b)
+	runCallers(b, conc, size, func() func(req *callMsg) error {
+		return func(req *callMsg) error {
+			_, err := ipc.Call[callMsg, callMsg](context.Background(), client, addr, req, 0)
+			return err
+		}
+	})
+}
+
+// callBenchPair starts an echo server and a client for the call
+// benchmarks, connected (outside the measurement), and returns the client
+// and the server's address.
+func callBenchPair(b *testing.B) (*ipc.Service, string) {
 	sp := ipc.NewProtocol()
 	ipc.MustRegister(sp, 1, echoCall)
 	server := startBenchService(b, ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", MaxQueuedMessages: 4096, MaxReaderSlots: 64 + 1024})
@@ -30,10 +43,16 @@ func benchCall(b *testing.B, conc, size int) {
 	ipc.MustRegister[callMsg](cp, 1, nil)
 	client := startBenchService(b, ipc.Config{Protocol: cp, MaxQueuedMessages: 4096, MaxResponseWait: 1024})
 	addr := server.Addr().String()
-	ctx := context.Background()
-	if _, err := ipc.Call[callMsg, callMsg](ctx, client, addr, &callMsg{}, 0); err != nil {
-		b.Fatal(err) // connect outside the measurement
+	if _, err := ipc.Call[callMsg, callMsg](context.Background(), client, addr, &callMsg{}, 0); err != nil {
+		b.Fatal(err)
 	}
+	return client, addr
+}
+
+// runCallers runs b.N calls of size bytes each way from conc goroutines,
+// each calling with its own function from newCaller, and reports bytes,
+// allocations and the process's CPU per call.
+func runCallers(b *testing.B, conc, size int, newCaller func() func(req *callMsg) error) {
 	var left atomic.Int64
 	left.Store(int64(b.N))
 	var wg sync.WaitGroup
@@ -44,11 +63,12 @@ func benchCall(b *testing.B, conc, size int) {
 	defer func() { reportCPU(b, processCPU(b)-cpu0) }()
 	for range conc {
 		wg.Add(1)
+		call := newCaller()
 		go func() {
 			defer wg.Done()
 			req := &callMsg{Data: make([]byte, size)}
 			for left.Add(-1) >= 0 {
-				if _, err := ipc.Call[callMsg, callMsg](ctx, client, addr, req, 0); err != nil {
+				if err := call(req); err != nil {
 					b.Error(err)
 					return
 				}

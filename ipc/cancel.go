@@ -5,10 +5,29 @@ import (
 )
 
 // MessageID identifies a message sent with SendContext or
-// SendRequestContext, for Cancel. The zero value identifies nothing.
+// SendRequestContext, for Cancel. The zero value identifies nothing. It
+// may be kept after its message completed: Cancel then returns
+// ErrUnknownMessage, also once the engine has reused the message's state
+// for another message.
 type MessageID struct {
-	st *msgStub
+	st  *msgStub
+	gen uint64 // st's generation when the message was sent
 }
+
+// Generations. The stub of a message with a MessageID is pooled as every
+// other stub is, so a MessageID may outlive its message: a Cancel (or the
+// context's watch) may run after the message completed and its stub went
+// on to carry another message. A MessageID therefore names the stub and
+// its generation, and a cancel acts on the stub only while holding a
+// reference taken for that generation (msgStub.acquire): the stub goes
+// back to the pool, and its generation steps, only once its last holder
+// (the engine until completion, the sender until it has watched its
+// context, each cancel in progress, each cancel handed to a loop) has
+// released it. A late cancel finds the reference count zero or the
+// generation moved on and returns ErrUnknownMessage: it can never cancel
+// the stub's next message. A stub completed on a path that does not
+// recycle (a failure, a cancel) is simply left to the GC with its count.
+// The generation is 64 bits wide and never wraps in practice.
 
 // Valid reports whether id identifies a message.
 func (id MessageID) Valid() bool { return id.st != nil }
@@ -29,9 +48,22 @@ func (s *Service) Cancel(id MessageID) error {
 	return s.cancelMsg(id, ErrCanceled, nil)
 }
 
+// cancelMsg cancels the message id names, if it is still that stub's
+// message (see Generations).
 func (s *Service) cancelMsg(id MessageID, kind, cause error) error {
 	st := id.st
-	if st == nil || st.completed.Load() {
+	if st == nil || !st.acquire(id.gen) {
+		return ErrUnknownMessage
+	}
+	defer st.release()
+	return s.cancelStub(st, kind, cause)
+}
+
+// cancelStub cancels st, which the caller keeps from being reused: by a
+// reference when st is ided (cancelMsg), as the waiting caller of a Call
+// otherwise (waitCall).
+func (s *Service) cancelStub(st *msgStub, kind, cause error) error {
+	if st.completed.Load() {
 		return ErrUnknownMessage
 	}
 	s.counters.cancels.Add(1)
@@ -59,8 +91,20 @@ func (s *Service) cancelMsg(id MessageID, kind, cause error) error {
 	// cancelAsked is set by now (pool.cancel or cancelDirect, under the
 	// lock the close path reads it under): if the connection closes before
 	// cancelOnLoop runs, the message fails as canceled and is not resent.
-	if err := owner.rc.Execute(func() { owner.cancelOnLoop(st, kind, cause) }); err != nil {
+	ided := st.ided
+	if ided {
+		st.refs.Add(1) // the loop's, released once cancelOnLoop has run
+	}
+	if err := owner.rc.Execute(func() {
+		owner.cancelOnLoop(st, kind, cause)
+		if ided {
+			st.release()
+		}
+	}); err != nil {
 		// The connection is closing: its close completes the message.
+		if ided {
+			st.release()
+		}
 		return nil
 	}
 	return nil
@@ -69,16 +113,19 @@ func (s *Service) cancelMsg(id MessageID, kind, cause error) error {
 // watch ties st to ctx: when ctx ends first, the message is canceled with
 // ErrCanceled caused by context.Cause(ctx) (for a deadline,
 // context.DeadlineExceeded).
-func (s *Service) watch(ctx context.Context, st *msgStub) {
+//
+// The caller holds a reference on id's stub (submit): it is not reused
+// before watch returns.
+func (s *Service) watch(ctx context.Context, id MessageID) {
 	if ctx.Done() == nil {
 		return
 	}
-	id := MessageID{st}
+	st := id.st
 	stop := context.AfterFunc(ctx, func() {
 		_ = s.cancelMsg(id, ErrCanceled, context.Cause(ctx))
 	})
-	st.stopWatch.Store(&stop)
-	if st.completed.Load() {
-		stop()
+	st.stopWatch = stop
+	if !st.watched.CompareAndSwap(watchNone, watchSet) {
+		stop() // completed first (watchDone)
 	}
 }

@@ -63,24 +63,34 @@ func testEchoZeroAllocs(t *testing.T, logger *slog.Logger) {
 	}
 	m := &echoAllocMsg{Data: make([]byte, 1024)}
 	size = len(m.Data)
-	var failed error
-	round := func() {
+	allocs := roundAllocs(t, func() error {
 		if err := ipc.SendRequest(client, addr, m, 0, cb); err != nil {
-			failed = err
-			return
+			return err
 		}
-		if err := <-done; err != nil { // a hang is caught by go test -timeout
-			failed = err
-		}
-	}
-	for range 100 { // connect, fill the pools
-		round()
-	}
-	require.NoError(t, failed)
-	allocs := testing.AllocsPerRun(500, round)
-	require.NoError(t, failed)
+		return <-done // a hang is caught by go test -timeout
+	})
 	t.Logf("allocations per echo, client and server: %v", allocs)
 	require.Zero(t, allocs, "allocations per echo, client and server")
+}
+
+// roundAllocs runs round 100 times (to connect and fill the pools), then
+// returns its allocations per run (testing.AllocsPerRun, 500 runs); the
+// test fails if a round returned an error.
+func roundAllocs(t *testing.T, round func() error) float64 {
+	t.Helper()
+	var failed error
+	run := func() {
+		if err := round(); err != nil {
+			failed = err
+		}
+	}
+	for range 100 {
+		run()
+	}
+	require.NoError(t, failed)
+	allocs := testing.AllocsPerRun(500, run)
+	require.NoError(t, failed)
+	return allocs
 }
 
 var errShortEcho = errors.New("echo of the wrong size")

@@ -5,17 +5,13 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/ipcframe/ipcframe/internal/leaktest"
 )
 
 func TestMain(m *testing.M) {
 	if args := os.Getenv(peerEnv); args != "" {
 		os.Exit(peerMain(args)) // peerproc_test.go
 	}
-	goleak.VerifyTestMain(m,
-		// gnet's package-level ants worker pool: started at init, idle
-		// workers linger.
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
-	)
+	goleak.VerifyTestMain(m, leaktest.Ignore()...)
 }

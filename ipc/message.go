@@ -23,11 +23,34 @@ type msgStub struct {
 	pool                    *pool           // nil for connection-directed messages
 
 	completed atomic.Bool
-	// keep marks a stub with a MessageID: it is never recycled, so a late
-	// Cancel can still look at it.
+	// keep marks a stub that never goes back to stubPool: a Call's (pooled
+	// with its waiter) and a relay stub (pooled with its relayMsg).
 	keep bool
-	// stopWatch stops the context watch of a SendContext message.
-	stopWatch atomic.Pointer[func() bool]
+	// ided marks a stub with a MessageID (SendContext, SendRequestContext):
+	// it goes back to stubPool when its last holder releases it (refs), and
+	// its generation then moves on, so that a MessageID of an earlier
+	// message never reaches the stub's next one (cancel.go, "Generations").
+	// Set before the stub is published, cleared by reset.
+	ided bool
+	// refs counts the holders of an ided stub: the engine until the
+	// message completes on a path that recycles, the sender until it has
+	// watched its context (one that can end), each Cancel while it runs
+	// and each cancel handed to a loop until it ran. Zero for a stub that
+	// is not ided.
+	refs atomic.Int32
+	// gen is the ided stub's generation, stepped when refs drops to zero;
+	// a MessageID carries the gen it was issued with. Never reset.
+	gen atomic.Uint64
+	// The context watch of a message with a MessageID and a context that
+	// can end (watchable, set before the stub is published): watch stores
+	// stopWatch, then moves watched from watchNone to watchSet; complete
+	// moves it from watchNone to watchDone, or, finding watchSet, calls
+	// stopWatch. So the watch is stopped exactly once, by whichever comes
+	// second, and stopWatch is read only after watchSet is seen (no
+	// allocation to publish it).
+	watchable bool
+	watched   atomic.Int32
+	stopWatch func() bool
 	// call is the waiter of a Call's request (call.go), woken once
 	// complete is over; nil otherwise. Immutable: set once per pooled stub.
 	call *callWaiter
@@ -84,8 +107,8 @@ func (st *msgStub) complete(resp Message, err error) bool {
 		st.done(err)
 	}
 	releaseMsg(st.msg)
-	if stop := st.stopWatch.Load(); stop != nil {
-		(*stop)()
+	if st.watchable && !st.watched.CompareAndSwap(watchNone, watchDone) && st.watched.Load() == watchSet {
+		st.stopWatch()
 	}
 	if st.svc != nil {
 		st.svc.messageDone()
@@ -117,16 +140,54 @@ func (st *msgStub) discard() {
 var stubPool = sync.Pool{New: func() any { return new(msgStub) }}
 
 // recycle returns st to stubPool. Only the code that completed st, and
-// knows that nothing else refers to it, may call it.
+// knows that nothing else in the engine refers to it, may call it. An
+// ided stub drops the engine's reference instead: it goes back when its
+// last holder lets go (release).
 func (st *msgStub) recycle() {
 	if st.keep {
+		return
+	}
+	if st.ided {
+		st.release()
 		return
 	}
 	st.reset()
 	stubPool.Put(st)
 }
 
-// reset clears st for reuse, except keep and call.
+// acquire takes a reference on st for the holder of a MessageID of
+// generation gen: false when that message's stub has gone back to the
+// pool, or has been reused since (cancel.go, "Generations").
+func (st *msgStub) acquire(gen uint64) bool {
+	for {
+		n := st.refs.Load()
+		if n <= 0 {
+			return false // not ided now: pooled, or a message without ID
+		}
+		if st.refs.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	// Held: the generation cannot step until this reference is released.
+	if st.gen.Load() != gen {
+		st.release() // another message's stub: possibly its last holder
+		return false
+	}
+	return true
+}
+
+// release drops a reference on an ided stub; the last one steps its
+// generation and returns it to stubPool.
+func (st *msgStub) release() {
+	if st.refs.Add(-1) != 0 {
+		return
+	}
+	st.gen.Add(1)
+	st.reset()
+	stubPool.Put(st)
+}
+
+// reset clears st for reuse, except keep, call, refs and gen.
 func (st *msgStub) reset() {
 	st.svc, st.msg, st.ti = nil, nil, nil
 	st.flags, st.state = 0, 0
@@ -135,11 +196,29 @@ func (st *msgStub) reset() {
 	st.started, st.seq, st.slot = false, 0, 0
 	st.queued, st.owner = false, nil
 	st.url, st.credit, st.relay = "", false, nil
-	st.stopWatch.Store(nil)
-	st.cancelAsked.Store(false)
-	st.cancelWhy.Store(nil)
+	st.ided, st.watchable = false, false
+	st.stopWatch = nil
+	// st is the caller's alone: an atomic load is a plain read, a store a
+	// locked exchange (amd64), so the fields that are mostly zero already
+	// are stored only when they are not.
+	if st.watched.Load() != watchNone {
+		st.watched.Store(watchNone)
+	}
+	if st.cancelAsked.Load() {
+		st.cancelAsked.Store(false)
+	}
+	if st.cancelWhy.Load() != nil {
+		st.cancelWhy.Store(nil)
+	}
 	st.completed.Store(false)
 }
+
+// The states of msgStub.watched.
+const (
+	watchNone int32 = iota // no watch yet, not completed
+	watchSet               // watched; complete calls stopWatch
+	watchDone              // completed first; watch calls stop itself
+)
 
 // fail completes st with a *MessageError of kind.
 func (st *msgStub) fail(kind error, cause error) bool {

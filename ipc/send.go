@@ -174,16 +174,33 @@ func (s *Service) submit(ctx context.Context, to target, m Message, flags Flags,
 	if err != nil {
 		return MessageID{}, err
 	}
-	st.done, st.keep = done, ctx != nil
+	st.done = done
 	if resp.fnC != nil {
 		st.onResp, st.respFn = resp.fn, resp.fnC
 	}
+	if ctx == nil {
+		return MessageID{}, s.dispatch(to, st)
+	}
+	// A MessageID names the stub and its generation (cancel.go,
+	// "Generations"); the engine holds a reference until completion.
+	st.ided = true
+	id := MessageID{st, st.gen.Load()}
+	if ctx.Done() == nil { // nothing to watch: the engine's reference only
+		st.refs.Store(1)
+		if err := s.dispatch(to, st); err != nil {
+			return MessageID{}, err
+		}
+		return id, nil
+	}
+	// And this call's, which keeps the stub from being reused until its
+	// context is watched.
+	st.watchable = true
+	st.refs.Store(2)
 	if err := s.dispatch(to, st); err != nil {
+		st.release()
 		return MessageID{}, err
 	}
-	if ctx == nil {
-		return MessageID{}, nil
-	}
-	s.watch(ctx, st)
-	return MessageID{st}, nil
+	s.watch(ctx, id)
+	st.release()
+	return id, nil
 }

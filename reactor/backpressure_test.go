@@ -66,8 +66,8 @@ func appendInt(b []byte, v int64) []byte {
 // TestSlowReaderBound sends 256 MiB with Send to a std-net peer that reads
 // 64 KiB at a time and, after each read, samples the heap statistics (a
 // stop-the-world call that makes it far slower than the sender; no sleep).
-// The sender's heap must stay under 16 MiB, the stall path must be taken,
-// and every byte must arrive intact.
+// The sender's heap must grow by less than 16 MiB over the baseline, the
+// stall path must be taken, and every byte must arrive intact.
 func TestSlowReaderBound(t *testing.T) {
 	const (
 		total = 256 << 20
@@ -82,6 +82,13 @@ func TestSlowReaderBound(t *testing.T) {
 	require.NoError(t, nc.SetReadDeadline(time.Now().Add(2*waitLong)))
 
 	pattern, period := streamPattern(chunk)
+	// Two collections: the first moves what earlier tests left in
+	// sync.Pools (buffers of their reactors) to the pools' victim caches,
+	// the second frees it. After one, 20 MiB of them could stay live (with
+	// -count or -cpu lists), and a larger live heap also lets more garbage
+	// pile up before the next collection (GOGC): the peak then passed the
+	// bound with nothing wrong in the sender.
+	runtime.GC()
 	runtime.GC()
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
@@ -113,7 +120,7 @@ func TestSlowReaderBound(t *testing.T) {
 	st := r.Stats()
 	t.Logf("256 MiB in %v, peak HeapInuse %.1f MiB, HeapAlloc %.1f MiB, stalls %d, send waits %d",
 		time.Since(start), float64(peak)/(1<<20), float64(peakAlloc)/(1<<20), st.Stalls, st.SendWaits)
-	require.Less(t, peak, uint64(16<<20))
+	require.Less(t, peak-min(peak, ms0.HeapInuse), uint64(16<<20), "heap growth while sending")
 	require.NotZero(t, st.Stalls, "stall path not taken")
 	require.NotZero(t, st.SendWaits, "Send never blocked")
 }

@@ -142,14 +142,8 @@ func TestBulkSpinBacksOff(t *testing.T) {
 // frozen: only readiness, gathering and tasks end a spin.
 func TestBulkSpinGathers(t *testing.T) {
 	clk := &spinClock{t: time.Unix(1000, 0)}
-	queued := make(chan int, 1)
-	spinNow, testHookGather = clk.now, func(q int) {
-		select {
-		case queued <- q:
-		default:
-		}
-	}
-	t.Cleanup(func() { spinNow, testHookGather = time.Now, nil })
+	spinNow = clk.now
+	t.Cleanup(func() { spinNow = time.Now })
 
 	for _, tc := range []struct {
 		name              string
@@ -167,6 +161,19 @@ func TestBulkSpinGathers(t *testing.T) {
 				sizes    []int
 				consumed int
 			)
+			// Each case has its own hook and channel, set before its
+			// reactor starts: the gathering spin of "bulk" calls the hook
+			// on every poll, and a value it left in a shared channel made
+			// the next case's first settled return before its first write
+			// was read (that read then counted among the pieces').
+			queued := make(chan int, 1)
+			testHookGather = func(q int) {
+				select {
+				case queued <- q:
+				default:
+				}
+			}
+			t.Cleanup(func() { testHookGather = nil }) // after the reactor stopped
 			got := make(chan struct{}, 1)
 			h := &testHandler{
 				open: func(c *Conn) { c.SetBulk(tc.bulk); c.SetInterleaved(tc.interleaved) },

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipcframe/ipcframe/internal/leaktest"
 	"github.com/ipcframe/ipcframe/ipc"
 	"github.com/ipcframe/ipcframe/serde"
 	"github.com/stretchr/testify/require"
@@ -564,11 +565,7 @@ func TestChaos(t *testing.T) {
 	// Nothing left behind.
 	require.Equal(t, clientStarts.Load(), clientStops.Load(), "client connections opened vs closed")
 	require.Equal(t, srv.starts.Load(), srv.stops.Load(), "server connections opened vs closed")
-	goleak.VerifyNone(t, leaks,
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
-	)
+	goleak.VerifyNone(t, append(leaktest.Ignore(), leaks)...)
 	heapAfter := chaosHeap()
 	t.Logf("chaos: heap %d KiB before, %d KiB after quiescence", heapBefore>>10, heapAfter>>10)
 	require.Less(t, heapAfter, heapBefore+chaosHeapSlack, "heap after quiescence")

@@ -7,17 +7,13 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/ipcframe/ipcframe/internal/leaktest"
 )
 
 func TestMain(m *testing.M) {
 	if addr := os.Getenv(netnsPeerEnv); addr != "" {
 		os.Exit(runNetnsPeer(addr)) // a host of netns_test.go (netns_lab_test.go)
 	}
-	goleak.VerifyTestMain(m,
-		// gnet's package-level ants worker pool (gnet registers dialed
-		// sockets through it): started at init, idle workers linger.
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
-	)
+	goleak.VerifyTestMain(m, leaktest.Ignore()...)
 }
