@@ -475,7 +475,7 @@ func (c *conn) feed(data []byte) error {
 			k = min(k, len(data))
 			c.rest = append(c.rest, data[:k]...)
 			data = data[k:]
-			if ok, err := c.r.tryOpen(c.rest, true); err != nil || ok {
+			if ok, err := c.r.tryOpen(c.rest); err != nil || ok {
 				c.rest = c.rest[:0]
 				if err != nil || len(data) == 0 {
 					return err
@@ -487,12 +487,6 @@ func (c *conn) feed(data []byte) error {
 		c.rest = append(c.rest, data[:k]...)
 		data = data[k:]
 		if len(c.rest) < need {
-			// Still cut: the commands ahead of a chunk may be whole now
-			// (readinto.go, tryOpen).
-			if ok, err := c.r.tryOpen(c.rest, true); err != nil || ok {
-				c.rest = c.rest[:0]
-				return err
-			}
 			return nil
 		}
 		if _, err := c.r.feed(c.rest); err != nil {
@@ -509,7 +503,7 @@ func (c *conn) feed(data []byte) error {
 		c.gotPkt = true
 	}
 	if n < len(data) {
-		if ok, err := c.r.tryOpen(data[n:], true); err != nil || ok {
+		if ok, err := c.r.tryOpen(data[n:]); err != nil || ok {
 			return err
 		}
 		if c.rest == nil {

@@ -66,19 +66,12 @@ type openChunk struct {
 const directTailSize = packetHeaderSize + chunkHeaderMax
 
 // tryOpen opens the cut packet at the front of b (shorter than the whole
-// packet) when reading into values is on and the packet ends with one chunk
-// of a value with room for all of its data (see above): it consumes all of
-// b, decoding the data bytes b holds, and reports true. Otherwise it
-// consumes nothing and reports false; a malformed header is left for the
-// ordinary path to reject.
-//
-// With mixed set, the chunk may follow other commands that b holds whole
-// (small messages the sender packed ahead of a large message's chunk,
-// writer.go): they are decoded and their messages dispatched at once, as
-// the packet's end would have them, instead of waiting for the rest of the
-// chunk behind them (openMixed). The planned reads (planFilled) open only
-// packets whose first command is the chunk.
-func (r *reader) tryOpen(b []byte, mixed bool) (bool, error) {
+// packet) when reading into values is on and the packet is one chunk of a
+// value with room for all of its data (see above): it consumes all of b,
+// decoding the data bytes b holds, and reports true. Otherwise it consumes
+// nothing and reports false; a malformed header is left for the ordinary
+// path to reject.
+func (r *reader) tryOpen(b []byte) (bool, error) {
 	if !r.direct || r.open.on || len(b) < packetHeaderSize+3 {
 		return false, nil
 	}
@@ -87,106 +80,35 @@ func (r *reader) tryOpen(b []byte, mixed bool) (bool, error) {
 		return false, nil
 	}
 	p := b[packetHeaderSize:]
-	if len(p) >= h.size || len(p) == 0 {
+	if len(p) >= h.size || (p[0] != cmdMessage && p[0] != cmdEndMessage) {
 		return false, nil
 	}
-	off := 0 // where the chunk's command starts in p
-	if mixed {
-		if off = r.mixedPrefix(p, h.size); off < 0 {
-			return false, nil
-		}
-	}
-	c := p[off:]
-	if len(c) < 3 || (c[0] != cmdMessage && c[0] != cmdEndMessage) {
-		return false, nil
-	}
-	slot, m, err := serde.ParseCross(c[1:])
-	if err != nil || m == 0 || slot >= uint64(r.maxSlots) || len(c) < 1+m+2 {
+	slot, m, err := serde.ParseCross(p[1:])
+	if err != nil || m == 0 || slot >= uint64(r.maxSlots) || len(p) < 1+m+2 {
 		return false, nil
 	}
 	hl := 1 + m + 2
-	l := int(binary.LittleEndian.Uint16(c[1+m:]))
-	if off+hl+l != h.size {
+	l := int(binary.LittleEndian.Uint16(p[1+m:]))
+	if hl+l != h.size {
 		return false, nil
 	}
 	s := r.slot(uint32(slot))
 	if s == nil || s.phase != rBody || s.async != nil || len(s.dec.ValueSpace()) < l {
 		return false, nil
 	}
-	if off > 0 {
-		if r.commandsFor(p[:off], uint32(slot)) {
-			return false, nil // the commands ahead change the chunk's message
-		}
-		// The commands ahead, whole: decoded as the packet's end would
-		// decode them (reader.packet), before the chunk is opened.
-		r.pktLen = h.size
-		if err := r.packet(p[:off]); err != nil {
-			return true, err
-		}
-		if r.slot(uint32(slot)) != s || s.phase != rBody || len(s.dec.ValueSpace()) < l {
-			return true, fmt.Errorf("%w: slot %d changed while its chunk was opened", ErrBadChunk, slot)
-		}
-		if testHookMixedOpen != nil {
-			testHookMixedOpen(off)
-		}
-	}
 	r.pktLen = h.size
 	r.open = openChunk{
 		on:   true,
-		end:  c[0] == cmdEndMessage,
+		end:  p[0] == cmdEndMessage,
 		ack:  h.flags&packetFlagAckRequest != 0,
 		slot: uint32(slot),
 		rest: l,
-		hdr:  packetHeaderSize + off + hl,
+		hdr:  packetHeaderSize + hl,
 	}
-	if data := c[hl:]; len(data) > 0 {
+	if data := p[hl:]; len(data) > 0 {
 		return true, r.openPiece(data, 0)
 	}
 	return true, nil
-}
-
-// testHookMixedOpen, if set by a test before its services start, runs on
-// the loop when a packet is opened behind off bytes of whole commands.
-var testHookMixedOpen func(off int)
-
-// mixedPrefix walks the whole commands at the front of p, the first bytes
-// of a packet payload of size bytes, and returns where the command that
-// they reach starts: a command cut by the end of p, or one that would run
-// to the payload's end. -1 when a command does not parse (left for the
-// ordinary path) or p ends exactly after whole commands.
-func (r *reader) mixedPrefix(p []byte, size int) int {
-	off := 0
-	for off < len(p) {
-		_, n, err := parseCommand(p[off:], r.maxSlots)
-		if err != nil {
-			return off // cut, or malformed: tryOpen's checks decide
-		}
-		if off+n >= size {
-			return -1
-		}
-		off += n
-	}
-	return -1
-}
-
-// commandsFor reports whether the whole commands in p name slot: a chunk,
-// a CancelMessage or a WindowStart of the message a chunk after them
-// belongs to.
-func (r *reader) commandsFor(p []byte, slot uint32) bool {
-	for len(p) > 0 {
-		cmd, n, err := parseCommand(p, r.maxSlots)
-		if err != nil {
-			return true
-		}
-		switch cmd.code {
-		case cmdNewMessage, cmdFullMessage, cmdMessage, cmdEndMessage, cmdCancelMessage, cmdWindowStart:
-			if cmd.slot == slot {
-				return true
-			}
-		}
-		p = p[n:]
-	}
-	return false
 }
 
 // openFeed decodes the front of data that belongs to the open packet and
@@ -401,7 +323,7 @@ func (r *reader) planFilled(n int) ([]byte, error) {
 		if n < p.hdr {
 			return r.gather(nil, i, n), nil // cut headers: conn.feed keeps them
 		}
-		ok, err := r.tryOpen(p.bufs[i], false)
+		ok, err := r.tryOpen(p.bufs[i])
 		if err != nil {
 			return nil, err
 		}
