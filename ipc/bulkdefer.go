@@ -95,9 +95,6 @@ func (r *reader) endDeferred(err error) error {
 		r.dropDeferred(d.s)
 		return err
 	}
-	if d.passed && testHookDeferPassed != nil {
-		testHookDeferPassed(d.n)
-	}
 	if d.passed && d.n >= yieldInput {
 		// As a mid-feed flush (reader.feedPackets) would have done had the
 		// bytes been copied first.
@@ -124,8 +121,3 @@ func (r *reader) dropDeferred(s *rslot) {
 	clear(d.parts)
 	d.parts, d.s, d.n, d.passed = d.parts[:0], nil, 0, false
 }
-
-// testHookDeferPassed, if set by a test before its services start, runs on
-// the loop at the end of each feed that dispatched a message ahead of n
-// noted bytes.
-var testHookDeferPassed func(n int)

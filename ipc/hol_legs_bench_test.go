@@ -133,8 +133,6 @@ func BenchmarkHeadOfLineBulk(b *testing.B) {
 			b.Run(fmt.Sprintf("bulk=%s/calls=%s", bulk, calls), func(b *testing.B) {
 				var credit ipc.CreditCounts
 				b.Cleanup(ipc.CountCredit(&credit))
-				var passes, passed atomic.Int64
-				b.Cleanup(ipc.CountDeferPassed(&passes, &passed))
 				client := startBenchService(b, ipc.Config{Protocol: hol.ClientProtocol()})
 				server := startBenchService(b, ipc.Config{Protocol: hol.ServerProtocol(), Listen: "127.0.0.1:0"})
 				c := &hol.IPC{Svc: client, Addr: server.Addr().String(), BulkEcho: bulk == "echo"}
@@ -157,10 +155,6 @@ func BenchmarkHeadOfLineBulk(b *testing.B) {
 					b.ReportMetric(float64(cs.SpinsSkipped+ss.SpinsSkipped), "spins-skipped")
 					b.ReportMetric(float64(cs.Yields+ss.Yields), "yields")
 					b.ReportMetric(float64(cs.DirectBytes+ss.DirectBytes)/(1<<20), "direct-MiB")
-					// Messages dispatched ahead of a large value's bytes
-					// in the same read, and those bytes (bulkdefer.go).
-					b.ReportMetric(float64(passes.Load()), "passes")
-					b.ReportMetric(float64(passed.Load())/(1<<20), "passed-MiB")
 					if len(res.lat) > 0 {
 						b.ReportMetric(float64(res.lat[0].Microseconds()), "first-µs")
 						slices.Sort(res.lat)
