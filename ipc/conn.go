@@ -441,21 +441,7 @@ func (c *conn) afterFeed(data []byte, n int, err error) bool {
 	return true
 }
 
-// feed decodes received bytes: the open packet's (readinto.go), a cut
-// packet's, whole packets; a large value's bytes noted on the way are in
-// place when it returns (bulkdefer.go).
 func (c *conn) feed(data []byte) error {
-	if c.r.deferOK {
-		return c.feedInput(data)
-	}
-	c.r.deferOK = true
-	err := c.feedInput(data)
-	c.r.deferOK = false
-	return c.r.endDeferred(err)
-}
-
-// feedInput is feed within its noting of large values' bytes.
-func (c *conn) feedInput(data []byte) error {
 	if c.r.open.on {
 		// The packet opened for reading into a value (readinto.go) takes
 		// its bytes first.
@@ -490,9 +476,6 @@ func (c *conn) feedInput(data []byte) error {
 			c.rest = append(c.rest, data[:k]...)
 			data = data[k:]
 			if ok, err := c.r.tryOpen(c.rest); err != nil || ok {
-				if err == nil {
-					err = c.r.flushDeferred() // bytes noted in c.rest (bulkdefer.go)
-				}
 				c.rest = c.rest[:0]
 				if err != nil || len(data) == 0 {
 					return err
@@ -508,9 +491,6 @@ func (c *conn) feedInput(data []byte) error {
 		}
 		if _, err := c.r.feed(c.rest); err != nil {
 			return err
-		}
-		if err := c.r.flushDeferred(); err != nil {
-			return err // bytes noted in c.rest, before it is reused (bulkdefer.go)
 		}
 		c.rest = c.rest[:0]
 		c.gotPkt = true

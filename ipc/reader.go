@@ -144,11 +144,6 @@ type reader struct {
 	open   openChunk
 	plan   readPlan
 
-	// def is the large value whose bytes this feed noted and copies
-	// later; deferOK is set while a feed may note them (bulkdefer.go).
-	def     valueDefer
-	deferOK bool
-
 	yield func() // runtime.Gosched; tests count the calls
 	// flush writes the connection's output in the middle of a feed
 	// (conn.flushMidFeed) and reports whether the connection is still
@@ -174,21 +169,8 @@ func newReader(cfg *Config, ev readerEvents) *reader {
 }
 
 // feed consumes the whole packets at the front of data and returns how many
-// bytes it used; an incomplete packet is left for the next call. A large
-// value's bytes noted on the way are in place when it returns
-// (bulkdefer.go).
+// bytes it used; an incomplete packet is left for the next call.
 func (r *reader) feed(data []byte) (int, error) {
-	if r.deferOK {
-		return r.feedPackets(data) // inside conn.feed, which ends the noting
-	}
-	r.deferOK = true
-	n, err := r.feedPackets(data)
-	r.deferOK = false
-	return n, r.endDeferred(err)
-}
-
-// feedPackets is feed within a feed's noting of large values' bytes.
-func (r *reader) feedPackets(data []byte) (int, error) {
 	used, woke := 0, false
 	// owed: a message dispatched beside a large one since the last
 	// mid-feed flush; flushedAt: where in data that flush was (none yet:
@@ -350,7 +332,6 @@ func (r *reader) slot(i uint32) *rslot {
 // release ends the message of slot i and gives its state back to the pool.
 func (r *reader) release(i uint32) {
 	s := r.slots[i]
-	r.dropDeferred(s) // an abandoned message's noted bytes (bulkdefer.go)
 	r.slots[i] = nil
 	if s.large {
 		r.large--
@@ -512,23 +493,6 @@ func (r *reader) body(s *rslot, slot uint32, data []byte, filled int, end bool) 
 	if err := r.takeWindow(s, slot, size); err != nil {
 		return err
 	}
-	if filled == 0 {
-		if ok, err := r.deferBody(s, slot, data, end); ok || err != nil {
-			return err
-		}
-	}
-	if r.def.s == s {
-		// Bytes noted before these (bulkdefer.go) go in first.
-		if err := r.flushDeferred(); err != nil {
-			return err
-		}
-	}
-	return r.decodeBody(s, slot, data, filled, end)
-}
-
-// decodeBody is body after the bytes were charged to the message's window.
-func (r *reader) decodeBody(s *rslot, slot uint32, data []byte, filled int, end bool) error {
-	size := len(data) + filled
 	var before int64
 	if s.async != nil {
 		before = s.async.queued
@@ -564,9 +528,6 @@ func (r *reader) decodeBody(s *rslot, slot uint32, data []byte, filled int, end 
 		m := s.body.msg
 		if !s.large && r.large > 0 {
 			r.interleaved = true
-		}
-		if r.def.s != nil {
-			r.def.passed = true // dispatched ahead of noted bytes (bulkdefer.go)
 		}
 		s.phase = rIdle
 		s.body = msgBody{}
