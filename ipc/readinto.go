@@ -165,7 +165,7 @@ func (c *conn) armReadInto() {
 	if c.closed || c.raw {
 		return
 	}
-	bufs := c.r.planRead(len(c.rest) > 0, c.sendPipe.on || c.recvPipe.on)
+	bufs := c.r.planRead(len(c.rest) > 0)
 	if len(bufs) == 0 {
 		return
 	}
@@ -244,7 +244,7 @@ type readPlan struct {
 // the buffers allow. With no packet open, it plans only while the
 // connection's only message under way is in a value's body, and no cut
 // packet waits (cut).
-func (r *reader) planRead(cut, beside bool) [][]byte {
+func (r *reader) planRead(cut bool) [][]byte {
 	p := &r.plan
 	p.first, p.pkts = 0, 0
 	clear(p.bufs[:]) // no reference to a value's array outlives its read
@@ -262,7 +262,7 @@ func (r *reader) planRead(cut, beside bool) [][]byte {
 			return nil
 		}
 	} else {
-		if cut || beside {
+		if cut {
 			return nil // its bytes complete it first (conn.feed)
 		}
 		found := false
@@ -283,9 +283,6 @@ func (r *reader) planRead(cut, beside bool) [][]byte {
 	if p.first > 0 {
 		p.bufs[n] = sp[:p.first]
 		n++
-	}
-	if beside {
-		return p.bufs[:n] // the open packet's rest only
 	}
 	hl := 1 + serde.CrossLen(uint64(p.slot)) + 2 // the chunk's command, slot, length
 	p.hdr = packetHeaderSize + hl

@@ -76,7 +76,7 @@ func (c *Conn) ReadInto(dst, tail []byte) bool {
 // order (one readv(2)); empty ones are skipped, those beyond the bound
 // dropped. It reports false when bufs[0] is empty, and as ReadInto.
 func (c *Conn) ReadIntoBufs(bufs [][]byte) bool {
-	if c.tls != nil || c.dead || len(bufs) == 0 || len(bufs[0]) == 0 {
+	if c.tls != nil || c.dead || c.interleaved || len(bufs) == 0 || len(bufs[0]) == 0 {
 		return false
 	}
 	if _, ok := c.r.h.(ReadIntoHandler); !ok {
@@ -99,7 +99,7 @@ func (c *Conn) readIntoOnLoop() gnet.Action {
 	h, _ := c.r.h.(ReadIntoHandler)
 	budget := readIntoQuantum
 	for c.into.on && budget > 0 {
-		if c.dead || c.readPaused || c.closeState.Load() == closeAbort || c.gc.InboundBuffered() > 0 {
+		if c.dead || c.readPaused || c.interleaved || c.closeState.Load() == closeAbort || c.gc.InboundBuffered() > 0 {
 			break
 		}
 		n, err := unix.Readv(c.fd, c.into.iov[:c.into.n])
