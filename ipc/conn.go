@@ -52,6 +52,9 @@ type conn struct {
 	recvGrown bool  // the receive buffer was lengthened (growRecv)
 	sendCCDef bool  // the kernel's congestion control, not loopbackCongestion: the sending end is short (adaptPipe)
 	recvAlone int   // bytes received while one large message arrived alone (growRecv)
+	// wroteSinceRead: the pump wrote since the last onData; only then may
+	// it hold a large message's bytes for a read (readFirst, pipe.go).
+	wroteSinceRead bool
 
 	// loop-owned: why it retired, ErrTooManyCanceled or ErrAddressGone
 	retiredBy error
@@ -218,7 +221,7 @@ func (c *conn) pump() {
 	for !c.closed {
 		c.pull()
 		c.w.settleAcks() // relay_credit.go
-		if !c.w.hasOutput() || !c.rc.Writable() {
+		if !c.w.hasOutput() || !c.rc.Writable() || c.readFirst() {
 			break
 		}
 		ls := c.ls
@@ -272,6 +275,7 @@ func (c *conn) pump() {
 			break // OnClose follows
 		}
 		c.lastSend = c.svc.cfg.Clock.Now()
+		c.wroteSinceRead = true
 		c.countSent(total)
 		c.adaptPipe(total) // pipe.go
 		c.runCompletions()
@@ -394,6 +398,7 @@ func (c *conn) abort(op string, err error) {
 // its buffered bytes with the next read (which would copy and allocate).
 func (c *conn) onData(data []byte) int {
 	c.lastRecv, c.recvInWindow = c.svc.cfg.Clock.Now(), true
+	c.wroteSinceRead = false
 	c.countReceived(len(data))
 	if c.raw {
 		c.gotPkt = true // raw bytes count as the first packet

@@ -322,6 +322,27 @@ func (c *conn) longPump() bool {
 	return c.sendMode == pipeLong || (c.w.peerWindows && c.w.largeUnderWay())
 }
 
+// readFirst reports whether the pump should hold its next write for a read
+// (loop): a large message is under way on the writer while small messages
+// travel beside a large one (the pipe is short at either end), no message
+// that has not started waits to be written (a small message goes at once,
+// ahead of the large one's bytes in its batch), the pump has written since
+// the connection last read, and the socket holds input the loop has not
+// read (reactor.Conn.InputPending). It then asks for a wake after that read
+// (reactor.Conn.WakeAfterRead): a small message that arrived while the loop
+// was busy is dispatched, and its answer written, before the large
+// message's next batch, instead of waiting in the socket while the loop
+// writes that batch. Writes and reads alternate: after each read the pump
+// writes at least one batch (wroteSinceRead).
+func (c *conn) readFirst() bool {
+	if !c.wroteSinceRead || !(c.sendPipe.on || c.recvPipe.on) || !c.w.largeUnderWay() ||
+		c.relay != nil || c.newOutput() || !c.rc.InputPending() {
+		return false
+	}
+	c.rc.WakeAfterRead()
+	return true
+}
+
 // testHookFlushMidFeed, if set by a test, runs at each flushMidFeed of an
 // open connection.
 var testHookFlushMidFeed func()
