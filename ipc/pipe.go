@@ -328,7 +328,9 @@ func (c *conn) longPump() bool {
 // that has not started waits to be written (a small message goes at once,
 // ahead of the large one's bytes in its batch), the pump has written since
 // the connection last read, and the socket holds input the loop has not
-// read (reactor.Conn.InputPending). It then asks for a wake after that read
+// read (reactor.Conn.InputPending), at most readFirstMax bytes: what a few
+// small messages or grants take, not a large message's next bytes, whose
+// decoding a read would put ahead of the write too. It then asks for a wake after that read
 // (reactor.Conn.WakeAfterRead): a small message that arrived while the loop
 // was busy is dispatched, and its answer written, before the large
 // message's next batch, instead of waiting in the socket while the loop
@@ -336,12 +338,20 @@ func (c *conn) longPump() bool {
 // writes at least one batch (wroteSinceRead).
 func (c *conn) readFirst() bool {
 	if !c.wroteSinceRead || !(c.sendPipe.on || c.recvPipe.on) || !c.w.largeUnderWay() ||
-		c.relay != nil || c.newOutput() || !c.rc.InputPending() {
+		c.relay != nil || c.newOutput() {
+		return false
+	}
+	if n := c.rc.InputPending(); n == 0 || n > readFirstMax {
 		return false
 	}
 	c.rc.WakeAfterRead()
 	return true
 }
+
+// readFirstMax is the most unread input for which the pump holds a large
+// message's write (readFirst): a few small messages (smallMessage) and
+// their packets' headers.
+const readFirstMax = smallMessage + 1024
 
 // testHookFlushMidFeed, if set by a test, runs at each flushMidFeed of an
 // open connection.

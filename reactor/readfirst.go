@@ -11,24 +11,27 @@ import "golang.org/x/sys/unix"
 // of microseconds for a few hundred KiB): the tenth session traced a c=1
 // response waiting about 11 µs p50 behind the client loop's bulk writev
 // (docs/benchmarks.md, "Head-of-line at c=1, tenth session"). A handler
-// about to write such bytes may ask InputPending whether the socket holds
-// input gnet has not read, and if so hold the write and call
+// about to write such bytes may ask InputPending how many bytes the socket
+// holds that gnet has not read, and if there are a few (a small message,
+// not the next batch of a large one) hold the write and call
 // WakeAfterRead: gnet reads the socket first (its OnData dispatches the
 // small message, whose answer then goes ahead of the held bytes), and
 // OnWake follows.
 
-// InputPending reports whether c's socket holds input (or a hang-up) that
-// gnet has not read yet (loop-only): one poll(2) with a zero timeout. It
-// reports false while reads are paused, on a TLS connection (its records
-// may hold no whole message) and once the connection is closing.
-func (c *Conn) InputPending() bool {
+// InputPending reports how many bytes c's socket holds that gnet has not
+// read yet (loop-only): one ioctl(2) (SIOCINQ) on the socket. It reports 0
+// while reads are paused, on a TLS connection (its records may hold no
+// whole message), once the connection is closing, and after the peer's end
+// of stream with nothing left to read.
+func (c *Conn) InputPending() int {
 	if c.dead || c.readPaused || c.tls != nil || c.fd <= 0 || c.closeState.Load() == closeAbort {
-		return false
+		return 0
 	}
-	fds := append(c.loop.peek[:0], unix.PollFd{Fd: int32(c.fd), Events: unix.POLLIN | unix.POLLRDHUP})
-	c.loop.peek = fds
-	n, err := unix.Poll(fds, 0)
-	return err == nil && n > 0 && fds[0].Revents != 0
+	n, err := unix.IoctlGetInt(c.fd, unix.SIOCINQ)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // WakeAfterRead schedules one OnWake after gnet has next polled the
