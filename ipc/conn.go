@@ -232,7 +232,11 @@ func (c *conn) pump() {
 		// every piece into it anyway, a buffer node each (borrow.go).
 		n, total, start := 0, 0, 0
 		borrow := c.rc.OutboundBuffered() == 0
-		for size := c.w.packetSize(); total+size <= len(out); size = c.w.packetSize() {
+		lim := len(out)
+		if c.w.pieceCap = c.readFirstPiece(); c.w.pieceCap > 0 { // pipe.go
+			lim = min(lim, c.w.pieceCap)
+		}
+		for size := c.w.packetSize(); total+size <= lim; size = c.w.packetSize() {
 			k, ref, err := c.w.fillBorrow(out[n:n+size], borrow)
 			if err != nil {
 				ls.putBatch(out)

@@ -348,6 +348,22 @@ func (c *conn) readFirst() bool {
 	return true
 }
 
+// readFirstPiece is the most a pump write carries (and the largest packet
+// of a large message) while a request of this connection awaits its
+// response beside a large message being written (loop): the response,
+// arriving while the loop writes, waits in the socket for that write's end,
+// and between two such writes readFirst looks for it. Zero (no cap)
+// otherwise.
+func (c *conn) readFirstPiece() int {
+	if c.w.waiting == 0 || !(c.sendPipe.on || c.recvPipe.on) || !c.w.largeUnderWay() || c.relay != nil {
+		return 0
+	}
+	return readFirstPieceSize
+}
+
+// readFirstPieceSize is readFirstPiece's cap.
+const readFirstPieceSize = 16 << 10
+
 // readFirstMax is the most unread input for which the pump holds a large
 // message's write (readFirst): a few small messages (smallMessage) and
 // their packets' headers.
