@@ -52,9 +52,6 @@ type conn struct {
 	recvGrown bool  // the receive buffer was lengthened (growRecv)
 	sendCCDef bool  // the kernel's congestion control, not loopbackCongestion: the sending end is short (adaptPipe)
 	recvAlone int   // bytes received while one large message arrived alone (growRecv)
-	// wroteSinceRead: the pump wrote since the last onData; only then may
-	// it hold a large message's bytes for a read (readFirst, pipe.go).
-	wroteSinceRead bool
 
 	// loop-owned: why it retired, ErrTooManyCanceled or ErrAddressGone
 	retiredBy error
@@ -221,7 +218,7 @@ func (c *conn) pump() {
 	for !c.closed {
 		c.pull()
 		c.w.settleAcks() // relay_credit.go
-		if !c.w.hasOutput() || !c.rc.Writable() || c.readFirst() {
+		if !c.w.hasOutput() || !c.rc.Writable() {
 			break
 		}
 		ls := c.ls
@@ -232,11 +229,7 @@ func (c *conn) pump() {
 		// every piece into it anyway, a buffer node each (borrow.go).
 		n, total, start := 0, 0, 0
 		borrow := c.rc.OutboundBuffered() == 0
-		lim := len(out)
-		if c.w.pieceCap = c.readFirstPiece(); c.w.pieceCap > 0 { // pipe.go
-			lim = min(lim, c.w.pieceCap)
-		}
-		for size := c.w.packetSize(); total+size <= lim; size = c.w.packetSize() {
+		for size := c.w.packetSize(); total+size <= len(out); size = c.w.packetSize() {
 			k, ref, err := c.w.fillBorrow(out[n:n+size], borrow)
 			if err != nil {
 				ls.putBatch(out)
@@ -279,7 +272,6 @@ func (c *conn) pump() {
 			break // OnClose follows
 		}
 		c.lastSend = c.svc.cfg.Clock.Now()
-		c.wroteSinceRead = true
 		c.countSent(total)
 		c.adaptPipe(total) // pipe.go
 		c.runCompletions()
@@ -402,7 +394,6 @@ func (c *conn) abort(op string, err error) {
 // its buffered bytes with the next read (which would copy and allocate).
 func (c *conn) onData(data []byte) int {
 	c.lastRecv, c.recvInWindow = c.svc.cfg.Clock.Now(), true
-	c.wroteSinceRead = false
 	c.countReceived(len(data))
 	if c.raw {
 		c.gotPkt = true // raw bytes count as the first packet

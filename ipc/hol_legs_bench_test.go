@@ -125,8 +125,8 @@ func traceLeg(ev string) {
 // with calls=1 the first call also waits for the connection to open.
 // It also counts, over the whole run, the credit stalls (writer.block)
 // and the grants of both ends (window.go), and both services' spin
-// backoffs, skipped spins, yields, bytes read straight into values and
-// writes held for a read, per end (reactor.Stats).
+// backoffs, skipped spins, yields and bytes read straight into values
+// (reactor.Stats).
 func BenchmarkHeadOfLineBulk(b *testing.B) {
 	for _, bulk := range []string{"echo", "oneway"} {
 		for _, calls := range []string{"0", "1", "late"} {
@@ -155,9 +155,6 @@ func BenchmarkHeadOfLineBulk(b *testing.B) {
 					b.ReportMetric(float64(cs.SpinsSkipped+ss.SpinsSkipped), "spins-skipped")
 					b.ReportMetric(float64(cs.Yields+ss.Yields), "yields")
 					b.ReportMetric(float64(cs.DirectBytes+ss.DirectBytes)/(1<<20), "direct-MiB")
-					// Writes held for a read (conn.readFirst, pipe.go).
-					b.ReportMetric(float64(cs.ReadFirst), "c-read-first")
-					b.ReportMetric(float64(ss.ReadFirst), "s-read-first")
 					if len(res.lat) > 0 {
 						b.ReportMetric(float64(res.lat[0].Microseconds()), "first-µs")
 						slices.Sort(res.lat)

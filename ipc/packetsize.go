@@ -40,15 +40,10 @@ const largePacketSize = 64 << 10
 // window's half-window grants (besideGrantStep, window.go) a grant is two
 // large packets in one write, and beside c=1 calls both the bulk flow and
 // the calls completed rose (docs/benchmarks.md, "Credit beside small
-// calls, ninth session"). While a request awaits its response beside a
-// large message, the pump caps the large message's packets and writes at
-// pieceCap (readFirstPiece, pipe.go).
+// calls, ninth session").
 func (w *writer) packetSize() int {
 	if w.peerWindows && w.bigPacket > w.bufSize && w.wq.len() > 0 {
 		if s := &w.slots[w.wq.front()]; s.phase == slotBody && s.bytes > smallMessage {
-			if w.pieceCap > 0 {
-				return min(w.bigPacket, max(w.pieceCap, w.bufSize))
-			}
 			return w.bigPacket
 		}
 	}

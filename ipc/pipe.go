@@ -322,53 +322,6 @@ func (c *conn) longPump() bool {
 	return c.sendMode == pipeLong || (c.w.peerWindows && c.w.largeUnderWay())
 }
 
-// readFirst reports whether the pump should hold its next write for a read
-// (loop): a large message is under way on the writer while small messages
-// travel beside a large one (the pipe is short at either end), no message
-// that has not started waits to be written (a small message goes at once,
-// ahead of the large one's bytes in its batch), the pump has written since
-// the connection last read, and the socket holds input the loop has not
-// read (reactor.Conn.InputPending), at most readFirstMax bytes: what a few
-// small messages or grants take, not a large message's next bytes, whose
-// decoding a read would put ahead of the write too. It then asks for a wake after that read
-// (reactor.Conn.WakeAfterRead): a small message that arrived while the loop
-// was busy is dispatched, and its answer written, before the large
-// message's next batch, instead of waiting in the socket while the loop
-// writes that batch. Writes and reads alternate: after each read the pump
-// writes at least one batch (wroteSinceRead).
-func (c *conn) readFirst() bool {
-	if !c.wroteSinceRead || !(c.sendPipe.on || c.recvPipe.on) || !c.w.largeUnderWay() ||
-		c.relay != nil || c.newOutput() {
-		return false
-	}
-	if n := c.rc.InputPending(); n == 0 || n > readFirstMax {
-		return false
-	}
-	c.rc.WakeAfterRead()
-	return true
-}
-
-// readFirstPiece is the most a pump write carries (and the largest packet
-// of a large message) while a request of this connection awaits its
-// response beside a large message being written (loop): the response,
-// arriving while the loop writes, waits in the socket for that write's end,
-// and between two such writes readFirst looks for it. Zero (no cap)
-// otherwise.
-func (c *conn) readFirstPiece() int {
-	if c.w.waiting == 0 || !(c.sendPipe.on || c.recvPipe.on) || !c.w.largeUnderWay() || c.relay != nil {
-		return 0
-	}
-	return readFirstPieceSize
-}
-
-// readFirstPieceSize is readFirstPiece's cap.
-const readFirstPieceSize = 16 << 10
-
-// readFirstMax is the most unread input for which the pump holds a large
-// message's write (readFirst): a few small messages (smallMessage) and
-// their packets' headers.
-const readFirstMax = smallMessage + 1024
-
 // testHookFlushMidFeed, if set by a test, runs at each flushMidFeed of an
 // open connection.
 var testHookFlushMidFeed func()

@@ -97,11 +97,8 @@ type writer struct {
 	contPackets  int
 	// bufSize is Config.BufferSize; bigPacket, if not zero, the packet
 	// size used instead once the peer's hello arrived (packetSize).
-	bufSize   int
-	bigPacket int
-	// pieceCap, if not zero, caps the large message's packets (pump,
-	// readFirstPiece in pipe.go).
-	pieceCap   int
+	bufSize    int
+	bigPacket  int
 	typeIDSize int
 	codec      compress.Codec
 	proto      *Protocol

@@ -20,8 +20,7 @@ const (
 //
 // Any-goroutine methods: ID, Data, Dialed, LocalAddr, RemoteAddr, Loop, Send,
 // Execute, Wake, Close, Abort. All others (SetData, Write, Writable, Closed,
-// SetPipe, SetInterleaved, PauseRead, ResumeRead, ReadInto, InputPending,
-// WakeAfterRead) are loop-only: call them only from Handler methods, Execute functions or
+// SetPipe, SetInterleaved, PauseRead, ResumeRead, ReadInto) are loop-only: call them only from Handler methods, Execute functions or
 // loop timers of this connection's loop.
 //
 // Output has two paths. Send (any goroutine) appends to an ordered per-
@@ -72,9 +71,6 @@ type Conn struct {
 	into         readInto  // ReadInto's pending direct read (readinto.go)
 	bulk         bool      // SetBulk: a large message is under way (spin.go)
 	ccDefault    string    // the kernel's congestion control, if openCongestion changed it (recvwindow.go)
-	// wakeAfterRead: WakeAfterRead was called during OnWake; the wake
-	// asked for then waits until gnet has polled (readfirst.go).
-	wakeAfterRead bool
 
 	scheduled  atomic.Bool  // a pump turn is pending or paused (at most one)
 	wake       atomic.Int32 // wakeIdle, wakeQueued, wakeRunning or wakeAgain (rewake.go)
@@ -341,15 +337,9 @@ func (c *Conn) wakeOnLoopSpin(spin bool) {
 	}
 	c.wake.Store(wakeRunning)
 	c.r.h.OnWake(c)
-	after := c.wakeAfterRead
-	c.wakeAfterRead = false
 	if !c.wake.CompareAndSwap(wakeRunning, wakeIdle) {
 		c.wake.Store(wakeQueued) // Wake was called meanwhile (wakeAgain)
-		if after && !c.dead && c.closeState.Load() != closeAbort {
-			c.loop.deferWake(c) // readfirst.go
-		} else {
-			c.rewakeOnLoop()
-		}
+		c.rewakeOnLoop()
 	}
 	c.afterUserOnLoop()
 	if spin && !c.dead {

@@ -31,9 +31,6 @@ type Stats struct {
 	// SpinsSkipped counts busy polls after a bulk transfer skipped during
 	// such a backoff: the loop blocked in epoll_wait at once.
 	SpinsSkipped uint64
-	// ReadFirst counts Conn.WakeAfterRead calls: writes a handler held
-	// until gnet had read input waiting in the socket (readfirst.go).
-	ReadFirst uint64
 }
 
 // counters backs Stats.
@@ -54,8 +51,6 @@ type counters struct {
 	spinBackoffs atomic.Uint64
 	// spinsSkipped backs Stats.SpinsSkipped.
 	spinsSkipped atomic.Uint64
-	// readFirst backs Stats.ReadFirst.
-	readFirst atomic.Uint64
 }
 
 // Stats returns a snapshot of the reactor's counters (any goroutine).
@@ -71,6 +66,5 @@ func (r *Reactor) Stats() Stats {
 		DirectBytes:  r.stats.directBytes.Load(),
 		SpinBackoffs: r.stats.spinBackoffs.Load(),
 		SpinsSkipped: r.stats.spinsSkipped.Load(),
-		ReadFirst:    r.stats.readFirst.Load(),
 	}
 }
