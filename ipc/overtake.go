@@ -19,8 +19,8 @@ package ipc
 // reordered, synchronous messages included), and the socket holds at most
 // overtakeMax new bytes, the connection reads them aside
 // (reactor.Conn.ReadSide) and decodes at once the leading whole packets
-// among them that hold only complete messages (cmdFullMessage) on idle
-// slots and window grants: those are dispatched, and their output flushed,
+// among them that hold only messages that start on idle slots and end
+// among them, and window grants: those are dispatched, and their output flushed,
 // ahead of the rest of the copy. Everything else read aside is fed after
 // the read, in order (consume). Plain TCP only (a TLS connection's records
 // need decrypting), never on a relaying service, compressed packets and
@@ -105,35 +105,74 @@ func (r *reader) onlyContinuations(b []byte) bool {
 }
 
 // overtakers returns the length of the leading whole packets of b that
-// may be decoded ahead of continuation chunks: keepalives, and packets
-// holding only complete messages on idle slots and window grants.
+// may be decoded ahead of continuation chunks of other messages: messages
+// that start on an idle slot and end within them (NewMessage, Message,
+// EndMessage, or FullMessage), window grants and keepalives, up to the
+// last packet boundary where every message they started has ended.
 func (r *reader) overtakers(b []byte) int {
-	k := 0
+	var open overtakeSlots
+	k, whole := 0, 0
 	for k < len(b) {
 		h, p, ok := r.wholePacket(b[k:])
 		if !ok || h.flags&packetFlagAckRequest != 0 {
 			break
 		}
-		if h.typ != packetTypeKeepAlive && (len(p) == 0 || isHello(p) || !r.overtakes(p)) {
+		if h.typ != packetTypeKeepAlive && (len(p) == 0 || isHello(p) || !r.overtakes(p, &open)) {
 			break
 		}
 		k += packetHeaderSize + len(p)
+		if open.n == 0 {
+			whole = k
+		}
 	}
-	return k
+	return whole
 }
 
-// overtakes reports whether the payload p holds only complete messages on
-// idle slots and window grants.
-func (r *reader) overtakes(p []byte) bool {
+// overtakeSlots are the slots whose message started in the input being
+// checked by overtakers and has not ended yet.
+type overtakeSlots struct {
+	n    int
+	slot [4]uint32
+}
+
+func (o *overtakeSlots) find(slot uint32) int {
+	for i := range o.n {
+		if o.slot[i] == slot {
+			return i
+		}
+	}
+	return -1
+}
+
+// overtakes reports whether the payload p may go ahead (overtakers),
+// noting in open the messages that start and end in it.
+func (r *reader) overtakes(p []byte, open *overtakeSlots) bool {
 	for len(p) > 0 {
 		cmd, n, err := parseCommand(p, r.maxSlots)
 		if err != nil {
 			return false
 		}
+		p = p[n:]
+		at := open.find(cmd.slot)
 		switch cmd.code {
-		case cmdFullMessage:
-			if s := r.slot(cmd.slot); s != nil && s.phase != rIdle {
+		case cmdNewMessage, cmdFullMessage:
+			if s := r.slot(cmd.slot); (s != nil && s.phase != rIdle) || at >= 0 {
 				return false
+			}
+			if cmd.code == cmdNewMessage {
+				if open.n == len(open.slot) {
+					return false
+				}
+				open.slot[open.n] = cmd.slot
+				open.n++
+			}
+		case cmdMessage, cmdEndMessage:
+			if at < 0 {
+				return false
+			}
+			if cmd.code == cmdEndMessage {
+				open.n--
+				open.slot[at] = open.slot[open.n]
 			}
 		case cmdWindow:
 			if !r.helloSeen {
@@ -142,7 +181,6 @@ func (r *reader) overtakes(p []byte) bool {
 		default:
 			return false
 		}
-		p = p[n:]
 	}
 	return true
 }

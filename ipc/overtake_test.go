@@ -1,0 +1,67 @@
+package ipc
+
+import (
+	"testing"
+
+	"github.com/ipcframe/ipcframe/internal/testmsg"
+	"github.com/stretchr/testify/require"
+)
+
+// TestOvertakeRules checks, without sockets, which input a read may leave
+// behind when small messages are decoded ahead of it (overtake.go), and
+// which packets may go ahead: the rest of a read must be whole packets of
+// continuation chunks; packets go ahead only if they hold messages that
+// start on idle slots and end among them (and window grants).
+func TestOvertakeRules(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	r := newReader(cfg, &pipeEvents{t: t})
+	packet := func(w *writer) []byte {
+		t.Helper()
+		buf := make([]byte, cfg.BufferSize)
+		n, err := w.fill(buf)
+		require.NoError(t, err)
+		require.Positive(t, n)
+		return buf[:n]
+	}
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(0, 1<<20), ti: testTI, state: OnPeer}))
+	first := packet(w) // NewMessage of the large message, slot 0
+	require.False(t, r.onlyContinuations(first), "a message starts there")
+	in := first
+	for range 5 {
+		in = append(in, packet(w)...)
+	}
+	used, err := r.feed(in)
+	require.NoError(t, err)
+	require.Equal(t, len(in), used)
+	require.Equal(t, 1, r.large, "the large message is under way")
+
+	var rest []byte
+	for range 4 {
+		rest = append(rest, packet(w)...)
+	}
+	require.True(t, r.onlyContinuations(rest), "continuation chunks only")
+	require.False(t, r.onlyContinuations(rest[:len(rest)-1]), "a packet cut by the read's end")
+	require.True(t, r.onlyContinuations(nil))
+
+	// A small message beside the large one: the writer puts it first in a
+	// packet whose rest is the large message's next chunk.
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(1, 100), ti: testTI, state: OnPeer}))
+	mixed := packet(w)
+	require.False(t, r.onlyContinuations(mixed), "a message completes there")
+	require.Zero(t, r.overtakers(mixed), "a continuation chunk cannot go ahead of the rest")
+
+	// A packet of complete messages only: ahead on an idle slot, not on
+	// the busy one.
+	w2 := newWriter(cfg)
+	require.True(t, w2.enqueue(&msgStub{msg: testmsg.New(2, 100), ti: testTI, state: OnPeer}))
+	small := packet(w2) // slot 0
+	require.Zero(t, r.overtakers(small), "slot 0 is busy with the large message")
+	idle := newReader(cfg, &pipeEvents{t: t})
+	require.Equal(t, len(small), idle.overtakers(small))
+	require.Equal(t, len(small), idle.overtakers(append(small, rest[:10]...)), "whole packets only")
+	require.Zero(t, idle.overtakers(small[:len(small)-1]))
+	require.Zero(t, idle.overtakers(first), "a message that does not end there")
+	require.Zero(t, idle.overtakers(append(append([]byte(nil), first...), small...)), "nor anything behind it")
+	require.Equal(t, len(small), idle.overtakers(append(append([]byte(nil), small...), first...)), "up to it")
+}
