@@ -44,15 +44,29 @@ const (
 // It reports whether it dispatched messages ahead of rest, and an error if
 // the connection must close.
 func (c *conn) overtake(rest []byte) (bool, error) {
-	if len(c.aside) > 0 || c.relay != nil || !c.r.onlyContinuations(rest) {
+	if len(c.aside) > 0 || c.relay != nil {
+		return false, nil
+	}
+	_, cut, ok := c.r.continuations(rest)
+	if !ok {
 		return false, nil
 	}
 	n := c.rc.SideInput()
-	if n == 0 || n > overtakeMax {
+	if n == 0 || n > overtakeMax+maxPacketPayload {
 		return false, nil
 	}
 	if c.sideBuf == nil {
-		c.sideBuf = make([]byte, overtakeMax)
+		c.sideBuf = make([]byte, overtakeMax+packetHeaderSize+maxPacketPayload)
+	}
+	// need: the bytes that complete the packet the read cut, if any.
+	need := 0
+	if len(cut) > 0 {
+		if need, ok = c.r.cutContinuation(cut, n); !ok {
+			return false, nil
+		}
+	}
+	if n <= need || n-need > overtakeMax {
+		return false, nil
 	}
 	if n = c.rc.ReadSide(c.sideBuf[:n]); n == 0 {
 		return false, nil
@@ -60,48 +74,122 @@ func (c *conn) overtake(rest []byte) (bool, error) {
 	c.countReceived(n)
 	c.sideUse = true
 	side := c.sideBuf[:n]
-	k := c.r.overtakers(side)
-	c.aside = side[k:]
+	if n < need || !c.r.cutEnds(cut, side[:need]) {
+		c.aside = side // fed after the read, in order
+		return false, nil
+	}
+	k := c.r.overtakers(side[need:])
 	if k == 0 {
+		c.aside = side
 		return false, nil
 	}
 	if testHookOvertake != nil {
 		testHookOvertake(k)
 	}
-	if _, err := c.r.feed(side[:k]); err != nil {
+	ahead := side[need : need+k]
+	if _, err := c.r.feed(ahead); err != nil {
 		return false, err
 	}
+	// What follows the read: the cut packet's end, then the rest of what
+	// was read aside.
+	m := copy(side[need:], side[need+k:])
+	c.aside = side[:need+m]
 	return true, nil
 }
 
-// testHookOvertake, if set by a test before its services start, runs on
-// the loop with the bytes of each run of packets decoded ahead.
-var testHookOvertake func(n int)
-
-// onlyContinuations reports whether b is whole packets holding only
-// continuation chunks (cmdMessage) and keepalives.
-func (r *reader) onlyContinuations(b []byte) bool {
-	for len(b) > 0 {
-		h, p, ok := r.wholePacket(b)
-		if !ok {
-			return false
+// continuations splits b, the rest of a read, into its whole packets and
+// the packet the read cut at its end (empty if none), and reports whether
+// the whole packets hold only continuation chunks of messages under way
+// (cmdMessage) and keepalives.
+func (r *reader) continuations(b []byte) (whole, cut []byte, ok bool) {
+	k := 0
+	for k < len(b) {
+		if len(b)-k < packetHeaderSize {
+			break
 		}
-		b = b[packetHeaderSize+len(p):]
+		h, err := parsePacketHeader(b[k:], r.maxPayload)
+		if err != nil || h.flags&packetFlagCompressed != 0 {
+			return nil, nil, false
+		}
+		if len(b)-k < packetHeaderSize+h.size {
+			break
+		}
+		p := b[k+packetHeaderSize : k+packetHeaderSize+h.size]
+		k += packetHeaderSize + h.size
 		if h.typ == packetTypeKeepAlive {
 			continue
 		}
 		if isHello(p) {
-			return false
+			return nil, nil, false
 		}
 		for len(p) > 0 {
 			cmd, n, err := parseCommand(p, r.maxSlots)
-			if err != nil || cmd.code != cmdMessage {
-				return false
+			if err != nil || cmd.code != cmdMessage || !r.underWay(cmd.slot) {
+				return nil, nil, false
 			}
 			p = p[n:]
 		}
 	}
-	return true
+	return b[:k], b[k:], true
+}
+
+// underWay reports whether a message is under way in the peer's slot i.
+func (r *reader) underWay(i uint32) bool {
+	s := r.slot(i)
+	return s != nil && s.phase != rIdle
+}
+
+// cutContinuation checks the packet cut, whose start ends a read, against
+// the input waiting in the socket (avail bytes): it returns how many more
+// bytes complete it, ok false unless its header is whole, it is a data
+// packet, uncompressed, and all of its chunk headers present in cut are
+// continuation chunks (cutEnds checks the others once read).
+func (r *reader) cutContinuation(cut []byte, avail int) (need int, ok bool) {
+	if len(cut) < packetHeaderSize {
+		return 0, false
+	}
+	h, err := parsePacketHeader(cut, r.maxPayload)
+	if err != nil || h.typ != packetTypeData || h.flags&packetFlagCompressed != 0 || h.size == 0 {
+		return 0, false
+	}
+	need = packetHeaderSize + h.size - len(cut)
+	if need <= 0 || need > avail {
+		return 0, false
+	}
+	return need, true
+}
+
+// cutEnds reports whether the packet cut at a read's end, completed by
+// end, holds only continuation chunks of messages under way.
+func (r *reader) cutEnds(cut, end []byte) bool {
+	if len(cut) == 0 {
+		return len(end) == 0
+	}
+	size := len(cut) + len(end) - packetHeaderSize
+	off := 0 // in the payload
+	var hb [chunkHeaderMax]byte
+	at := func(i int) byte { // byte i of the payload
+		if j := packetHeaderSize + i; j < len(cut) {
+			return cut[j]
+		}
+		return end[packetHeaderSize+i-len(cut)]
+	}
+	for off < size {
+		m := min(len(hb), size-off)
+		for i := range m {
+			hb[i] = at(off + i)
+		}
+		if hb[0] != cmdMessage {
+			return false
+		}
+		slot, sn, err := parseCross(hb[1:m], cmdMessage, "slot")
+		if err != nil || slot >= uint64(r.maxSlots) || !r.underWay(uint32(slot)) || 1+sn+2 > m {
+			return false
+		}
+		l := int(hb[1+sn]) | int(hb[2+sn])<<8
+		off += 1 + sn + 2 + l
+	}
+	return off == size
 }
 
 // overtakers returns the length of the leading whole packets of b that
@@ -197,3 +285,7 @@ func (r *reader) wholePacket(b []byte) (h packetHeader, p []byte, ok bool) {
 	}
 	return h, b[packetHeaderSize : packetHeaderSize+h.size], true
 }
+
+// testHookOvertake, if set by a test before its services start, runs on
+// the loop with the bytes of each run of packets decoded ahead.
+var testHookOvertake func(n int)

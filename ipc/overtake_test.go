@@ -16,6 +16,10 @@ func TestOvertakeRules(t *testing.T) {
 	cfg := testConfig(t, nil)
 	w := newWriter(cfg)
 	r := newReader(cfg, &pipeEvents{t: t})
+	only := func(b []byte) bool { // whole packets of continuation chunks
+		_, cut, ok := r.continuations(b)
+		return ok && len(cut) == 0
+	}
 	packet := func(w *writer) []byte {
 		t.Helper()
 		buf := make([]byte, cfg.BufferSize)
@@ -26,7 +30,7 @@ func TestOvertakeRules(t *testing.T) {
 	}
 	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(0, 1<<20), ti: testTI, state: OnPeer}))
 	first := packet(w) // NewMessage of the large message, slot 0
-	require.False(t, r.onlyContinuations(first), "a message starts there")
+	require.False(t, only(first), "a message starts there")
 	in := first
 	for range 5 {
 		in = append(in, packet(w)...)
@@ -40,15 +44,29 @@ func TestOvertakeRules(t *testing.T) {
 	for range 4 {
 		rest = append(rest, packet(w)...)
 	}
-	require.True(t, r.onlyContinuations(rest), "continuation chunks only")
-	require.False(t, r.onlyContinuations(rest[:len(rest)-1]), "a packet cut by the read's end")
-	require.True(t, r.onlyContinuations(nil))
+	require.True(t, only(rest), "continuation chunks only")
+	require.True(t, only(nil))
+	// A packet cut by the read's end: checked once its end has been read.
+	whole, cut, ok := r.continuations(rest[:len(rest)-100])
+	require.True(t, ok)
+	require.Len(t, whole, 3*len(rest)/4)
+	need, ok := r.cutContinuation(cut, 1000)
+	require.True(t, ok)
+	require.Equal(t, 100, need)
+	require.True(t, r.cutEnds(cut, rest[len(rest)-100:]))
+	_, ok = r.cutContinuation(cut, 99)
+	require.False(t, ok, "its end is not in the socket yet")
+	_, ok = r.cutContinuation(cut[:3], 1000)
+	require.False(t, ok, "its header is cut")
 
 	// A small message beside the large one: the writer puts it first in a
 	// packet whose rest is the large message's next chunk.
 	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(1, 100), ti: testTI, state: OnPeer}))
 	mixed := packet(w)
-	require.False(t, r.onlyContinuations(mixed), "a message completes there")
+	require.False(t, only(mixed), "a message completes there")
+	_, cut, ok = r.continuations(append(append([]byte(nil), rest...), mixed[:len(mixed)-10]...))
+	require.True(t, ok, "the cut packet is checked with its end")
+	require.False(t, r.cutEnds(cut, mixed[len(mixed)-10:]), "a message completes there")
 	require.Zero(t, r.overtakers(mixed), "a continuation chunk cannot go ahead of the rest")
 
 	// A packet of complete messages only: ahead on an idle slot, not on
