@@ -32,16 +32,10 @@ type conn struct {
 	log    connLog // log.go: adds the connection's attributes
 
 	// loop-owned
-	w    *writer
-	r    *reader
-	rest []byte // the start of a packet cut by the end of a read; nil when idle (releaseIdle)
-	// sideBuf holds input read aside in the middle of a read (overtake.go),
-	// allocated at the first; aside is the part of it to feed after the
-	// read (consume). Dropped with rest when idle (releaseIdle).
-	sideBuf []byte
-	aside   []byte
-	sideUse bool // sideBuf was used since the last releaseIdle
-	restUse bool // rest was used since the last releaseIdle
+	w       *writer
+	r       *reader
+	rest    []byte // the start of a packet cut by the end of a read; nil when idle (releaseIdle)
+	restUse bool   // rest was used since the last releaseIdle
 	closed  bool
 	active  bool      // reached OnOpen
 	passive bool      // takes no pool messages until activateOnLoop
@@ -417,17 +411,7 @@ func (c *conn) onData(data []byte) int {
 // bad input it closes the connection and reports false.
 func (c *conn) consume(data []byte) bool {
 	c.dispatching.Store(true)
-	c.r.mayOvertake = c.r.overtake != nil
 	err := c.feed(data)
-	c.r.mayOvertake = false
-	// Input read aside (overtake.go) and not decoded ahead follows the
-	// read, in order.
-	for err == nil && len(c.aside) > 0 && !c.closed {
-		a := c.aside
-		c.aside = nil
-		err = c.feed(a)
-	}
-	c.aside = nil
 	c.dispatching.Store(false)
 	return c.afterFeed(data, len(data), err)
 }
@@ -542,10 +526,6 @@ func (c *conn) releaseIdle() {
 		c.rest = nil
 	}
 	c.restUse = false
-	if !c.sideUse {
-		c.sideBuf = nil // overtake.go
-	}
-	c.sideUse = false
 }
 
 // healthy reports whether losing this connection should reconnect at once

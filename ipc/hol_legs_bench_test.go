@@ -125,17 +125,14 @@ func traceLeg(ev string) {
 // with calls=1 the first call also waits for the connection to open.
 // It also counts, over the whole run, the credit stalls (writer.block)
 // and the grants of both ends (window.go), and both services' spin
-// backoffs, skipped spins, yields, bytes read straight into values and
-// reads aside (reactor.Stats), and the bytes decoded ahead of a read's
-// rest (ipc/overtake.go).
+// backoffs, skipped spins, yields and bytes read straight into values
+// (reactor.Stats).
 func BenchmarkHeadOfLineBulk(b *testing.B) {
 	for _, bulk := range []string{"echo", "oneway"} {
 		for _, calls := range []string{"0", "1", "late"} {
 			b.Run(fmt.Sprintf("bulk=%s/calls=%s", bulk, calls), func(b *testing.B) {
 				var credit ipc.CreditCounts
 				b.Cleanup(ipc.CountCredit(&credit))
-				var ahead atomic.Int64
-				b.Cleanup(ipc.CountOvertakes(&ahead))
 				client := startBenchService(b, ipc.Config{Protocol: hol.ClientProtocol()})
 				server := startBenchService(b, ipc.Config{Protocol: hol.ServerProtocol(), Listen: "127.0.0.1:0"})
 				c := &hol.IPC{Svc: client, Addr: server.Addr().String(), BulkEcho: bulk == "echo"}
@@ -158,10 +155,6 @@ func BenchmarkHeadOfLineBulk(b *testing.B) {
 					b.ReportMetric(float64(cs.SpinsSkipped+ss.SpinsSkipped), "spins-skipped")
 					b.ReportMetric(float64(cs.Yields+ss.Yields), "yields")
 					b.ReportMetric(float64(cs.DirectBytes+ss.DirectBytes)/(1<<20), "direct-MiB")
-					// Input read aside in the middle of a read, and the
-					// bytes of it decoded ahead (ipc/overtake.go).
-					b.ReportMetric(float64(cs.SideReads+ss.SideReads), "side-reads")
-					b.ReportMetric(float64(ahead.Load())/(1<<10), "ahead-KiB")
 					if len(res.lat) > 0 {
 						b.ReportMetric(float64(res.lat[0].Microseconds()), "first-µs")
 						slices.Sort(res.lat)

@@ -149,11 +149,6 @@ type reader struct {
 	// (conn.flushMidFeed) and reports whether the connection is still
 	// open; nil in socket-free tests.
 	flush func() bool
-	// overtake looks at the socket in the middle of a long input beside a
-	// large message (conn.overtake, overtake.go) while mayOvertake is set
-	// (conn.consume, for a read's input); nil in socket-free tests.
-	overtake    func(rest []byte) (bool, error)
-	mayOvertake bool
 }
 
 func newReader(cfg *Config, ev readerEvents) *reader {
@@ -181,7 +176,6 @@ func (r *reader) feed(data []byte) (int, error) {
 	// mid-feed flush; flushedAt: where in data that flush was (none yet:
 	// the first dispatch of a feed flushes at once).
 	owed, flushedAt := false, -midFeedFlushEvery
-	lookedAt := 0 // where in data the socket was last looked at (overtake.go)
 	for len(data)-used >= packetHeaderSize {
 		b := data[used:]
 		h, err := parsePacketHeader(b, r.maxPayload)
@@ -235,20 +229,6 @@ func (r *reader) feed(data []byte) (int, error) {
 				owed = true
 			} else {
 				woke = true
-			}
-		}
-		if r.mayOvertake && r.large > 0 && used-lookedAt >= overtakeEvery && len(data)-used >= overtakeLeft {
-			// Small messages that arrived meanwhile go ahead of the rest
-			// (overtake.go); their output is flushed at once, below.
-			lookedAt = used
-			r.mayOvertake = false // not inside its own feed
-			ahead, err := r.overtake(data[used:])
-			r.mayOvertake = true
-			if err != nil {
-				return used, err
-			}
-			if ahead {
-				owed, flushedAt = true, -midFeedFlushEvery
 			}
 		}
 		if owed && used-flushedAt >= midFeedFlushEvery && r.large > 0 && len(data)-used >= yieldInput {

@@ -289,7 +289,6 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 	c.r.post, c.r.afterRelease = rc.Execute, c.pump // asynchronous sinks (window.go)
 	c.w.post, c.w.afterUnpark = rc.Execute, c.pump  // asynchronous sources (asyncsource.go)
 	c.r.flush = c.flushWaiting                      // conn.go, pipe.go
-	c.r.overtake = c.overtake                       // overtake.go
 	_, overTLS := rc.TLSConnectionState()
 	c.r.direct = !overTLS // reading into values (readinto.go)
 	c.countOpen()

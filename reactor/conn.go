@@ -20,8 +20,7 @@ const (
 //
 // Any-goroutine methods: ID, Data, Dialed, LocalAddr, RemoteAddr, Loop, Send,
 // Execute, Wake, Close, Abort. All others (SetData, Write, Writable, Closed,
-// SetPipe, SetInterleaved, PauseRead, ResumeRead, ReadInto, SideInput,
-// ReadSide) are loop-only: call them only from Handler methods, Execute functions or
+// SetPipe, SetInterleaved, PauseRead, ResumeRead, ReadInto) are loop-only: call them only from Handler methods, Execute functions or
 // loop timers of this connection's loop.
 //
 // Output has two paths. Send (any goroutine) appends to an ordered per-

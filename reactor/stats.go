@@ -31,10 +31,6 @@ type Stats struct {
 	// SpinsSkipped counts busy polls after a bulk transfer skipped during
 	// such a backoff: the loop blocked in epoll_wait at once.
 	SpinsSkipped uint64
-	// SideReads and SideBytes count the reads made by Conn.ReadSide
-	// (readside.go) and the bytes they read.
-	SideReads uint64
-	SideBytes uint64
 }
 
 // counters backs Stats.
@@ -55,9 +51,6 @@ type counters struct {
 	spinBackoffs atomic.Uint64
 	// spinsSkipped backs Stats.SpinsSkipped.
 	spinsSkipped atomic.Uint64
-	// sideReads and sideBytes back Stats.SideReads and SideBytes.
-	sideReads atomic.Uint64
-	sideBytes atomic.Uint64
 }
 
 // Stats returns a snapshot of the reactor's counters (any goroutine).
@@ -73,7 +66,5 @@ func (r *Reactor) Stats() Stats {
 		DirectBytes:  r.stats.directBytes.Load(),
 		SpinBackoffs: r.stats.spinBackoffs.Load(),
 		SpinsSkipped: r.stats.spinsSkipped.Load(),
-		SideReads:    r.stats.sideReads.Load(),
-		SideBytes:    r.stats.sideBytes.Load(),
 	}
 }
