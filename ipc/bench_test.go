@@ -121,9 +121,9 @@ func benchOneWayData(b *testing.B, payload []byte, bufSize int, tweaks ...benchT
 }
 
 // benchOneWayMsg sends m one way per op (bufSize 0: the default
-// BufferSize) and also reports the process's CPU time per GB of payload.
-// One message goes before the timer starts (the connection, and a
-// Recyclable message's first arrays, are set-up).
+// BufferSize) and also reports the process's CPU time per GB of payload,
+// the minor page faults per message of the timed region (faults/op) and
+// the warm-up messages sent before it (warm-msgs, warmHeap).
 func benchOneWayMsg[T any, P interface {
 	*T
 	ipc.Message
@@ -149,13 +149,14 @@ func benchOneWayMsg[T any, P interface {
 			b.Fatal(err)
 		}
 	}
-	// One message outside the timer: the connection, its hello, and the
-	// first arrays of a Recyclable message are set-up, not steady state.
-	send()
-	<-received
+	// Messages outside the timer until the heap is warm (warmHeap): the
+	// connection, its hello, the first arrays of a Recyclable message and
+	// the heap's growth to its steady-state size are set-up.
+	warm := warmHeap(b, msgSize, func() { send(); <-received })
 	b.SetBytes(int64(msgSize))
 	b.ReportAllocs()
 	cpu0 := cpuTime()
+	faults := startFaultMeter()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		send()
@@ -165,6 +166,8 @@ func benchOneWayMsg[T any, P interface {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*float64(msgSize)/1e9), "cpu-ms/GB")
+	faults.report(b)
+	b.ReportMetric(float64(warm), "warm-msgs")
 }
 
 // streamMsg carries its payload as a stream field: the sender reads it from
