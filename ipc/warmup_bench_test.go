@@ -1,6 +1,7 @@
 package ipc_test
 
 import (
+	"flag"
 	"os"
 	"syscall"
 	"testing"
@@ -26,6 +27,11 @@ const (
 	warmMaxMessages = 16 // warm-up messages at most
 )
 
+// warmMax bounds the warm-up; -oneway.warmmax=1 sends one message before
+// the timer as the benchmarks did before the warm-up (the connection's
+// set-up only), to measure what the warm-up changes in the same binary.
+var warmMax = flag.Int("oneway.warmmax", warmMaxMessages, "one-way 64 MiB benchmarks: warm-up messages at most (1: set-up only)")
+
 // minorFaults returns the process's minor page faults so far (getrusage
 // ru_minflt).
 func minorFaults() int64 {
@@ -36,12 +42,13 @@ func minorFaults() int64 {
 
 // warmHeap calls one (one message sent and received) until two calls in a
 // row fault in fewer than msgSize/pagesize/warmFaultShare pages, at most
-// warmMaxMessages times, and returns the number of calls made.
+// *warmMax times (warmMaxMessages unless the flag says otherwise), and
+// returns the number of calls made.
 func warmHeap(b *testing.B, msgSize int, one func()) int {
 	b.Helper()
 	limit := int64(msgSize / os.Getpagesize() / warmFaultShare)
 	calm := 0
-	for n := 1; n <= warmMaxMessages; n++ {
+	for n := 1; n <= *warmMax; n++ {
 		f0 := minorFaults()
 		one()
 		if minorFaults()-f0 < limit {
@@ -53,7 +60,7 @@ func warmHeap(b *testing.B, msgSize int, one func()) int {
 			return n
 		}
 	}
-	return warmMaxMessages
+	return *warmMax
 }
 
 // faultMeter reports the minor page faults of the timed region per op.
