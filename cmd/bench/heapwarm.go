@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ipcframe/ipcframe/internal/hol"
@@ -35,7 +36,7 @@ type warmResult struct {
 	windows int           // warm-up windows run
 	elapsed time.Duration // their total time
 	calm    bool          // two windows in a row were under the fault limit
-	faults  int64         // faults per window in the last window (all processes)
+	faults  int64         // minor faults in the last window (all processes)
 	pages   int64         // pages moved in the last window
 }
 
@@ -48,10 +49,12 @@ func (r warmResult) String() string {
 		r.windows, warmWindow, r.elapsed.Seconds(), state, r.faults, r.pages)
 }
 
-// heapWarm runs the one-way workload (hol.OneWayPayload, two outstanding) in
-// warmWindow windows until two in a row fault in fewer than
-// 1/warmFaultShare of the pages they move in the processes pids, or
-// until warmMax.
+// heapWarm sends messages of size bytes (payload, or a stream field with
+// stream set) two at a time, as the measured window does, in windows of at
+// least warmWindow, until two windows in a row fault in fewer than
+// 1/warmFaultShare of the pages they moved in the processes pids, or
+// until warmMax. A window counts every message it sent, those still under
+// way at its end included (it waits for them).
 func heapWarm(ctx context.Context, svc *ipc.Service, addr string, size int64, payload []byte, stream bool, pids []int) (warmResult, error) {
 	var r warmResult
 	page := int64(os.Getpagesize())
@@ -59,15 +62,14 @@ func heapWarm(ctx context.Context, svc *ipc.Service, addr string, size int64, pa
 	calm := 0
 	for time.Since(begin) < warmMax && ctx.Err() == nil {
 		f0 := sumFaults(pids)
-		t0 := time.Now()
-		mb, err := hol.OneWayPayload(ctx, svc, addr, size, payload, 2, warmWindow, stream)
+		msgs, err := warmOneWindow(ctx, svc, addr, size, payload, stream)
 		if err != nil {
 			return r, fmt.Errorf("heap warm-up: %w", err)
 		}
 		r.windows++
 		r.faults = sumFaults(pids) - f0
-		r.pages = int64(mb*1e6*time.Since(t0).Seconds()) / page
-		if r.pages > 0 && r.faults < r.pages/warmFaultShare {
+		r.pages = msgs * size / page
+		if r.faults < r.pages/warmFaultShare {
 			calm++
 		} else {
 			calm = 0
@@ -79,6 +81,38 @@ func heapWarm(ctx context.Context, svc *ipc.Service, addr string, size int64, pa
 	}
 	r.elapsed = time.Since(begin)
 	return r, nil
+}
+
+// warmOneWindow sends messages two at a time until warmWindow has passed
+// and returns how many it sent, all acknowledged.
+func warmOneWindow(ctx context.Context, svc *ipc.Service, addr string, size int64, payload []byte, stream bool) (int64, error) {
+	end := time.Now().Add(warmWindow)
+	var (
+		mu    sync.Mutex
+		msgs  int64 // guarded by mu
+		first error // guarded by mu
+		wg    sync.WaitGroup
+	)
+	for range 2 {
+		wg.Go(func() {
+			for time.Now().Before(end) && ctx.Err() == nil {
+				err := hol.SendLarge(ctx, svc, addr, size, payload, stream)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				if err == nil {
+					msgs++
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return msgs, first
 }
 
 // sumFaults adds up the minor page faults of the processes pids.
