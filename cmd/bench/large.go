@@ -32,7 +32,7 @@ import (
 //
 // bulk and stream first warm the heap (heapwarm.go: the workload in 250 ms
 // windows until two in a row fault in under 1/16 of the pages they move,
-// at most 2 s) and print the warm-up, which the numbers exclude. They
+// at most 10 s) and print the warm-up, which the numbers exclude. They
 // also take -twoproc (the server in a child process; both
 // peak RSS are printed); a -size above 1 GiB sends one message and reports
 // its own rate, e.g. -mode stream -size 107374182400 -twoproc for 100 GiB.
