@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"regexp"
 	"syscall"
 	"testing"
 )
@@ -34,5 +36,25 @@ func TestMinorFaults(t *testing.T) {
 	}
 	if _, err := minorFaults(-1); err == nil {
 		t.Error("minorFaults(-1): no error")
+	}
+}
+
+// TestBulkModeWarmsHeap runs -mode bulk with 1 MiB messages: the heap
+// warm-up runs before the measured window and is reported apart from the
+// rate, which the window measured.
+func TestBulkModeWarmsHeap(t *testing.T) {
+	holdWindow(t, 0, nil)
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"-mode", "bulk", "-size", "1048576", "-duration", "200ms", "-quiet"}, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, stderr.String())
+	}
+	out := stdout.String()
+	t.Logf("\n%s", out)
+	warm := regexp.MustCompile(`(?m)^heap warm-up \(excluded from the numbers\): ([0-9]+) windows of 250ms`).FindStringSubmatch(out)
+	if warm == nil || warm[1] == "0" {
+		t.Errorf("no heap warm-up line with windows in:\n%s", out)
+	}
+	if !regexp.MustCompile(`(?m)^bulk 1 MiB one way: ipcframe [1-9][0-9]* MB/s`).MatchString(out) {
+		t.Errorf("no bulk rate line in:\n%s", out)
 	}
 }
