@@ -32,6 +32,13 @@ import (
 // as the connection's only message under way is a value with room and no
 // cut packet waits (conn.rest).
 //
+// Two values under way (a sender interleaves large messages' packets,
+// ContinuousPackets in a row each): the plan predicts only the packets
+// the sender's turn still owes the open packet's value (packetRun), then
+// reads the next packet's headers into a buffer of their own (tail); they
+// open that packet, of either value, and the next read takes its data
+// straight into its array (planRead).
+//
 // After the read, each predicted header must open a packet of that value
 // (tryOpen, all its checks); its data is taken as far as it landed where
 // predicted. From the first byte that is not so (headers that open nothing
