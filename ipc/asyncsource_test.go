@@ -174,20 +174,20 @@ func TestAsyncSourcePausesOnlyItsMessage(t *testing.T) {
 
 // TestAsyncSourceLendsBlocks: between two ipcframe services (64 KiB
 // packets) a stream read by an AsyncSource goes out as the source's own
-// blocks (Lend), not copies of them: at least the first write's blocks
-// are lent, they arrive byte for byte although the goroutine refills
-// blocks the moment they are released, and the source ends with none
-// held. Toward a receiver without windows (4 KiB packets, too small to
-// lend into) it is copied, and arrives all the same.
+// blocks (Lend), not copies of them: at least its first block is lent, the
+// bytes arrive byte for byte although the goroutine refills blocks the
+// moment they are released, and the source ends with none held. Toward a
+// receiver without windows (4 KiB packets, too small to lend into) it is
+// copied, and arrives all the same.
 //
-// How much of the rest is lent depends on the receiver's pace, not on the
-// engine: a write lends only while gnet's buffer is empty (conn.pump), and
-// a receiver slowed by load leaves partial writes in it, whose followers
-// are copied. 57-88 % of the 16 MiB were lent in fifteen runs under
-// -race beside a full test run (load 6); once 7.1 MiB (42 %), which failed the bound of half
-// the test had until the twelfth session. The first write is made with
-// gnet's buffer empty (the stream starts after a small echo has
-// completed), so its first block is lent whatever the load.
+// How much of the rest is lent follows the receiver's pace, not the engine:
+// a write lends only while gnet's buffer is empty (conn.pump), and a
+// receiver slowed by load leaves partial writes in it, whose followers are
+// copied. 57-88 % of the 16 MiB were lent in fifteen runs under -race
+// beside a full test run (load 6); once 7.1 MiB (42 %), below the half this
+// test asserted until the twelfth session. The first write is made with
+// gnet's buffer empty (the stream starts after a small echo has completed),
+// so the first block is lent whatever the load.
 func TestAsyncSourceLendsBlocks(t *testing.T) {
 	for _, window := range []int{0, -1} {
 		t.Run(fmt.Sprintf("window=%d", window), func(t *testing.T) {
