@@ -113,6 +113,15 @@ func BenchmarkOneWay64MiBPlain(b *testing.B) {
 	benchOneWayMsg(b, &plainMsg{Data: make([]byte, 64<<20)}, 0)
 }
 
+// BenchmarkOneWay64MiBPlainTwo is BenchmarkOneWay64MiBPlain with two
+// messages under way at once, the next sent when one has been received, as
+// cmd/bench -mode bulk sends them: the writer interleaves the two values'
+// packets, so the receiver decodes two 64 MiB values at a time.
+func BenchmarkOneWay64MiBPlainTwo(b *testing.B) {
+	payload := make([]byte, 64<<20)
+	benchOneWayWindow(b, []*plainMsg{{Data: payload}, {Data: payload}}, 0)
+}
+
 // benchOneWayData sends payload one way per op (bufSize 0: the default
 // BufferSize) in a recycled benchMsg and also reports the process's CPU
 // time per GB of payload.
@@ -121,9 +130,9 @@ func benchOneWayData(b *testing.B, payload []byte, bufSize int, tweaks ...benchT
 }
 
 // benchOneWayMsg sends m one way per op (bufSize 0: the default
-// BufferSize) and also reports the process's CPU time per GB of payload.
-// One message goes before the timer starts (the connection, and a
-// Recyclable message's first arrays, are set-up).
+// BufferSize) and also reports the process's CPU time per GB of payload,
+// the minor page faults per message of the timed region (faults/op) and
+// the warm-up messages sent before it (warm-msgs, warmHeap).
 func benchOneWayMsg[T any, P interface {
 	*T
 	ipc.Message
@@ -149,13 +158,14 @@ func benchOneWayMsg[T any, P interface {
 			b.Fatal(err)
 		}
 	}
-	// One message outside the timer: the connection, its hello, and the
-	// first arrays of a Recyclable message are set-up, not steady state.
-	send()
-	<-received
+	// Messages outside the timer until the heap is warm (warmHeap): the
+	// connection, its hello, the first arrays of a Recyclable message and
+	// the heap's growth to its steady-state size are set-up.
+	warm := warmHeap(b, msgSize, func() { send(); <-received })
 	b.SetBytes(int64(msgSize))
 	b.ReportAllocs()
 	cpu0 := cpuTime()
+	faults := startFaultMeter()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		send()
@@ -165,6 +175,74 @@ func benchOneWayMsg[T any, P interface {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*float64(msgSize)/1e9), "cpu-ms/GB")
+	faults.report(b)
+	b.ReportMetric(float64(warm), "warm-msgs")
+}
+
+// benchOneWayWindow sends the messages ms (all of one size, each used by
+// one send at a time) one way, len(ms) of them under way at once: the next
+// is sent when one has been received. It reports what benchOneWayMsg does.
+func benchOneWayWindow[T any, P interface {
+	*T
+	ipc.Message
+	payload() []byte
+}](b *testing.B, ms []P, bufSize int, tweaks ...benchTweak) {
+	msgSize := len(ms[0].payload())
+	received := make(chan P, len(ms))
+	lim := serde.Limits{MaxString: 1 << 30}
+	sp := ipc.NewProtocol()
+	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m P) { received <- m })
+	cp := ipc.NewProtocol()
+	ipc.MustRegister[T, P](cp, 1, nil)
+	server, client := startBenchPair(b,
+		ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: bufSize},
+		ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize}, tweaks)
+	addr := server.Addr().String()
+	free := make(chan P, len(ms))
+	for _, m := range ms {
+		free <- m
+	}
+	failed := make(chan error, 1)
+	// run sends n messages, len(ms) under way, and returns when all have
+	// been received. A message goes back to free when it has been written.
+	run := func(n int) {
+		for i := 0; i < n+len(ms); i++ {
+			if i >= len(ms) {
+				<-received
+			}
+			if i >= n {
+				continue
+			}
+			m := <-free
+			if err := client.Send(addr, m, 0, func(err error) {
+				if err != nil {
+					select {
+					case failed <- err:
+					default:
+					}
+				}
+				free <- m
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		select {
+		case err := <-failed:
+			b.Fatal(err)
+		default:
+		}
+	}
+	warm := warmHeap(b, len(ms)*msgSize, func() { run(len(ms)) })
+	b.SetBytes(int64(msgSize))
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	faults := startFaultMeter()
+	b.ResetTimer()
+	run(b.N)
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*float64(msgSize)/1e9), "cpu-ms/GB")
+	faults.report(b)
+	b.ReportMetric(float64(warm), "warm-msgs")
 }
 
 // streamMsg carries its payload as a stream field: the sender reads it from

@@ -3,14 +3,16 @@ package ipc
 import (
 	"bytes"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
 // TestRecvBudgetRule pins the trust rule: nothing is lent before a value
-// was delivered in full; then at most the largest such value, over all the
-// values under way; an abandoned loan takes the proof away.
+// was delivered in full; then no value larger than the largest such value,
+// and at most twice it over all the values under way; an abandoned loan
+// takes the proof away.
 func TestRecvBudgetRule(t *testing.T) {
 	var b recvBudget
 	require.False(t, b.Lend(40<<10), "a new connection proved nothing")
@@ -18,8 +20,9 @@ func TestRecvBudgetRule(t *testing.T) {
 	require.False(t, b.Lend(40<<10))
 	b.End(1<<20, 1<<20, false)
 	require.False(t, b.Lend(1<<20+1), "more than the largest value delivered")
-	require.True(t, b.Lend(600<<10))
-	require.False(t, b.Lend(600<<10), "two values together past the proof")
+	require.True(t, b.Lend(1<<20))
+	require.True(t, b.Lend(600<<10), "a second value beside it")
+	require.False(t, b.Lend(600<<10), "values together past twice the proof")
 	require.True(t, b.Lend(1<<20-600<<10))
 	require.False(t, b.Lend(40<<10))
 	b.End(600<<10, 600<<10, true)
@@ -30,6 +33,7 @@ func TestRecvBudgetRule(t *testing.T) {
 	b.End(2<<20, 1<<20, true) // abandoned: the proof is gone
 	require.Equal(t, 0, b.proven)
 	require.False(t, b.Lend(40<<10))
+	b.End(1<<20, 1<<20, true)
 	b.End(500<<10, 500<<10, true)
 	b.End(1<<20-600<<10, 1<<20-600<<10, true)
 	require.Zero(t, b.lent)
@@ -88,4 +92,57 @@ func allocatedBy(f func()) uint64 {
 	f()
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestPlainLargeValuesAtOnce sends plain messages whose large values are
+// under way at the same time (the writer interleaves their packets): once a
+// value was delivered in full, two such values together are both lent
+// their whole arrays at their start (no segment taken, the arrays allocated
+// once), while a third at the same time grows in segments; the budget is
+// all back after each round.
+func TestPlainLargeValuesAtOnce(t *testing.T) {
+	const n = 2 << 20
+	sp := newSegPair(t)
+	sp.ev.keep = true
+	cache := &sp.r.pool().segs
+	sp.send(&segMsg{Data: segPayload(n, 1)})
+	require.Equal(t, n, sp.r.budget.proven)
+
+	together := func(count int, seed byte) (segments bool, most int) {
+		t.Helper()
+		cache.used = false
+		var want [][]byte
+		for i := range count {
+			p := segPayload(n, seed+byte(i))
+			want = append(want, p)
+			st := stubPool.Get().(*msgStub)
+			st.msg, st.ti, st.state = &segMsg{Data: p}, sp.ti, OnPeer
+			require.True(t, sp.w.enqueue(st))
+		}
+		first := len(sp.ev.msgs)
+		for sp.w.hasOutput() {
+			k, err := sp.w.fill(sp.buf)
+			require.NoError(t, err)
+			_, err = sp.r.feed(sp.buf[:k])
+			require.NoError(t, err)
+			most = max(most, sp.r.budget.lent)
+		}
+		got := sp.ev.msgs[first:]
+		require.Len(t, got, count)
+		for _, m := range got {
+			i := slices.IndexFunc(want, func(p []byte) bool { return bytes.Equal(p, m.Data) })
+			require.GreaterOrEqual(t, i, 0, "a value arrived changed")
+			require.Equal(t, len(m.Data), cap(m.Data))
+		}
+		require.Zero(t, sp.r.budget.lent)
+		return cache.used, most
+	}
+	segments, most := together(2, 10)
+	require.False(t, segments, "two values at once grew in segments")
+	require.Equal(t, 2*n, most, "both values were lent")
+	allocated := allocatedBy(func() { together(2, 20) }) - 2*n // the payloads made there
+	require.Less(t, allocated, uint64(2*n+n/4), "bytes allocated to receive two %d-byte values at once", n)
+	segments, most = together(3, 30)
+	require.True(t, segments, "a third value at once is not lent")
+	require.Equal(t, 2*n, most, "never more than twice the proof lent")
 }

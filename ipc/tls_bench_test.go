@@ -118,7 +118,8 @@ const (
 
 // benchStdOneWay sends 64 MiB per op from a dialed std connection to an
 // accepted one, a goroutine per side, in 256 KiB writes; the ends hold the
-// bytes as mem says.
+// bytes as mem says. Like benchOneWayMsg it warms the heap before the timer
+// and reports faults/op and warm-msgs.
 func benchStdOneWay(b *testing.B, listen func() (net.Listener, error), dial func(addr string) (net.Conn, error), mem stdMemory) {
 	const msg, chunk = 64 << 20, 256 << 10
 	ln, err := listen()
@@ -168,10 +169,7 @@ func benchStdOneWay(b *testing.B, listen func() (net.Listener, error), dial func
 	if mem == stdCold {
 		src = make([]byte, msg)
 	}
-	b.SetBytes(msg)
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	one := func() {
 		z := zeroReader{n: msg}
 		for off := 0; off < msg; off += chunk {
 			if mem == stdZeros {
@@ -183,8 +181,20 @@ func benchStdOneWay(b *testing.B, listen func() (net.Listener, error), dial func
 		}
 		<-got
 	}
+	// The same warm-up as the engine's benchmarks (warmHeap): the
+	// connection, the arrays' first touch and the heap's growth are set-up.
+	warm := warmHeap(b, msg, one)
+	b.SetBytes(msg)
+	cpu0 := cpuTime()
+	faults := startFaultMeter()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		one()
+	}
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*msg/1e9), "cpu-ms/GB")
+	faults.report(b)
+	b.ReportMetric(float64(warm), "warm-msgs")
 }
 
 // BenchmarkTLSEcho is BenchmarkEcho over TLS: 1 KiB round trips at

@@ -7,10 +7,12 @@ package serde
 // nothing is copied again. The budget decides how far it trusts declared
 // sizes; without one (the default) a decoder trusts none.
 //
-// ipc gives each connection a budget that lends at most as many bytes, over
-// all the values the connection is receiving, as the largest value the
-// connection has delivered in full: a peer can make its receiver hold no
-// more memory ahead of its bytes than it has already sent in one value.
+// ipc gives each connection a budget that lends no value more than the
+// largest value the connection has delivered in full, and at most twice
+// that over all the values the connection is receiving (two large messages
+// under way arrive interleaved): a peer can make its receiver hold no more
+// memory ahead of its bytes than twice what it has already sent in one
+// value.
 //
 // A value is large when its declared size is more than 32 KiB (a []byte
 // whose capacity already holds it, as in a recycled message, asks for

@@ -96,5 +96,6 @@
 // size ahead of the bytes: the decoder asks it before growing a value over
 // 32 KiB, and when it lends the value's whole array the bytes are copied
 // once, straight into it. Its owner bounds what it lends (ipc: per
-// connection, the largest value that connection delivered in full).
+// connection, no value larger than the largest value that connection
+// delivered in full, and twice that over all its values under way).
 package serde

@@ -187,6 +187,18 @@ var ErrBadAck = errors.New("hol: acknowledgement does not match the message")
 // agreed); messages acknowledged after its end are not counted, but the
 // rate's time runs until those still outstanding returned.
 func OneWay(ctx context.Context, svc *ipc.Service, addr string, size int64, window int, dur time.Duration, stream bool) (float64, error) {
+	var payload []byte
+	if !stream {
+		payload = make([]byte, size)
+		_, _ = NewPatternReader(size).Read(payload)
+	}
+	return OneWayPayload(ctx, svc, addr, size, payload, window, dur, stream)
+}
+
+// OneWayPayload is OneWay sending payload (size bytes of it, filled by the
+// caller; unused with stream set), so that repeated windows, such as a
+// warm-up before the measured one, do not each make and fill a new one.
+func OneWayPayload(ctx context.Context, svc *ipc.Service, addr string, size int64, payload []byte, window int, dur time.Duration, stream bool) (float64, error) {
 	var (
 		mu    sync.Mutex
 		bytes int64 // guarded by mu: payload acknowledged within the window
@@ -194,10 +206,6 @@ func OneWay(ctx context.Context, svc *ipc.Service, addr string, size int64, wind
 		first error // guarded by mu
 		wg    sync.WaitGroup
 	)
-	payload := make([]byte, size)
-	if !stream {
-		_, _ = NewPatternReader(size).Read(payload)
-	}
 	begin := time.Now()
 	ctx, stop := startWindow(ctx, dur, func() int64 {
 		mu.Lock()
