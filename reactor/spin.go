@@ -113,18 +113,15 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		return
 	}
 	bulk := l.moved >= spinBulkBytes
-	// beside: a bulk spin after a transfer beside small messages, or a
-	// spin after small messages on a connection where a large one is
-	// under way (interleaved): both time their sched_yield and back off.
-	beside := (bulk && l.besideMoved) || (!bulk && l.interleavedMoved)
-	l.moved, l.besideMoved, l.interleavedMoved = 0, false, false
+	beside := bulk && l.besideMoved
+	l.moved, l.besideMoved = 0, false
 	gather := l.gather
 	l.gather = nil
 	if !bulk || gather == nil || gather.dead || gather.interleaved {
 		gather = nil
 	}
 	now := spinNow()
-	if (bulk || beside) && now.Before(l.backoffUntil) {
+	if bulk && now.Before(l.backoffUntil) {
 		l.r.stats.spinsSkipped.Add(1)
 		l.spinEnded(spinSkipped)
 		return
@@ -360,9 +357,6 @@ type spinState struct {
 	// connection (small messages beside the large one)
 	moved       int
 	besideMoved bool
-	// loop-owned: some connection that was interleaved (small messages
-	// beside a large one) read or wrote since the last spin
-	interleavedMoved bool
 	// loop-owned: bulk spins are skipped until then (a bulk spin found the
 	// CPU contended)
 	backoffUntil time.Time

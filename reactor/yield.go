@@ -48,7 +48,6 @@ func (c *Conn) yieldAfter(n int) {
 		c.loop.moved += n
 		c.loop.besideMoved = c.loop.besideMoved || c.interleaved
 	}
-	c.loop.interleavedMoved = c.loop.interleavedMoved || c.interleaved
 	if c.interleaved && n >= yieldBytes {
 		c.r.stats.yields.Add(1)
 		runtime.Gosched()
