@@ -174,11 +174,20 @@ func TestAsyncSourcePausesOnlyItsMessage(t *testing.T) {
 
 // TestAsyncSourceLendsBlocks: between two ipcframe services (64 KiB
 // packets) a stream read by an AsyncSource goes out as the source's own
-// blocks (Lend), not copies of them: most of its bytes are lent,
-// they arrive byte for byte although the goroutine refills blocks the
+// blocks (Lend), not copies of them: at least its first block is lent, the
+// bytes arrive byte for byte although the goroutine refills blocks the
 // moment they are released, and the source ends with none held. Toward a
 // receiver without windows (4 KiB packets, too small to lend into) it is
 // copied, and arrives all the same.
+//
+// How much of the rest is lent follows the receiver's pace, not the engine:
+// a write lends only while gnet's buffer is empty (conn.pump), and a
+// receiver slowed by load leaves partial writes in it, whose followers are
+// copied. 57-88 % of the 16 MiB were lent in fifteen runs under -race
+// beside a full test run (load 6); once 7.1 MiB (42 %), below the half this
+// test asserted until the twelfth session. The first write is made with
+// gnet's buffer empty (the stream starts after a small echo has completed),
+// so the first block is lent whatever the load.
 func TestAsyncSourceLendsBlocks(t *testing.T) {
 	for _, window := range []int{0, -1} {
 		t.Run(fmt.Sprintf("window=%d", window), func(t *testing.T) {
@@ -210,7 +219,7 @@ func TestAsyncSourceLendsBlocks(t *testing.T) {
 			if window == 0 {
 				// Copied only while gnet's buffer holds the rest of a
 				// partial write, or when the window leaves a sliver.
-				require.Greater(t, lent.Load(), int64(len(data))/2, "lent, not copied")
+				require.GreaterOrEqual(t, lent.Load(), int64(asyncSourceBlock), "the first block lent, not copied")
 				require.LessOrEqual(t, lent.Load(), int64(len(data)))
 			} else {
 				require.Zero(t, lent.Load(), "4 KiB packets: copied")

@@ -112,10 +112,17 @@ func TestCancelRacesClose(t *testing.T) {
 		Listen:   "127.0.0.1:0",
 	})
 	conns := newLCConns()
+	// Every round closes the connection and the next round's requests wait
+	// for the pool's redial: with the default backoff (50 ms, doubling up
+	// to 10 s, since every round loses the connection) the
+	// test spent 197 s of 200 s under -race waiting for it, so the pool
+	// redials at once here.
 	client := startService(t, ipc.Config{
 		Protocol:        semClientProto(t, nil),
 		ConnectionStart: conns.start,
 		ConnectionStop:  conns.stop,
+		ReconnectMin:    time.Millisecond,
+		ReconnectMax:    5 * time.Millisecond,
 	})
 	addr := server.Addr().String()
 
