@@ -166,6 +166,7 @@ func benchOneWayMsg[T any, P interface {
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	faults := startFaultMeter()
+	direct := startDirectMeter(server)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		send()
@@ -177,6 +178,24 @@ func benchOneWayMsg[T any, P interface {
 	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*float64(msgSize)/1e9), "cpu-ms/GB")
 	faults.report(b)
 	b.ReportMetric(float64(warm), "warm-msgs")
+	direct.report(b, msgSize)
+}
+
+// directMeter measures the share of the payload a server read straight
+// from the socket into values (reactor.Stats.DirectBytes: headers and bytes
+// a read put where they did not belong included; the rest came through
+// gnet's buffer), reported as direct-%.
+type directMeter struct {
+	s  *ipc.Service
+	at uint64
+}
+
+func startDirectMeter(s *ipc.Service) directMeter {
+	return directMeter{s, ipc.ReactorStats(s).DirectBytes}
+}
+
+func (m directMeter) report(b *testing.B, msgSize int) {
+	b.ReportMetric(100*float64(ipc.ReactorStats(m.s).DirectBytes-m.at)/(float64(b.N)*float64(msgSize)), "direct-%")
 }
 
 // benchOneWayWindow sends the messages ms (all of one size, each used by
@@ -237,12 +256,14 @@ func benchOneWayWindow[T any, P interface {
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	faults := startFaultMeter()
+	direct := startDirectMeter(server)
 	b.ResetTimer()
 	run(b.N)
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*float64(msgSize)/1e9), "cpu-ms/GB")
 	faults.report(b)
 	b.ReportMetric(float64(warm), "warm-msgs")
+	direct.report(b, msgSize)
 }
 
 // streamMsg carries its payload as a stream field: the sender reads it from
