@@ -432,25 +432,11 @@ func (b *byteSize) Set(s string) error {
 // childCPU returns the user+system CPU time of process pid so far, from
 // /proc/pid/stat (fields 14 and 15, in clock ticks of 1/100 s).
 func childCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	v, err := procStat(pid, 14, 15)
 	if err != nil {
 		return 0, err
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("unreadable /proc stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("bad /proc stat")
-	}
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+	return time.Duration(v[0]+v[1]) * 10 * time.Millisecond, nil
 }
 
 // warmOneWay sends one message of the leg's one-way load (size bytes) to
