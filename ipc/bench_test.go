@@ -140,15 +140,7 @@ func benchOneWayMsg[T any, P interface {
 }](b *testing.B, m P, bufSize int, tweaks ...benchTweak) {
 	msgSize := len(m.payload())
 	received := make(chan struct{}, 1024)
-	lim := serde.Limits{MaxString: 1 << 30}
-	sp := ipc.NewProtocol()
-	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m P) { received <- struct{}{} })
-	cp := ipc.NewProtocol()
-	ipc.MustRegister[T, P](cp, 1, nil)
-	server, client := startBenchPair(b,
-		ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: bufSize},
-		ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize}, tweaks)
-	addr := server.Addr().String()
+	server, client, addr := startOneWayPair(b, func(ctx ipc.Context, m P) { received <- struct{}{} }, bufSize, tweaks)
 	sent := make(chan error, 1)
 	send := func() {
 		if err := client.Send(addr, m, 0, func(err error) { sent <- err }); err != nil {
@@ -162,23 +154,63 @@ func benchOneWayMsg[T any, P interface {
 	// connection, its hello, the first arrays of a Recyclable message and
 	// the heap's growth to its steady-state size are set-up.
 	warm := warmHeap(b, msgSize, func() { send(); <-received })
-	b.SetBytes(int64(msgSize))
-	b.ReportAllocs()
-	cpu0 := cpuTime()
-	faults := startFaultMeter()
-	direct := startDirectMeter(server)
-	b.ResetTimer()
+	meter := startOneWayMeter(b, server, msgSize, warm)
 	for i := 0; i < b.N; i++ {
 		send()
 	}
 	for i := 0; i < b.N; i++ {
 		<-received
 	}
+	meter.report(b)
+}
+
+// startOneWayPair starts a server whose protocol hands each message of
+// type P to handle and a client that sends them (Limits.MaxString 1 GiB,
+// bufSize 0: the default BufferSize), and returns the server's address.
+func startOneWayPair[T any, P interface {
+	*T
+	ipc.Message
+}](b *testing.B, handle func(ipc.Context, P), bufSize int, tweaks []benchTweak) (server, client *ipc.Service, addr string) {
+	lim := serde.Limits{MaxString: 1 << 30}
+	sp := ipc.NewProtocol()
+	ipc.MustRegister(sp, 1, handle)
+	cp := ipc.NewProtocol()
+	ipc.MustRegister[T, P](cp, 1, nil)
+	server, client = startBenchPair(b,
+		ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: bufSize},
+		ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize}, tweaks)
+	return server, client, server.Addr().String()
+}
+
+// oneWayMeter measures the timed region of a one-way benchmark: the
+// process's CPU time per GB of payload (cpu-ms/GB), the minor page faults
+// per message (faults/op), the warm-up messages sent before it
+// (warm-msgs, warmHeap) and the share read straight into values
+// (direct-%).
+type oneWayMeter struct {
+	msgSize, warm int
+	cpu0          time.Duration
+	faults        faultMeter
+	direct        directMeter
+}
+
+// startOneWayMeter sets the benchmark's bytes per op, starts the meters
+// and resets the timer.
+func startOneWayMeter(b *testing.B, server *ipc.Service, msgSize, warm int) oneWayMeter {
+	b.SetBytes(int64(msgSize))
+	b.ReportAllocs()
+	m := oneWayMeter{msgSize: msgSize, warm: warm, cpu0: cpuTime(), faults: startFaultMeter(), direct: startDirectMeter(server)}
+	b.ResetTimer()
+	return m
+}
+
+// report stops the timer and reports the meters.
+func (m oneWayMeter) report(b *testing.B) {
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*float64(msgSize)/1e9), "cpu-ms/GB")
-	faults.report(b)
-	b.ReportMetric(float64(warm), "warm-msgs")
-	direct.report(b, msgSize)
+	b.ReportMetric(float64((cpuTime()-m.cpu0).Milliseconds())/(float64(b.N)*float64(m.msgSize)/1e9), "cpu-ms/GB")
+	m.faults.report(b)
+	b.ReportMetric(float64(m.warm), "warm-msgs")
+	m.direct.report(b, m.msgSize)
 }
 
 // directMeter measures the share of the payload a server read straight
@@ -208,15 +240,7 @@ func benchOneWayWindow[T any, P interface {
 }](b *testing.B, ms []P, bufSize int, tweaks ...benchTweak) {
 	msgSize := len(ms[0].payload())
 	received := make(chan P, len(ms))
-	lim := serde.Limits{MaxString: 1 << 30}
-	sp := ipc.NewProtocol()
-	ipc.MustRegister(sp, 1, func(ctx ipc.Context, m P) { received <- m })
-	cp := ipc.NewProtocol()
-	ipc.MustRegister[T, P](cp, 1, nil)
-	server, client := startBenchPair(b,
-		ipc.Config{Protocol: sp, Listen: "127.0.0.1:0", Limits: lim, BufferSize: bufSize},
-		ipc.Config{Protocol: cp, Limits: lim, BufferSize: bufSize}, tweaks)
-	addr := server.Addr().String()
+	server, client, addr := startOneWayPair(b, func(ctx ipc.Context, m P) { received <- m }, bufSize, tweaks)
 	free := make(chan P, len(ms))
 	for _, m := range ms {
 		free <- m
@@ -252,18 +276,9 @@ func benchOneWayWindow[T any, P interface {
 		}
 	}
 	warm := warmHeap(b, len(ms)*msgSize, func() { run(len(ms)) })
-	b.SetBytes(int64(msgSize))
-	b.ReportAllocs()
-	cpu0 := cpuTime()
-	faults := startFaultMeter()
-	direct := startDirectMeter(server)
-	b.ResetTimer()
+	meter := startOneWayMeter(b, server, msgSize, warm)
 	run(b.N)
-	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/(float64(b.N)*float64(msgSize)/1e9), "cpu-ms/GB")
-	faults.report(b)
-	b.ReportMetric(float64(warm), "warm-msgs")
-	direct.report(b, msgSize)
+	meter.report(b)
 }
 
 // streamMsg carries its payload as a stream field: the sender reads it from
