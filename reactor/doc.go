@@ -127,9 +127,7 @@
 // message under way) ends as soon as one of its yields gave the CPU
 // away for over 20 µs, and the loop then skips bulk spins for 1 ms
 // (Stats.SpinBackoffs, SpinsSkipped): on a contended machine the next batch
-// of a stream is not worth the CPU that others need. Spins after small
-// messages on a loop whose connection carries them beside a large message
-// (Conn.SetInterleaved) time their yield and back off the same way. Latency-critical
+// of a stream is not worth the CPU that others need. Latency-critical
 // request/response paths should still
 // write from the loop (Write in OnData or an Execute already running)
 // rather than Send from another goroutine.

@@ -51,17 +51,9 @@ import (
 // return at once and the bulk spin stays: there it keeps a stream's
 // receiver on its CPU between the sender's batches, which costs less CPU
 // per byte than a wake-up (docs/benchmarks.md, "Polling while bytes stream
-// (sixth session)"). Spins after small messages alone never back off: the
-// yield of a concurrency-1 call's loop to the peer that produces the next
-// request is the point of yielding, not contention. But a spin after small
-// messages on a loop where an interleaved connection read or wrote since
-// the last spin (a large message under way beside them) is treated like a
-// bulk spin beside small messages: it times its sched_yield, backs off when
-// that kept the vCPU away longer than spinContended, and is skipped during
-// a backoff that any spin of the loop started. Beside one-way bulk at c=1
-// about 60 % of the long yields were in such spins, which until then never
-// backed off (docs/benchmarks.md, "Head-of-line at c=1 traced, twelfth
-// session"; measured in "Head-of-line at c=1, thirteenth session").
+// (sixth session)"). Spins after small messages never back off: the yield
+// of a concurrency-1 call's loop to the peer that produces the next
+// request is the point of yielding, not contention.
 //
 // A bulk spin after a read of a bulk connection that is not interleaved
 // (no small messages beside the large one; Conn.readAfter) also gathers:
@@ -121,11 +113,10 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		return
 	}
 	bulk := l.moved >= spinBulkBytes
-	// beside: a bulk spin after a transfer beside small messages, or a
-	// spin after small messages on a loop where a connection carried
-	// small messages beside a large one (interleaved) since the last
-	// spin. Both time their sched_yield and honour the backoff.
-	beside := (bulk && l.besideMoved) || (!bulk && l.interleavedMoved)
+	beside := bulk && l.besideMoved
+	if knobBackoffAll && !bulk && l.interleavedMoved {
+		beside = true
+	}
 	l.moved, l.besideMoved, l.interleavedMoved = 0, false, false
 	gather := l.gather
 	l.gather = nil
@@ -133,10 +124,14 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		gather = nil
 	}
 	now := spinNow()
+	noOSYield := false
 	if (bulk || beside) && now.Before(l.backoffUntil) {
-		l.r.stats.spinsSkipped.Add(1)
-		l.spinEnded(spinSkipped)
-		return
+		if !knobNoOSYield {
+			l.r.stats.spinsSkipped.Add(1)
+			l.spinEnded(spinSkipped)
+			return
+		}
+		noOSYield = true
 	}
 	l.inSpin = true
 	l.spinMu.Lock()
@@ -188,6 +183,9 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// time slice to end; on an idle one the call returns at once.
 		// Measured (BenchmarkCallHops, c=1 Call, loaded 2-vCPU machine,
 		// alternating runs): 155/157/96 µs per call without, 113/76/50 with.
+		if noOSYield {
+			continue
+		}
 		if !beside {
 			spinOSYield()
 			continue
@@ -369,9 +367,12 @@ type spinState struct {
 	// connection (small messages beside the large one)
 	moved       int
 	besideMoved bool
-	// loop-owned: an interleaved connection (SetInterleaved) read or
-	// wrote since the last spin, any number of bytes
+	// loop-owned: some interleaved connection read or wrote since the
+	// last spin
 	interleavedMoved bool
+	// loop-owned: bytes of large transfers on interleaved connections
+	// since the loop last yielded its P (yieldAfter)
+	sinceYield int
 	// loop-owned: bulk spins are skipped until then (a bulk spin found the
 	// CPU contended)
 	backoffUntil time.Time

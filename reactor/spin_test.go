@@ -43,9 +43,7 @@ func (c *spinClock) set(step, jump time.Duration) {
 // on a connection not marked bulk; a bulk spin on an uncontended CPU
 // does too, unless it follows a transfer on an interleaved connection
 // and its first sched_yield alone gave the vCPU away for longer than
-// spinContended (spinOSYield). On an interleaved connection a spin after
-// small writes is skipped during a backoff and backs off on a long
-// sched_yield as well. The spin's clock is the test's: nothing
+// spinContended (spinOSYield). The spin's clock is the test's: nothing
 // depends on real time.
 func TestBulkSpinBacksOff(t *testing.T) {
 	clk := &spinClock{t: time.Unix(1000, 0)}

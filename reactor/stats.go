@@ -25,12 +25,11 @@ type Stats struct {
 	// read.
 	DirectReads uint64
 	DirectBytes uint64
-	// SpinBackoffs counts busy polls after a bulk transfer, or after small
-	// messages beside one (an interleaved connection), that ended early
+	// SpinBackoffs counts busy polls after a bulk transfer that ended early
 	// because the CPU was contended (spin.go); each one starts a backoff.
 	SpinBackoffs uint64
-	// SpinsSkipped counts such busy polls skipped during a backoff: the
-	// loop blocked in epoll_wait at once.
+	// SpinsSkipped counts busy polls after a bulk transfer skipped during
+	// such a backoff: the loop blocked in epoll_wait at once.
 	SpinsSkipped uint64
 }
 
