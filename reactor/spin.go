@@ -114,24 +114,17 @@ func (l *Loop) spinOnLoop(seen uint64) {
 	}
 	bulk := l.moved >= spinBulkBytes
 	beside := bulk && l.besideMoved
-	if knobBackoffAll && !bulk && l.interleavedMoved {
-		beside = true
-	}
-	l.moved, l.besideMoved, l.interleavedMoved = 0, false, false
+	l.moved, l.besideMoved = 0, false
 	gather := l.gather
 	l.gather = nil
 	if !bulk || gather == nil || gather.dead || gather.interleaved {
 		gather = nil
 	}
 	now := spinNow()
-	noOSYield := false
-	if (bulk || beside) && now.Before(l.backoffUntil) {
-		if !knobNoOSYield {
-			l.r.stats.spinsSkipped.Add(1)
-			l.spinEnded(spinSkipped)
-			return
-		}
-		noOSYield = true
+	if bulk && now.Before(l.backoffUntil) {
+		l.r.stats.spinsSkipped.Add(1)
+		l.spinEnded(spinSkipped)
+		return
 	}
 	l.inSpin = true
 	l.spinMu.Lock()
@@ -183,9 +176,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// time slice to end; on an idle one the call returns at once.
 		// Measured (BenchmarkCallHops, c=1 Call, loaded 2-vCPU machine,
 		// alternating runs): 155/157/96 µs per call without, 113/76/50 with.
-		if noOSYield {
-			continue
-		}
 		if !beside {
 			spinOSYield()
 			continue
@@ -367,12 +357,6 @@ type spinState struct {
 	// connection (small messages beside the large one)
 	moved       int
 	besideMoved bool
-	// loop-owned: some interleaved connection read or wrote since the
-	// last spin
-	interleavedMoved bool
-	// loop-owned: bytes of large transfers on interleaved connections
-	// since the loop last yielded its P (yieldAfter)
-	sinceYield int
 	// loop-owned: bulk spins are skipped until then (a bulk spin found the
 	// CPU contended)
 	backoffUntil time.Time

@@ -48,17 +48,7 @@ func (c *Conn) yieldAfter(n int) {
 		c.loop.moved += n
 		c.loop.besideMoved = c.loop.besideMoved || c.interleaved
 	}
-	c.loop.interleavedMoved = c.loop.interleavedMoved || c.interleaved
 	if c.interleaved && n >= yieldBytes {
-		if knobYieldBytes < 0 {
-			return
-		}
-		if knobYieldBytes > 0 {
-			if c.loop.sinceYield += n; c.loop.sinceYield < knobYieldBytes {
-				return
-			}
-			c.loop.sinceYield = 0
-		}
 		c.r.stats.yields.Add(1)
 		runtime.Gosched()
 	}
