@@ -228,6 +228,8 @@ func (c *conn) adaptRecv(n int) {
 	}
 	c.rc.SetInterleaved(c.sendPipe.on || c.recvPipe.on)
 	c.r.beside = c.recvPipe.on
+	// The fair share (besideShare, window.go) starts anew with each spell.
+	c.r.besideMax, c.r.besidePrev = 0, 0
 	if testHookPipe != nil {
 		testHookPipe(c)
 	}
