@@ -288,7 +288,9 @@ const (
 // 3.5 s one way) and the bulk flow moved 0.28–0.54× its rate alone. With
 // up to three windows (384 KiB, grants of 192 KiB, still one pump write
 // of the long batch) it moved 0.52–1.15× while the small calls kept
-// 0.56–0.67× their idle count and a p99 under 2× idle; four windows, or
+// 0.56–0.67× their idle count and a p99 under 2× idle in five alternated
+// rounds (one one-way round of three more fell to 0.46× and 2.57×: the
+// slack it spends is thin); four windows, or
 // three with quarter steps, pushed the p99 over 2× and, at four, the calls
 // down to 0.26–0.51× (docs/benchmarks.md, "Bulk beside 16 callers,
 // thirteenth session").
