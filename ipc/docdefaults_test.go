@@ -87,7 +87,7 @@ func TestTuningDocDefaults(t *testing.T) {
 		{"Short pipe", "LowWater", pipeShortLowWater},
 		{"Short pipe", "`TCP_NOTSENT_LOWAT`", pipeShortNotSent},
 		{"Short pipe", "each large message's window", besideWindow},
-		{"Short pipe", "granted", besideGrantStep},
+		{"Short pipe", "at most", besideShareMax * besideWindow},
 		{"Short pipe", "to a peer with windows,", largePacketSize},
 		{"Short pipe", "write batches of", pipeLongBatch},
 		{"Short pipe", "pump quantum of", pipeLongQuantum},
