@@ -36,6 +36,10 @@
 //	                 messages, reporting the server's received MB/s and the
 //	                 rate of sends written (e.g. -mode oneway
 //	                 -size 67108864 -concurrency 1 for 64 MiB messages)
+//	-mode hol|bulk|stream
+//	                 the large-message workloads: small calls beside 16 MiB
+//	                 messages, 64 MiB one-way messages, a stream field;
+//	                 plain message types, embedded server (large.go)
 //	-mode relay      the echo load at each -concurrency and 64 MiB one-way
 //	                 messages, direct and through a relay node in a child
 //	                 process, in one run: the ratios, and the relay's CPU
@@ -77,6 +81,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -99,6 +104,9 @@ func exitCode(err error, stderr io.Writer) int {
 		return 1
 	}
 }
+
+// modes are the values of -mode, for its help and its check.
+var modes = []string{ModeEcho, ModeOneway, ModeHOL, ModeBulk, ModeStream, ModeRelay}
 
 // onOff is a boolean flag that also accepts on/off.
 type onOff bool
@@ -149,7 +157,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Service.BufferSize, "buffer", 0, "ipc BufferSize in bytes (0: 4 KiB)")
 	fs.Var(&compress, "compress", "snappy compression (on/off)")
 	fs.Var(&useTLS, "tls", "TLS 1.3 with a certificate made at run time (on/off)")
-	fs.StringVar(&o.Mode, "mode", ModeEcho, "echo or oneway")
+	fs.StringVar(&o.Mode, "mode", ModeEcho, strings.Join(modes, ", ")+" (the package doc says what each measures)")
 	ro.OneWay, ro.Stream = 64<<20, 0
 	fs.Var((*byteSize)(&ro.OneWay), "relay-oneway", "one-way message size of -mode relay (K, M, G suffixes)")
 	fs.Var((*byteSize)(&ro.Stream), "relay-stream", "-mode relay: also stream one message of this size through the relay (K, M, G suffixes)")
@@ -179,6 +187,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *relayOn != "" {
 		return serveRelay(*relayOn, o.Service, *relayBuf, ro.Floor, stdout) // relay.go; -cpuprofile profiles it
+	}
+	if !slices.Contains(modes, o.Mode) {
+		return fmt.Errorf("-mode %q: want one of %s", o.Mode, strings.Join(modes, ", "))
 	}
 	concs, err := parseList(*conc)
 	if err != nil {
