@@ -44,7 +44,9 @@ func (d *Decoder) startLarge(n uint64) []byte {
 		return nil
 	}
 	d.lent = true
-	return makeNoZero(int(n))
+	b := makeNoZero(int(n))
+	adviseHuge(b)
+	return b
 }
 
 // endLarge reports the end of a large value (declared n, got bytes
