@@ -44,9 +44,7 @@ func (d *Decoder) startLarge(n uint64) []byte {
 		return nil
 	}
 	d.lent = true
-	b := makeNoZero(int(n))
-	adviseHuge(b)
-	return b
+	return makeNoZero(int(n))
 }
 
 // endLarge reports the end of a large value (declared n, got bytes
