@@ -114,31 +114,27 @@ func TestReadIntoSpinFirst(t *testing.T) {
 		written += n
 		settled()
 	}
-	write(first)
-	for {
-		mu.Lock()
-		done := consumed
-		mu.Unlock()
-		if done == first {
-			break
+	waitAll := func() { // until every written byte was consumed
+		t.Helper()
+		for {
+			mu.Lock()
+			done := consumed
+			mu.Unlock()
+			if done == written {
+				return
+			}
+			recv(t, got)
 		}
-		recv(t, got)
 	}
+	write(first)
+	waitAll()
 	for range pieces {
 		write(piece)
 	}
 	// What the spin still gathers (less than spinGatherBytes) is read
 	// when its budget runs out: the clock jumps past it.
 	clk.set(0, 2*time.Hour)
-	for {
-		mu.Lock()
-		done := consumed
-		mu.Unlock()
-		if done == written {
-			break
-		}
-		recv(t, got)
-	}
+	waitAll()
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, first, viaData, "bytes through gnet's buffer: the first write only")
