@@ -115,8 +115,10 @@ func traceLeg(ev string) {
 // connection for -hol.window, alone (calls=0), beside 1 KiB calls at c=1
 // from the start (calls=1), or beside calls that start after the warm-up
 // (calls=late, the order of the hol workload: the flow first ran alone,
-// grew its window to MessageWindow and its receive buffer, pipe.go). It
-// reports the bulk flow's MB/s, the small calls per second, and their
+// grew its window to MessageWindow and its receive buffer, pipe.go), or
+// beside 16 callers of 1 KiB calls from the start (calls=16, whose
+// latencies it does not record: the fair share of the window, window.go).
+// It reports the bulk flow's MB/s, the small calls per second, and their
 // first, p99 and slowest latencies: the states to profile side by side
 // (-test.cpuprofile, one sub-benchmark per process) when the bulk flow
 // beside the calls is compared with the flow alone (docs/benchmarks.md,
@@ -129,7 +131,7 @@ func traceLeg(ev string) {
 // (reactor.Stats).
 func BenchmarkHeadOfLineBulk(b *testing.B) {
 	for _, bulk := range []string{"echo", "oneway"} {
-		for _, calls := range []string{"0", "1", "late"} {
+		for _, calls := range []string{"0", "1", "late", "16"} {
 			b.Run(fmt.Sprintf("bulk=%s/calls=%s", bulk, calls), func(b *testing.B) {
 				var credit ipc.CreditCounts
 				b.Cleanup(ipc.CountCredit(&credit))
@@ -210,6 +212,18 @@ func holBulkWindow(c *hol.IPC, calls string, warm, window time.Duration) (holBul
 	}
 	if calls == "1" {
 		loop(small)
+	}
+	if calls == "16" {
+		for range 16 {
+			q := make([]byte, 1<<10)
+			loop(func() error {
+				err := c.Small(ctx, q)
+				if measuring.Load() {
+					done.Add(1)
+				}
+				return err
+			})
+		}
 	}
 	time.Sleep(warm)
 	if calls == "late" {

@@ -43,7 +43,7 @@ package ipc
 // behind them too. The reader notes when a small message arrives while a
 // large one is arriving (recvPipe, short for pipeShortSpan bytes after
 // that) and keeps the windows of large messages short meanwhile
-// (besideWindow, window.go): that bounds the bulk bytes ahead of a small
+// (besideShare, window.go): that bounds the bulk bytes ahead of a small
 // message wherever they sit, the peer's buffers included. It leaves the
 // receive buffer as it is: until the fifth session it shrank it to 64 KiB
 // then, but a receive buffer shrunk below the window already advertised
@@ -196,7 +196,7 @@ var testHookPipe func(c *conn)
 // sending pipe mode; zero high and low mean the Config's. Beside small
 // messages the pipe is the short one, unless the peer grants windows: its
 // reader then bounds the large message's bytes in flight itself
-// (besideWindow, window.go), wherever they sit, and a short pipe on top
+// (besideShare, window.go), wherever they sit, and a short pipe on top
 // only makes the sender stall and wait for wake-ups more often (measured:
 // fewer small calls and a slower bulk flow; docs/benchmarks.md,
 // "Head-of-line, fourth session").
@@ -228,6 +228,8 @@ func (c *conn) adaptRecv(n int) {
 	}
 	c.rc.SetInterleaved(c.sendPipe.on || c.recvPipe.on)
 	c.r.beside = c.recvPipe.on
+	// The fair share (besideShare, window.go) starts anew with each spell.
+	c.r.besideMax, c.r.besidePrev = 0, 0
 	if testHookPipe != nil {
 		testHookPipe(c)
 	}
@@ -257,7 +259,7 @@ func (c *conn) adaptRecv(n int) {
 // (docs/benchmarks.md, "64 MiB plain messages, seventh session"). With
 // the longer buffer the sender's own write sends them. Beside small
 // messages the windows bound what the longer buffer can hold ahead of
-// them (besideWindow, window.go), which is why a peer that does not obey
+// them (besideShare, window.go), which is why a peer that does not obey
 // windows (a C++ SolidFrame service) keeps the short buffer; the first
 // small message after a transfer alone may wait behind up to the longer
 // buffer of bulk bytes once, as behind the long sending pipe.

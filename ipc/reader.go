@@ -118,8 +118,13 @@ type reader struct {
 	interleaved bool
 	// beside is set by the connection while its receiving pipe is short
 	// (small messages arrive beside a large one, pipe.go): windowed
-	// messages then get the window besideWindow (window.go).
+	// messages then get the window besideShare (window.go).
 	beside bool
+	// besideFeed counts the small messages dispatched beside a large one
+	// in the current feed; besideMax and besidePrev are the most in one
+	// feed since the last beside grant and in the interval before it: the
+	// fair share of a large message's window (besideShare, window.go).
+	besideFeed, besideMax, besidePrev int
 
 	// msgWindow is Config.MessageWindow; helloSeen is set when the peer's
 	// hello arrived: this end then windows its messages and accepts Window
@@ -174,6 +179,7 @@ func newReader(cfg *Config, ev readerEvents) *reader {
 // bytes it used; an incomplete packet is left for the next call.
 func (r *reader) feed(data []byte) (int, error) {
 	used, woke := 0, false
+	r.besideFeed = 0
 	// owed: a message dispatched beside a large one since the last
 	// mid-feed flush; flushedAt: where in data that flush was (none yet:
 	// the first dispatch of a feed flushes at once).
@@ -531,6 +537,9 @@ func (r *reader) body(s *rslot, slot uint32, data []byte, filled int, end bool) 
 		m := s.body.msg
 		if !s.large && r.large > 0 {
 			r.interleaved = true
+			if r.besideFeed++; r.besideFeed > r.besideMax {
+				r.besideMax = r.besideFeed
+			}
 		}
 		s.phase = rIdle
 		s.body = msgBody{}

@@ -16,7 +16,7 @@ import (
 // (slotBlocked) until a grant arrives, so it alone waits. A reader checks
 // each windowed message against its window (ErrWindowExceeded) and returns
 // credit as the bytes are consumed, a quarter of Config.MessageWindow at a
-// time, up to MessageWindow unconsumed bytes per message (besideWindow
+// time, up to MessageWindow unconsumed bytes per message (besideShare
 // while small messages arrive beside a large one).
 const (
 	// windowedFlag is header flag bit 13: the message obeys its window.
@@ -202,7 +202,7 @@ func (r *reader) takeWindow(s *rslot, slot uint32, n int) error {
 // enlarges the window from W0 to MessageWindow, while the connection's
 // asynchronous sinks hold less than earlyGrantBelow; later grants come a
 // quarter of MessageWindow at a time. Beside small messages (beside) the
-// grants keep the message's window at besideWindow.
+// grants keep the message's window at besideShare.
 func (r *reader) consumed(s *rslot, slot uint32, n int) {
 	if !s.win.on || s.phase == rIdle {
 		return
@@ -223,10 +223,12 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 	}
 	credit := s.win.owed
 	if r.beside {
-		credit = min(credit, besideWindow-s.win.left)
-		if credit < besideGrantStep {
+		win := r.besideShare()
+		credit = min(credit, win-s.win.left)
+		if credit < win/2 {
 			return // withheld: owed comes back once small messages stop
 		}
+		r.besidePrev, r.besideMax = r.besideMax, 0
 	}
 	s.win.left += credit
 	s.win.owed -= credit
@@ -239,7 +241,8 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 // The window of a large message beside small ones. While small messages
 // arrive beside a large one (reader.beside: the connection's receiving
 // pipe is short, pipe.go), the reader grants a windowed message only up to
-// besideWindow bytes not yet received, besideGrantStep at a time, and
+// besideWindow bytes not yet received (per small message in a feed, up to
+// besideShareMax: besideShare, below), half of that at a time, and
 // keeps the rest of what it owes; the first grant after the small messages
 // stopped returns all of it. Every bulk byte the sender has handed on (its
 // buffers, the kernel's, this reader's input) is a byte a small message
@@ -267,7 +270,34 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 const (
 	besideWindow    = 128 << 10
 	besideGrantStep = besideWindow / 2
+	besideShareMax  = 3
 )
+
+// besideShare is the window of a large message beside small ones
+// (reader.beside), a fair share between them: besideWindow per small
+// message dispatched in one feed beside it, at most besideShareMax of
+// them, the most of the last two grant intervals (reader.besideMax,
+// besidePrev); the grant step stays half of it.
+//
+// One small message per feed is a caller at a time (c=1): the window is
+// besideWindow, as before. Small messages that arrive several to a read
+// come from callers in flight together, whose calls queue behind each
+// other on both loops anyway; there a besideWindow alone held the large
+// message to a grant round trip per 64 KiB: beside 16 callers the sender
+// ran out of credit after every grant (grants = stalls, 12,500 of each in
+// 3.5 s one way) and the bulk flow moved 0.28–0.54× its rate alone. With
+// up to three windows (384 KiB, grants of 192 KiB, still one pump write
+// of the long batch) it moved 0.52–1.15× while the small calls kept
+// 0.56–0.67× their idle count and a p99 under 2× idle in five alternated
+// rounds (one one-way round of three more fell to 0.46× and 2.57×: the
+// slack it spends is thin); four windows, or
+// three with quarter steps, pushed the p99 over 2× and, at four, the calls
+// down to 0.26–0.51× (docs/benchmarks.md, "Bulk beside 16 callers,
+// thirteenth session").
+func (r *reader) besideShare() int64 {
+	k := min(max(1, r.besideMax, r.besidePrev), besideShareMax)
+	return int64(k) * besideWindow
+}
 
 // lend notes that s, from the codec pool, now serves the peer's slot for
 // this reader; the decoder's stream hook (installed once per state, so

@@ -292,3 +292,50 @@ func TestWindowBesideSmallMessages(t *testing.T) {
 	}
 	require.NoError(t, testmsg.Verify(p.ev.msgs[0], size))
 }
+
+// TestBesideShareGrowsWithBatch checks the fair share of a large message's
+// window beside small ones (besideShare, window.go): while one small
+// message arrives per feed (a caller at c=1) the bytes not yet received
+// stay within besideWindow; while four arrive in one feed (callers at
+// high concurrency, batched) the reader lets the large message have up to
+// four besideWindow in flight, and never more; every message arrives
+// intact.
+func TestBesideShareGrowsWithBatch(t *testing.T) {
+	const window, size = 4 << 20, 16 << 20
+	p := newWindowPairSized(t, window)
+	p.r.beside = true
+	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(0, size), ti: testTI, state: OnPeer}))
+	id := 1
+	rounds := func(n, batch int) (most int64) {
+		for range n {
+			for range batch {
+				require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(id, 1000), ti: testTI, state: OnPeer}))
+				id++
+			}
+			p.deliver()
+			p.flow()
+			require.Len(t, p.ev.msgs, id-1, "the small messages arrived, the large one has not")
+			most = max(most, p.r.slots[0].win.left)
+		}
+		return most
+	}
+	p.flow()
+	rounds(4, 1) // the large message's first grants, beside one at a time
+	require.LessOrEqual(t, rounds(16, 1), int64(besideWindow), "one small message per feed: besideWindow")
+	most := rounds(16, 4)
+	require.Greater(t, most, int64(besideWindow), "four per feed: a larger share")
+	require.LessOrEqual(t, most, int64(4*besideWindow), "four per feed: at most four windows")
+	p.r.beside = false
+	for r := 0; len(p.ev.msgs) < id; r++ {
+		require.Less(t, r, 1000, "no progress")
+		p.deliver()
+		p.flow()
+	}
+	for k, m := range p.ev.msgs {
+		if m.Idx == 0 {
+			require.NoError(t, testmsg.Verify(m, size))
+		} else {
+			require.NoError(t, testmsg.Verify(m, 1000), "message %d", k)
+		}
+	}
+}
