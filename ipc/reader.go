@@ -144,10 +144,12 @@ type reader struct {
 	// Reading into values (readinto.go): direct is set by a plain-TCP
 	// connection; open is the packet whose data goes straight into a
 	// value; plan is the direct read asked for: the open packet's rest
-	// and the packets predicted to carry the value's next bytes.
+	// and the packets predicted to carry the value's next bytes; run is
+	// the sender's turns between messages seen so far.
 	direct bool
 	open   openChunk
 	plan   readPlan
+	run    packetRun
 
 	yield func() // runtime.Gosched; tests count the calls
 	// flush writes the connection's output in the middle of a feed
@@ -379,6 +381,7 @@ func (r *reader) pool() *codecPool {
 }
 
 func (r *reader) chunk(cmd *command) error {
+	r.noteRun(cmd.slot) // readinto.go
 	s := r.slot(cmd.slot)
 	if s == nil {
 		if cmd.code != cmdNewMessage && cmd.code != cmdFullMessage {

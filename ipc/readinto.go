@@ -29,8 +29,22 @@ import (
 // after nearly every EAGAIN, and two thirds of a 64 MiB value used to come
 // through gnet's buffer, docs/benchmarks.md "64 MiB one way, receiving
 // side, ninth session"), the plan starts with a predicted packet, as long
-// as the connection's only message under way is a value with room and no
-// cut packet waits (conn.rest).
+// as the connection's only message under way is a large value with room
+// and no cut packet waits (conn.rest).
+//
+// Two values under way (a sender interleaves large messages' packets,
+// ContinuousPackets in a row each): the plan predicts only the packets
+// the sender's turn still owes the open packet's value (packetRun), then
+// reads the next packet's headers into a buffer of their own (tail); they
+// open that packet, of either value, and the next read takes its data
+// straight into its array (planRead).
+//
+// Only large messages get a plan of their own (valuesUnderWay): every
+// message under way must have had more than smallMessage (16 KiB) bytes
+// arrive and be in a value's body with room. While any small message is
+// under way, or none is large, a plan is at most the open packet's rest
+// and the packets predicted after it: no tail, no plan while no packet is
+// open, no read of a cut packet's rest alone.
 //
 // After the read, each predicted header must open a packet of that value
 // (tryOpen, all its checks); its data is taken as far as it landed where
@@ -97,6 +111,7 @@ func (r *reader) tryOpen(b []byte) (bool, error) {
 		return false, nil
 	}
 	r.pktLen = h.size
+	r.noteRun(uint32(slot))
 	r.open = openChunk{
 		on:   true,
 		end:  p[0] == cmdEndMessage,
@@ -109,6 +124,30 @@ func (r *reader) tryOpen(b []byte) (bool, error) {
 		return true, r.openPiece(data, 0)
 	}
 	return true, nil
+}
+
+// packetRun is what the reader has seen of the sender's turns between
+// messages (reader-owned): the slot of the last value chunk, how many
+// chunks of that slot came in a row (n), and how long the last finished
+// run of one slot was (last). An ipcframe writer gives a large message
+// ContinuousPackets packets in a row before the next one's turn, so with
+// two values under way the next packet is the same value's while n is
+// below last, and the other's after that.
+type packetRun struct {
+	slot    uint32
+	n, last int
+}
+
+// noteRun counts a chunk of slot (reader-owned).
+func (r *reader) noteRun(slot uint32) {
+	if slot == r.run.slot {
+		r.run.n++
+		return
+	}
+	if r.run.n > 0 {
+		r.run.last = r.run.n
+	}
+	r.run.slot, r.run.n = slot, 1
 }
 
 // openFeed decodes the front of data that belongs to the open packet and
@@ -165,11 +204,11 @@ func (c *conn) armReadInto() {
 	if c.closed || c.raw {
 		return
 	}
-	bufs := c.r.planRead(len(c.rest) > 0)
+	bufs := c.r.planRead(c.rest)
 	if len(bufs) == 0 {
 		return
 	}
-	if testHookArmAhead != nil && c.r.plan.first == 0 {
+	if testHookArmAhead != nil && c.r.plan.first == 0 && c.r.plan.pkts > 0 {
 		testHookArmAhead(c.r.plan.hdr, c.r.plan.lens[0])
 	}
 	c.r.plan.on = c.rc.ReadIntoBufs(bufs)
@@ -234,24 +273,50 @@ type readPlan struct {
 	pkts  int
 	lens  [maxPlanPackets]int
 	heads [maxPlanPackets][directTailSize]byte
-	bufs  [reactor.MaxReadIntoBufs][]byte
-	spill []byte // bytes read that go the ordinary way, copied out of the buffers
+	// tail: the plan ends with the headers of a packet of either value
+	// (several under way): read into next, they open it (tryOpen) and
+	// the next read takes its data straight into its value. cutTail: the
+	// plan is only the rest of a cut packet (conn.rest): of its headers,
+	// or of the whole packet when it does not open (a value's last chunk
+	// with the fields after it, a small message's packet), into spill,
+	// and fed the ordinary way.
+	tail    bool
+	cutTail bool
+	next    [directTailSize]byte
+	bufs    [reactor.MaxReadIntoBufs][]byte
+	spill   []byte // bytes read that go the ordinary way, copied out of the buffers
 }
 
 // planRead plans the next direct read and returns its buffers, none when
 // no value can take bytes straight from the socket: the open packet's
 // remaining data, then as many predicted packets as the value's space and
-// the buffers allow. With no packet open, it plans only while the
-// connection's only message under way is in a value's body, and no cut
-// packet waits (cut).
-func (r *reader) planRead(cut bool) [][]byte {
+// the buffers allow. With no packet open, it plans only while every
+// message under way is in a value's body with room, and no cut packet
+// waits (cut: its bytes in conn.rest), or only the rest of the cut
+// packet (cutTail).
+//
+// With several values under way (an ipcframe sender interleaves large
+// messages' packets, ContinuousPackets in a row each), the packets
+// predicted are only those the sender's turn still owes the open packet's
+// value (packetRun), and the plan ends with the headers of the packet
+// after them (tail), whichever value it continues: a chunk header's slot
+// is 1 byte long for slot 0 and 2 for slot 1, so a packet of the other
+// value does not even parse where a prediction put its headers. With no
+// packet open, the plan is those headers alone. When the last read ended
+// inside a packet that did not open (cut), with values under way, the
+// plan is the rest of its headers, or of the packet if they are in: so
+// that a packet of a value opens, and one of anything else completes,
+// without gnet reading all the socket holds into its buffer (where the
+// values' packets after it would be copied out again).
+func (r *reader) planRead(cut []byte) [][]byte {
 	p := &r.plan
-	p.first, p.pkts = 0, 0
+	p.first, p.pkts, p.tail, p.cutTail = 0, 0, false, false
 	clear(p.bufs[:]) // no reference to a value's array outlives its read
 	if !r.direct {
 		return nil
 	}
 	var sp []byte
+	values := r.valuesUnderWay()
 	if r.open.on {
 		s := r.slot(r.open.slot)
 		if s == nil {
@@ -262,21 +327,22 @@ func (r *reader) planRead(cut bool) [][]byte {
 			return nil
 		}
 	} else {
-		if cut {
-			return nil // its bytes complete it first (conn.feed)
-		}
-		found := false
-		for i, s := range r.slots {
-			if s == nil {
-				continue
-			}
-			if found || s.phase != rBody || s.async != nil {
-				return nil
-			}
-			found, p.slot, sp = true, uint32(i), s.dec.ValueSpace()
-		}
-		if len(sp) == 0 {
+		if values == 0 {
 			return nil
+		}
+		if len(cut) > 0 {
+			return r.planCut(cut) // its bytes complete it first (conn.feed)
+		}
+		if values > 1 {
+			p.tail = true
+			p.bufs[0] = p.next[:]
+			return p.bufs[:1]
+		}
+		for i, s := range r.slots {
+			if s != nil {
+				p.slot, sp = uint32(i), s.dec.ValueSpace()
+				break
+			}
 		}
 	}
 	n := 0
@@ -287,14 +353,79 @@ func (r *reader) planRead(cut bool) [][]byte {
 	hl := 1 + serde.CrossLen(uint64(p.slot)) + 2 // the chunk's command, slot, length
 	p.hdr = packetHeaderSize + hl
 	l := r.pktLen - hl // the last packet's chunk data
-	for off := p.first; l > 0 && off < len(sp) && p.pkts < maxPlanPackets && n+2 <= len(p.bufs); p.pkts++ {
+	pkts, room := maxPlanPackets, len(p.bufs)
+	if values > 1 {
+		p.tail = true
+		room-- // the tail's headers
+		pkts = 0
+		if r.run.slot == p.slot {
+			pkts = max(r.run.last-r.run.n, 0)
+		}
+	}
+	for off := p.first; l > 0 && off < len(sp) && p.pkts < pkts && n+2 <= room; p.pkts++ {
 		d := min(l, len(sp)-off)
 		p.lens[p.pkts] = d
 		p.bufs[n], p.bufs[n+1] = p.heads[p.pkts][:p.hdr], sp[off:off+d]
 		n += 2
 		off += d
 	}
+	if p.tail {
+		p.bufs[n] = p.next[:]
+		n++
+	}
 	return p.bufs[:n]
+}
+
+// planCut plans the read of the rest of the cut packet (cut, see planRead).
+func (r *reader) planCut(cut []byte) [][]byte {
+	p := &r.plan
+	need := directTailSize
+	if len(cut) >= packetHeaderSize {
+		h, err := parsePacketHeader(cut, maxPacketPayload)
+		if err != nil {
+			return nil // the ordinary path rejects it
+		}
+		need = packetHeaderSize + h.size
+		if len(cut) < directTailSize {
+			need = min(need, directTailSize)
+		}
+	}
+	if need <= len(cut) {
+		return nil
+	}
+	if cap(p.spill) < need-len(cut) {
+		p.spill = make([]byte, need-len(cut), max(need-len(cut), maxKeptSpill))
+	}
+	p.cutTail = true
+	p.bufs[0] = p.spill[:need-len(cut)]
+	return p.bufs[:1]
+}
+
+// valuesUnderWay returns how many messages the connection is receiving
+// when every one of them is large (more than smallMessage bytes arrived,
+// reader.large) and in a value's body with room for its bytes (none taken
+// by an asynchronous sink), 0 otherwise. A small message under way, even
+// one decoding into an array that holds it (a recycled message), makes it
+// 0, and with no large message under way it costs nothing: small messages
+// never get a plan of their own (the tail, or a cut packet's rest read
+// alone), which cost 1 KiB echo at c=1024 up to a third of its rate
+// (docs/benchmarks.md, "Two values under way and the plain path,
+// thirteenth session").
+func (r *reader) valuesUnderWay() int {
+	if r.large == 0 {
+		return 0
+	}
+	n := 0
+	for _, s := range r.slots {
+		if s == nil {
+			continue
+		}
+		if !s.large || s.phase != rBody || s.async != nil || len(s.dec.ValueSpace()) == 0 {
+			return 0
+		}
+		n++
+	}
+	return n
 }
 
 // planFilled takes n bytes read into the planned buffers: the open
@@ -309,6 +440,9 @@ func (r *reader) planFilled(n int) ([]byte, error) {
 	p := &r.plan
 	if cap(p.spill) > maxKeptSpill {
 		p.spill = nil
+	}
+	if p.cutTail {
+		return p.bufs[0][:n], nil // conn.feed joins them to conn.rest
 	}
 	i := 0 // buffer
 	if p.first > 0 {
@@ -352,6 +486,15 @@ func (r *reader) planFilled(n int) ([]byte, error) {
 		}
 		n -= p.hdr + k
 		i += 2
+	}
+	if p.tail && n > 0 {
+		// The next packet's headers (and, after short ones, the start of
+		// its data): they open it, or go the ordinary way.
+		ok, err := r.tryOpen(p.bufs[i][:n])
+		if err != nil || ok {
+			return nil, err
+		}
+		return r.gather(nil, i, n), nil
 	}
 	return nil, nil
 }

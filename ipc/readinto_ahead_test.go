@@ -60,15 +60,6 @@ func TestReadIntoAhead(t *testing.T) {
 	srv := startIntoServer(t, func(uint32) int { return size })
 	t.Cleanup(func() { close(resume) }) // before the services stop, should the test fail
 
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", srv.svc.Addr().String())
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
-		_, err = c.Write(intoWire(t, newIntoMsg(1, size)))
-		require.NoError(t, err)
-		require.Equal(t, uint32(1), lcRecv(t, srv.in, "the proof"))
-		return c
-	}
 	write := func(c net.Conn, b []byte) {
 		t.Helper()
 		_, err := c.Write(b)
@@ -81,7 +72,7 @@ func TestReadIntoAhead(t *testing.T) {
 		seq       uint32
 	}{{"next packet", false, 2}, {"keepalive first", true, 3}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial()
+			c := dialProven(t, srv, size)
 			msg := intoWire(t, newIntoMsg(tc.seq, size))
 			second := intoPacketEnd(t, msg, 0)
 			third := intoPacketEnd(t, msg, second)
@@ -144,12 +135,7 @@ func TestReadIntoPlanIrregular(t *testing.T) {
 	const size = 1 << 20
 	reads := watchReadInto(t)
 	srv := startIntoServer(t, func(uint32) int { return size })
-	c, err := net.Dial("tcp", srv.svc.Addr().String())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	_, err = c.Write(intoWire(t, newIntoMsg(1, size)))
-	require.NoError(t, err)
-	require.Equal(t, uint32(1), lcRecv(t, srv.in, "the proof"))
+	c := dialProven(t, srv, size)
 
 	cuts := [][]int{
 		{maxChunkData - 3, 1000, maxChunkData - 3, maxChunkData - 3, 30000}, // shorter than predicted
@@ -168,6 +154,19 @@ func TestReadIntoPlanIrregular(t *testing.T) {
 	defer srv.mu.Unlock()
 	require.Empty(t, srv.bad)
 	require.Equal(t, map[uint32]int{1: 1, 2: 1, 3: 1, 4: 1}, srv.got)
+}
+
+// dialProven connects a raw peer to srv and proves a value size: it sends
+// message 1 with a value of size bytes and waits for its delivery.
+func dialProven(t *testing.T, srv *intoServer, size int) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.svc.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = c.Write(intoWire(t, newIntoMsg(1, size)))
+	require.NoError(t, err)
+	require.Equal(t, uint32(1), lcRecv(t, srv.in, "the proof"))
+	return c
 }
 
 // irregularWire re-cuts the wire bytes of one message in slot 0 (its first

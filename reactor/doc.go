@@ -96,8 +96,10 @@
 // final array, say): once gnet holds none of the connection's input, the
 // loop reads the socket itself into those buffers, without blocking, and
 // reports the bytes with OnReadInto instead of OnData, so they are never
-// copied out of gnet's buffer. Plain TCP only; never while reads are
-// paused or after Abort (readinto.go).
+// copied out of gnet's buffer. A request that meets EAGAIN stands, and the
+// loop's busy poll makes the read when the input comes while it polls,
+// before gnet could read it (Stats.SpinDirectReads). Plain TCP only; never
+// while reads are paused or after Abort (readinto.go).
 //
 // # TLS
 //

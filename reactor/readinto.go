@@ -21,8 +21,14 @@ import (
 // landed with ReadIntoHandler.OnReadInto. The handler may ask again from
 // there; the loop goes on while data comes, up to readIntoQuantum bytes
 // per readiness event (then gnet's level-triggered poll brings it back, so
-// other connections of the loop get their turn), and stops at EAGAIN: the
-// next readiness is gnet's again, and its bytes reach OnData as usual.
+// other connections of the loop get their turn), and stops at EAGAIN. The
+// request then stands: the busy poll that follows (spin.go) makes the read
+// itself when the connection's next input arrives while it polls (after
+// gathering, as for gnet's read; or when its budget runs out with input
+// queued), so that input goes straight into the handler's memory instead of
+// through gnet's buffer, and polling goes on. A readiness gnet handles
+// first (no spin: BusyPoll disabled, a backoff, another socket ready) is
+// gnet's read as before: its bytes reach OnData, and the request lapses.
 //
 // Plain TCP only: a TLS connection's bytes must be decrypted, and ReadInto
 // reports false there. No direct read happens while reads are paused
@@ -62,8 +68,10 @@ const MaxReadIntoBufs = 8
 // ReadInto asks the loop to read c's next input straight from the socket
 // into dst and then tail (loop-only; from OnData or OnReadInto of a Handler
 // that implements ReadIntoHandler). The read happens once the handler
-// returns and gnet holds none of c's input, at most once per call; the
-// request lapses at the next OnData or OnReadInto. The buffers must stay
+// returns and gnet holds none of c's input, at most once per call (a read
+// that met EAGAIN is made by the loop's next busy poll when input comes
+// then, see above); the request lapses at the next OnData or OnReadInto,
+// or when the connection closes. The buffers must stay
 // valid until then. It reports false, and reads nothing, on a TLS
 // connection, on an interleaved one (SetInterleaved), when the handler does
 // not implement ReadIntoHandler, or when dst is empty.
@@ -107,7 +115,13 @@ func (c *Conn) readIntoOnLoop() gnet.Action {
 			continue
 		}
 		if err == unix.EAGAIN {
-			break
+			// The request stands: the loop's next spin reads the
+			// socket's next input straight into it when that comes
+			// first (readIntoSpin), not gnet into its buffer.
+			if c.bulk && c.tls == nil {
+				c.loop.gather = c
+			}
+			return gnet.None
 		}
 		c.into = readInto{}
 		if err != nil || n == 0 {
@@ -134,6 +148,45 @@ func (c *Conn) readIntoOnLoop() gnet.Action {
 		c.applyReadPause() // the handler may have paused in OnReadInto
 	}
 	return gnet.None
+}
+
+// readIntoSpin is the loop's spin finding input (ready: n events in
+// spinEvents; n == 0: the spin's budget ran out) while gather's direct read
+// still stands after an EAGAIN (loop-only). When gather's socket is ready
+// with input and nothing else (no hang-up or error) and holds some, it
+// does the direct read there, before gnet would read that input into its
+// buffer, and reports true: the spin goes on. Otherwise (no request,
+// another socket ready, a hang-up) it reports false and the spin ends as
+// before. A failed read or an Abort during OnReadInto closes the
+// connection through the loop's task queue (the spin runs inside
+// OnTraffic, where a connection cannot be closed directly).
+func (l *Loop) readIntoSpin(gather *Conn, n int) bool {
+	c := gather
+	if c == nil || c.dead || !c.into.on || c.tls != nil {
+		return false
+	}
+	if n > 0 {
+		found := false
+		for _, ev := range l.spinEvents[:n] {
+			if ev.Fd == int32(c.fd) {
+				if ev.Events != unix.EPOLLIN {
+					return false
+				}
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	} else if q, err := unix.IoctlGetInt(c.fd, unix.SIOCINQ); err != nil || q == 0 {
+		return false
+	}
+	c.r.stats.spinDirectReads.Add(1)
+	if c.readIntoOnLoop() != gnet.None || c.closeState.Load() == closeAbort {
+		_ = c.r.execute(c.el, c.abortTask)
+		return false
+	}
+	return !c.dead
 }
 
 // failRead records err as the reason the connection closes, unless one was

@@ -140,13 +140,28 @@ func (l *Loop) spinOnLoop(seen uint64) {
 			i = 1 // the hand-off's work is not a yield: measure afresh
 		}
 		n, err := unix.EpollWait(l.epfd, l.spinEvents, 0)
-		if (n > 0 && !l.gatherMore(gather, n)) || (err != nil && err != unix.EINTR) {
+		ready := n > 0 && !l.gatherMore(gather, n)
+		if ready && l.readIntoSpin(gather, n) {
+			// A direct read still asked for took the input (readinto.go):
+			// the spin goes on, measured afresh as after a hand-off.
+			now = spinNow()
+			deadline = now.Add(budget)
+			i = 0
+			continue
+		}
+		if ready || (err != nil && err != unix.EINTR) {
 			end = spinReady
 			break
 		}
 		prev := now
 		now = spinNow()
 		if now.After(deadline) {
+			if l.readIntoSpin(gather, 0) { // the input gathered so far
+				now = spinNow()
+				deadline = now.Add(budget)
+				i = 0
+				continue
+			}
 			end = spinBudget
 			break
 		}

@@ -25,6 +25,10 @@ type Stats struct {
 	// read.
 	DirectReads uint64
 	DirectBytes uint64
+	// SpinDirectReads counts the times a loop's busy poll found input for
+	// a direct read still asked for after an EAGAIN and made it, before
+	// gnet could read that input into its buffer (readinto.go).
+	SpinDirectReads uint64
 	// SpinBackoffs counts busy polls after a bulk transfer that ended early
 	// because the CPU was contended (spin.go); each one starts a backoff.
 	SpinBackoffs uint64
@@ -47,6 +51,8 @@ type counters struct {
 	// directReads and directBytes back Stats.DirectReads and DirectBytes.
 	directReads atomic.Uint64
 	directBytes atomic.Uint64
+	// spinDirectReads backs Stats.SpinDirectReads.
+	spinDirectReads atomic.Uint64
 	// spinBackoffs backs Stats.SpinBackoffs.
 	spinBackoffs atomic.Uint64
 	// spinsSkipped backs Stats.SpinsSkipped.
@@ -56,15 +62,16 @@ type counters struct {
 // Stats returns a snapshot of the reactor's counters (any goroutine).
 func (r *Reactor) Stats() Stats {
 	return Stats{
-		Conns:        r.stats.conns.Load(),
-		Stalls:       r.stats.stalls.Load(),
-		SendWaits:    r.stats.sendWaits.Load(),
-		ReadPauses:   r.stats.readPauses.Load(),
-		Rejected:     r.stats.rejected.Load(),
-		Yields:       r.stats.yields.Load(),
-		DirectReads:  r.stats.directReads.Load(),
-		DirectBytes:  r.stats.directBytes.Load(),
-		SpinBackoffs: r.stats.spinBackoffs.Load(),
-		SpinsSkipped: r.stats.spinsSkipped.Load(),
+		Conns:           r.stats.conns.Load(),
+		Stalls:          r.stats.stalls.Load(),
+		SendWaits:       r.stats.sendWaits.Load(),
+		ReadPauses:      r.stats.readPauses.Load(),
+		Rejected:        r.stats.rejected.Load(),
+		Yields:          r.stats.yields.Load(),
+		DirectReads:     r.stats.directReads.Load(),
+		DirectBytes:     r.stats.directBytes.Load(),
+		SpinDirectReads: r.stats.spinDirectReads.Load(),
+		SpinBackoffs:    r.stats.spinBackoffs.Load(),
+		SpinsSkipped:    r.stats.spinsSkipped.Load(),
 	}
 }
