@@ -37,10 +37,12 @@ import (
 // directly at most ReadBufferCap bytes per readiness event, as much as one
 // gnet read, so that its task turns come as often as with gnet's reads
 // (which the head-of-line work tuned, docs/benchmarks.md, "Direct reads
-// into large values"); the busy poll makes a direct read still asked for
-// when the input arrives, but does not wait for more input first (no
-// gathering, spin.go). What is read directly there is the handler's choice
-// (ipc plans only the rest of a large value's open packet and the packets
+// into large values"), and the busy poll makes no direct read there
+// (spin.go: it gathers only for a connection that is not interleaved;
+// making the standing read there as well measured no better,
+// docs/benchmarks.md, "Direct reads beside small messages, thirteenth
+// session"). What is read directly there is the handler's choice (ipc
+// plans only the rest of a large value's open packet and the packets
 // predicted after it, in the same read). End of stream and read errors close the connection
 // through gnet, as gnet's own read does (OnClose gets an error wrapping
 // io.EOF or the system call's error).

@@ -66,10 +66,7 @@ import (
 // TCP receiver woken by the netpoller reads about three
 // (docs/benchmarks.md, "Stream fields, seventh session"). The budget still
 // bounds the wait: the spin ends when BusyPoll has passed since it began,
-// and gnet then reads what has arrived. A direct read still asked for
-// after an EAGAIN (readinto.go) is made by the spin when that socket's
-// input arrives, on an interleaved connection too; there the spin only
-// does not wait for more input first.
+// and gnet then reads what has arrived.
 
 // spinInit creates the loop's private epoll set, if busy polling is on. It
 // runs on the loop.
@@ -120,15 +117,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 	l.moved, l.besideMoved = 0, false
 	gather := l.gather
 	l.gather = nil
-	if !bulk || gather == nil || gather.dead {
-		gather = nil
-	}
-	// into: the connection whose direct read, still asked for after an
-	// EAGAIN, the spin makes when its input arrives (readIntoSpin);
-	// gather: the one it also waits for more input of, not beside small
-	// messages (interleaved), which must not wait for bulk bytes.
-	into := gather
-	if gather != nil && gather.interleaved {
+	if !bulk || gather == nil || gather.dead || gather.interleaved {
 		gather = nil
 	}
 	now := spinNow()
@@ -152,7 +141,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		}
 		n, err := unix.EpollWait(l.epfd, l.spinEvents, 0)
 		ready := n > 0 && !l.gatherMore(gather, n)
-		if ready && l.readIntoSpin(into, n) {
+		if ready && l.readIntoSpin(gather, n) {
 			// A direct read still asked for took the input (readinto.go):
 			// the spin goes on, measured afresh as after a hand-off.
 			now = spinNow()
