@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/ipcframe/ipcframe/serde"
-
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,10 +15,7 @@ import (
 // fed packet by packet).
 func besideWire(t *testing.T, size, every int) (wire []byte, ends []int) {
 	t.Helper()
-	p := NewProtocol()
-	require.NoError(t, Register(p, 1, func(Context, *intoMsg) {}))
-	cfg, err := Config{Protocol: p, Limits: serde.Limits{MaxString: 256 << 20}}.withDefaults()
-	require.NoError(t, err)
+	cfg := intoConfig(t)
 	w, ref := newWireEnd(t, &cfg), newWireEnd(t, &cfg)
 	w.send(newIntoMsg(2, size), 0)
 	buf := make([]byte, packetHeaderSize+maxPacketPayload)
@@ -63,14 +58,7 @@ func TestReadIntoBesideSmallPlan(t *testing.T) {
 		readMax int // the most bytes one planned read takes (0: all planned)
 	}{{"whole reads", 0}, {"short reads", 150001}} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := NewProtocol()
-			require.NoError(t, Register(p, 1, func(Context, *intoMsg) {}))
-			cfg, err := Config{Protocol: p, Limits: serde.Limits{MaxString: 256 << 20}}.withDefaults()
-			require.NoError(t, err)
-			e := newWireEnd(t, &cfg)
-			e.c.r, e.r.direct = e.r, true
-			require.NoError(t, e.c.feed(intoWire(t, newIntoMsg(1, size)))) // the proof
-			require.Len(t, e.msgs, 1)
+			e := provenIntoEnd(t, size)
 			e.r.beside = true
 
 			wire, ends := besideWire(t, size, every)

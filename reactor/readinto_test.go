@@ -36,20 +36,7 @@ func TestReadIntoBufs(t *testing.T) {
 		return len(b)
 	}
 	r := startReactor(t, Config{Loops: 1}, h)
-	c, err := net.Dial("tcp", r.Addr().String())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	_, err = c.Write([]byte("x"))
-	require.NoError(t, err)
-	recv(t, inX) // the loop holds in OnData
-	_, err = c.Write([]byte("abcdefghijklmno"))
-	require.NoError(t, err)
-	rc, err := c.(*net.TCPConn).SyscallConn()
-	require.NoError(t, err)
-	for q := -1; q != 0; runtime.Gosched() { // until the bytes sit in the server's socket
-		require.NoError(t, rc.Control(func(fd uintptr) { q, err = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) }))
-		require.NoError(t, err)
-	}
+	sendWhileHeld(t, r, inX, "abcdefghijklmno")
 	close(delivered)
 	require.True(t, recv(t, asked))
 	require.Equal(t, 15, recv(t, got))
@@ -81,20 +68,7 @@ func TestReadIntoInterleaved(t *testing.T) {
 		return len(b)
 	}
 	r := startReactor(t, Config{Loops: 1}, h)
-	c, err := net.Dial("tcp", r.Addr().String())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	_, err = c.Write([]byte("x"))
-	require.NoError(t, err)
-	recv(t, inX) // the loop holds in OnData
-	_, err = c.Write([]byte("0123456789"))
-	require.NoError(t, err)
-	rc, err := c.(*net.TCPConn).SyscallConn()
-	require.NoError(t, err)
-	for q := -1; q != 0; runtime.Gosched() { // until the bytes sit in the server's socket
-		require.NoError(t, rc.Control(func(fd uintptr) { q, err = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) }))
-		require.NoError(t, err)
-	}
+	sendWhileHeld(t, r, inX, "0123456789")
 	close(delivered)
 	require.True(t, recv(t, asked), "ReadInto on an interleaved connection")
 	require.Equal(t, 10, recv(t, got))
@@ -102,4 +76,25 @@ func TestReadIntoInterleaved(t *testing.T) {
 	require.Equal(t, "x", recv(t, data))
 	require.Empty(t, data, "no byte of the direct read reached OnData")
 	require.EqualValues(t, 10, r.Stats().DirectBytes)
+}
+
+// sendWhileHeld dials r, writes "x", waits until the handler holds the loop
+// in OnData of it (inX closed), writes more and returns once those bytes
+// sit in the server's socket.
+func sendWhileHeld(t *testing.T, r *Reactor, inX chan struct{}, more string) {
+	t.Helper()
+	c, err := net.Dial("tcp", r.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = c.Write([]byte("x"))
+	require.NoError(t, err)
+	recv(t, inX) // the loop holds in OnData
+	_, err = c.Write([]byte(more))
+	require.NoError(t, err)
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	require.NoError(t, err)
+	for q := -1; q != 0; runtime.Gosched() { // until the bytes sit in the server's socket
+		require.NoError(t, rc.Control(func(fd uintptr) { q, err = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) }))
+		require.NoError(t, err)
+	}
 }
