@@ -82,25 +82,7 @@ func TestReadIntoSpinFirst(t *testing.T) {
 	t.Cleanup(func() { _ = nc.Close() })
 
 	written := 0
-	settled := func() { // every written byte consumed or seen queued by the spin
-		t.Helper()
-		seen := 0
-		for {
-			mu.Lock()
-			done := consumed
-			mu.Unlock()
-			if done == written || done+seen >= written {
-				return
-			}
-			select {
-			case seen = <-queued:
-			case <-got:
-				seen = 0
-			case <-time.After(waitLong):
-				t.Fatalf("timed out: %d of %d bytes consumed", done, written)
-			}
-		}
-	}
+	settled := func() { t.Helper(); waitSettled(t, &mu, &consumed, written, queued, got) }
 	var sent []byte
 	write := func(n int) {
 		t.Helper()

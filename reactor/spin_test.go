@@ -199,25 +199,7 @@ func TestBulkSpinGathers(t *testing.T) {
 			// settled waits until every written byte was consumed or is
 			// seen queued by a gathering spin.
 			written := 0
-			settled := func() {
-				t.Helper()
-				seen := 0
-				for {
-					mu.Lock()
-					done := consumed
-					mu.Unlock()
-					if done == written || done+seen >= written {
-						return
-					}
-					select {
-					case seen = <-queued:
-					case <-got:
-						seen = 0
-					case <-time.After(waitLong):
-						t.Fatalf("timed out: %d of %d bytes consumed", done, written)
-					}
-				}
-			}
+			settled := func() { t.Helper(); waitSettled(t, &mu, &consumed, written, queued, got) }
 			write := func(n int) {
 				t.Helper()
 				_, err := nc.Write(make([]byte, n))
@@ -251,5 +233,28 @@ func TestBulkSpinGathers(t *testing.T) {
 				require.Len(t, after, pieces, "each piece read alone")
 			}
 		})
+	}
+}
+
+// waitSettled waits until every written byte was consumed (*consumed, read
+// under mu; got signals each consumption) or is seen queued by a gathering
+// spin (queued, fed by testHookGather).
+func waitSettled(t *testing.T, mu *sync.Mutex, consumed *int, written int, queued <-chan int, got <-chan struct{}) {
+	t.Helper()
+	seen := 0
+	for {
+		mu.Lock()
+		done := *consumed
+		mu.Unlock()
+		if done == written || done+seen >= written {
+			return
+		}
+		select {
+		case seen = <-queued:
+		case <-got:
+			seen = 0
+		case <-time.After(waitLong):
+			t.Fatalf("timed out: %d of %d bytes consumed", done, written)
+		}
 	}
 }
