@@ -27,14 +27,7 @@ func TestReadIntoSpinFirst(t *testing.T) {
 	clk := &spinClock{t: time.Unix(1000, 0)}
 	spinNow = clk.now
 	t.Cleanup(func() { spinNow = time.Now })
-	queued := make(chan int, 1)
-	testHookGather = func(q int) {
-		select {
-		case queued <- q:
-		default:
-		}
-	}
-	t.Cleanup(func() { testHookGather = nil }) // after the reactor stopped
+	queued := hookGather(t)
 
 	const first, piece, pieces = 64 << 10, 16 << 10, 2 * spinGatherBytes / (16 << 10)
 	dst := make([]byte, piece*pieces)

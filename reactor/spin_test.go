@@ -166,14 +166,7 @@ func TestBulkSpinGathers(t *testing.T) {
 			// on every poll, and a value it left in a shared channel made
 			// the next case's first settled return before its first write
 			// was read (that read then counted among the pieces').
-			queued := make(chan int, 1)
-			testHookGather = func(q int) {
-				select {
-				case queued <- q:
-				default:
-				}
-			}
-			t.Cleanup(func() { testHookGather = nil }) // after the reactor stopped
+			queued := hookGather(t)
 			got := make(chan struct{}, 1)
 			h := &testHandler{
 				open: func(c *Conn) { c.SetBulk(tc.bulk); c.SetInterleaved(tc.interleaved) },
@@ -257,4 +250,20 @@ func waitSettled(t *testing.T, mu *sync.Mutex, consumed *int, written int, queue
 			t.Fatalf("timed out: %d of %d bytes consumed", done, written)
 		}
 	}
+}
+
+// hookGather sets testHookGather for one test (or subtest) and returns the
+// channel it feeds: the bytes a gathering spin saw queued, a report made
+// while the channel is full dropped. The hook is removed by a cleanup,
+// which runs after the reactor's (registered later) has stopped it.
+func hookGather(t *testing.T) chan int {
+	queued := make(chan int, 1)
+	testHookGather = func(q int) {
+		select {
+		case queued <- q:
+		default:
+		}
+	}
+	t.Cleanup(func() { testHookGather = nil })
+	return queued
 }
