@@ -184,13 +184,15 @@ func startOneWayPair[T any, P interface {
 
 // oneWayMeter measures the timed region of a one-way benchmark: the
 // process's CPU time per GB of payload (cpu-ms/GB), the minor page faults
-// per message (faults/op), the warm-up messages sent before it
+// per message (faults/op), what the heap did (gcs/op, grow-MB/op,
+// released-MB: heapMeter), the warm-up messages sent before it
 // (warm-msgs, warmHeap) and the share read straight into values
 // (direct-%).
 type oneWayMeter struct {
 	msgSize, warm int
 	cpu0          time.Duration
 	faults        faultMeter
+	heap          heapMeter
 	direct        directMeter
 }
 
@@ -199,7 +201,7 @@ type oneWayMeter struct {
 func startOneWayMeter(b *testing.B, server *ipc.Service, msgSize, warm int) oneWayMeter {
 	b.SetBytes(int64(msgSize))
 	b.ReportAllocs()
-	m := oneWayMeter{msgSize: msgSize, warm: warm, cpu0: cpuTime(), faults: startFaultMeter(), direct: startDirectMeter(server)}
+	m := oneWayMeter{msgSize: msgSize, warm: warm, cpu0: cpuTime(), faults: startFaultMeter(), heap: startHeapMeter(), direct: startDirectMeter(server)}
 	b.ResetTimer()
 	return m
 }
@@ -209,6 +211,7 @@ func (m oneWayMeter) report(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-m.cpu0).Milliseconds())/(float64(b.N)*float64(m.msgSize)/1e9), "cpu-ms/GB")
 	m.faults.report(b)
+	m.heap.report(b)
 	b.ReportMetric(float64(m.warm), "warm-msgs")
 	m.direct.report(b, m.msgSize)
 }

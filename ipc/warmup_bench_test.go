@@ -3,6 +3,7 @@ package ipc_test
 import (
 	"flag"
 	"os"
+	"runtime/metrics"
 	"syscall"
 	"testing"
 )
@@ -70,4 +71,89 @@ func startFaultMeter() faultMeter { return faultMeter{f0: minorFaults()} }
 
 func (m faultMeter) report(b *testing.B) {
 	b.ReportMetric(float64(minorFaults()-m.f0)/float64(b.N), "faults/op")
+}
+
+// heapGauges reads the runtime/metrics samples the fault benchmarks watch.
+type heapGauges struct{ s []metrics.Sample }
+
+func newHeapGauges() heapGauges {
+	return heapGauges{[]metrics.Sample{
+		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/stacks:bytes"},
+	}}
+}
+
+// heapState is one reading of heapGauges: GC cycles so far, heap bytes
+// released to the OS, free (held, not released), and mapped (all heap
+// address space the runtime has taken from the OS, released included:
+// it only grows).
+type heapState struct{ cycles, released, free, mapped uint64 }
+
+func (g heapGauges) read() heapState {
+	metrics.Read(g.s)
+	var mapped uint64
+	for _, s := range g.s[1:] {
+		mapped += s.Value.Uint64()
+	}
+	return heapState{g.s[0].Value.Uint64(), g.s[1].Value.Uint64(), g.s[2].Value.Uint64(), mapped}
+}
+
+// heapMeter reports what the heap did in a timed region: GC cycles per op
+// (gcs/op), heap address space newly mapped per op (grow-MB/op: each of its
+// pages faults when first written) and the bytes released to the OS at the
+// region's end (released-MB: a page the runtime released faults again when
+// an array reuses it).
+type heapMeter struct {
+	g  heapGauges
+	h0 heapState
+}
+
+func startHeapMeter() heapMeter {
+	g := newHeapGauges()
+	return heapMeter{g, g.read()}
+}
+
+func (m heapMeter) report(b *testing.B) {
+	h := m.g.read()
+	b.ReportMetric(float64(h.cycles-m.h0.cycles)/float64(b.N), "gcs/op")
+	b.ReportMetric(float64(h.mapped-m.h0.mapped)/float64(b.N)/(1<<20), "grow-MB/op")
+	b.ReportMetric(float64(h.released)/(1<<20), "released-MB")
+}
+
+var freshSink []byte
+
+// BenchmarkFreshArray64MiB is the plain one-way benchmark's allocation
+// pattern without ipc: a 64 MiB payload stays live (the sender's), and each
+// op makes a new 64 MiB array, copies the payload into it and drops the
+// previous one (the handler's message). It reports the minor faults per op
+// (faults/op) and what the heap did (heapMeter), to show whether the bare
+// runtime faults as the engine's receiver does, and why.
+func BenchmarkFreshArray64MiB(b *testing.B) {
+	const size = 64 << 20
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	one := func() {
+		a := make([]byte, size)
+		copy(a, payload)
+		freshSink = a
+	}
+	warm := warmHeap(b, size, one)
+	f := startFaultMeter()
+	hm := startHeapMeter()
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		one()
+	}
+	b.StopTimer()
+	f.report(b)
+	hm.report(b)
+	b.ReportMetric(float64(warm), "warm-msgs")
+	freshSink = nil
 }
