@@ -316,7 +316,7 @@ func (r *reader) planRead(cut []byte) [][]byte {
 		return nil
 	}
 	var sp []byte
-	values := r.valuesUnderWay()
+	values, last := r.valuesUnderWay()
 	if r.open.on {
 		s := r.slot(r.open.slot)
 		if s == nil {
@@ -338,12 +338,7 @@ func (r *reader) planRead(cut []byte) [][]byte {
 			p.bufs[0] = p.next[:]
 			return p.bufs[:1]
 		}
-		for i, s := range r.slots {
-			if s != nil {
-				p.slot, sp = uint32(i), s.dec.ValueSpace()
-				break
-			}
-		}
+		p.slot, sp = last, r.slots[last].dec.ValueSpace()
 	}
 	n := 0
 	if p.first > 0 {
@@ -401,8 +396,8 @@ func (r *reader) planCut(cut []byte) [][]byte {
 	return p.bufs[:1]
 }
 
-// valuesUnderWay returns how many messages the connection is receiving
-// when every one of them is large (more than smallMessage bytes arrived,
+// valuesUnderWay returns how many messages the connection is receiving,
+// and the slot of the last of them, when every one of them is large (more than smallMessage bytes arrived,
 // reader.large) and in a value's body with room for its bytes (none taken
 // by an asynchronous sink), 0 otherwise. A small message under way, even
 // one decoding into an array that holds it (a recycled message), makes it
@@ -411,21 +406,20 @@ func (r *reader) planCut(cut []byte) [][]byte {
 // alone), which cost 1 KiB echo at c=1024 up to a third of its rate
 // (docs/benchmarks.md, "Two values under way and the plain path,
 // thirteenth session").
-func (r *reader) valuesUnderWay() int {
+func (r *reader) valuesUnderWay() (n int, last uint32) {
 	if r.large == 0 {
-		return 0
+		return 0, 0
 	}
-	n := 0
-	for _, s := range r.slots {
+	for i, s := range r.slots {
 		if s == nil {
 			continue
 		}
 		if !s.large || s.phase != rBody || s.async != nil || len(s.dec.ValueSpace()) == 0 {
-			return 0
+			return 0, 0
 		}
-		n++
+		n, last = n+1, uint32(i)
 	}
-	return n
+	return n, last
 }
 
 // planFilled takes n bytes read into the planned buffers: the open
