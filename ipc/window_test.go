@@ -297,9 +297,10 @@ func TestWindowBesideSmallMessages(t *testing.T) {
 // window beside small ones (besideShare, window.go): while one small
 // message arrives per feed (a caller at c=1) the bytes not yet received
 // stay within besideWindow; while four arrive in one feed (callers at
-// high concurrency, batched) the reader lets the large message have up to
-// four besideWindow in flight, and never more; every message arrives
-// intact.
+// high concurrency, batched) the reader lets the large message have more
+// than besideWindow in flight, and not more than three of them
+// (besideShareMax; this pair's pace keeps it near 320 KiB, so the bound
+// is checked, not driven to); every message arrives intact.
 func TestBesideShareGrowsWithBatch(t *testing.T) {
 	const window, size = 4 << 20, 16 << 20
 	p := newWindowPairSized(t, window)
@@ -324,7 +325,7 @@ func TestBesideShareGrowsWithBatch(t *testing.T) {
 	require.LessOrEqual(t, rounds(16, 1), int64(besideWindow), "one small message per feed: besideWindow")
 	most := rounds(16, 4)
 	require.Greater(t, most, int64(besideWindow), "four per feed: a larger share")
-	require.LessOrEqual(t, most, int64(4*besideWindow), "four per feed: at most four windows")
+	require.LessOrEqual(t, most, int64(3*besideWindow), "four per feed: at most three windows (besideShareMax)")
 	p.r.beside = false
 	for r := 0; len(p.ev.msgs) < id; r++ {
 		require.Less(t, r, 1000, "no progress")
