@@ -337,11 +337,13 @@ func (r *reader) besideShare() int64 {
 // reader consumes it all first, the bulk flow's pipe runs dry: the sender
 // waits out of credit while the reader has nothing of the large message
 // to read. Measured beside 16 callers (docs/benchmarks.md, "One-way bulk
-// beside 16 callers, fourteenth session"): a grant reached the sender
-// 4 µs after the reader queued it (it rides the write the loop makes after
-// the read anyway) but its bytes came back 60–440 µs later (the sender's
-// loop off its CPU), while half of a 384 KiB window lasts 130–370 µs at
-// the flow's rate.
+// beside 16 callers, fourteenth session"): a grant left the reader's loop
+// 4 µs (median) after it was queued, in the write the loop makes after the
+// read anyway, and reached the sender's writer 30–60 µs later at the
+// median, 80–300 µs at the 90th percentile (440 µs median on a host at
+// load 7, the sender's loop off its CPU), while half of a 384 KiB window
+// lasts 130–370 µs at the flow's rate; 92–98 % of the round trips ran
+// the pipe dry.
 //
 // So each beside grant probes the round trip in bytes (besideProbe): it
 // notes what the sender could still send when it was granted (probeLeft),
