@@ -118,8 +118,7 @@ type reader struct {
 	interleaved bool
 	// beside is set by the connection while its receiving pipe is short
 	// (small messages arrive beside a large one, pipe.go): windowed
-	// messages then get the window besideShare (window.go), and a direct
-	// read is planned only with a packet open (planRead, readinto.go).
+	// messages then get the window besideShare (window.go).
 	beside bool
 	// besideFeed counts the small messages dispatched beside a large one
 	// in the current feed; besideMax and besidePrev are the most in one

@@ -39,18 +39,6 @@ import (
 // open that packet, of either value, and the next read takes its data
 // straight into its array (planRead).
 //
-// Beside small messages (the receiving pipe is short, r.beside: a small
-// message arrived while a large one was arriving), a plan always starts
-// with the rest of the open packet of a large value, then the packets
-// predicted after it in the same read: no plan while no packet is open, no
-// tail, no read of a cut packet's rest alone. A small message's packet is
-// thus never read in a system call of its own: where it comes after the
-// open packet it lands in the plan's buffers, is copied out as below and
-// dispatched in the read that found it; where the read ends inside it, or
-// no packet is open, gnet's next read takes it with whatever follows. The
-// reactor reads at most ReadBufferCap bytes directly per readiness event
-// there (reactor.Conn.SetInterleaved), as much as one gnet read.
-//
 // Only large messages get a plan of their own (valuesUnderWay): every
 // message under way must have had more than smallMessage (16 KiB) bytes
 // arrive and be in a value's body with room. While any small message is
@@ -319,8 +307,7 @@ type readPlan struct {
 // plan is the rest of its headers, or of the packet if they are in: so
 // that a packet of a value opens, and one of anything else completes,
 // without gnet reading all the socket holds into its buffer (where the
-// values' packets after it would be copied out again). Beside small
-// messages (r.beside) a plan needs an open packet and has no tail.
+// values' packets after it would be copied out again).
 func (r *reader) planRead(cut []byte) [][]byte {
 	p := &r.plan
 	p.first, p.pkts, p.tail, p.cutTail = 0, 0, false, false
@@ -330,9 +317,6 @@ func (r *reader) planRead(cut []byte) [][]byte {
 	}
 	var sp []byte
 	values, last := r.valuesUnderWay()
-	if r.beside && !r.open.on {
-		return nil // beside small messages: only with a packet open (above)
-	}
 	if r.open.on {
 		s := r.slot(r.open.slot)
 		if s == nil {
@@ -366,10 +350,8 @@ func (r *reader) planRead(cut []byte) [][]byte {
 	l := r.pktLen - hl // the last packet's chunk data
 	pkts, room := maxPlanPackets, len(p.bufs)
 	if values > 1 {
-		if !r.beside {
-			p.tail = true
-			room-- // the tail's headers
-		}
+		p.tail = true
+		room-- // the tail's headers
 		pkts = 0
 		if r.run.slot == p.slot {
 			pkts = max(r.run.last-r.run.n, 0)

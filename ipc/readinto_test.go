@@ -196,36 +196,15 @@ func (w *intoReads) waitBeyond(t *testing.T, n uint64) {
 // writer sends them (64 KiB packets), without a hello.
 func intoWire(t *testing.T, msgs ...*intoMsg) []byte {
 	t.Helper()
-	cfg := intoConfig(t)
+	p := NewProtocol()
+	require.NoError(t, Register(p, 1, func(Context, *intoMsg) {}))
+	cfg, err := Config{Protocol: p, Limits: serde.Limits{MaxString: 256 << 20}}.withDefaults()
+	require.NoError(t, err)
 	e := newWireEnd(t, &cfg)
 	for _, m := range msgs {
 		e.send(m, 0)
 	}
 	return e.output(packetHeaderSize + maxPacketPayload)
-}
-
-// intoConfig returns a Config (defaults applied) with intoMsg as type 1
-// and values of up to 256 MiB.
-func intoConfig(t *testing.T) Config {
-	t.Helper()
-	p := NewProtocol()
-	require.NoError(t, Register(p, 1, func(Context, *intoMsg) {}))
-	cfg, err := Config{Protocol: p, Limits: serde.Limits{MaxString: 256 << 20}}.withDefaults()
-	require.NoError(t, err)
-	return cfg
-}
-
-// provenIntoEnd returns a receiving wire end reading into values
-// (reader.direct) that has received one intoMsg of size bytes (the proof:
-// the receive budget lends the next value its array ahead of its bytes).
-func provenIntoEnd(t *testing.T, size int) *wireEnd {
-	t.Helper()
-	cfg := intoConfig(t)
-	e := newWireEnd(t, &cfg)
-	e.c.r, e.r.direct = e.r, true
-	require.NoError(t, e.c.feed(intoWire(t, newIntoMsg(1, size))))
-	require.Len(t, e.msgs, 1)
-	return e
 }
 
 // TestReadIntoLyingPeer: a raw peer proves a value size (one 1 MiB value

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/ipcframe/ipcframe/serde"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -65,7 +67,14 @@ func TestReadIntoTwoValuesPlan(t *testing.T) {
 		limit   int // percent of the values' bytes copied at most
 	}{{"whole reads", 0, 5}, {"short reads", 150001, 5}} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := provenIntoEnd(t, size)
+			p := NewProtocol()
+			require.NoError(t, Register(p, 1, func(Context, *intoMsg) {}))
+			cfg, err := Config{Protocol: p, Limits: serde.Limits{MaxString: 256 << 20}}.withDefaults()
+			require.NoError(t, err)
+			e := newWireEnd(t, &cfg)
+			e.c.r, e.r.direct = e.r, true
+			require.NoError(t, e.c.feed(intoWire(t, newIntoMsg(1, size)))) // the proof
+			require.Len(t, e.msgs, 1)
 
 			wire := intoWire(t, newIntoMsg(2, size), newIntoMsg(3, size))
 			copied := 0

@@ -32,18 +32,11 @@ import (
 //
 // Plain TCP only: a TLS connection's bytes must be decrypted, and ReadInto
 // reports false there. No direct read happens while reads are paused
-// (PauseRead), after Abort, or once the connection is dead. While small
-// messages travel beside a large one (SetInterleaved) the loop reads
-// directly at most ReadBufferCap bytes per readiness event, as much as one
-// gnet read, so that its task turns come as often as with gnet's reads
-// (which the head-of-line work tuned, docs/benchmarks.md, "Direct reads
-// into large values"), and the busy poll makes no direct read there
-// (spin.go: it gathers only for a connection that is not interleaved;
-// making the standing read there as well measured no better,
-// docs/benchmarks.md, "Direct reads beside small messages, thirteenth
-// session"). What is read directly there is the handler's choice (ipc
-// plans only the rest of a large value's open packet and the packets
-// predicted after it, in the same read). End of stream and read errors close the connection
+// (PauseRead), after Abort, once the connection is dead, or while small
+// messages travel beside a large one (SetInterleaved): there the loop keeps
+// gnet's reads of at most ReadBufferCap, with its task turns between them,
+// which the head-of-line work tuned (docs/benchmarks.md, "Direct reads
+// into large values"). End of stream and read errors close the connection
 // through gnet, as gnet's own read does (OnClose gets an error wrapping
 // io.EOF or the system call's error).
 
@@ -80,9 +73,8 @@ const MaxReadIntoBufs = 8
 // then, see above); the request lapses at the next OnData or OnReadInto,
 // or when the connection closes. The buffers must stay
 // valid until then. It reports false, and reads nothing, on a TLS
-// connection, when the handler does not implement ReadIntoHandler, or when
-// dst is empty. On an interleaved connection (SetInterleaved) the loop reads
-// at most ReadBufferCap bytes directly per readiness event.
+// connection, on an interleaved one (SetInterleaved), when the handler does
+// not implement ReadIntoHandler, or when dst is empty.
 func (c *Conn) ReadInto(dst, tail []byte) bool {
 	bufs := [2][]byte{dst, tail}
 	return c.ReadIntoBufs(bufs[:])
@@ -92,7 +84,7 @@ func (c *Conn) ReadInto(dst, tail []byte) bool {
 // order (one readv(2)); empty ones are skipped, those beyond the bound
 // dropped. It reports false when bufs[0] is empty, and as ReadInto.
 func (c *Conn) ReadIntoBufs(bufs [][]byte) bool {
-	if c.tls != nil || c.dead || len(bufs) == 0 || len(bufs[0]) == 0 {
+	if c.tls != nil || c.dead || c.interleaved || len(bufs) == 0 || len(bufs[0]) == 0 {
 		return false
 	}
 	if _, ok := c.r.h.(ReadIntoHandler); !ok {
@@ -114,11 +106,8 @@ func (c *Conn) ReadIntoBufs(bufs [][]byte) bool {
 func (c *Conn) readIntoOnLoop() gnet.Action {
 	h, _ := c.r.h.(ReadIntoHandler)
 	budget := readIntoQuantum
-	if c.interleaved {
-		budget = min(budget, c.r.cfg.ReadBufferCap)
-	}
 	for c.into.on && budget > 0 {
-		if c.dead || c.readPaused || c.closeState.Load() == closeAbort || c.gc.InboundBuffered() > 0 {
+		if c.dead || c.readPaused || c.interleaved || c.closeState.Load() == closeAbort || c.gc.InboundBuffered() > 0 {
 			break
 		}
 		n, err := unix.Readv(c.fd, c.into.iov[:c.into.n])
