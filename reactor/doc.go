@@ -132,8 +132,8 @@
 // of a stream is not worth the CPU that others need. But while one of the
 // loop's connections has a message out of credit (Conn.SetCreditWait: it
 // waits for the peer's grant) its spins are not bulk spins: they do not
-// back off, last four budgets, and keep the thread (runtime.Gosched only,
-// no sched_yield), so that the grant is read as it arrives. Latency-critical
+// back off and last four budgets, so that the grant is read as it arrives
+// rather than after a wake-up from epoll_wait. Latency-critical
 // request/response paths should still
 // write from the loop (Write in OnData or an Execute already running)
 // rather than Send from another goroutine.

@@ -198,17 +198,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// time slice to end; on an idle one the call returns at once.
 		// Measured (BenchmarkCallHops, c=1 Call, loaded 2-vCPU machine,
 		// alternating runs): 155/157/96 µs per call without, 113/76/50 with.
-		// A spin for a grant keeps its thread: the grant's arrival finds
-		// it on its CPU instead of queued behind the thread it yielded to
-		// (the sender's writer resumes 26-29 µs after the grant is queued
-		// at the median beside 16 callers, against 33-34 with
-		// sched_yield; docs/benchmarks.md, "The sender's wake-up for
-		// grants"). Its P it yields at every poll, so the goroutines
-		// on the loop's P still run.
-		if credit {
-			runtime.Gosched()
-			continue
-		}
 		if !beside {
 			spinOSYield()
 			continue
