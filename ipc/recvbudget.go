@@ -25,7 +25,11 @@ import "github.com/ipcframe/ipcframe/buffers"
 // (CancelMessage, the connection closing, a decode error) takes the
 // connection's proof away: the next large value grows in segments again
 // until one is delivered in full, so declaring and canceling values cannot
-// make the receiver allocate faster than the peer sends bytes.
+// make the receiver allocate faster than the peer sends bytes. A lent array
+// of 1 MiB or more is handed to buffers.Prefault (Lent), which makes its
+// missing pages resident on a goroutine of its own at once rather than as
+// its bytes arrive: the rule above bounds that memory as it bounds the
+// arrays.
 type recvBudget struct {
 	// owned by the connection's loop (or the lone reader)
 	proven int // the largest value delivered in full since the last abandoned loan
