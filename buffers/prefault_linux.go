@@ -11,12 +11,19 @@ import (
 )
 
 // prefaultChunkPages is how many pages one mincore call looks at and one
-// writev touches (IOV_MAX is 1,024): 4 MiB of 4 KiB pages.
-const prefaultChunkPages = 1024
+// writev touches: 256 KiB of 4 KiB pages. Small, so that no system call of
+// the goroutine lasts long (about 6.5 µs a missing page on the project's
+// VMs, under 0.5 ms a chunk): a goroutine in a long system call keeps its
+// P until sysmon takes it back, which can be milliseconds, and with
+// GOMAXPROCS 2 that delays the loops and the application's goroutines
+// (4 MiB chunks raised the maximum latency of small calls beside 16 MiB
+// values: docs/benchmarks.md, "The plain 64 MiB message and its page
+// faults, fourteenth session").
+const prefaultChunkPages = 64
 
 // prefaultState is a job's scratch: mincore's vector, the touch's iovecs
 // (one per page of a chunk) and the buffer the pipe is drained into.
-// Pooled: a job needs 18 KiB.
+// Pooled: a job needs about 1 KiB.
 type prefaultState struct {
 	vec [prefaultChunkPages]byte
 	iov [prefaultChunkPages]unix.Iovec
@@ -91,7 +98,8 @@ func prefaultChunk(st *prefaultState, c []byte, page int, p [2]int) bool {
 	}
 	prefaultPages.Add(uint64(touch))
 	// The kernel reads one byte of each populated page into the pipe,
-	// which is then drained (1,024 bytes at most: within its buffer).
+	// which is then drained (prefaultChunkPages bytes at most: within its
+	// buffer).
 	w, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(p[1]), uintptr(unsafe.Pointer(&st.iov[0])), uintptr(touch))
 	clear(st.iov[:touch]) // the pooled state must not keep the array alive
 	if e != 0 {

@@ -59,11 +59,11 @@ func await(t *testing.T, done <-chan struct{}) {
 func TestPrefaultPopulates(t *testing.T) {
 	done := waitPrefaults(t)
 	pg := os.Getpagesize()
-	size := 2048 * pg // two chunks
+	size := 2048 * pg // many chunks
 	b := freshMapping(t, size)
 	require.Zero(t, resident(t, b), "a fresh mapping has no page present")
 	arrays0, pages0 := PrefaultStats()
-	require.True(t, Prefault(b[:0]), "an array of two chunks is prefaulted, from its capacity")
+	require.True(t, Prefault(b[:0]), "an array of 2,048 pages is prefaulted, from its capacity")
 	await(t, done)
 	require.False(t, prefaultOff.Load(), "this kernel (5.14 or later) populates pages")
 	require.Equal(t, size/pg, resident(t, b), "every page present after the job")
