@@ -400,6 +400,7 @@ func (c *conn) onData(data []byte) int {
 		c.stopFirstTimer()
 		return c.onRawData(data) // raw.go
 	}
+	c.r.reads++ // window.go, besideProbe
 	if c.consume(data) {
 		c.pump()
 	}

@@ -88,6 +88,7 @@ func TestTuningDocDefaults(t *testing.T) {
 		{"Short pipe", "`TCP_NOTSENT_LOWAT`", pipeShortNotSent},
 		{"Short pipe", "each large message's window", besideWindow},
 		{"Short pipe", "at most", besideShareMax * besideWindow},
+		{"Short pipe", "plus up to", besideExtraMax},
 		{"Short pipe", "to a peer with windows,", largePacketSize},
 		{"Short pipe", "write batches of", pipeLongBatch},
 		{"Short pipe", "pump quantum of", pipeLongQuantum},

@@ -149,6 +149,16 @@ func BenchmarkHeadOfLineBulk(b *testing.B) {
 					// (window.go): credit stalls and grants.
 					b.ReportMetric(float64(credit.Stalls.Load()), "stalls")
 					b.ReportMetric(float64(credit.Grants.Load()), "grants")
+					// The share of the run some message waited out of
+					// credit, and a grant's time from the reader that
+					// queued it to the writer it reached.
+					b.ReportMetric(float64(credit.StalledNs.Load())/float64(b.Elapsed().Nanoseconds()), "stalled-share")
+					b.ReportMetric(float64(credit.Dry.Load()), "dry")
+					b.ReportMetric(float64(credit.Wet.Load()), "wet")
+					if p50, p90, k := credit.GrantLatency(); k > 0 {
+						b.ReportMetric(float64(p50.Microseconds()), "grant-p50-µs")
+						b.ReportMetric(float64(p90.Microseconds()), "grant-p90-µs")
+					}
 					// Both services' busy polls after bulk transfers
 					// (reactor/spin.go): ended early on a contended CPU,
 					// and skipped during the backoff that follows.

@@ -125,6 +125,18 @@ type reader struct {
 	// feed since the last beside grant and in the interval before it: the
 	// fair share of a large message's window (besideShare, window.go).
 	besideFeed, besideMax, besidePrev int
+	// besideExtra widens the window beside small messages to cover a
+	// grant's round trip, besideCalmN counting the round trips since it
+	// last widened (besideProbe, window.go); reads counts the reads the
+	// connection fed (onData), so that a probe tells whether a grant's
+	// bytes came in a later read than the bytes before them.
+	besideExtra int64
+	besideCalmN int
+	reads       uint64
+	// sendBeside is set by the connection while its own sending pipe is
+	// short (it sends a large message beside small ones, pipe.go): the
+	// window then gets no besideExtra (window.go).
+	sendBeside bool
 
 	// msgWindow is Config.MessageWindow; helloSeen is set when the peer's
 	// hello arrived: this end then windows its messages and accepts Window

@@ -326,17 +326,94 @@ func TestBesideShareGrowsWithBatch(t *testing.T) {
 	most := rounds(16, 4)
 	require.Greater(t, most, int64(besideWindow), "four per feed: a larger share")
 	require.LessOrEqual(t, most, int64(3*besideWindow), "four per feed: at most three windows (besideShareMax)")
+	p.finishBeside(id, size)
+}
+
+// finishBeside ends a test of one large message (index 0, size bytes)
+// beside 1000-byte ones: away from small messages the rest of the n
+// messages arrive, each intact.
+func (p *windowPair) finishBeside(n, size int) {
+	p.t.Helper()
 	p.r.beside = false
-	for r := 0; len(p.ev.msgs) < id; r++ {
-		require.Less(t, r, 1000, "no progress")
+	for r := 0; len(p.ev.msgs) < n; r++ {
+		require.Less(p.t, r, 10000, "no progress")
 		p.deliver()
 		p.flow()
 	}
 	for k, m := range p.ev.msgs {
 		if m.Idx == 0 {
-			require.NoError(t, testmsg.Verify(m, size))
+			require.NoError(p.t, testmsg.Verify(m, size))
 		} else {
-			require.NoError(t, testmsg.Verify(m, 1000), "message %d", k)
+			require.NoError(p.t, testmsg.Verify(m, 1000), "message %d", k)
 		}
 	}
+}
+
+// TestBesideWindowCoversRoundTrip checks that the window of a large message
+// beside callers in flight together widens while its grants' round trips
+// run the pipe dry (the reader read all the sender was allowed, and the
+// bytes a grant allowed came in a later read: besideProbe), up to
+// besideExtraMax, and narrows again once they arrive in the read that
+// ends the bytes before them; and that neither a lone caller's share nor
+// an end that itself sends a large message beside small ones gets the
+// widening.
+func TestBesideWindowCoversRoundTrip(t *testing.T) {
+	const window, size = 4 << 20, 64 << 20
+	p := newWindowPairSized(t, window)
+	p.buf = make([]byte, 32<<10) // packets of 32 KiB: four small messages fit in one
+	p.r.beside = true
+	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(0, size), ti: testTI, state: OnPeer}))
+	id := 1
+	smalls := func() {
+		for range 4 { // four per feed: a share of three windows
+			require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(id, 1000), ti: testTI, state: OnPeer}))
+			id++
+		}
+	}
+	// Dry: each read takes all the writer was allowed; a grant's bytes
+	// come in the next read.
+	var most uint64 // the largest grant
+	for range 16 {
+		smalls()
+		for _, g := range p.ev.grants {
+			most = max(most, g.credit)
+		}
+		p.deliver()
+		p.r.reads++
+		p.flow()
+	}
+	require.Greater(t, p.r.besideShare(), int64(3*besideWindow), "dry round trips widen the window beyond three windows")
+	require.Equal(t, int64(besideExtraMax), p.r.besideExtra, "to its bound")
+	require.Equal(t, int64(3*besideWindow+besideExtraMax), p.r.besideShare())
+	require.LessOrEqual(t, most, uint64(3*besideWindow+besideExtraMax), "no grant beyond the widened window")
+
+	// Wet: one long read, a packet at a time, each grant delivered at
+	// once: the bytes a grant allows are there before the reader needs
+	// them.
+	p.r.reads++
+	for k := 0; p.r.besideExtra > 0; k++ {
+		require.Less(t, k, 1000, "the window never narrowed")
+		if k%4 == 0 {
+			smalls()
+		}
+		p.deliver()
+		n, err := p.w.fill(p.buf)
+		require.NoError(t, err)
+		require.NotZero(t, n)
+		used, err := p.r.feed(p.buf[:n])
+		require.NoError(t, err)
+		require.Equal(t, n, used)
+	}
+	require.Equal(t, int64(3*besideWindow), p.r.besideShare())
+
+	// The widening applies only beside callers in flight together, and
+	// not while this end sends a large message beside small ones too.
+	p.r.besideExtra = besideExtraMax
+	p.r.sendBeside = true
+	require.Equal(t, int64(3*besideWindow), p.r.besideShare(), "sending beside small messages: no widening")
+	p.r.sendBeside = false
+	p.r.besideMax, p.r.besidePrev = 1, 1
+	require.Equal(t, int64(besideWindow), p.r.besideShare(), "one caller at a time: no widening")
+
+	p.finishBeside(id, size)
 }
