@@ -4,6 +4,11 @@
 // Pool hands those buffers out and takes them back without allocating in
 // steady state. A Pool counts the buffers it has handed out and not yet taken
 // back, so tests can assert that nothing leaks.
+//
+// [Prefault] makes the pages of a large array (a plain message's 64 MiB
+// value) present ahead of the bytes that will be written into it, on a
+// goroutine of its own, so that the event loop's reads do not take the
+// page faults of memory new to the process.
 package buffers
 
 import (

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipcframe/ipcframe/buffers"
 	"github.com/ipcframe/ipcframe/internal/hol"
 	"github.com/ipcframe/ipcframe/ipc"
 	"github.com/ipcframe/ipcframe/serde"
@@ -194,6 +195,7 @@ type oneWayMeter struct {
 	faults        faultMeter
 	heap          heapMeter
 	direct        directMeter
+	prefault      prefaultMeter
 }
 
 // startOneWayMeter sets the benchmark's bytes per op, starts the meters
@@ -201,7 +203,7 @@ type oneWayMeter struct {
 func startOneWayMeter(b *testing.B, server *ipc.Service, msgSize, warm int) oneWayMeter {
 	b.SetBytes(int64(msgSize))
 	b.ReportAllocs()
-	m := oneWayMeter{msgSize: msgSize, warm: warm, cpu0: cpuTime(), faults: startFaultMeter(), heap: startHeapMeter(), direct: startDirectMeter(server)}
+	m := oneWayMeter{msgSize: msgSize, warm: warm, cpu0: cpuTime(), faults: startFaultMeter(), heap: startHeapMeter(), direct: startDirectMeter(server), prefault: startPrefaultMeter()}
 	b.ResetTimer()
 	return m
 }
@@ -214,6 +216,22 @@ func (m oneWayMeter) report(b *testing.B) {
 	m.heap.report(b)
 	b.ReportMetric(float64(m.warm), "warm-msgs")
 	m.direct.report(b, m.msgSize)
+	m.prefault.report(b)
+}
+
+// prefaultMeter reports the pages the receiver's lent arrays had populated
+// ahead of the reads per op (prefault-pages/op, buffers.PrefaultStats):
+// faults/op counts them too, but they were not taken by a loop.
+type prefaultMeter struct{ pages uint64 }
+
+func startPrefaultMeter() prefaultMeter {
+	_, p := buffers.PrefaultStats()
+	return prefaultMeter{p}
+}
+
+func (m prefaultMeter) report(b *testing.B) {
+	_, p := buffers.PrefaultStats()
+	b.ReportMetric(float64(p-m.pages)/float64(b.N), "prefault-pages/op")
 }
 
 // directMeter measures the share of the payload a server read straight

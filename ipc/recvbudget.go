@@ -1,5 +1,7 @@
 package ipc
 
+import "github.com/ipcframe/ipcframe/buffers"
+
 // recvBudget is a connection's serde.ValueBudget: it lets the decoders of
 // the connection's incoming messages allocate a large string or []byte
 // value's whole array as soon as its declared size is known, so that each
@@ -23,7 +25,11 @@ package ipc
 // (CancelMessage, the connection closing, a decode error) takes the
 // connection's proof away: the next large value grows in segments again
 // until one is delivered in full, so declaring and canceling values cannot
-// make the receiver allocate faster than the peer sends bytes.
+// make the receiver allocate faster than the peer sends bytes. A lent array
+// of 1 MiB or more is handed to buffers.Prefault (Lent), which makes its
+// missing pages resident on a goroutine of its own at once rather than as
+// its bytes arrive: the rule above bounds that memory as it bounds the
+// arrays.
 type recvBudget struct {
 	// owned by the connection's loop (or the lone reader)
 	proven int // the largest value delivered in full since the last abandoned loan
@@ -42,6 +48,13 @@ func (b *recvBudget) Lend(n int) bool {
 	b.lent += n
 	return true
 }
+
+// Lent implements serde.LentArrays: a lent array's pages are faulted in on
+// another goroutine ahead of the value's bytes (buffers.Prefault), so that
+// the loop's reads into it do not take the faults of memory new to the
+// process (docs/benchmarks.md, "The plain 64 MiB message and its page
+// faults, fourteenth session").
+func (b *recvBudget) Lent(a []byte) { buffers.Prefault(a) }
 
 // End implements serde.ValueBudget.
 func (b *recvBudget) End(n, got int, lent bool) {

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ipcframe/ipcframe/buffers"
 )
 
 // TestRecvBudgetRule pins the trust rule: nothing is lent before a value
@@ -145,4 +147,26 @@ func TestPlainLargeValuesAtOnce(t *testing.T) {
 	segments, most = together(3, 30)
 	require.True(t, segments, "a third value at once is not lent")
 	require.Equal(t, 2*n, most, "never more than twice the proof lent")
+}
+
+// TestPlainLargeValuePrefaulted: the array lent to a plain large value is
+// handed to buffers.Prefault, which faults its pages in on a goroutine of
+// its own ahead of the value's bytes; a value that grows in segments (the
+// connection's first) is not. The values arrive intact either way.
+func TestPlainLargeValuePrefaulted(t *testing.T) {
+	const n = 4 << 20
+	sp := newSegPair(t)
+	sp.ev.keep = true
+	arrays := func() uint64 { a, _ := buffers.PrefaultStats(); return a }
+	for i, lent := range []bool{false, true, true} {
+		a0 := arrays()
+		p := segPayload(n, byte(i))
+		sp.send(&segMsg{Data: p})
+		require.True(t, bytes.Equal(p, sp.ev.msgs[len(sp.ev.msgs)-1].Data), "value %d differs", i)
+		if lent {
+			require.EqualValues(t, 1, arrays()-a0, "value %d: its lent array was not prefaulted", i)
+		} else {
+			require.Zero(t, arrays()-a0, "value %d grew in segments: nothing to prefault", i)
+		}
+	}
 }

@@ -30,6 +30,18 @@ type ValueBudget interface {
 	End(n, got int, lent bool)
 }
 
+// LentArrays is a [ValueBudget] that also wants the arrays it lends: the
+// decoder calls Lent with each one (empty, capacity n) right after Lend(n)
+// returned true and the array was allocated, before any byte of the value
+// is written into it. Lent runs on the decoding goroutine and must not
+// block; it must not write to the array (the value's bytes go there). ipc
+// uses it to fault the array's pages in on another goroutine ahead of the
+// bytes (buffers.Prefault).
+type LentArrays interface {
+	ValueBudget
+	Lent(b []byte)
+}
+
 // SetValueBudget makes the decoder ask b before growing a large string or
 // []byte value in segments; nil (the default) makes it grow every large
 // value as its bytes arrive. The budget survives Reset.
@@ -44,7 +56,11 @@ func (d *Decoder) startLarge(n uint64) []byte {
 		return nil
 	}
 	d.lent = true
-	return makeNoZero(int(n))
+	b := makeNoZero(int(n))
+	if w, ok := d.budget.(LentArrays); ok {
+		w.Lent(b)
+	}
+	return b
 }
 
 // endLarge reports the end of a large value (declared n, got bytes

@@ -129,3 +129,65 @@ func TestDecodeValueBudgetAbandoned(t *testing.T) {
 	require.Empty(t, b.asked)
 	require.Empty(t, b.ends)
 }
+
+// lentBudget is a recBudget that also records the arrays it lends
+// (serde.LentArrays): their length and capacity when handed over.
+type lentBudget struct {
+	recBudget
+	arrays [][]byte
+	shapes []string // "len/cap"
+}
+
+func (b *lentBudget) Lent(a []byte) {
+	b.arrays = append(b.arrays, a)
+	b.shapes = append(b.shapes, fmt.Sprintf("%d/%d", len(a), cap(a)))
+}
+
+// TestDecodeLentArrays: a budget that implements LentArrays is handed each
+// array it lends, empty and of the value's declared size, before any byte
+// of the value is written, and that array becomes the value; an array the
+// budget refused, a small value and a recycled []byte are not handed over.
+func TestDecodeLentArrays(t *testing.T) {
+	const n = 1<<20 + 3
+	lim := serde.Limits{MaxString: 1 << 30}
+	payload := patterned(n, 5)
+	for _, kind := range []string{"bytes", "string"} {
+		t.Run(kind, func(t *testing.T) {
+			var msg serde.Type = &bytesMsg{B: payload}
+			root := func() serde.Type { return &bytesMsg{} }
+			value := func(r serde.Type) []byte { return r.(*bytesMsg).B }
+			if kind == "string" {
+				msg = &strMsg{S: string(payload)}
+				root = func() serde.Type { return &strMsg{} }
+				value = func(r serde.Type) []byte { return unsafe.Slice(unsafe.StringData(r.(*strMsg).S), n) }
+			}
+			wire := encodeAll(t, serde.NewEncoder(nil, lim), msg, 64<<10)
+			d := serde.NewDecoder(nil, lim)
+			b := &lentBudget{recBudget: recBudget{lend: true}}
+			d.SetValueBudget(b)
+			r := root()
+			d.Reset(r)
+			head := len(wire) - n
+			_, _, err := d.Decode(wire[:head]) // the declared size only
+			require.NoError(t, err)
+			require.Equal(t, []string{fmt.Sprintf("0/%d", n)}, b.shapes, "handed over at the value's start")
+			r = root() // abandoned; whole now
+			decodePieces(t, d, r, wire, 4<<10)
+			require.True(t, bytes.Equal(payload, value(r)))
+			require.Len(t, b.arrays, 2, "a second decode, a second array")
+			require.Same(t, unsafe.SliceData(b.arrays[1][:1]), unsafe.SliceData(value(r)), "the array handed over is the value's")
+
+			b.lend = false
+			b.arrays, b.shapes = nil, nil
+			decodePieces(t, d, root(), wire, 4<<10)
+			require.Empty(t, b.shapes, "a refused loan hands nothing over")
+		})
+	}
+
+	d := serde.NewDecoder(nil, lim)
+	b := &lentBudget{recBudget: recBudget{lend: true}}
+	d.SetValueBudget(b)
+	decodePieces(t, d, &bytesMsg{}, encodeAll(t, serde.NewEncoder(nil, lim), &bytesMsg{B: patterned(32<<10, 1)}, 64<<10), 4<<10)
+	decodePieces(t, d, &bytesMsg{B: make([]byte, 0, n)}, encodeAll(t, serde.NewEncoder(nil, lim), &bytesMsg{B: payload}, 64<<10), 4<<10)
+	require.Empty(t, b.shapes, "a small value and a recycled array hand nothing over")
+}

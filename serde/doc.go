@@ -97,5 +97,8 @@
 // 32 KiB, and when it lends the value's whole array the bytes are copied
 // once, straight into it. Its owner bounds what it lends (ipc: per
 // connection, no value larger than the largest value that connection
-// delivered in full, and twice that over all its values under way).
+// delivered in full, and twice that over all its values under way). A
+// budget that implements [LentArrays] is also handed each array it lends,
+// before any byte is written into it (ipc faults the array's pages in on
+// another goroutine).
 package serde
