@@ -288,7 +288,6 @@ func (h handler) OnOpen(rc *reactor.Conn) {
 	c.w.codecs, c.r.codecs = &c.ls.codecs, &c.ls.codecs
 	c.r.post, c.r.afterRelease = rc.Execute, c.pump // asynchronous sinks (window.go)
 	c.w.post, c.w.afterUnpark = rc.Execute, c.pump  // asynchronous sources (asyncsource.go)
-	c.w.creditWait = rc.SetCreditWait               // the loop's spin while out of credit (window.go)
 	c.r.flush = c.flushWaiting                      // conn.go, pipe.go
 	_, overTLS := rc.TLSConnectionState()
 	c.r.direct = !overTLS // reading into values (readinto.go)

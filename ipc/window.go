@@ -105,7 +105,6 @@ func (w *writer) grant(slot, unique, credit uint64) {
 				testHookCredit(creditResumed, uint64(unique)<<32|slot)
 			}
 			s.phase = slotBody
-			w.noteCreditWait(false)
 			w.setLarge(s, s.bytes > smallMessage)
 			w.wq.push(i)
 		}
@@ -146,15 +145,6 @@ func (w *writer) block(i int32) {
 	w.setLarge(&w.slots[i], false)
 	w.slots[i].phase = slotBlocked
 	w.slots[i].cont = 0
-	w.noteCreditWait(true)
-}
-
-// noteCreditWait tells the reactor whether a message waits for credit, so
-// that the loop's busy poll watches for the grant (reactor.Conn.SetCreditWait).
-func (w *writer) noteCreditWait(on bool) {
-	if w.creditWait != nil {
-		w.creditWait(on)
-	}
 }
 
 // rwindow is a reader slot's window state.

@@ -417,19 +417,3 @@ func TestBesideWindowCoversRoundTrip(t *testing.T) {
 
 	p.finishBeside(id, size)
 }
-
-// TestWindowTellsCreditWait: a message that runs out of credit tells the
-// reactor its connection waits for a grant (writer.creditWait, so that the
-// loop's busy poll watches for it: reactor.Conn.SetCreditWait), and the
-// grant that resumes it says the wait is over.
-func TestWindowTellsCreditWait(t *testing.T) {
-	p := newWindowPair(t)
-	var waits []bool
-	p.w.creditWait = func(on bool) { waits = append(waits, on) }
-	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(0, 1<<20), ti: testTI, state: OnPeer}))
-	p.flow()
-	require.Equal(t, slotBlocked, p.w.slots[0].phase)
-	require.Equal(t, []bool{true}, waits)
-	p.deliver()
-	require.Equal(t, []bool{true, false}, waits)
-}

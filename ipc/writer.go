@@ -171,9 +171,6 @@ type writer struct {
 	// (asyncsource.go). Set once in OnOpen; nil in socket-free tests.
 	post        func(func()) error
 	afterUnpark func()
-	// creditWait tells the reactor whether a message waits for a grant
-	// (reactor.Conn.SetCreditWait; window.go). Nil in socket-free tests.
-	creditWait func(bool)
 }
 
 type failedMsg struct {

@@ -70,7 +70,6 @@ type Conn struct {
 	interleaved  bool      // SetInterleaved: yield the P after large transfers (yield.go)
 	into         readInto  // ReadInto's pending direct read (readinto.go)
 	bulk         bool      // SetBulk: a large message is under way (spin.go)
-	creditWait   bool      // SetCreditWait: a message waits for a grant (spin.go)
 	ccDefault    string    // the kernel's congestion control, if openCongestion changed it (recvwindow.go)
 
 	scheduled  atomic.Bool  // a pump turn is pending or paused (at most one)
@@ -427,7 +426,6 @@ func (c *Conn) closedOnLoop(err error) {
 	c.dropQueueLocked()
 	c.mu.Unlock()
 	delete(c.loop.conns, c)
-	c.SetCreditWait(false)
 	if !c.dialed {
 		c.r.released()
 	}

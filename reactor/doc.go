@@ -129,11 +129,7 @@
 // message under way) ends as soon as one of its yields gave the CPU
 // away for over 20 µs, and the loop then skips bulk spins for 1 ms
 // (Stats.SpinBackoffs, SpinsSkipped): on a contended machine the next batch
-// of a stream is not worth the CPU that others need. But while one of the
-// loop's connections has a message out of credit (Conn.SetCreditWait: it
-// waits for the peer's grant) its spins are not bulk spins: they do not
-// back off and last four budgets, so that the grant is read as it arrives
-// rather than after a wake-up from epoll_wait. Latency-critical
+// of a stream is not worth the CPU that others need. Latency-critical
 // request/response paths should still
 // write from the loop (Write in OnData or an Execute already running)
 // rather than Send from another goroutine.

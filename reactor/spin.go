@@ -112,10 +112,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 	if l.epfd <= 0 || len(l.conns) == 0 || l.inSpin {
 		return
 	}
-	// A loop one of whose connections has a message out of credit waits
-	// for a grant, not for the next batch of a stream: its spin is the
-	// small messages' (see SetCreditWait).
-	bulk := l.moved >= spinBulkBytes && l.creditWaits == 0
+	bulk := l.moved >= spinBulkBytes
 	beside := bulk && l.besideMoved
 	l.moved, l.besideMoved = 0, false
 	gather := l.gather
@@ -134,10 +131,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 	l.spinning = true
 	l.spinMu.Unlock()
 	budget := l.r.cfg.BusyPoll
-	credit := l.creditWaits > 0
-	if credit {
-		budget *= spinCreditBudget
-	}
 	deadline := now.Add(budget)
 	end := spinTask
 	for i := 1; l.r.tasks.Load() == seen; i++ {
@@ -356,31 +349,7 @@ const (
 	// spinBackoff is how long a loop skips bulk spins after one found the
 	// CPU contended.
 	spinBackoff = time.Millisecond
-	// spinCreditBudget is how many BusyPoll budgets a spin lasts while a
-	// message on the loop waits for credit (SetCreditWait): a grant's
-	// round trip beside 16 callers takes 30-60 µs at the median, more
-	// than one 50 µs budget at its p90.
-	spinCreditBudget = 4
 )
-
-// SetCreditWait tells the reactor whether a message on c is out of credit,
-// waiting for the peer's grant (loop-only). While any connection of a loop
-// waits, the loop's busy polls are not bulk spins: they neither back off
-// nor are skipped when the CPU is contended, so that the grant is read as
-// soon as it arrives instead of after a wake-up from epoll_wait
-// (docs/benchmarks.md, "The sender's wake-up for grants, fourteenth
-// session").
-func (c *Conn) SetCreditWait(on bool) {
-	if c.creditWait == on || c.loop == nil || (on && c.dead) {
-		return
-	}
-	c.creditWait = on
-	if on {
-		c.loop.creditWaits++
-	} else {
-		c.loop.creditWaits--
-	}
-}
 
 // spinClose releases the epoll set once the loop has exited.
 func (l *Loop) spinClose() {
@@ -414,6 +383,4 @@ type spinState struct {
 	// after the first gathering spin, by autotuning or ipc)
 	gatherConn  *Conn
 	gatherLimit int
-	// loop-owned: connections with a message out of credit (SetCreditWait)
-	creditWaits int
 }
