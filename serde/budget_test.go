@@ -38,14 +38,7 @@ func TestDecodeValueBudget(t *testing.T) {
 	for _, kind := range []string{"bytes", "string"} {
 		for _, lend := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/lend=%v", kind, lend), func(t *testing.T) {
-				var msg serde.Type = &bytesMsg{B: payload}
-				root := func() serde.Type { return &bytesMsg{} }
-				value := func(r serde.Type) []byte { return r.(*bytesMsg).B }
-				if kind == "string" {
-					msg = &strMsg{S: string(payload)}
-					root = func() serde.Type { return &strMsg{} }
-					value = func(r serde.Type) []byte { return []byte(r.(*strMsg).S) }
-				}
+				msg, root, value := valueKind(kind, payload)
 				wire := encodeAll(t, serde.NewEncoder(nil, lim), msg, 64<<10)
 				d := serde.NewDecoder(nil, lim)
 				pool := newRecPool()
@@ -130,6 +123,19 @@ func TestDecodeValueBudgetAbandoned(t *testing.T) {
 	require.Empty(t, b.ends)
 }
 
+// valueKind returns, for kind "bytes" or "string", a message whose one
+// field holds payload, a function making an empty one to decode into, and
+// one returning the decoded field's bytes (a string's without a copy, so
+// that a test can tell which array they are in).
+func valueKind(kind string, payload []byte) (msg serde.Type, root func() serde.Type, value func(serde.Type) []byte) {
+	if kind == "string" {
+		return &strMsg{S: string(payload)}, func() serde.Type { return &strMsg{} },
+			func(r serde.Type) []byte { return unsafe.Slice(unsafe.StringData(r.(*strMsg).S), len(r.(*strMsg).S)) }
+	}
+	return &bytesMsg{B: payload}, func() serde.Type { return &bytesMsg{} },
+		func(r serde.Type) []byte { return r.(*bytesMsg).B }
+}
+
 // lentBudget is a recBudget that also records the arrays it lends
 // (serde.LentArrays): their length and capacity when handed over.
 type lentBudget struct {
@@ -153,14 +159,7 @@ func TestDecodeLentArrays(t *testing.T) {
 	payload := patterned(n, 5)
 	for _, kind := range []string{"bytes", "string"} {
 		t.Run(kind, func(t *testing.T) {
-			var msg serde.Type = &bytesMsg{B: payload}
-			root := func() serde.Type { return &bytesMsg{} }
-			value := func(r serde.Type) []byte { return r.(*bytesMsg).B }
-			if kind == "string" {
-				msg = &strMsg{S: string(payload)}
-				root = func() serde.Type { return &strMsg{} }
-				value = func(r serde.Type) []byte { return unsafe.Slice(unsafe.StringData(r.(*strMsg).S), n) }
-			}
+			msg, root, value := valueKind(kind, payload)
 			wire := encodeAll(t, serde.NewEncoder(nil, lim), msg, 64<<10)
 			d := serde.NewDecoder(nil, lim)
 			b := &lentBudget{recBudget: recBudget{lend: true}}
