@@ -252,7 +252,9 @@ type Config struct {
 	// PoolEvent, if set, receives the life events of every pool
 	// (connections opening, activating, failing, closing; the pool
 	// disconnected or closed). It runs on an event loop or a dialing
-	// goroutine and must not block.
+	// goroutine and must not block. An attempt the pool starts because a
+	// connection opened or an attempt failed starts after that event has
+	// been delivered, so its own events never come before it.
 	PoolEvent func(PoolEvent)
 
 	// ConnectionStart, if set, is called on the connection's event loop

@@ -177,12 +177,16 @@ func (p *pool) opened(c *conn) {
 	p.stats.Connects++
 	p.goneOnOpenLocked(c)
 	// Grow one connection at a time while the backlog exceeds idle
-	// connections: the queue is still full here, before c pulls.
-	p.maybeDialLocked()
+	// connections: the queue is still full here, before c pulls. The
+	// attempt starts after c's events (reserveDialLocked).
+	next := p.reserveDialLocked()
 	p.mu.Unlock()
 	p.event(PoolConnectionStart, c, nil)
 	if !c.passive {
 		p.event(PoolConnectionActivate, c, nil)
+	}
+	if next {
+		go p.dial()
 	}
 }
 

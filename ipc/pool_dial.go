@@ -11,24 +11,36 @@ import (
 
 // maybeDialLocked starts one connection attempt if the pool needs one.
 func (p *pool) maybeDialLocked() {
+	if p.reserveDialLocked() {
+		go p.dial()
+	}
+}
+
+// reserveDialLocked counts one connection attempt as pending if the pool
+// needs one, and reports whether it did: the caller then starts it
+// (go p.dial()). A caller that reports an event after unlocking starts the
+// attempt after that event (dialFailed, opened), so that the attempt's own
+// events (its connection opening) never reach Config.PoolEvent before the
+// event that led to it.
+func (p *pool) reserveDialLocked() bool {
 	cfg := &p.svc.cfg
 	st := p.state.Load()
 	if st != poolOpen && st != poolClosing {
-		return
+		return false
 	}
 	if p.retry != nil {
-		return
+		return false
 	}
 	if p.liveLocked()+p.pending >= cfg.MaxActiveConnections || p.pending >= cfg.MaxPendingConnections {
-		return
+		return false
 	}
 	if !p.needLocked() {
-		return
+		return false
 	}
 	p.pending++
 	p.stats.Dials++
 	p.svc.dialWG.Add(1)
-	go p.dial()
+	return true
 }
 
 // needLocked reports whether the pool wants one more connection: more
@@ -74,8 +86,9 @@ func (p *pool) dialFailed(err error) {
 	p.stats.DialFailures++
 	p.stale = true // resolve again before a later round (resolver_pool.go)
 	var failed []*msgStub
+	next := false // the next cached address is tried, after the event
 	if len(p.addrs) > 0 && p.state.Load() <= poolClosing {
-		p.maybeDialLocked()
+		next = p.reserveDialLocked()
 	}
 	if len(p.conns) == 0 && p.pending == 0 {
 		failed = p.takeOneShotLocked()
@@ -84,6 +97,9 @@ func (p *pool) dialFailed(err error) {
 	done := p.finishLocked()
 	p.mu.Unlock()
 	p.event(PoolConnectFailed, nil, err)
+	if next {
+		go p.dial()
+	}
 	for _, st := range failed {
 		st.fail(ErrConnection, err)
 	}
