@@ -68,7 +68,7 @@ func prefault(b []byte) {
 // prefaultChunkPages) and reports whether to go on.
 func prefaultChunk(st *prefaultState, c []byte, page int, p [2]int) bool {
 	pages := len(c) / page
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&c[0])), uintptr(len(c)), uintptr(unsafe.Pointer(&st.vec[0]))); e != 0 {
+	if mincore(c, st.vec[:pages]) != nil {
 		return false
 	}
 	touch := 0
@@ -113,4 +113,13 @@ func prefaultChunk(st *prefaultState, c []byte, page int, p [2]int) bool {
 		got += r
 	}
 	return true
+}
+
+// mincore fills vec with one byte per page of b (page-aligned, whole
+// pages), bit 0 set where the page is present.
+func mincore(b, vec []byte) error {
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		return e
+	}
+	return nil
 }

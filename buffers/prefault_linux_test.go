@@ -5,7 +5,6 @@ import (
 	"os"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -25,8 +24,7 @@ func freshMapping(t *testing.T, n int) []byte {
 func resident(t *testing.T, b []byte) int {
 	t.Helper()
 	vec := make([]byte, len(b)/os.Getpagesize())
-	_, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&vec[0])))
-	require.Zero(t, e)
+	require.NoError(t, mincore(b, vec))
 	n := 0
 	for _, v := range vec {
 		n += int(v & 1)
