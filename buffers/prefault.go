@@ -40,15 +40,27 @@ var (
 	prefaultOff     atomic.Bool
 )
 
-// prefaultArrays and prefaultPages count the arrays Prefault started on
-// and the pages its jobs populated (PrefaultStats).
-var prefaultArrays, prefaultPages atomic.Uint64
+// prefaultAsked, prefaultArrays and prefaultPages are PrefaultCounts'
+// counters.
+var prefaultAsked, prefaultArrays, prefaultPages atomic.Uint64
 
-// PrefaultStats returns how many arrays Prefault has started on and how
-// many pages its goroutines populated, since the process started: the
-// faults they took off the writers of those arrays (the process's minor
-// faults count them too).
-func PrefaultStats() (arrays, pages uint64) { return prefaultArrays.Load(), prefaultPages.Load() }
+// PrefaultCounts are Prefault's counters since the process started.
+type PrefaultCounts struct {
+	// Asked counts the arrays of PrefaultMin or more handed to Prefault
+	// while it could populate pages, whether or not a job was free.
+	Asked uint64
+	// Arrays counts those a job started on.
+	Arrays uint64
+	// Pages counts the pages the jobs populated: the faults they took off
+	// the writers of those arrays (the process's minor faults count them
+	// too).
+	Pages uint64
+}
+
+// PrefaultStats returns Prefault's counters.
+func PrefaultStats() PrefaultCounts {
+	return PrefaultCounts{Asked: prefaultAsked.Load(), Arrays: prefaultArrays.Load(), Pages: prefaultPages.Load()}
+}
 
 // prefaultDone, when set (by tests, before any Prefault), is called at the
 // end of each job.
@@ -66,6 +78,7 @@ func Prefault(b []byte) bool {
 	if len(b) < PrefaultMin || prefaultOff.Load() {
 		return false
 	}
+	prefaultAsked.Add(1)
 	if prefaultRunning.Add(1) > prefaultJobs {
 		prefaultRunning.Add(-1)
 		return false

@@ -60,14 +60,15 @@ func TestPrefaultPopulates(t *testing.T) {
 	size := 2048 * pg // many chunks
 	b := freshMapping(t, size)
 	require.Zero(t, resident(t, b), "a fresh mapping has no page present")
-	arrays0, pages0 := PrefaultStats()
+	c0 := PrefaultStats()
 	require.True(t, Prefault(b[:0]), "an array of 2,048 pages is prefaulted, from its capacity")
 	await(t, done)
 	require.False(t, prefaultOff.Load(), "this kernel (5.14 or later) populates pages")
 	require.Equal(t, size/pg, resident(t, b), "every page present after the job")
-	arrays, pages := PrefaultStats()
-	require.EqualValues(t, 1, arrays-arrays0)
-	require.EqualValues(t, size/pg, pages-pages0)
+	c := PrefaultStats()
+	require.EqualValues(t, 1, c.Asked-c0.Asked)
+	require.EqualValues(t, 1, c.Arrays-c0.Arrays)
+	require.EqualValues(t, size/pg, c.Pages-c0.Pages)
 	for i, c := range b {
 		if c != 0 {
 			t.Fatalf("byte %d changed to %d", i, c)
@@ -86,11 +87,10 @@ func TestPrefaultSkipsPresent(t *testing.T) {
 	for i := 0; i < size/2; i += pg {
 		m[i] = byte(i/pg) | 1 // the first half present, with bytes of its own
 	}
-	_, pages0 := PrefaultStats()
+	pages0 := PrefaultStats().Pages
 	require.True(t, Prefault(m[100:size-100:size-100])) // the first and last pages are partial
 	await(t, done)
-	_, pages := PrefaultStats()
-	require.EqualValues(t, size/2/pg-1, pages-pages0, "the missing whole pages only")
+	require.EqualValues(t, size/2/pg-1, PrefaultStats().Pages-pages0, "the missing whole pages only")
 	require.Equal(t, size/pg-1, resident(t, m[:size-pg]), "all but the last page present")
 	for i := 0; i < size/2; i += pg {
 		require.Equal(t, byte(i/pg)|1, m[i], "byte %d", i)
@@ -134,10 +134,18 @@ func (r fdReader) Read(b []byte) (int, error) { return unix.Read(int(r), b) }
 // once.
 func TestPrefaultBounds(t *testing.T) {
 	done := waitPrefaults(t)
+	c0 := PrefaultStats()
 	require.False(t, Prefault(make([]byte, PrefaultMin-1)))
+	require.Equal(t, c0, PrefaultStats(), "a small array is not counted")
 	prefaultRunning.Add(prefaultJobs)
 	require.False(t, Prefault(freshMapping(t, PrefaultMin)), "all jobs taken")
 	prefaultRunning.Add(-prefaultJobs)
+	c := PrefaultStats()
+	require.EqualValues(t, 1, c.Asked-c0.Asked, "asked while all jobs were taken")
+	require.Equal(t, c0.Arrays, c.Arrays, "no job started")
 	require.True(t, Prefault(freshMapping(t, PrefaultMin)))
 	await(t, done)
+	c = PrefaultStats()
+	require.EqualValues(t, 2, c.Asked-c0.Asked)
+	require.EqualValues(t, 1, c.Arrays-c0.Arrays)
 }
