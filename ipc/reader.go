@@ -126,8 +126,9 @@ type reader struct {
 	// fair share of a large message's window (besideShare, window.go).
 	besideFeed, besideMax, besidePrev int
 	// besideExtra widens the window beside small messages to cover a
-	// grant's round trip, besideCalmN counting the round trips since it
-	// last widened (besideProbe, window.go); reads counts the reads the
+	// grant's round trip, besideCalmN counting the round trips in a row
+	// that did not run dry since it last changed (besideProbe, window.go);
+	// reads counts the reads the
 	// connection fed (onData), so that a probe tells whether a grant's
 	// bytes came in a later read than the bytes before them.
 	besideExtra int64
