@@ -306,8 +306,7 @@ const (
 // besidePrev); the grant step stays half of it.
 //
 // One small message per feed is a caller at a time (c=1): the window is
-// besideWindow, as before (widened by at most besideOneExtraMax while its
-// round trips run dry, below). Small messages that arrive several to a read
+// besideWindow, as before. Small messages that arrive several to a read
 // come from callers in flight together, whose calls queue behind each
 // other on both loops anyway; there a besideWindow alone held the large
 // message to a grant round trip per 64 KiB: beside 16 callers the sender
@@ -324,12 +323,8 @@ const (
 func (r *reader) besideShare() int64 {
 	k := min(max(1, r.besideMax, r.besidePrev), besideShareMax)
 	w := int64(k) * besideWindow
-	switch {
-	case r.sendBeside:
-	case k > 1:
+	if k > 1 && !r.sendBeside {
 		w += r.besideExtra
-	default:
-		w += min(r.besideExtra, besideOneExtraMax)
 	}
 	return w
 }
@@ -358,19 +353,17 @@ func (r *reader) besideShare() int64 {
 // (the bytes it allows were there as soon as the reader needed them). A
 // dry round trip widens the window by besideWindow/2 (besideExtra), up to
 // besideExtraMax; besideCalm round trips in a row that were not dry
-// narrow it by as much. Beside a caller at a time (a share of one window,
-// c=1) the window widens by at most besideOneExtraMax (192 KiB in all,
-// grants of 96 KiB, still one write each): there too nearly every round
-// trip ran the pipe dry. The probe counts bytes and reads,
+// narrow it by as much. Only beside callers in flight together (a share of
+// two windows or more): at c=1 the receiver sets the flow's pace and the
+// window stays besideWindow (see above). The probe counts bytes and reads,
 // no clock: the window a connection grows to is its bandwidth-delay
 // product in the reader's own terms, and the bulk bytes ahead of a small
 // message stay within about two round trips' worth of the flow. Direct
 // reads (readinto.go) do not count as reads here: a round trip that ends
 // in one counts as not dry.
 const (
-	besideExtraMax    = besideWindow
-	besideOneExtraMax = besideWindow / 2
-	besideCalm        = 4
+	besideExtraMax = besideWindow
+	besideCalm     = 4
 )
 
 // besideProbe notes n bytes received of the windowed message in s while

@@ -349,36 +349,14 @@ func (p *windowPair) finishBeside(n, size int) {
 	}
 }
 
-// narrowBeside feeds the reader one long read, a packet at a time, each
-// grant delivered at once and small messages (smalls) every fourth packet,
-// until the window beside them has narrowed back (besideExtra 0): the
-// bytes a grant allows are there before the reader needs them.
-func (p *windowPair) narrowBeside(smalls func()) {
-	p.t.Helper()
-	p.r.reads++
-	for k := 0; p.r.besideExtra > 0; k++ {
-		require.Less(p.t, k, 1000, "the window never narrowed")
-		if k%4 == 0 {
-			smalls()
-		}
-		p.deliver()
-		n, err := p.w.fill(p.buf)
-		require.NoError(p.t, err)
-		require.NotZero(p.t, n)
-		used, err := p.r.feed(p.buf[:n])
-		require.NoError(p.t, err)
-		require.Equal(p.t, n, used)
-	}
-}
-
 // TestBesideWindowCoversRoundTrip checks that the window of a large message
 // beside callers in flight together widens while its grants' round trips
 // run the pipe dry (the reader read all the sender was allowed, and the
 // bytes a grant allowed came in a later read: besideProbe), up to
 // besideExtraMax, and narrows again once they arrive in the read that
-// ends the bytes before them; that an end that itself sends a large
-// message beside small ones gets no widening, and a lone caller's share
-// at most besideOneExtraMax of it (TestBesideWindowOneCallerRoundTrip).
+// ends the bytes before them; and that neither a lone caller's share nor
+// an end that itself sends a large message beside small ones gets the
+// widening.
 func TestBesideWindowCoversRoundTrip(t *testing.T) {
 	const window, size = 4 << 20, 64 << 20
 	p := newWindowPairSized(t, window)
@@ -409,54 +387,33 @@ func TestBesideWindowCoversRoundTrip(t *testing.T) {
 	require.Equal(t, int64(3*besideWindow+besideExtraMax), p.r.besideShare())
 	require.LessOrEqual(t, most, uint64(3*besideWindow+besideExtraMax), "no grant beyond the widened window")
 
-	// Wet (narrowBeside).
-	p.narrowBeside(smalls)
+	// Wet: one long read, a packet at a time, each grant delivered at
+	// once: the bytes a grant allows are there before the reader needs
+	// them.
+	p.r.reads++
+	for k := 0; p.r.besideExtra > 0; k++ {
+		require.Less(t, k, 1000, "the window never narrowed")
+		if k%4 == 0 {
+			smalls()
+		}
+		p.deliver()
+		n, err := p.w.fill(p.buf)
+		require.NoError(t, err)
+		require.NotZero(t, n)
+		used, err := p.r.feed(p.buf[:n])
+		require.NoError(t, err)
+		require.Equal(t, n, used)
+	}
 	require.Equal(t, int64(3*besideWindow), p.r.besideShare())
 
-	// Not while this end sends a large message beside small ones too; a
-	// lone caller's share takes at most besideOneExtraMax of it.
+	// The widening applies only beside callers in flight together, and
+	// not while this end sends a large message beside small ones too.
 	p.r.besideExtra = besideExtraMax
 	p.r.sendBeside = true
 	require.Equal(t, int64(3*besideWindow), p.r.besideShare(), "sending beside small messages: no widening")
 	p.r.sendBeside = false
 	p.r.besideMax, p.r.besidePrev = 1, 1
-	require.Equal(t, int64(besideWindow+besideOneExtraMax), p.r.besideShare(), "one caller at a time: at most besideOneExtraMax more")
+	require.Equal(t, int64(besideWindow), p.r.besideShare(), "one caller at a time: no widening")
 
-	p.finishBeside(id, size)
-}
-
-// TestBesideWindowOneCallerRoundTrip checks that beside one small message
-// per feed (a caller at a time, c=1) dry round trips widen the window by
-// up to besideOneExtraMax and no further, that its grants stay half of it
-// (one write each), and that one long read whose grants are delivered at
-// once narrows it back to besideWindow; every message arrives intact.
-func TestBesideWindowOneCallerRoundTrip(t *testing.T) {
-	const window, size = 4 << 20, 64 << 20
-	p := newWindowPairSized(t, window)
-	p.buf = make([]byte, 32<<10)
-	p.r.beside = true
-	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(0, size), ti: testTI, state: OnPeer}))
-	id := 1
-	small := func() {
-		require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(id, 1000), ti: testTI, state: OnPeer}))
-		id++
-	}
-	p.flow() // the large message's first grants, away from small messages
-	var most, least uint64 = 0, 1 << 62
-	for range 16 {
-		small()
-		for _, g := range p.ev.grants {
-			most, least = max(most, g.credit), min(least, g.credit)
-		}
-		p.deliver()
-		p.r.reads++
-		p.flow()
-	}
-	require.Equal(t, int64(besideWindow+besideOneExtraMax), p.r.besideShare(), "dry round trips widen a lone caller's window to its bound")
-	require.LessOrEqual(t, most, uint64(besideWindow+besideOneExtraMax), "no grant beyond the widened window")
-	require.GreaterOrEqual(t, least, uint64(besideWindow/2), "grants of half a window or more")
-
-	p.narrowBeside(small)
-	require.Equal(t, int64(besideWindow), p.r.besideShare())
 	p.finishBeside(id, size)
 }
