@@ -278,7 +278,7 @@ func (r *reader) feed(data []byte) (int, error) {
 // yieldInput is the input left in one feed above which the reader yields
 // its P, and flushes the connection's output, after dispatching a message
 // while a large message is arriving.
-const yieldInput = 32 << 10
+const yieldInput = 128 << 10
 
 // midFeedFlushEvery is how much input a feed decodes between two mid-feed
 // flushes: the first message dispatched beside a large one in a feed is
