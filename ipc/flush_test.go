@@ -44,7 +44,7 @@ func TestReaderGathersMidFeedFlushes(t *testing.T) {
 			id++
 			in = append(in, fill(8<<10)...)
 		}
-		return append(in, fill(yieldInput+8<<10)...) // input left after the last one
+		return append(in, fill(handledRestInput+8<<10)...) // input left after the last one
 	}
 
 	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(0, 8<<20), ti: testTI, state: OnPeer}))
@@ -130,7 +130,7 @@ func TestReaderNoFlushBeforeShortRest(t *testing.T) {
 	// A long rest still flushes the small message at once.
 	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(2, 1000), ti: testTI, state: OnPeer}))
 	in = fill(8 << 10)
-	in = append(in, fill(yieldInput+8<<10)...)
+	in = append(in, fill(handledRestInput+8<<10)...)
 	feed(in)
 	require.Len(t, ev.msgs, 2)
 	require.Equal(t, 2, flushes, "flushed before and after its yield")
