@@ -84,7 +84,8 @@ func TestReaderGathersMidFeedFlushes(t *testing.T) {
 // credit the rest of the input earns, where a flush of its own cost a
 // write on this end and a read and a loop turn on the peer's
 // (docs/benchmarks.md, "Writes per small call beside bulk, fifteenth
-// session"). With more input than that left it is flushed at once.
+// session"). With more input than that left, or if it is a response, it
+// is flushed at once.
 func TestReaderNoFlushBeforeShortRest(t *testing.T) {
 	cfg := testConfig(t, nil)
 	w := newWriter(cfg)
@@ -135,6 +136,17 @@ func TestReaderNoFlushBeforeShortRest(t *testing.T) {
 	require.Len(t, ev.msgs, 2)
 	require.Equal(t, 2, flushes, "flushed before and after its yield")
 	require.Equal(t, 1, yields)
+
+	// A response before a short rest is flushed at once too: the caller
+	// its completion wakes sends its next request in the flush after the
+	// yield.
+	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(3, 1000), ti: testTI, state: BackOnSender, recipIndex: 1, recipUnique: 1}))
+	in = fill(8 << 10)
+	in = append(in, fill(96<<10)...)
+	feed(in)
+	require.Len(t, ev.msgs, 3)
+	require.Equal(t, 4, flushes, "a response is flushed before and after its yield")
+	require.Equal(t, 2, yields)
 }
 
 // TestWriterNewWaiting checks what makes a mid-feed flush write
