@@ -44,7 +44,7 @@ func TestReaderGathersMidFeedFlushes(t *testing.T) {
 			id++
 			in = append(in, fill(8<<10)...)
 		}
-		return append(in, fill(handledRestInput+8<<10)...) // input left after the last one
+		return append(in, fill(yieldInput+8<<10)...) // input left after the last one
 	}
 
 	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(0, 8<<20), ti: testTI, state: OnPeer}))
@@ -74,79 +74,6 @@ func TestReaderGathersMidFeedFlushes(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ev.msgs, smalls+2)
 	require.Equal(t, []int{smalls + 1, smalls + 1}, at[:2], "the first dispatch of the feed")
-}
-
-// TestReaderNoFlushBeforeShortRest checks that a small message dispatched
-// beside a large one is not flushed in the middle of the feed when less
-// than yieldInput of input remains after it (c=1 beside bulk: a read of the
-// large message's window with a request at its front): its response waits
-// for the pump after the feed and leaves in one write with the window
-// credit the rest of the input earns, where a flush of its own cost a
-// write on this end and a read and a loop turn on the peer's
-// (docs/benchmarks.md, "Writes per small call beside bulk, fifteenth
-// session"). With more input than that left, or if it is a response, it
-// is flushed at once.
-func TestReaderNoFlushBeforeShortRest(t *testing.T) {
-	cfg := testConfig(t, nil)
-	w := newWriter(cfg)
-	ev := &pipeEvents{t: t}
-	r := newReader(cfg, ev)
-	flushes, yields := 0, 0
-	r.yield = func() { yields++ }
-	r.flush = func() bool { flushes++; return true }
-	pkt := make([]byte, cfg.BufferSize)
-	fill := func(n int) []byte { // at least n bytes of packets
-		t.Helper()
-		var out []byte
-		for len(out) < n {
-			k, err := w.fill(pkt)
-			require.NoError(t, err)
-			require.Positive(t, k)
-			out = append(out, pkt[:k]...)
-		}
-		return out
-	}
-	feed := func(b []byte) {
-		t.Helper()
-		used, err := r.feed(b)
-		require.NoError(t, err)
-		require.Equal(t, len(b), used)
-	}
-	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(0, 8<<20), ti: testTI, state: OnPeer}))
-	feed(fill(64 << 10))
-	require.Equal(t, 1, r.large, "the large message is under way")
-
-	// A window's read beside one caller: the request, then 96 KiB of the
-	// large message (more than the 32 KiB that flushed until the
-	// fifteenth session).
-	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(1, 1000), ti: testTI, state: OnPeer}))
-	in := fill(8 << 10)
-	in = append(in, fill(96<<10)...)
-	require.Less(t, len(in), 128<<10, "a rest of a window beside calls")
-	feed(in)
-	require.Len(t, ev.msgs, 1, "the small message is dispatched")
-	require.Zero(t, flushes, "no mid-feed flush before a short rest")
-	require.Zero(t, yields)
-
-	// A long rest still flushes the small message at once.
-	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(2, 1000), ti: testTI, state: OnPeer}))
-	in = fill(8 << 10)
-	in = append(in, fill(handledRestInput+8<<10)...)
-	feed(in)
-	require.Len(t, ev.msgs, 2)
-	require.Equal(t, 2, flushes, "flushed before and after its yield")
-	require.Equal(t, 1, yields)
-
-	// A response before a short rest is flushed at once too: the caller
-	// its completion wakes sends its next request in the flush after the
-	// yield.
-	require.True(t, w.enqueue(&msgStub{msg: testmsg.New(3, 1000), ti: testTI, state: BackOnSender, recipIndex: 1, recipUnique: 1}))
-	in = fill(8 << 10)
-	in = append(in, fill(96<<10)...)
-	feed(in)
-	require.Len(t, ev.msgs, 3)
-	require.Equal(t, 4, flushes, "a response is flushed before and after its yield")
-	require.Equal(t, 2, yields)
 }
 
 // TestWriterNewWaiting checks what makes a mid-feed flush write

@@ -338,10 +338,8 @@ var testHookFlushMidFeed func()
 // input (up to a read buffer of bulk bytes) before the pump after the
 // feed. The reader calls it through conn.flushWaiting, which skips it
 // when only bulk chunks or window credit wait (those go with the pump
-// after the feed), at most once per midFeedFlushEvery bytes of input
-// after the feed's first dispatch, and after a message other than a
-// response only with handledRestInput of input left (reader.go): its
-// response then goes with the grant the rest of the feed earns.
+// after the feed), and at most once per midFeedFlushEvery bytes of input
+// after the feed's first dispatch (reader.go).
 func (c *conn) flushMidFeed() bool {
 	if c.closed {
 		return false

@@ -111,9 +111,6 @@ type reader struct {
 	budget     recvBudget // the decoders' serde.ValueBudget while lent to this reader
 	scratch    []byte     // decompression output, allocated at the first compressed packet
 	dispatched bool       // a message was dispatched in the current packet
-	// dispatchedBack: the last message dispatched was a response (its
-	// completion may have woken a caller).
-	dispatchedBack bool
 	// large counts the slots whose message in progress has more than
 	// smallMessage bytes; interleaved is set when a small message arrived
 	// while large > 0, and read and cleared by the connection (pipe.go).
@@ -249,8 +246,7 @@ func (r *reader) feed(data []byte) (int, error) {
 			// wakes by the hundred, and a yield would put the loop behind
 			// all of them (reactor/yield.go).
 			r.dispatched = false
-			rest := len(data) - used
-			if r.large > 0 && rest >= yieldInput && (r.dispatchedBack || rest >= handledRestInput) {
+			if r.large > 0 && len(data)-used >= yieldInput {
 				owed = true
 			} else {
 				woke = true
@@ -283,22 +279,6 @@ func (r *reader) feed(data []byte) (int, error) {
 // its P, and flushes the connection's output, after dispatching a message
 // while a large message is arriving.
 const yieldInput = 32 << 10
-
-// handledRestInput is the input left in one feed above which a message
-// other than a response, dispatched beside a large one, is flushed and
-// yielded for at once (with yieldInput or more left, a response is). Below
-// it the handler's output (a response) waits for the pump after the feed,
-// which decodes the rest first (a copy of up to 128 KiB, some 10–20 µs):
-// beside small calls a read is about a window of the large message
-// (besideShare, window.go) with a request at its front, and the rest earns
-// a grant, so the response and the grant leave in one write, the peer
-// reads them in one read and sends its caller's next request with its
-// bulk bytes in one writev (docs/benchmarks.md, "Writes per small call
-// beside bulk, fifteenth session"). A response keeps the flush after
-// yieldInput: the caller its completion wakes sends its next request in
-// the flush after the yield, and making it wait for the rest raised the
-// echo calls' p99 there.
-const handledRestInput = 128 << 10
 
 // midFeedFlushEvery is how much input a feed decodes between two mid-feed
 // flushes: the first message dispatched beside a large one in a feed is
@@ -577,9 +557,6 @@ func (r *reader) body(s *rslot, slot uint32, data []byte, filled int, end bool) 
 		s.phase = rIdle
 		s.body = msgBody{}
 		r.dispatched = true
-		// A response wakes its caller, whose next request the mid-feed
-		// flush sends; another message's output is its handler's (feed).
-		r.dispatchedBack = isBack(s.hdr.flags) && s.hdr.recipientIndex != 0
 		r.ev.onMessage(&s.hdr, m)
 		r.release(slot)
 	}
