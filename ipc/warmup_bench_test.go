@@ -21,19 +21,8 @@ import (
 // (10 messages) paid for the growth inside the timed region and ran at
 // half speed with twice the CPU per GB. The warm-up sends messages before
 // b.ResetTimer until two in a row fault in fewer than warmFaultShare of
-// their pages while a GC cycle ended (at most warmMaxMessages), and the
-// benchmarks report the faults left in the timed region as faults/op.
-//
-// The GC cycle is the fifteenth session's: two calm messages alone ended
-// some warm-ups after two messages, before the heap had reached the size
-// the GC lets it reach (it grows towards the goal between cycles), and
-// those runs then grew the heap by a whole array inside the timed region
-// (grow-MB/op 6.4 over 10 messages: about 1,600 faults/op), as all six
-// rounds of the plain benchmark did with the engine's spill allocations
-// gone (docs/benchmarks.md, "bench bulk and the lone plain message,
-// fifteenth session"). A calm streak across a cycle's end has seen the
-// heap at its peak. A reference that allocates nothing runs no cycle and
-// warms for warmMaxMessages.
+// their pages (at most warmMaxMessages), and the benchmarks report the
+// faults left in the timed region as faults/op.
 const (
 	warmFaultShare  = 16 // a message is warm below pages/warmFaultShare faults
 	warmMaxMessages = 16 // warm-up messages at most
@@ -53,27 +42,22 @@ func minorFaults() int64 {
 }
 
 // warmHeap calls one (one message sent and received) until two calls in a
-// row fault in fewer than msgSize/pagesize/warmFaultShare pages and a GC
-// cycle ended during them, at most *warmMax times (warmMaxMessages unless
-// the flag says otherwise), and returns the number of calls made.
+// row fault in fewer than msgSize/pagesize/warmFaultShare pages, at most
+// *warmMax times (warmMaxMessages unless the flag says otherwise), and
+// returns the number of calls made.
 func warmHeap(b *testing.B, msgSize int, one func()) int {
 	b.Helper()
 	limit := int64(msgSize / os.Getpagesize() / warmFaultShare)
-	g := newHeapGauges()
 	calm := 0
-	var since uint64 // GC cycles before the calm streak began
 	for n := 1; n <= *warmMax; n++ {
-		f0, c0 := minorFaults(), g.read().cycles
+		f0 := minorFaults()
 		one()
-		if minorFaults()-f0 >= limit {
+		if minorFaults()-f0 < limit {
+			calm++
+		} else {
 			calm = 0
-			continue
 		}
-		if calm == 0 {
-			since = c0
-		}
-		calm++
-		if calm >= 2 && g.read().cycles > since {
+		if calm == 2 {
 			return n
 		}
 	}
