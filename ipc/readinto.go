@@ -254,14 +254,9 @@ var testHookReadInto func(n int)
 // open packet's rest, 1 + 2*3 buffers; without, 2*4 (reactor.MaxReadIntoBufs).
 const maxPlanPackets = reactor.MaxReadIntoBufs / 2
 
-// maxKeptSpill bounds the spill buffer a reader keeps while it receives
-// no large value: about one packet. While one is under way (reader.large)
-// a larger spill, after a mismatch early in a long plan, is kept for the
-// next one (at most what one read takes: reactor.MaxReadIntoBufs buffers,
-// about four packets): dropped after each use, it was allocated again
-// about 40-60 times per 64 MiB value, each a large object of its own
-// (docs/benchmarks.md, "bench bulk and the lone plain message, fifteenth
-// session"). planRead drops it once no large value is under way.
+// maxKeptSpill bounds the spill buffer a reader keeps between reads: about
+// one packet (a larger one, after a mismatch early in a long plan, is
+// dropped after use).
 const maxKeptSpill = packetHeaderSize + maxPacketPayload + directTailSize
 
 // readPlan is the direct read asked for (reader-owned): first data bytes
@@ -317,9 +312,6 @@ func (r *reader) planRead(cut []byte) [][]byte {
 	p := &r.plan
 	p.first, p.pkts, p.tail, p.cutTail = 0, 0, false, false
 	clear(p.bufs[:]) // no reference to a value's array outlives its read
-	if r.large == 0 && cap(p.spill) > maxKeptSpill {
-		p.spill = nil // a large value's spill (maxKeptSpill)
-	}
 	if !r.direct {
 		return nil
 	}
@@ -440,6 +432,9 @@ func (r *reader) valuesUnderWay() (n int, last uint32) {
 // beyond its length are read by nobody else meanwhile.
 func (r *reader) planFilled(n int) ([]byte, error) {
 	p := &r.plan
+	if cap(p.spill) > maxKeptSpill {
+		p.spill = nil
+	}
 	if p.cutTail {
 		return p.bufs[0][:n], nil // conn.feed joins them to conn.rest
 	}

@@ -196,22 +196,15 @@ func (w *intoReads) waitBeyond(t *testing.T, n uint64) {
 // writer sends them (64 KiB packets), without a hello.
 func intoWire(t *testing.T, msgs ...*intoMsg) []byte {
 	t.Helper()
-	e := newIntoEnd(t)
-	for _, m := range msgs {
-		e.send(m, 0)
-	}
-	return e.output(packetHeaderSize + maxPacketPayload)
-}
-
-// newIntoEnd returns a wire end (no socket) whose protocol has intoMsg as
-// message 1, with values up to 256 MiB.
-func newIntoEnd(t *testing.T) *wireEnd {
-	t.Helper()
 	p := NewProtocol()
 	require.NoError(t, Register(p, 1, func(Context, *intoMsg) {}))
 	cfg, err := Config{Protocol: p, Limits: serde.Limits{MaxString: 256 << 20}}.withDefaults()
 	require.NoError(t, err)
-	return newWireEnd(t, &cfg)
+	e := newWireEnd(t, &cfg)
+	for _, m := range msgs {
+		e.send(m, 0)
+	}
+	return e.output(packetHeaderSize + maxPacketPayload)
 }
 
 // TestReadIntoLyingPeer: a raw peer proves a value size (one 1 MiB value

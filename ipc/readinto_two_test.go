@@ -3,7 +3,8 @@ package ipc
 import (
 	"bytes"
 	"testing"
-	"unsafe"
+
+	"github.com/ipcframe/ipcframe/serde"
 
 	"github.com/stretchr/testify/require"
 )
@@ -66,8 +67,45 @@ func TestReadIntoTwoValuesPlan(t *testing.T) {
 		limit   int // percent of the values' bytes copied at most
 	}{{"whole reads", 0, 5}, {"short reads", 150001, 5}} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newPlanEnd(t, size)
-			copied := feedPlanned(t, e, intoWire(t, newIntoMsg(2, size), newIntoMsg(3, size)), tc.readMax, nil)
+			p := NewProtocol()
+			require.NoError(t, Register(p, 1, func(Context, *intoMsg) {}))
+			cfg, err := Config{Protocol: p, Limits: serde.Limits{MaxString: 256 << 20}}.withDefaults()
+			require.NoError(t, err)
+			e := newWireEnd(t, &cfg)
+			e.c.r, e.r.direct = e.r, true
+			require.NoError(t, e.c.feed(intoWire(t, newIntoMsg(1, size)))) // the proof
+			require.Len(t, e.msgs, 1)
+
+			wire := intoWire(t, newIntoMsg(2, size), newIntoMsg(3, size))
+			copied := 0
+			for len(wire) > 0 {
+				bufs := e.r.planRead(e.c.rest)
+				if len(bufs) == 0 {
+					k := min(64<<10, len(wire))
+					copied += k
+					require.NoError(t, e.c.feed(wire[:k]))
+					wire = wire[k:]
+					continue
+				}
+				n, room := 0, len(wire)
+				if tc.readMax > 0 {
+					room = min(room, tc.readMax)
+				}
+				for _, b := range bufs {
+					k := copy(b, wire[n:room])
+					n += k
+					if k < len(b) {
+						break
+					}
+				}
+				wire = wire[n:]
+				spill, err := e.r.planFilled(n)
+				require.NoError(t, err)
+				copied += len(spill)
+				if len(spill) > 0 {
+					require.NoError(t, e.c.feed(spill))
+				}
+			}
 			t.Logf("%d of %d bytes copied", copied, 2*size)
 			require.Len(t, e.msgs, 3)
 			for _, m := range e.msgs[1:] {
@@ -77,103 +115,4 @@ func TestReadIntoTwoValuesPlan(t *testing.T) {
 			require.LessOrEqual(t, copied, 2*size*tc.limit/100, "bytes copied")
 		})
 	}
-}
-
-// newPlanEnd returns a reader end with direct reads on (no socket) that
-// has received one value of size bytes in full: the proof that lends the
-// next ones their arrays.
-func newPlanEnd(t *testing.T, size int) *wireEnd {
-	t.Helper()
-	e := newIntoEnd(t)
-	e.c.r, e.r.direct = e.r, true
-	require.NoError(t, e.c.feed(intoWire(t, newIntoMsg(1, size)))) // the proof
-	require.Len(t, e.msgs, 1)
-	return e
-}
-
-// feedPlanned feeds wire to e's reader as the loop does: each planned
-// direct read (planRead) is filled from wire, as the kernel fills a readv
-// when the socket holds enough, or only up to readMax bytes (0: no bound),
-// and taken (planFilled), its spill fed the ordinary way; while no read is
-// planned, gnet's read of 64 KiB is fed. after, if set, runs after each
-// planned read. It returns the bytes copied: gnet's reads and the spills.
-func feedPlanned(t *testing.T, e *wireEnd, wire []byte, readMax int, after func()) int {
-	t.Helper()
-	copied := 0
-	for len(wire) > 0 {
-		bufs := e.r.planRead(e.c.rest)
-		if len(bufs) == 0 {
-			k := min(64<<10, len(wire))
-			copied += k
-			require.NoError(t, e.c.feed(wire[:k]))
-			wire = wire[k:]
-			continue
-		}
-		n, room := 0, len(wire)
-		if readMax > 0 {
-			room = min(room, readMax)
-		}
-		for _, b := range bufs {
-			k := copy(b, wire[n:room])
-			n += k
-			if k < len(b) {
-				break
-			}
-		}
-		wire = wire[n:]
-		spill, err := e.r.planFilled(n)
-		require.NoError(t, err)
-		copied += len(spill)
-		if len(spill) > 0 {
-			require.NoError(t, e.c.feed(spill))
-		}
-		if after != nil {
-			after()
-		}
-	}
-	return copied
-}
-
-// TestReadIntoSpillKept: the spill buffer a read's mismatch fills (bytes
-// a read put where they did not belong, copied out and fed the ordinary
-// way) is kept while large values are under way, however large it grew,
-// and dropped to maxKeptSpill once none is. Two interleaved 8 MiB values
-// read in short reads (150001 bytes: reads ending anywhere) spill larger
-// than one packet many times; on main the buffer was dropped after each
-// use and allocated again (about 40-60 times per 64 MiB value in
-// cmd/bench -mode bulk, each a large object).
-func TestReadIntoSpillKept(t *testing.T) {
-	const size = 8 << 20
-	e := newPlanEnd(t, size)
-	var (
-		at    unsafe.Pointer // the spill's array after the last read
-		room  int            // its capacity
-		big   int            // reads after which it was larger than maxKeptSpill
-		drops int            // large arrays given up for another, no larger
-	)
-	copied := feedPlanned(t, e, intoWire(t, newIntoMsg(2, size), newIntoMsg(3, size)), 150001, func() {
-		s := e.r.plan.spill
-		if cap(s) == 0 {
-			if room > maxKeptSpill {
-				drops++
-			}
-			at, room = nil, 0
-			return
-		}
-		p := unsafe.Pointer(unsafe.SliceData(s[:1]))
-		if p != at && room > maxKeptSpill && cap(s) <= room {
-			drops++
-		}
-		at, room = p, cap(s)
-		if room > maxKeptSpill {
-			big++
-		}
-	})
-	require.Len(t, e.msgs, 3)
-	t.Logf("%d bytes copied; spill over maxKeptSpill after %d reads, dropped %d times", copied, big, drops)
-	require.Positive(t, big, "reads that spilled more than maxKeptSpill (else the test checks nothing)")
-	require.Zero(t, drops, "large spills dropped while values were under way")
-
-	e.r.planRead(e.c.rest) // nothing large under way: the large spill goes
-	require.LessOrEqual(t, cap(e.r.plan.spill), maxKeptSpill, "spill kept with no large value under way")
 }
