@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -82,16 +81,6 @@ func (l *Loop) spinInit() {
 	}
 	l.epfd = fd
 	l.spinEvents = make([]unix.EpollEvent, 8)
-	// The nap's wake-up for hand-offs (spinNap); without it the spin
-	// yields with sched_yield as before.
-	if efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err == nil {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}
-		if unix.EpollCtl(fd, unix.EPOLL_CTL_ADD, efd, &ev) == nil {
-			l.spinEfd = efd
-		} else {
-			_ = unix.Close(efd)
-		}
-	}
 }
 
 // spinAdd adds a connection's socket to the loop's epoll set (loop-only).
@@ -138,7 +127,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		return
 	}
 	l.inSpin = true
-	spinSlack()
 	l.spinMu.Lock()
 	l.spinning = true
 	l.spinMu.Unlock()
@@ -151,8 +139,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 			deadline = now.Add(budget)
 			i = 1 // the hand-off's work is not a yield: measure afresh
 		}
-		n, err := l.spinPoll(0)
-		l.spinGathering = n > 0
+		n, err := unix.EpollWait(l.epfd, l.spinEvents, 0)
 		ready := n > 0 && !l.gatherMore(gather, n)
 		if ready && l.readIntoSpin(gather, n) {
 			// A direct read still asked for took the input (readinto.go):
@@ -205,7 +192,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// Measured (BenchmarkCallHops, c=1 Call, loaded 2-vCPU machine,
 		// alternating runs): 155/157/96 µs per call without, 113/76/50 with.
 		if !beside {
-			spinOSYield(l)
+			spinOSYield()
 			continue
 		}
 		// A bulk spin beside small messages times its sched_yield
@@ -216,7 +203,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// wakes it, than runnable behind the thread it yielded to (see
 		// above).
 		y := spinNow()
-		spinOSYield(l)
+		spinOSYield()
 		if y1 := spinNow(); y1.Sub(y) > spinContended {
 			l.backoffUntil = y1.Add(spinBackoff)
 			l.r.stats.spinBackoffs.Add(1)
@@ -305,13 +292,7 @@ func (l *Loop) handOff(c *Conn) bool {
 	}
 	l.spinWakes = append(l.spinWakes, c)
 	l.handed.Add(1)
-	napping := l.napping
-	l.napping = false
 	l.spinMu.Unlock()
-	if napping {
-		// The loop's thread sleeps in spinNap: wake it (once per nap).
-		_, _ = unix.Write(l.spinEfd, eventfdOne[:])
-	}
 	return true
 }
 
@@ -338,84 +319,9 @@ func (l *Loop) runHandedOff() bool {
 // osYield gives up the thread's CPU to other runnable threads, if any.
 func osYield() { _, _, _ = unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
-// spinNapYield is the spin's yield of its thread: a nap (spinNap) where
-// the loop has its eventfd, sched_yield otherwise.
-func spinNapYield(l *Loop) {
-	// While a gathering spin waits for more of a readable socket's input
-	// a nap would return at once: it yields as before.
-	if l.spinEfd <= 0 || l.spinGathering || !l.spinNap() {
-		osYield()
-	}
-}
-
-// spinOSYield is the spin's yield of its thread; tests replace it to play
-// a yield that gave the vCPU away.
-var spinOSYield = spinNapYield
-
-// spinNap sleeps until one of the loop's sockets is readable, a wake is
-// handed to the spin, or spinNapTime has passed (loop-only), and reports
-// whether it could (epoll_pwait2, Linux 5.11). It is the spin's yield of
-// its thread instead of sched_yield: on Linux 6.6 and later (EEVDF) a
-// sched_yield pushes the thread's deadline a whole slice back whenever
-// another thread is runnable on its CPU, so the spin came back from it
-// hundreds of microseconds later, after a small message had arrived or a
-// caller had handed it a wake (docs/benchmarks.md, "Head-of-line at c=1:
-// GC and wake-ups, fifteenth session"). A sleeper is woken when its socket
-// is readable or the eventfd is written, and placed at once.
-func (l *Loop) spinNap() bool {
-	if napUnsupported.Load() {
-		return false
-	}
-	l.spinMu.Lock()
-	if l.handed.Load() > 0 {
-		l.spinMu.Unlock()
-		return true // a wake is waiting: no nap
-	}
-	l.napping = true
-	l.spinMu.Unlock()
-	ts := unix.NsecToTimespec(int64(spinNapTime))
-	_, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(l.epfd), uintptr(unsafe.Pointer(&l.spinEvents[0])),
-		uintptr(len(l.spinEvents)), uintptr(unsafe.Pointer(&ts)), 0, 0)
-	l.spinMu.Lock()
-	l.napping = false
-	l.spinMu.Unlock()
-	if e == unix.ENOSYS {
-		napUnsupported.Store(true)
-		return false
-	}
-	return true
-}
-
-// napUnsupported is set once epoll_pwait2 returned ENOSYS (kernels before
-// 5.11): the spins then yield with sched_yield.
-var napUnsupported atomic.Bool
-
-// spinPoll polls the loop's epoll set without blocking and returns how
-// many sockets are ready, their events first in spinEvents (loop-only): a
-// nap's eventfd is drained and not counted.
-func (l *Loop) spinPoll(msec int) (int, error) {
-	n, err := unix.EpollWait(l.epfd, l.spinEvents, msec)
-	if n <= 0 || l.spinEfd <= 0 {
-		return n, err
-	}
-	k := 0
-	for _, ev := range l.spinEvents[:n] {
-		if ev.Fd == int32(l.spinEfd) {
-			var b [8]byte
-			_, _ = unix.Read(l.spinEfd, b[:])
-			continue
-		}
-		l.spinEvents[k] = ev
-		k++
-	}
-	return k, err
-}
-
-var eventfdOne = [8]byte{1}
-
-// spinSlack sets the calling thread's timer slack to 1 ns, so that a nap
-// of spinNapTime lasts that long rather than the default 50 µs more.
-func spinSlack() { _ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0) }
+// spinOSYield is the spin's sched_yield; tests replace it to play a yield
+// that gave the vCPU away.
+var spinOSYield = osYield
 
 // spinNow reads the system clock for the spin; tests replace it to play a
 // contended CPU.
@@ -427,9 +333,6 @@ const (
 	// two 64 KiB loopback segments, well within the window of the
 	// loopback receive buffer ipc sets (256 KiB).
 	spinGatherBytes = 128 << 10
-
-	// spinNapTime is how long a spin's nap waits at most (spinNap).
-	spinNapTime = 10 * time.Microsecond
 
 	// spinYieldEvery is how many polls a spin makes between yields of its P.
 	spinYieldEvery = 16
@@ -454,10 +357,6 @@ func (l *Loop) spinClose() {
 		_ = unix.Close(l.epfd)
 		l.epfd = 0
 	}
-	if l.spinEfd > 0 {
-		_ = unix.Close(l.spinEfd)
-		l.spinEfd = 0
-	}
 }
 
 // spinState is the busy-poll hand-off state of a Loop.
@@ -468,11 +367,6 @@ type spinState struct {
 	spinWakes []*Conn // guarded by spinMu
 	spinSpare []*Conn // loop-owned second buffer
 	handed    atomic.Int32
-	napping   bool // guarded by spinMu: the loop's thread sleeps in spinNap
-	spinEfd   int  // the nap's eventfd, in the loop's epoll set; 0 if none
-	// loop-owned: the spin's last poll found a socket ready that it goes
-	// on gathering (no nap then)
-	spinGathering bool
 	// loop-owned: bytes of bulk connections read or written since the
 	// last spin (yieldAfter); besideMoved: some of them on an interleaved
 	// connection (small messages beside the large one)

@@ -109,13 +109,13 @@ func TestBulkSpinBacksOff(t *testing.T) {
 	// writes keeps polling, and so does a bulk spin after a transfer
 	// alone (not interleaved).
 	first := false
-	spinOSYield = func(*Loop) {
+	spinOSYield = func() {
 		if first {
 			first = false
 			clk.set(time.Microsecond, 100*time.Microsecond)
 		}
 	}
-	t.Cleanup(func() { spinOSYield = spinNapYield })
+	t.Cleanup(func() { spinOSYield = osYield })
 	slowFirstYield := func(n int) int {
 		first = true
 		return wake(n)
