@@ -127,7 +127,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		return
 	}
 	l.inSpin = true
-	l.spinSlice()
 	l.spinMu.Lock()
 	l.spinning = true
 	l.spinMu.Unlock()
@@ -317,44 +316,6 @@ func (l *Loop) runHandedOff() bool {
 	return len(list) > 0
 }
 
-// spinSlice gives the thread that runs the loop's spin a short time slice
-// (spinSliceTime; Linux 6.12 and later, EEVDF's custom slice), once per
-// thread the loop runs on (loop-only). A sched_yield moves a thread's
-// deadline one slice later whenever another thread is runnable on its CPU
-// (EEVDF, Linux 6.6 and later): with the default slice (0.75 ms or more)
-// a spin's yield kept the loop away for hundreds of microseconds while a
-// small message waited for it; with a short slice the yield costs at most
-// that slice, and the woken loop is placed early.
-func (l *Loop) spinSlice() {
-	if spinSliceOff.Load() {
-		return
-	}
-	tid := unix.Gettid()
-	if tid == l.sliceTid {
-		return
-	}
-	l.sliceTid = tid
-	attr := unix.SchedAttr{Policy: 0, Nice: spinNice(), Runtime: uint64(spinSliceTime)}
-	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-		spinSliceOff.Store(true)
-	}
-}
-
-// spinSliceOff is set once sched_setattr refused a slice: spins then
-// leave their threads' slices as they are.
-var spinSliceOff atomic.Bool
-
-var spinNiceOnce = sync.OnceValue(func() int32 {
-	// getpriority returns 20 - nice for the calling thread.
-	p, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
-	if err != nil {
-		return 0
-	}
-	return int32(20 - p)
-})
-
-func spinNice() int32 { return spinNiceOnce() }
-
 // osYield gives up the thread's CPU to other runnable threads, if any.
 func osYield() { _, _, _ = unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
@@ -372,10 +333,6 @@ const (
 	// two 64 KiB loopback segments, well within the window of the
 	// loopback receive buffer ipc sets (256 KiB).
 	spinGatherBytes = 128 << 10
-
-	// spinSliceTime is the time slice of a thread that spins
-	// (spinSlice): the kernel's shortest.
-	spinSliceTime = 100 * time.Microsecond
 
 	// spinYieldEvery is how many polls a spin makes between yields of its P.
 	spinYieldEvery = 16
@@ -410,7 +367,6 @@ type spinState struct {
 	spinWakes []*Conn // guarded by spinMu
 	spinSpare []*Conn // loop-owned second buffer
 	handed    atomic.Int32
-	sliceTid  int // loop-owned: the thread spinSlice last gave a short slice
 	// loop-owned: bytes of bulk connections read or written since the
 	// last spin (yieldAfter); besideMoved: some of them on an interleaved
 	// connection (small messages beside the large one)
