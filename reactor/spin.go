@@ -127,7 +127,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		return
 	}
 	l.inSpin = true
-	short := l.spinShortSlice()
 	l.spinMu.Lock()
 	l.spinning = true
 	l.spinMu.Unlock()
@@ -216,9 +215,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 	l.spinning = false
 	l.spinMu.Unlock()
 	l.runHandedOff()
-	if short {
-		spinSetSlice(0) // the kernel's default slice again
-	}
 	l.inSpin = false
 	l.spinEnded(end)
 }
@@ -320,54 +316,6 @@ func (l *Loop) runHandedOff() bool {
 	return len(list) > 0
 }
 
-// spinShortSlice gives the loop's thread a short time slice
-// (spinSliceTime) for the spin, if the loop has a connection where small
-// messages travel beside a large one (SetInterleaved), and reports
-// whether it did; the spin gives the default back when it ends
-// (loop-only). On Linux 6.6 and later (EEVDF) a sched_yield moves the
-// thread's deadline one slice later whenever another thread is runnable
-// on its CPU: with the default slice (1.4 ms on the project's VMs) a
-// spin's yield kept the loop away for hundreds of microseconds while a
-// small message waited for it. Only for the spin: a short slice while
-// the loop copies bulk bytes would only preempt it more often.
-func (l *Loop) spinShortSlice() bool {
-	if spinSliceOff.Load() {
-		return false
-	}
-	for c := range l.conns {
-		if c.interleaved {
-			return spinSetSlice(uint64(spinSliceTime))
-		}
-	}
-	return false
-}
-
-// spinSetSlice sets the calling thread's slice (0: the default) and
-// reports whether the kernel took it; after a refusal it is not asked
-// again.
-func spinSetSlice(ns uint64) bool {
-	attr := unix.SchedAttr{Policy: 0, Nice: spinNice(), Runtime: ns}
-	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-		spinSliceOff.Store(true)
-		return false
-	}
-	return true
-}
-
-// spinSliceOff is set once sched_setattr refused a slice.
-var spinSliceOff atomic.Bool
-
-var spinNiceOnce = sync.OnceValue(func() int32 {
-	// getpriority returns 20 - nice for the calling thread.
-	p, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
-	if err != nil {
-		return 0
-	}
-	return int32(20 - p)
-})
-
-func spinNice() int32 { return spinNiceOnce() }
-
 // osYield gives up the thread's CPU to other runnable threads, if any.
 func osYield() { _, _, _ = unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
@@ -385,10 +333,6 @@ const (
 	// two 64 KiB loopback segments, well within the window of the
 	// loopback receive buffer ipc sets (256 KiB).
 	spinGatherBytes = 128 << 10
-
-	// spinSliceTime is the time slice of a thread while it spins beside
-	// interleaved traffic (spinShortSlice): the kernel's shortest.
-	spinSliceTime = 100 * time.Microsecond
 
 	// spinYieldEvery is how many polls a spin makes between yields of its P.
 	spinYieldEvery = 16
