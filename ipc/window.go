@@ -355,10 +355,16 @@ func (r *reader) besideShare() int64 {
 // besideExtraMax; besideCalm round trips in a row that were not dry
 // narrow it by as much. Only beside callers in flight together (a share of
 // two windows or more): at c=1 the receiver sets the flow's pace and the
-// window stays besideWindow (see above). The probe counts bytes and reads,
-// no clock: the window a connection grows to is its bandwidth-delay
-// product in the reader's own terms, and the bulk bytes ahead of a small
-// message stay within about two round trips' worth of the flow. Direct
+// window stays besideWindow (see above). There too 99.7 % of the round
+// trips run dry, but on two cores the process is then at 1.8 of them:
+// 64 KiB more (a lone caller's window widened like the others) raised the
+// bulk flow beside the calls by 4–24 % and cost the calls 13–23 % of
+// their count, the sender still out of credit 94 % of the time
+// (docs/benchmarks.md, "Bulk beside small calls, fifteenth session").
+// The probe counts bytes and reads, no clock: the window a connection
+// grows to is its bandwidth-delay product in the reader's own terms, and
+// the bulk bytes ahead of a small message stay within about two round
+// trips' worth of the flow. Direct
 // reads (readinto.go) do not count as reads here: a round trip that ends
 // in one counts as not dry.
 const (
