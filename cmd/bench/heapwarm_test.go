@@ -41,7 +41,7 @@ func TestMinorFaults(t *testing.T) {
 
 // TestBulkModeWarmsHeap runs -mode bulk with 1 MiB messages: the heap
 // warm-up runs before the measured window and is reported apart from the
-// rate, which the window measured.
+// rate, which the window measured, and so is the window's cost.
 func TestBulkModeWarmsHeap(t *testing.T) {
 	holdWindow(t, 0, nil)
 	var stdout, stderr bytes.Buffer
@@ -56,5 +56,10 @@ func TestBulkModeWarmsHeap(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^bulk 1 MiB one way: ipcframe [1-9][0-9]* MB/s`).MatchString(out) {
 		t.Errorf("no bulk rate line in:\n%s", out)
+	}
+	// windowmeter.go: the measured window's cost, with at least one
+	// message moved.
+	if !regexp.MustCompile(`(?m)^bulk window cost: ipcframe [0-9]+ CPU-ms/GB, raw TCP [0-9]+ CPU-ms/GB; [1-9][0-9]* messages, [0-9]+ faults per message \([0-9]+ of them prefaulted\), [0-9.]+ GC cycles per message$`).MatchString(out) {
+		t.Errorf("no window cost line in:\n%s", out)
 	}
 }

@@ -100,12 +100,19 @@ func runLarge(ctx context.Context, o Options, concs []int, twoproc bool, w io.Wr
 		size = int64(o.Size)
 	}
 	stream := o.Mode == ModeStream
+	pids := []int{os.Getpid()}
+	if serverPID != 0 {
+		pids = append(pids, serverPID)
+	}
+	rawMeter := startWindowMeter(pids[:1])
 	raw, rawWork, err := rawReference(ctx, o.Duration, stream)
 	if err != nil {
 		return err
 	}
+	rawCost := rawMeter.cost()
 	var mb float64
 	var warm warmResult
+	var cost windowCost
 	if size > 1<<30 {
 		// One message larger than the window: its own rate.
 		start := time.Now()
@@ -119,16 +126,14 @@ func runLarge(ctx context.Context, o Options, concs []int, twoproc bool, w io.Wr
 			payload = make([]byte, size)
 			_, _ = hol.NewPatternReader(size).Read(payload)
 		}
-		pids := []int{os.Getpid()}
-		if serverPID != 0 {
-			pids = append(pids, serverPID)
-		}
 		if warm, err = heapWarm(ctx, client, addr, size, payload, stream, pids); err != nil { // heapwarm.go
 			return err
 		}
+		meter := startWindowMeter(pids)
 		if mb, err = hol.OneWayPayload(ctx, client, addr, size, payload, 2, o.Duration, stream); err != nil {
 			return err
 		}
+		cost = meter.cost()
 	}
 	raw2, rawWork2, err := rawReference(ctx, o.Duration, stream)
 	if err != nil {
@@ -144,6 +149,16 @@ func runLarge(ctx context.Context, o Options, concs []int, twoproc bool, w io.Wr
 		ref := (rawWork + rawWork2) / 2
 		fmt.Fprintf(w, "%s %d MiB one way: raw TCP with the same source and sink %.0f MB/s (before %.0f, after %.0f): %.2fx\n",
 			o.Mode, size>>20, ref, rawWork, rawWork2, mb/ref)
+	}
+	if cost.elapsed > 0 {
+		// windowmeter.go; the raw CPU is the first reference's (for a
+		// stream, its plain and its working stream, two windows).
+		rawRate := raw
+		if stream {
+			rawRate = (raw + rawWork) / 2
+		}
+		fmt.Fprintf(w, "%s window cost: ipcframe %.0f CPU-ms/GB, raw TCP %.0f CPU-ms/GB; %s\n",
+			o.Mode, cost.cpuPerGB(mb), rawCost.cpuPerGB(rawRate), cost.perMessage(mb, size))
 	}
 	if warm.windows > 0 {
 		fmt.Fprintln(w, warm)
