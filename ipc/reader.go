@@ -258,6 +258,7 @@ func (r *reader) feed(data []byte) (int, error) {
 			// decoded (flush, pipe.go), once per midFeedFlushEvery bytes
 			// of input: the dispatches in between share one write.
 			owed, flushedAt = false, used
+			r.grantAhead(len(data) - used) // window.go
 			if !r.flushOut() {
 				return used, errClosedMidFeed
 			}

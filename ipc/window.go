@@ -165,6 +165,42 @@ type rwindow struct {
 	probeLeft int64
 	probeGot  int64
 	dryRead   uint64
+	// aheadLeft, aheadOwed: bytes of the feed's rest counted as received
+	// and consumed before they were parsed (grantAhead); takeWindow and
+	// consumed take them off the next bytes instead.
+	aheadLeft int64
+	aheadOwed int64
+}
+
+// grantAhead counts the n bytes of input left in the current feed as the
+// large message's, received and consumed, so that the grant they earn
+// goes out in the mid-feed flush with the small message's response
+// instead of in a write of its own after the feed (reader.feed): beside
+// small calls a read is about a window of the large message with a
+// request at its front. The bytes are in memory already and are decoded
+// in this feed; those that turn out not to be the message's (a small
+// message, packet headers) are taken off its next bytes, so the credit
+// never runs ahead of what arrived by more than a feed. Only beside small
+// messages, with one large message arriving, plain (no asynchronous
+// sink).
+func (r *reader) grantAhead(n int) {
+	if !r.beside || r.large != 1 || n <= 0 {
+		return
+	}
+	for i, s := range r.slots {
+		if s == nil || !s.large || !s.win.on || s.phase != rBody || s.async != nil {
+			continue
+		}
+		k := min(int64(n), s.win.left)
+		if k <= 0 {
+			return
+		}
+		s.win.left -= k
+		s.win.aheadLeft += k
+		s.win.aheadOwed += k
+		r.owe(s, uint32(i), int(k))
+		return
+	}
 }
 
 // startWindow sets up the window of a message whose header just arrived,
@@ -202,6 +238,10 @@ func (r *reader) takeWindow(s *rslot, slot uint32, n int) error {
 	if !s.win.on {
 		return nil
 	}
+	if a := min(s.win.aheadLeft, int64(n)); a > 0 {
+		s.win.aheadLeft -= a
+		n -= int(a)
+	}
 	if int64(n) > s.win.left {
 		return fmt.Errorf("%w: slot %d sent %d bytes with %d left", ErrWindowExceeded, slot, n, s.win.left)
 	}
@@ -225,6 +265,16 @@ func (r *reader) consumed(s *rslot, slot uint32, n int) {
 	if !s.win.on || s.phase == rIdle {
 		return
 	}
+	if a := min(s.win.aheadOwed, int64(n)); a > 0 {
+		s.win.aheadOwed -= a
+		n -= int(a)
+	}
+	r.owe(s, slot, n)
+}
+
+// owe adds n consumed bytes to what the message in s is owed and grants
+// them back once enough are (consumed).
+func (r *reader) owe(s *rslot, slot uint32, n int) {
 	s.win.owed += int64(n)
 	step := r.grantStep()
 	if !s.win.grown {

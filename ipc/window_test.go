@@ -417,3 +417,62 @@ func TestBesideWindowCoversRoundTrip(t *testing.T) {
 
 	p.finishBeside(id, size)
 }
+
+// TestGrantAheadAtMidFeedFlush checks the grant of a large message beside
+// small ones when a small message arrives at the front of a read of the
+// large one's bytes (c=1 beside bulk): the mid-feed flush that sends the
+// small message's response carries the grant the rest of the read earns
+// (grantAhead), and the end of the read adds none, so the response and
+// the grant leave in one write; the bytes counted ahead are taken off the
+// ones that follow (no ErrWindowExceeded), and the large message arrives
+// intact.
+func TestGrantAheadAtMidFeedFlush(t *testing.T) {
+	const window, size = 4 << 20, 8 << 20
+	p := newWindowPairSized(t, window)
+	p.r.beside = true
+	var atFlush []int // grants queued at each mid-feed flush
+	p.r.yield = func() {}
+	p.r.flush = func() bool { atFlush = append(atFlush, len(p.ev.grants)); return true }
+	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(0, size), ti: testTI, state: OnPeer}))
+	buf := make([]byte, largePacketSize)
+	// read is one read: all the packets the writer's credit allows.
+	read := func() []byte {
+		var in []byte
+		for p.w.hasOutput() {
+			n, err := p.w.fill(buf[:p.w.packetSize()])
+			require.NoError(t, err)
+			if n == 0 {
+				break
+			}
+			in = append(in, buf[:n]...)
+		}
+		return in
+	}
+	feed := func(in []byte) {
+		t.Helper()
+		used, err := p.r.feed(in)
+		require.NoError(t, err)
+		require.Equal(t, len(in), used)
+	}
+	feed(read()) // the initial window
+	calls := 0
+	for rounds := 0; len(p.ev.msgs) <= calls; rounds++ {
+		require.Less(t, rounds, 4*size/(besideWindow/2), "no progress")
+		require.NotEmpty(t, p.ev.grants, "blocked, and nothing granted")
+		p.deliver()
+		require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(1+calls, 1000), ti: testTI, state: OnPeer}))
+		in := read()
+		atFlush = atFlush[:0]
+		feed(in)
+		calls++
+		if len(p.ev.msgs) > calls {
+			break // the large message ended in this read
+		}
+		require.Len(t, p.ev.msgs, calls, "the small message dispatched")
+		require.NotEmpty(t, atFlush, "a mid-feed flush after it (%d bytes read)", len(in))
+		require.Positive(t, atFlush[0], "the grant goes with the first flush")
+		require.Equal(t, atFlush[0], len(p.ev.grants), "no grant after the flush")
+	}
+	require.NoError(t, testmsg.Verify(p.ev.msgs[len(p.ev.msgs)-1], size))
+	require.GreaterOrEqual(t, calls, 8)
+}
