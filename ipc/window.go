@@ -182,9 +182,17 @@ type rwindow struct {
 // message, packet headers) are taken off its next bytes, so the credit
 // never runs ahead of what arrived by more than a feed. Only beside small
 // messages, with one large message arriving, plain (no asynchronous
-// sink).
+// sink), and only while they come one to a feed (a share of one window,
+// besideShareN): there a caller at a time waits for each response, and
+// the grant in the same write saved it a write and a read per call (c=1
+// one way: calls 1.26x, p99 0.63x against main). Callers in flight
+// together (a share of two windows or more, the c=16 case) keep the grant
+// after the feed: granted ahead, the bulk flow took bytes and CPU from
+// their calls (calls 0.71-0.79x, p99 1.30-1.33x; docs/benchmarks.md,
+// "Writes per small call beside bulk, fifteenth session" and "The grant
+// ahead at c=1, fifteenth session").
 func (r *reader) grantAhead(n int) {
-	if !r.beside || r.large != 1 || n <= 0 {
+	if !r.beside || r.large != 1 || n <= 0 || r.besideShareN() > 1 {
 		return
 	}
 	for i, s := range r.slots {
@@ -371,12 +379,19 @@ const (
 // down to 0.26–0.51× (docs/benchmarks.md, "Bulk beside 16 callers,
 // thirteenth session").
 func (r *reader) besideShare() int64 {
-	k := min(max(1, r.besideMax, r.besidePrev), besideShareMax)
+	k := r.besideShareN()
 	w := int64(k) * besideWindow
 	if k > 1 && !r.sendBeside {
 		w += r.besideExtra
 	}
 	return w
+}
+
+// besideShareN is the number of besideWindow shares of besideShare: the
+// most small messages dispatched in one feed beside a large one over the
+// last two grant intervals, at least one, at most besideShareMax.
+func (r *reader) besideShareN() int {
+	return min(max(1, r.besideMax, r.besidePrev), besideShareMax)
 }
 
 // The window beside small messages also covers a grant's round trip.
