@@ -206,6 +206,9 @@ func (r *reader) grantAhead(n int) {
 		s.win.left -= k
 		s.win.aheadLeft += k
 		s.win.aheadOwed += k
+		if testHookCredit != nil {
+			testHookCredit(creditAhead, 0)
+		}
 		r.owe(s, uint32(i), int(k))
 		return
 	}
@@ -553,6 +556,7 @@ const (
 	creditResumed        // that grant put a message out of credit back in the write queue
 	creditDry            // a beside grant's round trip ran the pipe dry (besideProbe)
 	creditWet            // one did not
+	creditAhead          // the rest of a feed was counted ahead (grantAhead)
 )
 
 // testHookCredit, if set by a test before its services start, runs on the
