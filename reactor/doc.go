@@ -128,7 +128,7 @@
 // since the loop last spun on connections marked Conn.SetBulk: a large
 // message under way) ends as soon as one of its yields gave the CPU
 // away for over 20 µs, and the loop then skips bulk spins for 1 ms, up to
-// 64 ms while the contention lasts (1 ms beside small messages) (Stats.SpinBackoffs, SpinsSkipped): on
+// 64 ms while the contention lasts (Stats.SpinBackoffs, SpinsSkipped): on
 // a contended machine the next batch of a stream is not worth the CPU
 // that others need. Any spin whose sched_yield lost a whole time slice
 // (over 250 µs: another process's busy thread ran) starts such a backoff

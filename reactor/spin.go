@@ -55,8 +55,7 @@ import (
 // two busy processes, whose 3,665 yields were 48 % longer than
 // spinContended (docs/benchmarks.md, "The busy poll beside other
 // processes, fifteenth session"). While the contention lasts the backoff
-// doubles, up to spinBackoffMax, except after a transfer beside small
-// messages (backOff). On an idle machine the yields
+// doubles, up to spinBackoffMax (backOff). On an idle machine the yields
 // return at once and the bulk spin stays: there it keeps a stream's
 // receiver on its CPU between the sender's batches, which costs less CPU
 // per byte than a wake-up (docs/benchmarks.md, "Polling while bytes stream
@@ -127,7 +126,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		return
 	}
 	bulk := l.moved >= spinBulkBytes
-	beside := bulk && l.besideMoved
 	l.moved, l.besideMoved = 0, false
 	gather := l.gather
 	l.gather = nil
@@ -184,7 +182,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// first iteration is not counted: its Gosched runs the goroutine
 		// the handler has just woken, on purpose.
 		if bulk && i > 2 && now.Sub(prev) > spinContended {
-			l.backOff(&l.bulkOff, now, !beside)
+			l.backOff(&l.bulkOff, now)
 			end = spinContendedEnd
 			break
 		}
@@ -217,7 +215,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 			// 4 ms). Blocked in epoll_wait the loop is woken by the
 			// next input, ahead of a thread that has used its slice.
 			if y1.Sub(y) > spinStolen {
-				l.backOff(&l.allOff, y1, true)
+				l.backOff(&l.allOff, y1)
 				end = spinContendedEnd
 				break
 			}
@@ -233,7 +231,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// next poll mostly finds the socket ready, or a task submitted,
 		// and the spin ends before it measures the iteration.
 		if y1.Sub(y) > spinContended {
-			l.backOff(&l.bulkOff, y1, !beside)
+			l.backOff(&l.bulkOff, y1)
 			end = spinContendedEnd
 			break
 		}
@@ -253,16 +251,10 @@ func (l *Loop) spinOnLoop(seen uint64) {
 // after a backoff finds the CPU contended again, and each such probe costs
 // the loop a time slice given away (about 1.4 ms on EEVDF, Linux 6.6 and
 // later), so the probes grow rarer while the contention lasts. A contended
-// spin found later than that starts again at spinBackoff. Without grow
-// (a bulk spin after a transfer beside small messages, interleaved) every
-// backoff lasts spinBackoff: there the loop's spins answer the small
-// messages, and with the backoff grown to tens of milliseconds on a host
-// merely loaded by others, small calls beside 16 MiB echoes completed half
-// as often (docs/benchmarks.md, "The busy poll beside other processes,
-// fifteenth session").
-func (l *Loop) backOff(b *spinBackoffState, now time.Time, grow bool) {
+// spin found later than that starts again at spinBackoff.
+func (l *Loop) backOff(b *spinBackoffState, now time.Time) {
 	switch {
-	case !grow || b.length == 0 || now.Sub(b.until) > b.length:
+	case b.length == 0 || now.Sub(b.until) > b.length:
 		b.length = spinBackoff
 	default:
 		b.length = min(2*b.length, spinBackoffMax)

@@ -242,15 +242,14 @@ func TestSmallSpinBacksOffWhenYieldLosesSlice(t *testing.T) {
 
 // TestSpinBackoffGrows: a backoff that starts within one backoff's length
 // of the last one's end doubles, up to spinBackoffMax; one that starts
-// later, or without grow (a bulk spin beside small messages), lasts
-// spinBackoff. Each counts in Stats.SpinBackoffs.
+// later starts again at spinBackoff. Each counts in Stats.SpinBackoffs.
 func TestSpinBackoffGrows(t *testing.T) {
 	l := &Loop{r: &Reactor{}}
 	b := &l.bulkOff
 	now := time.Unix(1000, 0)
 	want := spinBackoff
 	for i := 0; i < 10; i++ {
-		l.backOff(b, now, true)
+		l.backOff(b, now)
 		require.Equal(t, want, b.length, "backoff %d", i)
 		require.Equal(t, now.Add(want), b.until)
 		now = b.until.Add(b.length / 2) // contended again soon after
@@ -258,11 +257,9 @@ func TestSpinBackoffGrows(t *testing.T) {
 	}
 	require.Equal(t, spinBackoffMax, b.length)
 	now = b.until.Add(b.length + time.Microsecond) // a quiet while
-	l.backOff(b, now, true)
+	l.backOff(b, now)
 	require.Equal(t, spinBackoff, b.length)
-	l.backOff(b, b.until, false) // at once again, but without grow
-	require.Equal(t, spinBackoff, b.length)
-	require.EqualValues(t, 12, l.r.Stats().SpinBackoffs)
+	require.EqualValues(t, 11, l.r.Stats().SpinBackoffs)
 }
 
 // TestBulkSpinGathers: the spin after a read on a bulk connection (SetBulk,
