@@ -130,9 +130,7 @@
 // away for over 20 µs, and the loop then skips bulk spins for 1 ms, up to
 // 64 ms while the contention lasts (Stats.SpinBackoffs, SpinsSkipped): on
 // a contended machine the next batch of a stream is not worth the CPU
-// that others need. Any spin whose sched_yield lost a whole time slice
-// (over 250 µs: another process's busy thread ran) starts such a backoff
-// of every spin, small messages' too. Latency-critical
+// that others need. Latency-critical
 // request/response paths should still
 // write from the loop (Write in OnData or an Execute already running)
 // rather than Send from another goroutine.

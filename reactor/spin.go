@@ -59,14 +59,9 @@ import (
 // return at once and the bulk spin stays: there it keeps a stream's
 // receiver on its CPU between the sender's batches, which costs less CPU
 // per byte than a wake-up (docs/benchmarks.md, "Polling while bytes stream
-// (sixth session)"). Spins after small messages back off only when a
-// sched_yield lost a whole time slice (over spinStolen): a yield of a
-// concurrency-1 call's loop to the peer that produces the next request is
-// the point of yielding, not contention, and comes back within the peer's
-// work on one message; one to another process's busy thread comes back a
-// slice later, and beside two busy processes such yields made a 1 KiB
-// call at concurrency 1 take 4 ms. Then every spin, small or bulk, is
-// skipped for a backoff (allOff), which grows as the bulk one does.
+// (sixth session)"). Spins after small messages never back off: the yield
+// of a concurrency-1 call's loop to the peer that produces the next
+// request is the point of yielding, not contention.
 //
 // A bulk spin after a read of a bulk connection that is not interleaved
 // (no small messages beside the large one; Conn.readAfter) also gathers:
@@ -133,7 +128,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		gather = nil
 	}
 	now := spinNow()
-	if now.Before(l.allOff.until) || (bulk && now.Before(l.bulkOff.until)) {
+	if bulk && now.Before(l.backoffUntil) {
 		l.r.stats.spinsSkipped.Add(1)
 		l.spinEnded(spinSkipped)
 		return
@@ -182,7 +177,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// first iteration is not counted: its Gosched runs the goroutine
 		// the handler has just woken, on purpose.
 		if bulk && i > 2 && now.Sub(prev) > spinContended {
-			l.backOff(&l.bulkOff, now)
+			l.backOff(now)
 			end = spinContendedEnd
 			break
 		}
@@ -202,23 +197,8 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// time slice to end; on an idle one the call returns at once.
 		// Measured (BenchmarkCallHops, c=1 Call, loaded 2-vCPU machine,
 		// alternating runs): 155/157/96 µs per call without, 113/76/50 with.
-		y := spinNow()
-		spinOSYield()
-		y1 := spinNow()
 		if !bulk {
-			// A spin after small messages times its yield too, against
-			// spinStolen: a yield to the peer's loop or to a goroutine's
-			// thread of this process comes back within its work on one
-			// small message, one to another process's busy thread only
-			// after a whole time slice (about 1.4 ms on EEVDF; beside
-			// two busy processes a 1 KiB call at concurrency 1 took
-			// 4 ms). Blocked in epoll_wait the loop is woken by the
-			// next input, ahead of a thread that has used its slice.
-			if y1.Sub(y) > spinStolen {
-				l.backOff(&l.allOff, y1)
-				end = spinContendedEnd
-				break
-			}
+			spinOSYield()
 			continue
 		}
 		// A bulk spin times its sched_yield alone, from the first
@@ -230,8 +210,10 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// iteration's own check does not see it: after such a yield the
 		// next poll mostly finds the socket ready, or a task submitted,
 		// and the spin ends before it measures the iteration.
-		if y1.Sub(y) > spinContended {
-			l.backOff(&l.bulkOff, y1)
+		y := spinNow()
+		spinOSYield()
+		if y1 := spinNow(); y1.Sub(y) > spinContended {
+			l.backOff(y1)
 			end = spinContendedEnd
 			break
 		}
@@ -244,29 +226,23 @@ func (l *Loop) spinOnLoop(seen uint64) {
 	l.spinEnded(end)
 }
 
-// backOff starts backoff b at now (loop-only): l.bulkOff skips bulk
-// spins until b.until, l.allOff every spin. A backoff that starts within
-// one backoff's length of the last one's end doubles that length, up to
-// spinBackoffMax: on a machine busy with other processes the next spin
-// after a backoff finds the CPU contended again, and each such probe costs
-// the loop a time slice given away (about 1.4 ms on EEVDF, Linux 6.6 and
-// later), so the probes grow rarer while the contention lasts. A contended
-// spin found later than that starts again at spinBackoff.
-func (l *Loop) backOff(b *spinBackoffState, now time.Time) {
+// backOff starts a backoff at now: bulk spins are skipped until
+// backoffUntil (loop-only). A backoff that starts within one backoff's
+// length of the last one's end doubles that length, up to
+// spinBackoffMax: on a machine busy with other processes the next bulk
+// spin after a backoff finds the CPU contended again, and each such probe
+// costs the loop a time slice given away (about 1.4 ms on EEVDF, Linux
+// 6.6 and later), so the probes grow rarer while the contention lasts. A
+// contended spin found later than that starts again at spinBackoff.
+func (l *Loop) backOff(now time.Time) {
 	switch {
-	case b.length == 0 || now.Sub(b.until) > b.length:
-		b.length = spinBackoff
+	case l.backoffLen == 0 || now.Sub(l.backoffUntil) > l.backoffLen:
+		l.backoffLen = spinBackoff
 	default:
-		b.length = min(2*b.length, spinBackoffMax)
+		l.backoffLen = min(2*l.backoffLen, spinBackoffMax)
 	}
-	b.until = now.Add(b.length)
+	l.backoffUntil = now.Add(l.backoffLen)
 	l.r.stats.spinBackoffs.Add(1)
-}
-
-// spinBackoffState is a backoff of a loop's spins (backOff).
-type spinBackoffState struct {
-	until  time.Time     // the spins are skipped until then
-	length time.Duration // the last backoff's length; 0 before the first
 }
 
 // gatherMore reports whether a bulk spin should keep polling although n
@@ -401,12 +377,6 @@ const (
 	// contention lasts (backOff).
 	spinBackoff    = time.Millisecond
 	spinBackoffMax = 64 * time.Millisecond
-	// spinStolen is the longest a spin's sched_yield after small messages
-	// may take before the loop skips all spins for a backoff: longer than
-	// a yield to a thread of this process that handles a small message
-	// takes, shorter than the time slice another process's busy thread
-	// gets (0.75-3 ms on EEVDF).
-	spinStolen = 250 * time.Microsecond
 )
 
 // spinClose releases the epoll set once the loop has exited.
@@ -430,10 +400,12 @@ type spinState struct {
 	// connection (small messages beside the large one)
 	moved       int
 	besideMoved bool
-	// loop-owned: bulk spins are skipped during bulkOff (a bulk spin found
-	// the CPU contended), every spin during allOff (a spin's sched_yield
-	// lost a time slice, spinStolen)
-	bulkOff, allOff spinBackoffState
+	// loop-owned: bulk spins are skipped until then (a bulk spin found the
+	// CPU contended)
+	backoffUntil time.Time
+	// loop-owned: the length of the last backoff (backOff); 0 before the
+	// first
+	backoffLen time.Duration
 	// loop-owned: the bulk connection read last since the last spin, whose
 	// input the next bulk spin gathers (readAfter, gatherMore); nil if none
 	gather *Conn

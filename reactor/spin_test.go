@@ -190,75 +190,24 @@ func TestBulkSpinBacksOffWhenYieldEndsReady(t *testing.T) {
 	require.EqualValues(t, 1, r.Stats().SpinBackoffs)
 }
 
-// TestSmallSpinBacksOffWhenYieldLosesSlice: a spin after small messages
-// whose sched_yield kept the vCPU away longer than spinStolen (a time
-// slice went to another process's busy thread) ends and starts a backoff
-// of every spin, small and bulk (Stats.SpinBackoffs, SpinsSkipped); one
-// whose yield took less (100 µs: a thread of this process that worked)
-// keeps polling. Beside busy processes a 1 KiB call at concurrency 1
-// otherwise took about 4 ms, a slice per yield (docs/benchmarks.md, "The
-// busy poll beside other processes, fifteenth session"). The spin's
-// clock is the test's.
-func TestSmallSpinBacksOffWhenYieldLosesSlice(t *testing.T) {
-	clk := &spinClock{t: time.Unix(1000, 0), step: time.Microsecond}
-	ends := make(chan int, 16)
-	spinNow, testHookSpin = clk.now, func(_ *Loop, end int) {
-		if end != spinReady && end != spinTask {
-			ends <- end
-		}
-	}
-	t.Cleanup(func() { spinNow, testHookSpin = time.Now, nil })
-	size := 1 << 10
-	r, c, _, woke := startSpinWriter(t, func(c *Conn) int {
-		c.SetBulk(size >= spinBulkBytes)
-		return size
-	})
-	var jump time.Duration
-	first := false
-	spinOSYield = func() {
-		if first {
-			first = false
-			clk.set(time.Microsecond, jump)
-		}
-	}
-	t.Cleanup(func() { spinOSYield = osYield })
-	wake := func(n int, firstYield time.Duration) int {
-		t.Helper()
-		size, jump, first = n, firstYield, true
-		c.Wake()
-		require.NoError(t, recv(t, woke))
-		return recv(t, ends)
-	}
-	require.Equal(t, spinBudget, wake(1<<10, 100*time.Microsecond))
-	require.Equal(t, spinContendedEnd, wake(1<<10, 2*spinStolen))
-	require.Equal(t, spinSkipped, wake(1<<10, 0))
-	require.Equal(t, spinSkipped, wake(spinBulkBytes, 0))
-	st := r.Stats()
-	require.EqualValues(t, 1, st.SpinBackoffs)
-	require.EqualValues(t, 2, st.SpinsSkipped)
-	clk.set(time.Microsecond, 2*spinBackoff) // over, long enough ago not to grow
-	require.Equal(t, spinBudget, wake(1<<10, 0))
-}
-
 // TestSpinBackoffGrows: a backoff that starts within one backoff's length
 // of the last one's end doubles, up to spinBackoffMax; one that starts
 // later starts again at spinBackoff. Each counts in Stats.SpinBackoffs.
 func TestSpinBackoffGrows(t *testing.T) {
 	l := &Loop{r: &Reactor{}}
-	b := &l.bulkOff
 	now := time.Unix(1000, 0)
 	want := spinBackoff
 	for i := 0; i < 10; i++ {
-		l.backOff(b, now)
-		require.Equal(t, want, b.length, "backoff %d", i)
-		require.Equal(t, now.Add(want), b.until)
-		now = b.until.Add(b.length / 2) // contended again soon after
+		l.backOff(now)
+		require.Equal(t, want, l.backoffLen, "backoff %d", i)
+		require.Equal(t, now.Add(want), l.backoffUntil)
+		now = l.backoffUntil.Add(l.backoffLen / 2) // contended again soon after
 		want = min(2*want, spinBackoffMax)
 	}
-	require.Equal(t, spinBackoffMax, b.length)
-	now = b.until.Add(b.length + time.Microsecond) // a quiet while
-	l.backOff(b, now)
-	require.Equal(t, spinBackoff, b.length)
+	require.Equal(t, spinBackoffMax, l.backoffLen)
+	now = l.backoffUntil.Add(l.backoffLen + time.Microsecond) // a quiet while
+	l.backOff(now)
+	require.Equal(t, spinBackoff, l.backoffLen)
 	require.EqualValues(t, 11, l.r.Stats().SpinBackoffs)
 }
 
