@@ -127,10 +127,9 @@
 // docs/benchmarks.md). A spin after a bulk transfer (32 KiB or more moved
 // since the loop last spun on connections marked Conn.SetBulk: a large
 // message under way) ends as soon as one of its yields gave the CPU
-// away for over 20 µs, and the loop then skips bulk spins for 1 ms, up to
-// 64 ms while the contention lasts (Stats.SpinBackoffs, SpinsSkipped): on
-// a contended machine the next batch of a stream is not worth the CPU
-// that others need. Latency-critical
+// away for over 20 µs, and the loop then skips bulk spins for 1 ms
+// (Stats.SpinBackoffs, SpinsSkipped): on a contended machine the next batch
+// of a stream is not worth the CPU that others need. Latency-critical
 // request/response paths should still
 // write from the loop (Write in OnData or an Execute already running)
 // rather than Send from another goroutine.

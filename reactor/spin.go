@@ -39,23 +39,15 @@ import (
 // peer's loop, another process or the application's goroutines need. Such
 // a bulk spin therefore watches its own yields: when one iteration took
 // more than spinContended (a yield gave the CPU or the P to someone else
-// for that long), or its sched_yield alone did (timed from the first
-// iteration on: a loop that gave its vCPU to another process's thread
-// there stayed runnable behind it for tens of microseconds while a small
-// message waited in its socket; blocked in epoll_wait, the message's
-// arrival wakes it), the CPU is contended; the spin ends and the loop
-// skips bulk spins for spinBackoff, blocking in epoll_wait instead (Stats
-// SpinBackoffs, SpinsSkipped; docs/benchmarks.md, "Head-of-line at c=1,
-// tenth session"). The yield is timed after every bulk transfer, not only
-// an interleaved one: beside busy processes (EEVDF, Linux 6.6 and later)
-// a sched_yield gives the CPU away for a whole slice, about 1.4 ms, a
-// stream's next batch arrives meanwhile, and the next poll finds it and
-// ends the spin before the iteration is measured; the whole-iteration
-// check alone started 7 backoffs in 989 bulk spins of bench bulk beside
-// two busy processes, whose 3,665 yields were 48 % longer than
-// spinContended (docs/benchmarks.md, "The busy poll beside other
-// processes, fifteenth session"). While the contention lasts the backoff
-// doubles, up to spinBackoffMax (backOff). On an idle machine the yields
+// for that long), or, after a transfer on an interleaved connection
+// (SetInterleaved: small messages beside the large one), its sched_yield
+// alone did (timed from the first iteration on: a loop that gave its vCPU
+// to another process's thread there stayed runnable behind it for tens of
+// microseconds while a small message waited in its socket; blocked in
+// epoll_wait, the message's arrival wakes it), the CPU is contended; the
+// spin ends and the loop skips bulk spins for spinBackoff, blocking in
+// epoll_wait instead (Stats SpinBackoffs, SpinsSkipped; docs/benchmarks.md,
+// "Head-of-line at c=1, tenth session"). On an idle machine the yields
 // return at once and the bulk spin stays: there it keeps a stream's
 // receiver on its CPU between the sender's batches, which costs less CPU
 // per byte than a wake-up (docs/benchmarks.md, "Polling while bytes stream
@@ -121,6 +113,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		return
 	}
 	bulk := l.moved >= spinBulkBytes
+	beside := bulk && l.besideMoved
 	l.moved, l.besideMoved = 0, false
 	gather := l.gather
 	l.gather = nil
@@ -177,7 +170,8 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// first iteration is not counted: its Gosched runs the goroutine
 		// the handler has just woken, on purpose.
 		if bulk && i > 2 && now.Sub(prev) > spinContended {
-			l.backOff(now)
+			l.backoffUntil = now.Add(spinBackoff)
+			l.r.stats.spinBackoffs.Add(1)
 			end = spinContendedEnd
 			break
 		}
@@ -197,23 +191,22 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// time slice to end; on an idle one the call returns at once.
 		// Measured (BenchmarkCallHops, c=1 Call, loaded 2-vCPU machine,
 		// alternating runs): 155/157/96 µs per call without, 113/76/50 with.
-		if !bulk {
+		if !beside {
 			spinOSYield()
 			continue
 		}
-		// A bulk spin times its sched_yield alone, from the first
-		// iteration on: one that kept the vCPU away longer than
-		// spinContended says the CPU is contended just as a long
-		// iteration does, and the loop is better off blocked in
-		// epoll_wait, from which the next input's arrival wakes it, than
-		// runnable behind the thread it yielded to (see above). The
-		// iteration's own check does not see it: after such a yield the
-		// next poll mostly finds the socket ready, or a task submitted,
-		// and the spin ends before it measures the iteration.
+		// A bulk spin beside small messages times its sched_yield
+		// alone, from the first iteration on: one that kept the vCPU
+		// away longer than spinContended says the CPU is contended
+		// just as a long iteration does, and the loop is better off
+		// blocked in epoll_wait, from which a small message's arrival
+		// wakes it, than runnable behind the thread it yielded to (see
+		// above).
 		y := spinNow()
 		spinOSYield()
 		if y1 := spinNow(); y1.Sub(y) > spinContended {
-			l.backOff(y1)
+			l.backoffUntil = y1.Add(spinBackoff)
+			l.r.stats.spinBackoffs.Add(1)
 			end = spinContendedEnd
 			break
 		}
@@ -224,25 +217,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 	l.runHandedOff()
 	l.inSpin = false
 	l.spinEnded(end)
-}
-
-// backOff starts a backoff at now: bulk spins are skipped until
-// backoffUntil (loop-only). A backoff that starts within one backoff's
-// length of the last one's end doubles that length, up to
-// spinBackoffMax: on a machine busy with other processes the next bulk
-// spin after a backoff finds the CPU contended again, and each such probe
-// costs the loop a time slice given away (about 1.4 ms on EEVDF, Linux
-// 6.6 and later), so the probes grow rarer while the contention lasts. A
-// contended spin found later than that starts again at spinBackoff.
-func (l *Loop) backOff(now time.Time) {
-	switch {
-	case l.backoffLen == 0 || now.Sub(l.backoffUntil) > l.backoffLen:
-		l.backoffLen = spinBackoff
-	default:
-		l.backoffLen = min(2*l.backoffLen, spinBackoffMax)
-	}
-	l.backoffUntil = now.Add(l.backoffLen)
-	l.r.stats.spinBackoffs.Add(1)
 }
 
 // gatherMore reports whether a bulk spin should keep polling although n
@@ -373,10 +347,8 @@ const (
 	// long as that work.
 	spinContended = 20 * time.Microsecond
 	// spinBackoff is how long a loop skips bulk spins after one found the
-	// CPU contended, and spinBackoffMax how long at most while the
-	// contention lasts (backOff).
-	spinBackoff    = time.Millisecond
-	spinBackoffMax = 64 * time.Millisecond
+	// CPU contended.
+	spinBackoff = time.Millisecond
 )
 
 // spinClose releases the epoll set once the loop has exited.
@@ -403,9 +375,6 @@ type spinState struct {
 	// loop-owned: bulk spins are skipped until then (a bulk spin found the
 	// CPU contended)
 	backoffUntil time.Time
-	// loop-owned: the length of the last backoff (backOff); 0 before the
-	// first
-	backoffLen time.Duration
 	// loop-owned: the bulk connection read last since the last spin, whose
 	// input the next bulk spin gathers (readAfter, gatherMore); nil if none
 	gather *Conn
