@@ -19,6 +19,9 @@ type CreditCounts struct {
 	// dry and those that did not (besideProbe); Extra is the window's
 	// widening after the last of them.
 	Dry, Wet, Extra atomic.Int64
+	// Ahead counts the mid-feed flushes whose grant was counted ahead
+	// (grantAhead).
+	Ahead atomic.Int64
 
 	mu      sync.Mutex
 	blocked int
@@ -73,6 +76,8 @@ func CountCredit(n *CreditCounts) (restore func()) {
 				n.Wet.Add(1)
 			}
 			n.Extra.Store(int64(msg))
+		case creditAhead:
+			n.Ahead.Add(1)
 		case creditResumed:
 			if n.blocked > 0 {
 				if n.blocked--; n.blocked == 0 {
@@ -86,4 +91,4 @@ func CountCredit(n *CreditCounts) (restore func()) {
 
 // creditEventNames name the credit events in an execution trace
 // (-test.trace; category "credit").
-var creditEventNames = [...]string{creditStalled: "stalled", creditGranted: "granted", creditArrived: "arrived", creditResumed: "resumed", creditDry: "dry", creditWet: "wet"}
+var creditEventNames = [...]string{creditStalled: "stalled", creditGranted: "granted", creditArrived: "arrived", creditResumed: "resumed", creditDry: "dry", creditWet: "wet", creditAhead: "ahead"}

@@ -155,6 +155,7 @@ func BenchmarkHeadOfLineBulk(b *testing.B) {
 					b.ReportMetric(float64(credit.StalledNs.Load())/float64(b.Elapsed().Nanoseconds()), "stalled-share")
 					b.ReportMetric(float64(credit.Dry.Load()), "dry")
 					b.ReportMetric(float64(credit.Wet.Load()), "wet")
+					b.ReportMetric(float64(credit.Ahead.Load()), "ahead")
 					if p50, p90, k := credit.GrantLatency(); k > 0 {
 						b.ReportMetric(float64(p50.Microseconds()), "grant-p50-µs")
 						b.ReportMetric(float64(p90.Microseconds()), "grant-p90-µs")

@@ -197,6 +197,7 @@ func (r *reader) feed(data []byte) (int, error) {
 	// mid-feed flush; flushedAt: where in data that flush was (none yet:
 	// the first dispatch of a feed flushes at once).
 	owed, flushedAt := false, -midFeedFlushEvery
+	ahead := false // the rest of the feed was counted ahead (grantAhead)
 	for len(data)-used >= packetHeaderSize {
 		b := data[used:]
 		h, err := parsePacketHeader(b, r.maxPayload)
@@ -258,6 +259,11 @@ func (r *reader) feed(data []byte) (int, error) {
 			// decoded (flush, pipe.go), once per midFeedFlushEvery bytes
 			// of input: the dispatches in between share one write.
 			owed, flushedAt = false, used
+			if !ahead {
+				// The rest of the feed, once (window.go).
+				ahead = true
+				r.grantAhead(len(data) - used)
+			}
 			if !r.flushOut() {
 				return used, errClosedMidFeed
 			}

@@ -417,3 +417,106 @@ func TestBesideWindowCoversRoundTrip(t *testing.T) {
 
 	p.finishBeside(id, size)
 }
+
+// TestGrantAheadAtMidFeedFlush checks the grant of a large message beside
+// small ones when a small message arrives at the front of a read of the
+// large one's bytes (c=1 beside bulk): the mid-feed flush that sends the
+// small message's response carries the grant the rest of the read earns
+// (grantAhead), and the end of the read adds none, so the response and
+// the grant leave in one write; the bytes counted ahead are taken off the
+// ones that follow (no ErrWindowExceeded), and the large message arrives
+// intact.
+func TestGrantAheadAtMidFeedFlush(t *testing.T) {
+	one := func(int) int { return 1 }
+	reads := grantAheadRounds(t, one, func(_ int, atFlush []int, grants int) {
+		require.NotEmpty(t, atFlush, "a mid-feed flush after the small message")
+		require.Positive(t, atFlush[0], "the grant goes with the first flush")
+		require.Equal(t, atFlush[0], grants, "no grant after the flush")
+	})
+	require.GreaterOrEqual(t, reads, 8)
+}
+
+// TestNoGrantAheadBesideSeveral checks the gate of grantAhead: while the
+// reads beside a large message carry two small messages each (callers in
+// flight together, a share of two windows), the mid-feed flush carries
+// no grant counted ahead, the grants coming as the large message's bytes
+// are consumed (main's rule); once they carry one again (a caller at a
+// time) and the share is back to one window, the grant goes ahead with
+// the first flush again. The first read is left out: before it, nothing
+// tells one caller from several.
+func TestNoGrantAheadBesideSeveral(t *testing.T) {
+	const several = 8 // reads with two small messages each
+	perRead := func(round int) int { return 1 + min(1, max(0, several-round)) }
+	flushes, aheadAfter := 0, 0
+	reads := grantAheadRounds(t, perRead, func(round int, atFlush []int, _ int) {
+		switch {
+		case len(atFlush) == 0:
+		case round > 0 && round <= several:
+			flushes++
+			require.Zero(t, atFlush[0], "read %d of two small messages: a grant counted ahead at the first flush", round)
+		case round > several && atFlush[0] > 0:
+			aheadAfter++
+		}
+	})
+	require.Greater(t, reads, several+4)
+	require.GreaterOrEqual(t, flushes, several/2, "mid-feed flushes seen beside two")
+	require.Positive(t, aheadAfter, "no grant ahead once the reads carry one small message again")
+}
+
+// grantAheadRounds sends an 8 MiB message beside perRead(read) small
+// ones per read, one read at a time, a reader beside small messages,
+// until the large message arrives intact; check sees, for each read but
+// the last, its index, the grants queued at each of its mid-feed flushes
+// and the grants queued after it (all grants are delivered before each
+// read). It returns the reads that carried small messages.
+func grantAheadRounds(t *testing.T, perRead func(int) int, check func(round int, atFlush []int, grants int)) int {
+	t.Helper()
+	const window, size = 4 << 20, 8 << 20
+	p := newWindowPairSized(t, window)
+	p.r.beside = true
+	var atFlush []int // grants queued at each mid-feed flush
+	p.r.yield = func() {}
+	p.r.flush = func() bool { atFlush = append(atFlush, len(p.ev.grants)); return true }
+	require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(0, size), ti: testTI, state: OnPeer}))
+	buf := make([]byte, largePacketSize)
+	// read is one read: all the packets the writer's credit allows.
+	read := func() []byte {
+		var in []byte
+		for p.w.hasOutput() {
+			n, err := p.w.fill(buf[:p.w.packetSize()])
+			require.NoError(t, err)
+			if n == 0 {
+				break
+			}
+			in = append(in, buf[:n]...)
+		}
+		return in
+	}
+	feed := func(in []byte) {
+		t.Helper()
+		used, err := p.r.feed(in)
+		require.NoError(t, err)
+		require.Equal(t, len(in), used)
+	}
+	feed(read()) // the initial window
+	small, round := 0, 0
+	for ; ; round++ {
+		require.Less(t, round, 4*size/(besideWindow/2), "no progress")
+		require.NotEmpty(t, p.ev.grants, "blocked, and nothing granted")
+		p.deliver()
+		for range perRead(round) {
+			small++
+			require.True(t, p.w.enqueue(&msgStub{msg: testmsg.New(small, 1000), ti: testTI, state: OnPeer}))
+		}
+		in := read()
+		atFlush = atFlush[:0]
+		feed(in)
+		if len(p.ev.msgs) > small {
+			break // the large message ended in this read
+		}
+		require.Len(t, p.ev.msgs, small, "the small messages dispatched (%d bytes read)", len(in))
+		check(round, atFlush, len(p.ev.grants))
+	}
+	require.NoError(t, testmsg.Verify(p.ev.msgs[len(p.ev.msgs)-1], size))
+	return round
+}
