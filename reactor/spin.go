@@ -198,15 +198,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 			// doubles while it lasts (allOffLen, up to spinBackoffMax).
 			y := spinNow()
 			spinOSYield()
-			// variant C: a backoff needs a second lost slice within
-			// spinStolenAgain of the last one or of the last backoff's end.
-			y1 := spinNow()
-			ref := l.lastStolen
-			if l.allOffUntil.After(ref) {
-				ref = l.allOffUntil
-			}
-			if y1.Sub(y) > spinStolen && y1.Sub(ref) < spinStolenAgain {
-				l.lastStolen = y1
+			if y1 := spinNow(); y1.Sub(y) > spinStolen {
 				if l.allOffLen == 0 || y1.Sub(l.allOffUntil) > l.allOffLen {
 					l.allOffLen = spinBackoff
 				} else {
@@ -216,8 +208,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 				l.r.stats.spinBackoffs.Add(1)
 				end = spinContendedEnd
 				break
-			} else if y1.Sub(y) > spinStolen {
-				l.lastStolen = y1
 			}
 			continue
 		}
@@ -381,9 +371,8 @@ const (
 	spinBackoff = time.Millisecond
 	// spinBackoffMax bounds the doubling of the all-spins backoff and
 	// spinStolen is the longest a small spin's sched_yield may take.
-	spinBackoffMax  = 64 * time.Millisecond
-	spinStolen      = 250 * time.Microsecond
-	spinStolenAgain = 10 * time.Millisecond
+	spinBackoffMax = 64 * time.Millisecond
+	spinStolen     = 250 * time.Microsecond
 )
 
 // spinClose releases the epoll set once the loop has exited.
@@ -415,7 +404,6 @@ type spinState struct {
 	// backoff's length
 	allOffUntil time.Time
 	allOffLen   time.Duration
-	lastStolen  time.Time // the last such yield; a backoff needs two within spinStolenAgain
 	// loop-owned: the bulk connection read last since the last spin, whose
 	// input the next bulk spin gathers (readAfter, gatherMore); nil if none
 	gather *Conn
