@@ -121,7 +121,7 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		gather = nil
 	}
 	now := spinNow()
-	if now.Before(l.allOffUntil) || (bulk && now.Before(l.backoffUntil)) {
+	if bulk && now.Before(l.backoffUntil) {
 		l.r.stats.spinsSkipped.Add(1)
 		l.spinEnded(spinSkipped)
 		return
@@ -191,26 +191,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// time slice to end; on an idle one the call returns at once.
 		// Measured (BenchmarkCallHops, c=1 Call, loaded 2-vCPU machine,
 		// alternating runs): 155/157/96 µs per call without, 113/76/50 with.
-		if !bulk {
-			// yield15 (rule 3 alone, spin15's 842f0da): a spin after small
-			// messages times its yield; one that lost a whole time slice
-			// (over spinStolen) skips every spin for a backoff that
-			// doubles while it lasts (allOffLen, up to spinBackoffMax).
-			y := spinNow()
-			spinOSYield()
-			if y1 := spinNow(); y1.Sub(y) > spinStolen {
-				if l.allOffLen == 0 || y1.Sub(l.allOffUntil) > l.allOffLen {
-					l.allOffLen = spinBackoff
-				} else {
-					l.allOffLen = min(2*l.allOffLen, spinBackoffMax)
-				}
-				l.allOffUntil = y1.Add(l.allOffLen)
-				l.r.stats.spinBackoffs.Add(1)
-				end = spinContendedEnd
-				break
-			}
-			continue
-		}
 		if !beside {
 			spinOSYield()
 			continue
@@ -369,10 +349,6 @@ const (
 	// spinBackoff is how long a loop skips bulk spins after one found the
 	// CPU contended.
 	spinBackoff = time.Millisecond
-	// spinBackoffMax bounds the doubling of the all-spins backoff and
-	// spinStolen is the longest a small spin's sched_yield may take.
-	spinBackoffMax = 64 * time.Millisecond
-	spinStolen     = 250 * time.Microsecond
 )
 
 // spinClose releases the epoll set once the loop has exited.
@@ -399,11 +375,6 @@ type spinState struct {
 	// loop-owned: bulk spins are skipped until then (a bulk spin found the
 	// CPU contended)
 	backoffUntil time.Time
-	// loop-owned: every spin is skipped until allOffUntil (a small spin's
-	// sched_yield lost a slice, spinStolen); allOffLen is the last such
-	// backoff's length
-	allOffUntil time.Time
-	allOffLen   time.Duration
 	// loop-owned: the bulk connection read last since the last spin, whose
 	// input the next bulk spin gathers (readAfter, gatherMore); nil if none
 	gather *Conn
