@@ -190,3 +190,54 @@ func TestDecodeLentArrays(t *testing.T) {
 	decodePieces(t, d, &bytesMsg{B: make([]byte, 0, n)}, encodeAll(t, serde.NewEncoder(nil, lim), &bytesMsg{B: payload}, 64<<10), 4<<10)
 	require.Empty(t, b.shapes, "a small value and a recycled array hand nothing over")
 }
+
+// readyBudget is a lentBudget that has arrays ready (serde.ReadyArrays):
+// Array hands out ready while it is set, and records the sizes asked.
+type readyBudget struct {
+	lentBudget
+	ready  []byte
+	arrays []int // Array's n
+}
+
+func (b *readyBudget) Array(n int) []byte {
+	b.arrays = append(b.arrays, n)
+	a := b.ready
+	b.ready = nil
+	return a
+}
+
+// TestDecodeReadyArrays: a budget that implements ReadyArrays is asked for
+// each array it lends, and the array it returns becomes the value (and is
+// handed to Lent); nil makes the decoder allocate one; a refused loan asks
+// for none.
+func TestDecodeReadyArrays(t *testing.T) {
+	const n = 1<<20 + 3
+	lim := serde.Limits{MaxString: 1 << 30}
+	payload := patterned(n, 9)
+	for _, kind := range []string{"bytes", "string"} {
+		t.Run(kind, func(t *testing.T) {
+			msg, root, value := valueKind(kind, payload)
+			wire := encodeAll(t, serde.NewEncoder(nil, lim), msg, 64<<10)
+			d := serde.NewDecoder(nil, lim)
+			b := &readyBudget{lentBudget: lentBudget{recBudget: recBudget{lend: true}}}
+			d.SetValueBudget(b)
+			ready := make([]byte, 0, n)
+			b.ready = ready
+			r := root()
+			decodePieces(t, d, r, wire, 4<<10)
+			require.True(t, bytes.Equal(payload, value(r)))
+			require.Equal(t, []int{n}, b.arrays)
+			require.Same(t, unsafe.SliceData(ready[:1]), unsafe.SliceData(value(r)), "the ready array is the value's")
+			require.Same(t, unsafe.SliceData(ready[:1]), unsafe.SliceData(b.lentBudget.arrays[0][:1]), "and is handed to Lent")
+
+			r = root()
+			decodePieces(t, d, r, wire, 4<<10)
+			require.True(t, bytes.Equal(payload, value(r)), "none ready: allocated")
+			require.Equal(t, []int{n, n}, b.arrays)
+
+			b.lend = false
+			decodePieces(t, d, root(), wire, 4<<10)
+			require.Equal(t, []int{n, n}, b.arrays, "a refused loan asks for no array")
+		})
+	}
+}
