@@ -521,16 +521,12 @@ func (c *conn) feed(data []byte) error {
 // releaseIdle drops the cut-packet buffer when no packet was cut since the
 // last call (loop, at each keepalive or inactivity tick), so that a
 // connection that once received a cut packet does not keep the buffer
-// while it idles; the same for the receive budget's array ahead
-// (recvbudget.go).
+// while it idles.
 func (c *conn) releaseIdle() {
 	if len(c.rest) == 0 && !c.restUse {
 		c.rest = nil
 	}
 	c.restUse = false
-	if c.r != nil {
-		c.r.budget.releaseIdle()
-	}
 }
 
 // healthy reports whether losing this connection should reconnect at once

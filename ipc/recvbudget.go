@@ -55,11 +55,8 @@ import "github.com/ipcframe/ipcframe/buffers"
 // an ahead; no new ahead starts until that orphaned one is done, so a
 // connection never has more than one array being allocated ahead, and the
 // memory held for it beyond the rule is at most that orphan until the next
-// collection. A connection keeps its ahead array while large values keep
-// arriving one at a time (the next may be a round trip away) and drops it
-// at the first keepalive or inactivity tick after a tick period in which
-// no value was lent (releaseIdle, called by conn.releaseIdle), and with the
-// reader.
+// collection. A connection keeps its ready ahead array while idle (at most
+// the proof) and drops it with the reader.
 type recvBudget struct {
 	// owned by the connection's loop (or the lone reader)
 	proven int // the largest value delivered in full since the last abandoned loan
@@ -77,9 +74,6 @@ type recvBudget struct {
 	// array is started ahead meanwhile. alone says that no other value
 	// was lent since the current one, lent while none was under way.
 	overlap, alone bool
-	// used is set when a value is lent its array, and cleared by
-	// releaseIdle.
-	used bool
 }
 
 // recvBudgetValues is how many values of the proven size may be lent at
@@ -141,7 +135,6 @@ func (b *recvBudget) Array(n int) []byte {
 // where it was allocated. Then the next value's array is started ahead,
 // if the rule leaves room.
 func (b *recvBudget) Lent(a []byte) {
-	b.used = true
 	if !b.took {
 		buffers.Prefault(a)
 	}
@@ -190,15 +183,4 @@ func (b *recvBudget) dropAhead() {
 		b.orphan = b.ahead
 	}
 	b.ahead, b.aheadN = nil, 0
-}
-
-// releaseIdle drops the ahead array when no value was lent its array since
-// the last call (loop, at each keepalive or inactivity tick: conn.releaseIdle),
-// so that a connection that once received large values does not keep an
-// array for the next one while it idles.
-func (b *recvBudget) releaseIdle() {
-	if !b.used {
-		b.dropAhead()
-	}
-	b.used = false
 }

@@ -320,25 +320,3 @@ func TestRecvBudgetAhead(t *testing.T) {
 	b.End(n, n, true)
 	require.Zero(t, b.lent)
 }
-
-// TestRecvBudgetAheadReleasedWhenIdle: the array ahead is kept through a
-// tick period in which a value was lent, and dropped at the first tick
-// after a period with none (conn.releaseIdle, as the cut-packet buffer).
-func TestRecvBudgetAheadReleasedWhenIdle(t *testing.T) {
-	const n = 2 << 20
-	cfg, err := Config{Protocol: peerProtocol(false)}.withDefaults()
-	require.NoError(t, err)
-	c := newConn(&Service{cfg: cfg}, nil)
-	b := &c.r.budget
-	b.End(n, n, false)
-	require.True(t, b.Lend(n))
-	b.Lent(make([]byte, 0, n))
-	b.End(n, n, true)
-	require.NotNil(t, b.ahead)
-	c.releaseIdle()
-	require.NotNil(t, b.ahead, "a value was lent in this period")
-	c.releaseIdle()
-	require.Nil(t, b.ahead, "no value lent for a whole period")
-	awaitAhead(t, b)
-	require.Zero(t, b.lent)
-}
