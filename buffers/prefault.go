@@ -74,19 +74,8 @@ var prefaultDone func()
 // they are, so b may be written (by the caller or the kernel) while the
 // goroutine runs; it keeps b's array alive until it is done.
 func Prefault(b []byte) bool {
-	if !prefaultStart(b) {
-		return false
-	}
-	go prefaultJob(b)
-	return true
-}
-
-// prefaultStart takes a job for b's array (up to its capacity), counting
-// it, and reports whether it got one: b is at least PrefaultMin long, the
-// system can populate pages and fewer than prefaultJobs jobs run. A job
-// taken is ended by prefaultJob.
-func prefaultStart(b []byte) bool {
-	if cap(b) < PrefaultMin || prefaultOff.Load() {
+	b = b[:cap(b)]
+	if len(b) < PrefaultMin || prefaultOff.Load() {
 		return false
 	}
 	prefaultAsked.Add(1)
@@ -95,15 +84,12 @@ func prefaultStart(b []byte) bool {
 		return false
 	}
 	prefaultArrays.Add(1)
+	go func() {
+		prefault(b)
+		prefaultRunning.Add(-1)
+		if prefaultDone != nil {
+			prefaultDone()
+		}
+	}()
 	return true
-}
-
-// prefaultJob runs the job prefaultStart took for b, on the calling
-// goroutine.
-func prefaultJob(b []byte) {
-	prefault(b[:cap(b)])
-	prefaultRunning.Add(-1)
-	if prefaultDone != nil {
-		prefaultDone()
-	}
 }

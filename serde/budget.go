@@ -42,19 +42,6 @@ type LentArrays interface {
 	Lent(b []byte)
 }
 
-// ReadyArrays is a [ValueBudget] that may have a lent value's array ready:
-// right after Lend(n) returned true the decoder calls Array(n), and uses
-// what it returns (empty, capacity n) as the value's array instead of
-// allocating one; nil makes it allocate as without ReadyArrays. The array
-// is then handed to Lent as any lent array is. Array runs on the decoding
-// goroutine and must not block. ipc keeps the next value's array
-// allocated ahead on another goroutine (buffers.AllocAhead), so that the
-// event loop does not start garbage-collection cycles by allocating it.
-type ReadyArrays interface {
-	ValueBudget
-	Array(n int) []byte
-}
-
 // SetValueBudget makes the decoder ask b before growing a large string or
 // []byte value in segments; nil (the default) makes it grow every large
 // value as its bytes arrive. The budget survives Reset.
@@ -69,13 +56,7 @@ func (d *Decoder) startLarge(n uint64) []byte {
 		return nil
 	}
 	d.lent = true
-	var b []byte
-	if r, ok := d.budget.(ReadyArrays); ok {
-		b = r.Array(int(n))
-	}
-	if b == nil {
-		b = makeNoZero(int(n))
-	}
+	b := makeNoZero(int(n))
 	if w, ok := d.budget.(LentArrays); ok {
 		w.Lent(b)
 	}

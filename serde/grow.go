@@ -1,6 +1,9 @@
 package serde
 
-import "github.com/ipcframe/ipcframe/buffers"
+import (
+	"strings"
+	"unsafe"
+)
 
 // SegmentPool lends a [Decoder] the arrays it collects a large string or
 // []byte value in before the value has proven half its declared size (the
@@ -127,8 +130,18 @@ func (d *Decoder) dropSegments() {
 }
 
 // makeNoZero returns an empty []byte with capacity c whose array is not
-// zeroed (buffers.MakeNoZero): its bytes are whatever the heap held. Only
-// the bytes a caller appends are ever read (values are handed out as
-// b[:len(b)]), and the bytes between len and cap are stale heap data of
-// this process, not of the peer.
-func makeNoZero(c int) []byte { return buffers.MakeNoZero(c) }
+// zeroed: its bytes are whatever the heap held. Only the bytes a caller
+// appends are ever read (values are handed out as b[:len(b)]), and the
+// bytes between len and cap are stale heap data of this process, not of
+// the peer.
+//
+// strings.Builder.Grow is the standard library's way to allocate without
+// zeroing (internal/bytealg.MakeNoZero); the builder is dropped here and
+// its array, never seen as a string by anyone, becomes the slice's.
+func makeNoZero(c int) []byte {
+	var sb strings.Builder
+	sb.Grow(c)
+	sb.WriteByte(0) // a non-empty string, so that StringData is the array
+	s := sb.String()
+	return unsafe.Slice(unsafe.StringData(s), c)[:0]
+}
