@@ -404,8 +404,7 @@ func (c *conn) onData(data []byte) int {
 	if c.consume(data) {
 		c.pump()
 	}
-	c.noteShortRead(len(data)) // readinto.go
-	c.armReadInto()
+	c.armReadInto() // readinto.go
 	return len(data)
 }
 
