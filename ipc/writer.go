@@ -85,7 +85,12 @@ type wslot struct {
 // until fewer than minFreePacketData bytes remain. The front message keeps
 // going while it has bytes and room; a finished message leaves the queue
 // and the next one starts in the same packet, so small messages share
-// packets. A message that filled ContinuousPackets packets in a row moves to
+// packets. Not with a large message's body (one past smallMessage bytes,
+// pipe.go): each of its chunks starts a packet and ends it, so small
+// messages beside it travel in packets of their own and the peer's reader
+// sees whole packets of one value, which it can read straight into the
+// value (tryOpen, readinto.go); a value's chunk never follows a small
+// message nor is followed by one in a packet. A message that filled ContinuousPackets packets in a row moves to
 // the back of the queue when others wait (round-robin). A header is never
 // interleaved: a message whose header is cut by the end of a packet stays at
 // the front. Only one synchronous message is in the write queue at a time;
@@ -385,15 +390,21 @@ func (w *writer) fillPacket(pkt []byte) (int, error) {
 	}
 	ackReq := false // the packet took a relay credit
 	for len(p)-off >= minFreePacketData && w.wq.len() > 0 {
+		i := w.wq.front()
+		bulk := w.slots[i].large
+		if bulk && off > 0 {
+			break // a large value's chunk starts a packet of its own
+		}
 		if !w.takeCredit(&ackReq) {
 			break
 		}
-		full, err := w.writeChunk(w.wq.front(), p, &off)
+		at := off
+		full, err := w.writeChunk(i, p, &off)
 		if err != nil {
 			return 0, err
 		}
-		if full {
-			break
+		if full || bulk && off > at {
+			break // nothing follows a large value's chunk in its packet
 		}
 	}
 	if off == 0 {

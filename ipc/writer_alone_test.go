@@ -1,0 +1,110 @@
+package ipc
+
+import (
+	"encoding/binary"
+	"slices"
+	"testing"
+
+	"github.com/ipcframe/ipcframe/internal/testmsg"
+	"github.com/ipcframe/ipcframe/serde"
+	"github.com/stretchr/testify/require"
+)
+
+// packetChunks returns the slots of the chunks in packet pkt, whose
+// payload holds chunks only (no commands).
+func packetChunks(t *testing.T, pkt []byte) []uint32 {
+	t.Helper()
+	h, err := parsePacketHeader(pkt, maxPacketPayload)
+	require.NoError(t, err)
+	p := pkt[packetHeaderSize:]
+	require.Equal(t, h.size, len(p))
+	var slots []uint32
+	for len(p) > 0 {
+		require.Contains(t, []uint8{cmdNewMessage, cmdMessage, cmdEndMessage}, p[0], "a chunk")
+		slot, m, err := serde.ParseCross(p[1:])
+		require.NoError(t, err)
+		l := int(binary.LittleEndian.Uint16(p[1+m:]))
+		slots = append(slots, uint32(slot))
+		p = p[1+m+2+l:]
+	}
+	return slots
+}
+
+// TestLargeChunkPacketAlone: beside small messages, every packet that
+// carries a chunk of a large message's body (past smallMessage bytes) holds
+// that chunk only: a small message queued beside it goes in a packet of
+// its own, before or after, never with the value's chunk, also when the
+// chunk ends short because the value's window credit ran out (grants of
+// odd sizes). Small messages queued together still share packets. The
+// reader gets every message whole. (On a writer that tops packets up, a
+// 1 KiB message queued beside the value shares its BufferSize packet with
+// the value's next chunk: the peer's reader cannot open that packet and
+// read it straight into the value, readinto.go.)
+func TestLargeChunkPacketAlone(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	w.peerHello()
+	ev := &pipeEvents{t: t}
+	r := newReader(cfg, ev)
+	buf := make([]byte, largePacketSize)
+
+	const size = 4 << 20
+	large := &msgStub{msg: testmsg.New(1, size), ti: testTI, state: OnPeer}
+	require.True(t, w.enqueue(large))
+	li := large.slot
+	fill := func() []uint32 {
+		n, err := w.fill(buf[:w.packetSize()])
+		require.NoError(t, err)
+		require.NotZero(t, n)
+		used, err := r.feed(buf[:n])
+		require.NoError(t, err)
+		require.Equal(t, n, used)
+		return packetChunks(t, buf[:n])
+	}
+	for !w.slots[li].large {
+		fill()
+	}
+
+	smalls, alone, shared, grants := 0, 0, 0, 0
+	for k := 0; w.slots[li].st == large; k++ {
+		if w.slots[li].phase == slotBlocked {
+			// Odd grants: the value's chunks end short of the packet.
+			w.grant(uint64(li), uint64(w.slots[li].unique), 100_003)
+			grants++
+		}
+		// One small message before every other packet, two together
+		// before every fifth.
+		if k%2 == 0 || k%5 == 0 {
+			require.True(t, w.enqueue(&msgStub{msg: testmsg.New(100+smalls, 1000), ti: testTI, state: OnPeer}))
+			smalls++
+		}
+		if k%5 == 0 {
+			require.True(t, w.enqueue(&msgStub{msg: testmsg.New(100+smalls, 1000), ti: testTI, state: OnPeer}))
+			smalls++
+		}
+		for w.wq.len() > 0 {
+			wasLarge := w.slots[li].large
+			slots := fill()
+			if wasLarge && slices.Contains(slots, uint32(li)) {
+				require.Equal(t, []uint32{uint32(li)}, slots, "packet %d: a large value's chunk alone", k)
+				alone++
+			}
+			if len(slots) > 1 {
+				shared++
+			}
+			if w.wq.len() > 0 && w.slots[w.wq.front()].large && !w.newWaiting() {
+				break // the next small messages come before its next packet
+			}
+		}
+	}
+	for w.wq.len() > 0 {
+		fill()
+	}
+	require.Greater(t, grants, 2, "chunks cut by the window")
+	require.Greater(t, alone, 20)
+	require.Greater(t, shared, 0, "small messages queued together share a packet")
+	require.Len(t, ev.msgs, 1+smalls)
+	k := slices.IndexFunc(ev.msgs, func(m *testmsg.Message) bool { return m.Idx == 1 })
+	require.GreaterOrEqual(t, k, 0)
+	require.NoError(t, testmsg.Verify(ev.msgs[k], size), "the large message whole")
+}
