@@ -39,6 +39,18 @@ import (
 // open that packet, of either value, and the next read takes its data
 // straight into its array (planRead).
 //
+// Beside small messages (the connection is interleaved, pipe.go) a plan
+// stands only while a packet of a value is open: its rest, and the packets
+// predicted after it, in one read. With no packet open gnet's next read is
+// made short instead (reactor.Conn.ShortenNextRead): the readiness that
+// brings the value's next packet is gnet's, and a plan read ahead there
+// would meet EAGAIN at nearly every readiness (docs/benchmarks.md, "Direct
+// reads beside small messages, thirteenth session"); the short read brings
+// the packet's headers (and any small message before it) through OnData,
+// the packet opens, and its data is read straight into the value at once.
+// The writer helps: a large value's chunk travels in a packet of its own
+// (writer.go), so every value packet can open.
+//
 // Only large messages get a plan of their own (valuesUnderWay): every
 // message under way must have had more than smallMessage (16 KiB) bytes
 // arrive and be in a value's body with room. While any small message is
@@ -204,6 +216,18 @@ func (c *conn) armReadInto() {
 	if c.closed || c.raw {
 		return
 	}
+	if (c.sendPipe.on || c.recvPipe.on) && !c.r.open.on {
+		// Beside small messages (the reactor's connection is
+		// interleaved, pipe.go) no plan stands without an open packet:
+		// gnet's next read is short instead, so that the next packet's
+		// headers arrive through OnData and, when they open it, its
+		// data is read straight into the value in the same readiness
+		// event (see above).
+		if c.r.direct && c.r.largeWithRoom() && (len(c.rest) == 0 || c.mayOpen()) {
+			c.rc.ShortenNextRead()
+		}
+		return
+	}
 	bufs := c.r.planRead(c.rest)
 	if len(bufs) == 0 {
 		return
@@ -212,6 +236,28 @@ func (c *conn) armReadInto() {
 		testHookArmAhead(c.r.plan.hdr, c.r.plan.lens[0])
 	}
 	c.r.plan.on = c.rc.ReadIntoBufs(bufs)
+}
+
+// mayOpen reports whether the cut packet in c.rest may still open (its
+// headers are not all in, conn.feed); one that did not open is completed
+// by gnet's next whole read.
+func (c *conn) mayOpen() bool {
+	return len(c.rest) < directTailSize
+}
+
+// largeWithRoom reports whether a large message (reader.large) is in a
+// value's body with room for its next bytes (none taken by an asynchronous
+// sink), whatever else is under way.
+func (r *reader) largeWithRoom() bool {
+	if r.large == 0 {
+		return false
+	}
+	for _, s := range r.slots {
+		if s != nil && s.large && s.phase == rBody && s.async == nil && len(s.dec.ValueSpace()) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // testHookArmAhead, if set by a test before its services start, runs on

@@ -1,0 +1,99 @@
+package ipc
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ipcframe/ipcframe/serde"
+	"github.com/stretchr/testify/require"
+)
+
+// TestReadIntoBesideSmall sends plain 8 MiB values while a second
+// goroutine sends 1 KiB messages (segMsg) on the same connection, one at a time,
+// for as long as the values stream: the receiving connection is
+// interleaved (small messages beside a large one). Every message arrives
+// intact, and at least half of the later values' bytes are read straight
+// from the socket into their arrays (gnet's read before each value packet
+// is short, reactor.Conn.ShortenNextRead, the packet opens and its rest is
+// read directly). main read none of them directly beside small messages:
+// the reactor refused direct reads on an interleaved connection.
+func TestReadIntoBesideSmall(t *testing.T) {
+	const size, values = 8 << 20, 6
+	reads := watchReadInto(t)
+	var smalls atomic.Int64
+	smallIn := make(chan struct{}, 1)
+	srv := startIntoServerWith(t, func(uint32) int { return size }, func(p *Protocol) {
+		require.NoError(t, Register(p, 2, func(_ Context, m *segMsg) {
+			if len(m.Data) == 1<<10 {
+				smalls.Add(1)
+			}
+			select {
+			case smallIn <- struct{}{}:
+			default:
+			}
+		}))
+	})
+	cp := NewProtocol()
+	require.NoError(t, Register[intoMsg](cp, 1, nil))
+	require.NoError(t, Register[segMsg](cp, 2, nil))
+	client := lcStart(t, Config{Protocol: cp, Limits: serde.Limits{MaxString: 256 << 20}})
+	addr := srv.svc.Addr().String()
+
+	send := func(m Message) error {
+		done := make(chan error, 1)
+		if _, err := client.SendContext(context.Background(), addr, m, 0, func(err error) { done <- err }); err != nil {
+			return err
+		}
+		return <-done
+	}
+	// The first value proves the receive budget (its array grows in
+	// segments); the small flow starts with the second.
+	require.NoError(t, send(newIntoMsg(1, size)))
+	require.Equal(t, uint32(1), lcRecv(t, srv.in, "a message"))
+	before := reads.bytes.Load()
+
+	stop := make(chan struct{})
+	sent := make(chan int64, 1)
+	smallErr := make(chan error, 1)
+	go func() {
+		var n int64
+		defer func() { sent <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := send(&segMsg{Data: make([]byte, 1<<10)}); err != nil {
+				smallErr <- err
+				return
+			}
+			n++
+		}
+	}()
+	for seq := uint32(2); seq <= values; seq++ {
+		require.NoError(t, send(newIntoMsg(seq, size)))
+		require.Equal(t, seq, lcRecv(t, srv.in, "a message"))
+	}
+	close(stop)
+	n := lcRecv(t, sent, "the small sender's end")
+	select {
+	case err := <-smallErr:
+		t.Fatalf("small message: %v", err)
+	default:
+	}
+	require.Greater(t, n, int64(values), "small messages sent beside the values")
+	for smalls.Load() < n { // a one-way send completes once written
+		lcRecv(t, smallIn, "a small message")
+	}
+	require.Equal(t, n, smalls.Load(), "small messages received intact")
+
+	direct := reads.bytes.Load() - before
+	t.Logf("%d small messages beside %d values; %d of their %d bytes read straight into them",
+		n, values-1, direct, (values-1)*size)
+	require.GreaterOrEqual(t, direct, uint64((values-1)*size/2), "bytes read straight into values beside small messages")
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	require.Empty(t, srv.bad, "values that arrived damaged")
+}
