@@ -163,6 +163,13 @@ type reader struct {
 	open   openChunk
 	plan   readPlan
 	run    packetRun
+	// short is the adaptive short read beside small messages (readinto.go,
+	// shortRead): the size asked for gnet's reads before a value's packet,
+	// the size asked for the read under way (0: none), and whether a value
+	// packet opened since it was asked.
+	short       int
+	shortAsked  int
+	shortOpened bool
 
 	yield func() // runtime.Gosched; tests count the calls
 	// flush writes the connection's output in the middle of a feed

@@ -84,6 +84,7 @@ type openChunk struct {
 	ack  bool // the packet's AckRequest flag (relay credits)
 	slot uint32
 	rest int // chunk data bytes still to come
+	size int // the chunk's data bytes
 	hdr  int // the packet's header bytes: packet header and chunk header
 }
 
@@ -130,8 +131,10 @@ func (r *reader) tryOpen(b []byte) (bool, error) {
 		ack:  h.flags&packetFlagAckRequest != 0,
 		slot: uint32(slot),
 		rest: l,
+		size: l,
 		hdr:  packetHeaderSize + hl,
 	}
+	r.shortOpened = true
 	if data := p[hl:]; len(data) > 0 {
 		return true, r.openPiece(data, 0)
 	}
@@ -223,8 +226,8 @@ func (c *conn) armReadInto() {
 		// headers arrive through OnData and, when they open it, its
 		// data is read straight into the value in the same readiness
 		// event (see above).
-		if c.r.direct && c.r.largeWithRoom() && (len(c.rest) == 0 || c.mayOpen()) {
-			c.rc.ShortenNextRead()
+		if c.r.direct && c.r.largeWithRoom() {
+			c.shortRead()
 		}
 		return
 	}
@@ -238,11 +241,60 @@ func (c *conn) armReadInto() {
 	c.r.plan.on = c.rc.ReadIntoBufs(bufs)
 }
 
-// mayOpen reports whether the cut packet in c.rest may still open (its
-// headers are not all in, conn.feed); one that did not open is completed
-// by gnet's next whole read.
-func (c *conn) mayOpen() bool {
-	return len(c.rest) < directTailSize
+// Sizes of the short read beside small messages (shortRead).
+const (
+	shortReadMin = reactor.ShortReadBytes // a 1 KiB message and the next packet's headers
+	shortReadMax = 64 << 10               // sixteen 1 KiB messages in front of a value packet, and more
+)
+
+// shortRead asks that gnet's next read be short (loop; beside small
+// messages, no packet open, a large value with room): long enough for the
+// small messages in front of the value's next packet and its headers,
+// learnt from the reads so far (noteShortRead), and, when a cut packet
+// that did not open waits in c.rest, for its rest too. A cut packet too
+// long for that (a value's last chunk, which never opens) is left to
+// gnet's whole read.
+func (c *conn) shortRead() {
+	r := c.r
+	if r.short == 0 {
+		r.short = shortReadMin
+	}
+	n := r.short
+	if len(c.rest) >= directTailSize { // headers in: it did not open
+		h, err := parsePacketHeader(c.rest, maxPacketPayload)
+		if err != nil {
+			return
+		}
+		left := packetHeaderSize + h.size - len(c.rest)
+		if left > shortReadMax {
+			return
+		}
+		n += left
+	}
+	if c.rc.ShortenNextRead(n) {
+		r.shortAsked, r.shortOpened = n, false
+	}
+}
+
+// noteShortRead adapts the short read's size after a read of n bytes that
+// was asked short (loop; onData, before the feed's armReadInto): a read
+// that opened a value's packet copied the data of it that it took, so the
+// next one is shorter by half of that; one that took all it was allowed
+// and opened none ended among small messages (or their cut packet), so
+// the next one is twice as long, up to shortReadMax.
+func (c *conn) noteShortRead(n int) {
+	r := c.r
+	asked := r.shortAsked
+	if asked == 0 {
+		return
+	}
+	r.shortAsked = 0
+	switch {
+	case r.shortOpened && r.open.on:
+		r.short = max(shortReadMin, r.short-(r.open.size-r.open.rest)/2)
+	case !r.shortOpened && n >= asked:
+		r.short = min(2*r.short, shortReadMax)
+	}
 }
 
 // largeWithRoom reports whether a large message (reader.large) is in a

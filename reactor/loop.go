@@ -46,7 +46,7 @@ type Loop struct {
 
 	// gnet's read buffer (readinto.go, ShortenNextRead): the loop's
 	// buffer, found by reflection on first use (readBufTried), and whether
-	// its length is cut to ShortReadBytes until the next OnTraffic.
+	// its length is cut (ShortenNextRead) until the next OnTraffic.
 	readBuf      *[]byte
 	readBufTried bool
 	readShort    bool
@@ -155,10 +155,10 @@ func (l *Loop) stopTimer() {
 	l.polls.stop()
 }
 
-// shortenRead cuts the length of gnet's read buffer of the loop to
-// ShortReadBytes until the next OnTraffic (restoreRead), and reports
+// shortenRead cuts the length of gnet's read buffer of the loop to n
+// bytes until the next OnTraffic (restoreRead), and reports
 // whether it could (ShortenNextRead). gc is any connection of the loop.
-func (l *Loop) shortenRead(gc gnet.Conn) bool {
+func (l *Loop) shortenRead(gc gnet.Conn, n int) bool {
 	if !l.readBufTried {
 		l.readBufTried = true
 		l.readBuf = gnetReadBuf(gc)
@@ -167,7 +167,7 @@ func (l *Loop) shortenRead(gc gnet.Conn) bool {
 		return false
 	}
 	b := *l.readBuf
-	*l.readBuf = b[:min(ShortReadBytes, cap(b))]
+	*l.readBuf = b[:min(n, cap(b))]
 	l.readShort = true
 	return true
 }

@@ -48,10 +48,11 @@ import (
 // On an interleaved connection the readiness that brings a large value's
 // next packet is gnet's: its read takes everything the socket holds into
 // the loop's buffer, and the value's bytes are copied out of it. So there
-// the handler may ask that gnet's next read be short (ShortenNextRead), and
-// a direct read that met EAGAIN asks it itself: the loop's next gnet read,
-// of whichever connection, takes at most ShortReadBytes, enough for a small
-// message and the headers of the packet after it; OnData then sees the
+// the handler may ask that gnet's next read be short (ShortenNextRead: ipc
+// asks for room for the small messages in front of the value's next packet
+// and its headers), and a direct read that met EAGAIN asks it itself
+// (ShortReadBytes): the loop's next gnet read, of whichever connection,
+// takes no more than that; OnData then sees the
 // front of the input (the packet opens) and the handler's next ReadInto
 // takes the rest straight from the socket in the same readiness event. The
 // loop's read buffer gets its full length back when the next OnTraffic
@@ -148,7 +149,7 @@ func (c *Conn) readIntoOnLoop() gnet.Action {
 				c.loop.gather = c
 			}
 			if c.interleaved {
-				c.ShortenNextRead()
+				c.ShortenNextRead(ShortReadBytes)
 			}
 			return gnet.None
 		}
@@ -179,25 +180,26 @@ func (c *Conn) readIntoOnLoop() gnet.Action {
 	return gnet.None
 }
 
-// ShortReadBytes is the most bytes gnet's next read takes after
-// ShortenNextRead: a 1 KiB message's packet and the headers of the packet
-// after it, with room to spare.
+// ShortReadBytes is the length of gnet's next read after a direct read on
+// an interleaved connection met EAGAIN: the open packet's rest comes
+// first, and the handler asks for the bulk of it directly.
 const ShortReadBytes = 4 << 10
 
 // ShortenNextRead makes the next gnet read on c's loop, of whichever of its
-// connections is readable first, take at most ShortReadBytes (loop-only;
-// from OnData or OnReadInto), so that a handler that reads a large value
-// straight from the socket (ReadInto) sees the front of c's next input in
-// OnData and can ask for the rest in the same readiness event, instead of
-// gnet reading all the socket holds into its buffer. The loop's read
-// buffer gets its full length (ReadBufferCap) back when the next OnTraffic
-// begins. It reports false, and changes nothing, on a TLS connection, on a
-// dead one, or when gnet's read buffer cannot be found (see gnetReadBuf).
-func (c *Conn) ShortenNextRead() bool {
+// connections is readable first, take at most n bytes (loop-only; from
+// OnData or OnReadInto; at least 1, at most ReadBufferCap), so that a
+// handler that reads a large value straight from the socket (ReadInto)
+// sees the front of c's next input in OnData and can ask for the rest in
+// the same readiness event, instead of gnet reading all the socket holds
+// into its buffer. The loop's read buffer gets its full length
+// (ReadBufferCap) back when the next OnTraffic begins. It reports false,
+// and changes nothing, on a TLS connection, on a dead one, or when gnet's
+// read buffer cannot be found (see gnetReadBuf).
+func (c *Conn) ShortenNextRead(n int) bool {
 	if c.tls != nil || c.dead || c.gc == nil {
 		return false
 	}
-	return c.loop.shortenRead(c.gc)
+	return c.loop.shortenRead(c.gc, max(n, 1))
 }
 
 // readIntoSpin is the loop's spin finding input (ready: n events in

@@ -116,7 +116,7 @@ func TestShortenNextRead(t *testing.T) {
 	h.data = func(c *Conn, b []byte) int {
 		if string(b) == "x" {
 			c.SetInterleaved(true)
-			shortened <- c.ShortenNextRead()
+			shortened <- c.ShortenNextRead(ShortReadBytes)
 			close(inX)
 			<-delivered
 			return len(b)
