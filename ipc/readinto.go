@@ -245,10 +245,19 @@ func (c *conn) armReadInto() {
 const (
 	shortReadMin = reactor.ShortReadBytes // a 1 KiB message and the next packet's headers
 	shortReadMax = 64 << 10               // sixteen 1 KiB messages in front of a value packet, and more
+
+	// shortReadCallers is the most small messages one read may have
+	// brought since the last grant (reader.besideMax) for the reads to be
+	// made short: with more (sixteen callers), the reads before a value
+	// packet end among small messages, and a short read is one more loop
+	// turn per packet (measured: docs/benchmarks.md, "Direct reads beside
+	// small calls, sixteenth session").
+	shortReadCallers = 2
 )
 
 // shortRead asks that gnet's next read be short (loop; beside small
-// messages, no packet open, a large value with room): long enough for the
+// messages, no packet open, a large value with room; not while reads bring
+// more than shortReadCallers small messages at a time): long enough for the
 // small messages in front of the value's next packet and its headers,
 // learnt from the reads so far (noteShortRead), and, when a cut packet
 // that did not open waits in c.rest, for its rest too. A cut packet too
@@ -256,6 +265,9 @@ const (
 // gnet's whole read.
 func (c *conn) shortRead() {
 	r := c.r
+	if r.besideMax > shortReadCallers {
+		return
+	}
 	if r.short == 0 {
 		r.short = shortReadMin
 	}
