@@ -164,6 +164,7 @@ func (c *conn) adaptPipe(n int) {
 	hit := c.w.interleaved
 	c.w.interleaved = false
 	c.sendPipe.update(hit, n)
+	c.w.noteWrite(c.sendPipe.on)
 	c.r.sendBeside = c.sendPipe.on // window.go, besideShare
 	if c.sendPipe.on != c.sendCCDef {
 		c.sendCCDef = c.sendPipe.on

@@ -219,17 +219,24 @@ func (c *conn) armReadInto() {
 	if c.closed || c.raw {
 		return
 	}
-	if (c.sendPipe.on || c.recvPipe.on) && !c.r.open.on {
+	if c.sendPipe.on || c.recvPipe.on {
 		// Beside small messages (the reactor's connection is
-		// interleaved, pipe.go) no plan stands without an open packet:
-		// gnet's next read is short instead, so that the next packet's
-		// headers arrive through OnData and, when they open it, its
-		// data is read straight into the value in the same readiness
-		// event (see above).
-		if c.r.direct && c.r.largeWithRoom() {
-			c.shortRead()
+		// interleaved, pipe.go) direct reads are for one caller at a
+		// time only (oneCaller); beside several, the bulk's bytes are
+		// gnet's, as without direct reads. With one, no plan stands
+		// without an open packet: gnet's next read is short instead,
+		// so that the next packet's headers arrive through OnData and,
+		// when they open it, its data is read straight into the value
+		// in the same readiness event (see above).
+		if !c.r.oneCaller() {
+			return
 		}
-		return
+		if !c.r.open.on {
+			if c.r.direct && c.r.largeWithRoom() {
+				c.shortRead()
+			}
+			return
+		}
 	}
 	bufs := c.r.planRead(c.rest)
 	if len(bufs) == 0 {
@@ -245,19 +252,22 @@ func (c *conn) armReadInto() {
 const (
 	shortReadMin = reactor.ShortReadBytes // a 1 KiB message and the next packet's headers
 	shortReadMax = 64 << 10               // sixteen 1 KiB messages in front of a value packet, and more
-
-	// shortReadCallers is the most small messages one read may have
-	// brought since the last grant (reader.besideMax) for the reads to be
-	// made short: with more (sixteen callers), the reads before a value
-	// packet end among small messages, and a short read is one more loop
-	// turn per packet (measured: docs/benchmarks.md, "Direct reads beside
-	// small calls, sixteenth session").
-	shortReadCallers = 2
 )
 
+// oneCaller reports whether small messages beside a large one come one to
+// a feed (a share of one window, besideShareN; the gate of grantAhead,
+// window.go): a caller at a time. Only then are a value's bytes read
+// directly beside them (armReadInto): beside callers in flight together
+// the reads before a value packet end among small messages, a short read
+// is one more loop turn per packet, and the direct reads cost the calls
+// and the bulk flow (sixteen callers: calls 0.85x, HeadOfLineBulk echo
+// bulk 0.68x; docs/benchmarks.md, "Direct reads beside small calls,
+// sixteenth session").
+func (r *reader) oneCaller() bool { return r.besideShareN() == 1 }
+
 // shortRead asks that gnet's next read be short (loop; beside small
-// messages, no packet open, a large value with room; not while reads bring
-// more than shortReadCallers small messages at a time): long enough for the
+// messages with one caller at a time (oneCaller), no packet open, a large
+// value with room): long enough for the
 // small messages in front of the value's next packet and its headers,
 // learnt from the reads so far (noteShortRead), and, when a cut packet
 // that did not open waits in c.rest, for its rest too. A cut packet too
@@ -265,9 +275,6 @@ const (
 // gnet's whole read.
 func (c *conn) shortRead() {
 	r := c.r
-	if r.besideMax > shortReadCallers {
-		return
-	}
 	if r.short == 0 {
 		r.short = shortReadMin
 	}

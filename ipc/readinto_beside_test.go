@@ -10,8 +10,8 @@ import (
 )
 
 // TestReadIntoBesideSmall sends plain 8 MiB values while a second
-// goroutine sends 1 KiB messages (segMsg) on the same connection, one at a time,
-// for as long as the values stream: the receiving connection is
+// goroutine sends 1 KiB messages (segMsg) on the same connection, one at a time
+// (the next once the last arrived: one caller, oneCaller), for as long as the values stream: the receiving connection is
 // interleaved (small messages beside a large one). Every message arrives
 // intact, and at least half of the later values' bytes are read straight
 // from the socket into their arrays (gnet's read before each value packet
@@ -70,6 +70,9 @@ func TestReadIntoBesideSmall(t *testing.T) {
 				return
 			}
 			n++
+			for smalls.Load() < n { // one caller at a time (oneCaller)
+				<-smallIn
+			}
 		}
 	}()
 	for seq := uint32(2); seq <= values; seq++ {
