@@ -39,7 +39,9 @@ import (
 // open that packet, of either value, and the next read takes its data
 // straight into its array (planRead).
 //
-// Beside small messages (the connection is interleaved, pipe.go) a plan
+// Beside small messages (the connection is interleaved, pipe.go) direct
+// reads are for one caller at a time only (oneCaller): beside several the
+// value's bytes are gnet's. Beside one, a plan
 // stands only while a packet of a value is open: its rest, and the packets
 // predicted after it, in one read. With no packet open gnet's next read is
 // made short instead (reactor.Conn.ShortenNextRead): the readiness that
@@ -49,7 +51,7 @@ import (
 // the packet's headers (and any small message before it) through OnData,
 // the packet opens, and its data is read straight into the value at once.
 // The writer helps: a large value's chunk travels in a packet of its own
-// (writer.go), so every value packet can open.
+// (writer.go) beside one caller at a time, so every value packet can open.
 //
 // Only large messages get a plan of their own (valuesUnderWay): every
 // message under way must have had more than smallMessage (16 KiB) bytes

@@ -108,3 +108,70 @@ func TestLargeChunkPacketAlone(t *testing.T) {
 	require.GreaterOrEqual(t, k, 0)
 	require.NoError(t, testmsg.Verify(ev.msgs[k], size), "the large message whole")
 }
+
+// TestLargeChunkSharesBesideSeveral: the chunk-alone rule is for one
+// caller at a time. Once a write finished two small messages beside the
+// large one (callers in flight together, noteWrite), a small message and
+// the value's next chunk share a packet again, as without the rule; when
+// the sending pipe is no longer short the rule is back.
+func TestLargeChunkSharesBesideSeveral(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	w.peerHello()
+	ev := &pipeEvents{t: t}
+	r := newReader(cfg, ev)
+	buf := make([]byte, largePacketSize)
+
+	const size = 4 << 20
+	large := &msgStub{msg: testmsg.New(1, size), ti: testTI, state: OnPeer}
+	require.True(t, w.enqueue(large))
+	li := large.slot
+	fill := func() []uint32 {
+		if w.slots[li].phase == slotBlocked {
+			w.grant(uint64(li), uint64(w.slots[li].unique), 1<<20)
+		}
+		n, err := w.fill(buf[:w.packetSize()])
+		require.NoError(t, err)
+		require.NotZero(t, n)
+		used, err := r.feed(buf[:n])
+		require.NoError(t, err)
+		require.Equal(t, n, used)
+		return packetChunks(t, buf[:n])
+	}
+	for !w.slots[li].large {
+		fill()
+	}
+	smalls := 0
+	small := func() {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(100+smalls, 1000), ti: testTI, state: OnPeer}))
+		smalls++
+	}
+	// One write, one small message beside the value: its chunk alone.
+	w.noteWrite(true)
+	small()
+	require.NotContains(t, fill(), uint32(li), "one caller: the small message in a packet of its own")
+	require.Equal(t, []uint32{uint32(li)}, fill(), "one caller: a large value's chunk alone")
+	w.noteWrite(true)
+
+	// One write finishes two small messages beside it: several callers.
+	small()
+	small()
+	fill()
+	w.noteWrite(true)
+	require.Equal(t, 2, w.besideMaxN)
+	small()
+	slots := fill()
+	require.Contains(t, slots, uint32(li), "several callers: a small message and the value's chunk share a packet")
+	require.NotEqual(t, []uint32{uint32(li)}, slots, "several callers: a small message and the value's chunk share a packet")
+
+	// The pipe is long again: the rule is back.
+	w.noteWrite(false)
+	small()
+	require.NotContains(t, fill(), uint32(li), "pipe not short: the small message in a packet of its own")
+	require.Equal(t, []uint32{uint32(li)}, fill(), "pipe not short: a large value's chunk alone")
+
+	for w.slots[li].st == large || w.wq.len() > 0 {
+		fill()
+	}
+	require.Len(t, ev.msgs, 1+smalls)
+}
