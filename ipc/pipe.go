@@ -232,6 +232,7 @@ func (c *conn) adaptRecv(n int) {
 	c.r.beside = c.recvPipe.on
 	// The fair share (besideShare, window.go) starts anew with each spell.
 	c.r.besideMax, c.r.besidePrev = 0, 0
+	c.r.besideSeveral = false
 	c.r.besideExtra, c.r.besideCalmN = 0, 0
 	if testHookPipe != nil {
 		testHookPipe(c)

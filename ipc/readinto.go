@@ -258,14 +258,16 @@ const (
 
 // oneCaller reports whether small messages beside a large one come one to
 // a feed (a share of one window, besideShareN; the gate of grantAhead,
-// window.go): a caller at a time. Only then are a value's bytes read
+// window.go), and have all along since the receiving pipe turned short
+// (besideSeveral: a share of one window now and then beside sixteen
+// callers would let short reads in): a caller at a time. Only then are a value's bytes read
 // directly beside them (armReadInto): beside callers in flight together
 // the reads before a value packet end among small messages, a short read
 // is one more loop turn per packet, and the direct reads cost the calls
 // and the bulk flow (sixteen callers: calls 0.85x, HeadOfLineBulk echo
 // bulk 0.68x; docs/benchmarks.md, "Direct reads beside small calls,
 // sixteenth session").
-func (r *reader) oneCaller() bool { return r.besideShareN() == 1 }
+func (r *reader) oneCaller() bool { return !r.besideSeveral && r.besideShareN() == 1 }
 
 // shortRead asks that gnet's next read be short (loop; beside small
 // messages with one caller at a time (oneCaller), no packet open, a large
