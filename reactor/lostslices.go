@@ -1,0 +1,71 @@
+package reactor
+
+import (
+	"math/bits"
+	"time"
+)
+
+// Lost slices: the signal that other processes want the CPU.
+//
+// A spin after small messages yields its thread at each poll
+// (sched_yield), so that a thread with work (the peer's loop, the
+// goroutine that sends the next request) runs at once. On a host where
+// other processes keep the CPUs busy (two `yes` beside a concurrency-1
+// echo on 2 vCPUs), such a yield hands the vCPU to one of them for a
+// whole scheduler slice (over a millisecond under EEVDF), and the small
+// message that arrives meanwhile waits for it: echo c=1 ran at about 250
+// calls/s, p50 4 ms (docs/benchmarks.md, "The busy poll beside other
+// processes, fifteenth session"). Blocked in epoll_wait instead, the loop
+// is woken by the message: with a backoff, 40-65 times the calls.
+//
+// One slow yield is no signal: with nothing else running a loop's yields
+// lose a slice a few dozen times in a couple of million (the process's
+// own threads, kernel work), and backing off on each cost a quiet echo
+// c=1 6 % ("The small-message spin's backoff on a quiet host, fifteenth
+// session"). Beside busy processes 40-47 % of them do. So the loop keeps
+// the outcome of its last 64 small-spin yields as bits (lostSlices: one
+// word, a shift and, on a lost yield only, a population count) and backs
+// off when a yield loses a slice while at least spinLostShare of those 64
+// did: it skips spins after small messages for spinShareBackoff, blocking
+// in epoll_wait (Stats SmallSpinBackoffs, SmallSpinsSkipped). The bits
+// stay as they are meanwhile, so the first spin after the backoff
+// re-checks: one more lost slice starts the next backoff at once, while
+// yields that return promptly shift the lost ones out, and within 64
+// yields of the other load's end the spin no longer gives way. The
+// backoff has a fixed length (no doubling): each re-check costs at most
+// one slice, one in about spinShareBackoff / slice calls.
+
+// lostSlices holds the outcome of a loop's last 64 small-spin yields, the
+// latest in bit 0: 1 if the yield lost a slice (loop-owned).
+type lostSlices uint64
+
+// note records a yield that took d and reports whether the spin should
+// back off: the yield lost a slice and, with it, at least spinLostShare of
+// the last 64 did.
+func (w *lostSlices) note(d time.Duration) bool {
+	if d <= spinSliceLost {
+		*w <<= 1
+		return false
+	}
+	*w = *w<<1 | 1
+	return bits.OnesCount64(uint64(*w)) >= spinLostShare
+}
+
+const (
+	// spinSliceLost is how long a small spin's sched_yield must take to
+	// count as a lost slice: a yield that gives nothing away returns in
+	// about a microsecond, one to a thread that works briefly (the peer's
+	// loop) in tens; the scheduler's slice is about 1.4 ms here and
+	// 0.75-3 ms in general.
+	spinSliceLost = 250 * time.Microsecond
+	// spinLostShare is how many of the last 64 small-spin yields must have
+	// lost a slice for a lost one to start a backoff: a quarter. Measured
+	// on the shared 2-vCPU host (docs/benchmarks.md, "The small-message
+	// spin beside other processes, sixteenth session"): beside two `yes`
+	// 40 % of yields lost a slice and nearly every lost one found 16 or
+	// more in its window; a quiet echo c=1 never found 4.
+	spinLostShare = 16
+	// spinShareBackoff is how long a loop skips spins after small messages
+	// once the share of lost slices is reached.
+	spinShareBackoff = 8 * time.Millisecond
+)
