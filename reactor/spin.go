@@ -203,9 +203,18 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// the recent ones lost a whole slice to other threads, it gives
 		// way (lostslices.go).
 		if !bulk {
+			var own time.Duration
+			armed := l.lost.armed()
+			if armed {
+				own = spinProcessCPU()
+			}
 			y := spinNow()
 			spinOSYield()
-			if y1 := spinNow(); l.lost.note(y1.Sub(y)) {
+			y1 := spinNow()
+			if armed {
+				own = spinProcessCPU() - own
+			}
+			if l.lost.note(y1.Sub(y)) && foreignSlice(own, y1.Sub(y)) {
 				l.smallOffUntil = y1.Add(spinShareBackoff)
 				l.r.stats.smallSpinBackoffs.Add(1)
 				end = spinContendedEnd
