@@ -55,8 +55,9 @@ import (
 // yields: the yield of a concurrency-1 call's loop to the peer that
 // produces the next request is the point of yielding, not contention, and
 // even on a quiet host a few yields in a million lose a slice. They back
-// off only when a quarter of their last 64 yields lost a whole slice
-// (lostslices.go): other processes keep the CPUs busy.
+// off only when a quarter of their last 64 yields lost a whole slice and
+// the process's own threads did not take the last one (lostslices.go):
+// other processes keep the CPUs busy.
 //
 // A bulk spin after a read of a bulk connection that is not interleaved
 // (no small messages beside the large one; Conn.readAfter) also gathers:
@@ -200,8 +201,8 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// Measured (BenchmarkCallHops, c=1 Call, loaded 2-vCPU machine,
 		// alternating runs): 155/157/96 µs per call without, 113/76/50 with.
 		// A spin after small messages times its yield: when a share of
-		// the recent ones lost a whole slice to other threads, it gives
-		// way (lostslices.go).
+		// the recent ones lost a whole slice, the last one to another
+		// process, it gives way (lostslices.go).
 		if !bulk {
 			var own time.Duration
 			armed := l.lost.armed()

@@ -37,7 +37,8 @@ type Stats struct {
 	SpinsSkipped uint64
 	// SmallSpinBackoffs counts busy polls after small messages that ended
 	// because a quarter of the loop's last 64 such yields lost a scheduler
-	// slice to other threads (lostslices.go); each one starts a backoff.
+	// slice, the last one to another process (lostslices.go); each one
+	// starts a backoff.
 	SmallSpinBackoffs uint64
 	// SmallSpinsSkipped counts busy polls after small messages skipped
 	// during such a backoff.
