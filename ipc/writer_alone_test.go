@@ -175,3 +175,53 @@ func TestLargeChunkSharesBesideSeveral(t *testing.T) {
 	}
 	require.Len(t, ev.msgs, 1+smalls)
 }
+
+// TestOneCallerSticky: once a feed brought two small messages beside a
+// large one, the reader's gate for direct reads (oneCaller) stays shut for
+// the rest of the receiving pipe's short spell, also after the grant
+// intervals that remembered that feed have passed (besideMax and
+// besidePrev back to one): beside sixteen callers a feed with one small
+// message now and then must not let a short read in.
+func TestOneCallerSticky(t *testing.T) {
+	cfg := testConfig(t, nil)
+	w := newWriter(cfg)
+	ev := &pipeEvents{t: t}
+	r := newReader(cfg, ev)
+	r.beside = true
+	buf := make([]byte, 4*largePacketSize)
+
+	large := &msgStub{msg: testmsg.New(1, 4<<20), ti: testTI, state: OnPeer}
+	require.True(t, w.enqueue(large))
+	feed := func(packets int) {
+		n := 0
+		for range packets {
+			k, err := w.fill(buf[n : n+w.packetSize()])
+			require.NoError(t, err)
+			n += k
+		}
+		used, err := r.feed(buf[:n])
+		require.NoError(t, err)
+		require.Equal(t, n, used)
+	}
+	for r.large == 0 {
+		feed(1)
+	}
+	small := func() {
+		require.True(t, w.enqueue(&msgStub{msg: testmsg.New(100, 1000), ti: testTI, state: OnPeer}))
+	}
+	small()
+	feed(1)
+	require.True(t, r.oneCaller(), "one small message in a feed: one caller")
+	small()
+	small()
+	feed(1)
+	require.Equal(t, 2, r.besideMax)
+	require.False(t, r.oneCaller(), "two small messages in a feed: several callers")
+	// Two grant intervals pass with one small message a feed (window.go
+	// rotates besideMax into besidePrev at each grant).
+	r.besidePrev, r.besideMax = 1, 1
+	small()
+	feed(1)
+	require.Equal(t, 1, r.besideShareN())
+	require.False(t, r.oneCaller(), "several callers until the short spell ends")
+}
