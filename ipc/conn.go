@@ -404,7 +404,8 @@ func (c *conn) onData(data []byte) int {
 	if c.consume(data) {
 		c.pump()
 	}
-	c.armReadInto() // readinto.go
+	c.noteShortRead(len(data)) // readinto.go
+	c.armReadInto()
 	return len(data)
 }
 

@@ -164,6 +164,7 @@ func (c *conn) adaptPipe(n int) {
 	hit := c.w.interleaved
 	c.w.interleaved = false
 	c.sendPipe.update(hit, n)
+	c.w.noteWrite(c.sendPipe.on)
 	c.r.sendBeside = c.sendPipe.on // window.go, besideShare
 	if c.sendPipe.on != c.sendCCDef {
 		c.sendCCDef = c.sendPipe.on
@@ -231,6 +232,7 @@ func (c *conn) adaptRecv(n int) {
 	c.r.beside = c.recvPipe.on
 	// The fair share (besideShare, window.go) starts anew with each spell.
 	c.r.besideMax, c.r.besidePrev = 0, 0
+	c.r.besideSeveral = false
 	c.r.besideExtra, c.r.besideCalmN = 0, 0
 	if testHookPipe != nil {
 		testHookPipe(c)

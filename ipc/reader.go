@@ -125,6 +125,11 @@ type reader struct {
 	// feed since the last beside grant and in the interval before it: the
 	// fair share of a large message's window (besideShare, window.go).
 	besideFeed, besideMax, besidePrev int
+	// besideSeveral is set when a feed brought more than one small
+	// message beside a large one, until the receiving pipe's short spell
+	// ends (adaptRecv, pipe.go): callers in flight together (oneCaller,
+	// readinto.go).
+	besideSeveral bool
 	// besideExtra widens the window beside small messages to cover a
 	// grant's round trip, besideCalmN counting the round trips in a row
 	// that did not run dry since it last changed (besideProbe, window.go);
@@ -163,6 +168,13 @@ type reader struct {
 	open   openChunk
 	plan   readPlan
 	run    packetRun
+	// short is the adaptive short read beside small messages (readinto.go,
+	// shortRead): the size asked for gnet's reads before a value's packet,
+	// the size asked for the read under way (0: none), and whether a value
+	// packet opened since it was asked.
+	short       int
+	shortAsked  int
+	shortOpened bool
 
 	yield func() // runtime.Gosched; tests count the calls
 	// flush writes the connection's output in the middle of a feed
@@ -558,6 +570,9 @@ func (r *reader) body(s *rslot, slot uint32, data []byte, filled int, end bool) 
 			r.interleaved = true
 			if r.besideFeed++; r.besideFeed > r.besideMax {
 				r.besideMax = r.besideFeed
+			}
+			if r.besideFeed > 1 {
+				r.besideSeveral = true
 			}
 		}
 		s.phase = rIdle

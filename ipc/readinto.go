@@ -39,6 +39,20 @@ import (
 // open that packet, of either value, and the next read takes its data
 // straight into its array (planRead).
 //
+// Beside small messages (the connection is interleaved, pipe.go) direct
+// reads are for one caller at a time only (oneCaller): beside several the
+// value's bytes are gnet's. Beside one, a plan
+// stands only while a packet of a value is open: its rest, and the packets
+// predicted after it, in one read. With no packet open gnet's next read is
+// made short instead (reactor.Conn.ShortenNextRead): the readiness that
+// brings the value's next packet is gnet's, and a plan read ahead there
+// would meet EAGAIN at nearly every readiness (docs/benchmarks.md, "Direct
+// reads beside small messages, thirteenth session"); the short read brings
+// the packet's headers (and any small message before it) through OnData,
+// the packet opens, and its data is read straight into the value at once.
+// The writer helps: a large value's chunk travels in a packet of its own
+// (writer.go) beside one caller at a time, so every value packet can open.
+//
 // Only large messages get a plan of their own (valuesUnderWay): every
 // message under way must have had more than smallMessage (16 KiB) bytes
 // arrive and be in a value's body with room. While any small message is
@@ -72,6 +86,7 @@ type openChunk struct {
 	ack  bool // the packet's AckRequest flag (relay credits)
 	slot uint32
 	rest int // chunk data bytes still to come
+	size int // the chunk's data bytes
 	hdr  int // the packet's header bytes: packet header and chunk header
 }
 
@@ -118,8 +133,10 @@ func (r *reader) tryOpen(b []byte) (bool, error) {
 		ack:  h.flags&packetFlagAckRequest != 0,
 		slot: uint32(slot),
 		rest: l,
+		size: l,
 		hdr:  packetHeaderSize + hl,
 	}
+	r.shortOpened = true
 	if data := p[hl:]; len(data) > 0 {
 		return true, r.openPiece(data, 0)
 	}
@@ -204,6 +221,25 @@ func (c *conn) armReadInto() {
 	if c.closed || c.raw {
 		return
 	}
+	if c.sendPipe.on || c.recvPipe.on {
+		// Beside small messages (the reactor's connection is
+		// interleaved, pipe.go) direct reads are for one caller at a
+		// time only (oneCaller); beside several, the bulk's bytes are
+		// gnet's, as without direct reads. With one, no plan stands
+		// without an open packet: gnet's next read is short instead,
+		// so that the next packet's headers arrive through OnData and,
+		// when they open it, its data is read straight into the value
+		// in the same readiness event (see above).
+		if !c.r.oneCaller() {
+			return
+		}
+		if !c.r.open.on {
+			if c.r.direct && c.r.largeWithRoom() {
+				c.shortRead()
+			}
+			return
+		}
+	}
 	bufs := c.r.planRead(c.rest)
 	if len(bufs) == 0 {
 		return
@@ -212,6 +248,91 @@ func (c *conn) armReadInto() {
 		testHookArmAhead(c.r.plan.hdr, c.r.plan.lens[0])
 	}
 	c.r.plan.on = c.rc.ReadIntoBufs(bufs)
+}
+
+// Sizes of the short read beside small messages (shortRead).
+const (
+	shortReadMin = reactor.ShortReadBytes // a 1 KiB message and the next packet's headers
+	shortReadMax = 64 << 10               // sixteen 1 KiB messages in front of a value packet, and more
+)
+
+// oneCaller reports whether small messages beside a large one come one to
+// a feed (a share of one window, besideShareN; the gate of grantAhead,
+// window.go), and have all along since the receiving pipe turned short
+// (besideSeveral: a share of one window now and then beside sixteen
+// callers would let short reads in): a caller at a time. Only then are a value's bytes read
+// directly beside them (armReadInto): beside callers in flight together
+// the reads before a value packet end among small messages, a short read
+// is one more loop turn per packet, and the direct reads cost the calls
+// and the bulk flow (sixteen callers: calls 0.85x, HeadOfLineBulk echo
+// bulk 0.68x; docs/benchmarks.md, "Direct reads beside small calls,
+// sixteenth session").
+func (r *reader) oneCaller() bool { return !r.besideSeveral && r.besideShareN() == 1 }
+
+// shortRead asks that gnet's next read be short (loop; beside small
+// messages with one caller at a time (oneCaller), no packet open, a large
+// value with room): long enough for the
+// small messages in front of the value's next packet and its headers,
+// learnt from the reads so far (noteShortRead), and, when a cut packet
+// that did not open waits in c.rest, for its rest too. A cut packet too
+// long for that (a value's last chunk, which never opens) is left to
+// gnet's whole read.
+func (c *conn) shortRead() {
+	r := c.r
+	if r.short == 0 {
+		r.short = shortReadMin
+	}
+	n := r.short
+	if len(c.rest) >= directTailSize { // headers in: it did not open
+		h, err := parsePacketHeader(c.rest, maxPacketPayload)
+		if err != nil {
+			return
+		}
+		left := packetHeaderSize + h.size - len(c.rest)
+		if left > shortReadMax {
+			return
+		}
+		n += left
+	}
+	if c.rc.ShortenNextRead(n) {
+		r.shortAsked, r.shortOpened = n, false
+	}
+}
+
+// noteShortRead adapts the short read's size after a read of n bytes that
+// was asked short (loop; onData, before the feed's armReadInto): a read
+// that opened a value's packet copied the data of it that it took, so the
+// next one is shorter by half of that; one that took all it was allowed
+// and opened none ended among small messages (or their cut packet), so
+// the next one is twice as long, up to shortReadMax.
+func (c *conn) noteShortRead(n int) {
+	r := c.r
+	asked := r.shortAsked
+	if asked == 0 {
+		return
+	}
+	r.shortAsked = 0
+	switch {
+	case r.shortOpened && r.open.on:
+		r.short = max(shortReadMin, r.short-(r.open.size-r.open.rest)/2)
+	case !r.shortOpened && n >= asked:
+		r.short = min(2*r.short, shortReadMax)
+	}
+}
+
+// largeWithRoom reports whether a large message (reader.large) is in a
+// value's body with room for its next bytes (none taken by an asynchronous
+// sink), whatever else is under way.
+func (r *reader) largeWithRoom() bool {
+	if r.large == 0 {
+		return false
+	}
+	for _, s := range r.slots {
+		if s != nil && s.large && s.phase == rBody && s.async == nil && len(s.dec.ValueSpace()) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // testHookArmAhead, if set by a test before its services start, runs on

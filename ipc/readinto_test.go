@@ -47,6 +47,13 @@ type intoServer struct {
 
 func startIntoServer(t *testing.T, size func(seq uint32) int) *intoServer {
 	t.Helper()
+	return startIntoServerWith(t, size, nil)
+}
+
+// startIntoServerWith is startIntoServer with more registrations (more, if
+// not nil, runs on the server's protocol before the service starts).
+func startIntoServerWith(t *testing.T, size func(seq uint32) int, more func(p *Protocol)) *intoServer {
+	t.Helper()
 	s := &intoServer{got: map[uint32]int{}, in: make(chan uint32, 64), end: make(chan error, 16)}
 	p := NewProtocol()
 	require.NoError(t, Register(p, 1, func(_ Context, m *intoMsg) {
@@ -58,6 +65,9 @@ func startIntoServer(t *testing.T, size func(seq uint32) int) *intoServer {
 		s.mu.Unlock()
 		s.in <- m.Seq
 	}))
+	if more != nil {
+		more(p)
+	}
 	s.svc = lcStart(t, Config{
 		Protocol:       p,
 		Listen:         "127.0.0.1:0",

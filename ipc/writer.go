@@ -85,7 +85,13 @@ type wslot struct {
 // until fewer than minFreePacketData bytes remain. The front message keeps
 // going while it has bytes and room; a finished message leaves the queue
 // and the next one starts in the same packet, so small messages share
-// packets. A message that filled ContinuousPackets packets in a row moves to
+// packets. Not with a large message's body (one past smallMessage bytes,
+// pipe.go) while small messages beside it finish one to a write (a caller
+// at a time, besideMaxN): each of its chunks starts a packet and ends it, so small
+// messages beside it travel in packets of their own and the peer's reader
+// sees whole packets of one value, which it can read straight into the
+// value (tryOpen, readinto.go); a value's chunk never follows a small
+// message nor is followed by one in a packet. A message that filled ContinuousPackets packets in a row moves to
 // the back of the queue when others wait (round-robin). A header is never
 // interleaved: a message whose header is cut by the end of a packet stays at
 // the front. Only one synchronous message is in the write queue at a time;
@@ -128,6 +134,11 @@ type writer struct {
 	// interleaved is set when a small message finished while a large one
 	// was under way; the connection reads and clears it (pipe.go).
 	interleaved bool
+	// besideN counts the small messages finished beside a large one in the
+	// write under way, besideMaxN the most in one write since the sending
+	// pipe last turned short (noteWrite): above one, callers are in flight
+	// together and a large value's chunks share packets (fillPacket).
+	besideN, besideMaxN int
 	// largeBodies counts the slots in the write queue whose body is under
 	// way with more than smallMessage bytes written (setLarge, pipe.go).
 	largeBodies int
@@ -385,15 +396,21 @@ func (w *writer) fillPacket(pkt []byte) (int, error) {
 	}
 	ackReq := false // the packet took a relay credit
 	for len(p)-off >= minFreePacketData && w.wq.len() > 0 {
+		i := w.wq.front()
+		bulk := w.slots[i].large && w.besideMaxN <= 1
+		if bulk && off > 0 {
+			break // a large value's chunk starts a packet of its own
+		}
 		if !w.takeCredit(&ackReq) {
 			break
 		}
-		full, err := w.writeChunk(w.wq.front(), p, &off)
+		at := off
+		full, err := w.writeChunk(i, p, &off)
 		if err != nil {
 			return 0, err
 		}
-		if full {
-			break
+		if full || bulk && off > at {
+			break // nothing follows a large value's chunk in its packet
 		}
 	}
 	if off == 0 {
@@ -558,6 +575,22 @@ func (w *writer) encodeFailed(i int32, c []byte, code uint8, dataOff, n int, off
 	return nil
 }
 
+// noteWrite ends a write (loop; conn.adaptPipe, pipe.go) on a sending pipe
+// that is short (small messages beside a large one) or not: it keeps the
+// most small messages one write finished beside a large one in the short
+// spell (besideMaxN), anew with each spell. A large value's chunk travels
+// in a packet of its own only while that is at most one, a caller at a
+// time (fillPacket; docs/benchmarks.md, "Direct reads beside small calls,
+// sixteenth session", "Gated to one caller").
+func (w *writer) noteWrite(short bool) {
+	if !short {
+		w.besideMaxN = 0
+	} else if w.besideN > w.besideMaxN {
+		w.besideMaxN = w.besideN
+	}
+	w.besideN = 0
+}
+
 // finish handles slot i whose last byte was just written.
 func (w *writer) finish(i int32) {
 	s := &w.slots[i]
@@ -565,8 +598,9 @@ func (w *writer) finish(i int32) {
 	w.unqueue(i)
 	w.releaseEncoder(i)
 	w.finished++
-	if s.bytes <= smallMessage && !w.interleaved && w.largeUnderWay() {
+	if s.bytes <= smallMessage && w.largeUnderWay() {
 		w.interleaved = true
+		w.besideN++
 	}
 	if st.isRequest() {
 		s.phase = slotWait

@@ -350,7 +350,8 @@ func (c *Conn) wakeOnLoopSpin(spin bool) {
 // trafficOnLoop presents unconsumed inbound bytes to OnData and enforces
 // MaxInbound. It runs inside gnet's OnTraffic.
 func (c *Conn) trafficOnLoop() gnet.Action {
-	c.loop.chained = 0 // gnet has polled (rewake.go)
+	c.loop.chained = 0   // gnet has polled (rewake.go)
+	c.loop.restoreRead() // gnet's read is done (ShortenNextRead, readinto.go)
 	if len(c.loop.deferred) > 0 {
 		c.loop.runDeferred()
 	}

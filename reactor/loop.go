@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"context"
+	"reflect"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -42,6 +43,13 @@ type Loop struct {
 	runDeferredFn func()        // runs runDeferred
 	peek          []unix.PollFd // inputPending's poll(2) argument, reused
 	value         any           // the Handler's per-loop state (Value, SetValue)
+
+	// gnet's read buffer (readinto.go, ShortenNextRead): the loop's
+	// buffer, found by reflection on first use (readBufTried), and whether
+	// its length is cut (ShortenNextRead) until the next OnTraffic.
+	readBuf      *[]byte
+	readBufTried bool
+	readShort    bool
 
 	// TLS write staging (tls.go, tlsWriteOnLoop): one record's plaintext
 	// gathered from the pieces of a Write, shared by the loop's connections.
@@ -145,4 +153,57 @@ func (l *Loop) stopTimer() {
 	l.spinClose()
 	l.timers.stop()
 	l.polls.stop()
+}
+
+// shortenRead cuts the length of gnet's read buffer of the loop to n
+// bytes until the next OnTraffic (restoreRead), and reports
+// whether it could (ShortenNextRead). gc is any connection of the loop.
+func (l *Loop) shortenRead(gc gnet.Conn, n int) bool {
+	if !l.readBufTried {
+		l.readBufTried = true
+		l.readBuf = gnetReadBuf(gc)
+	}
+	if l.readBuf == nil {
+		return false
+	}
+	b := *l.readBuf
+	*l.readBuf = b[:min(n, cap(b))]
+	l.readShort = true
+	return true
+}
+
+// restoreRead gives gnet's read buffer its full length back (loop-only; at
+// the start of each OnTraffic, after the read that ShortenNextRead cut).
+func (l *Loop) restoreRead() {
+	if !l.readShort {
+		return
+	}
+	l.readShort = false
+	b := *l.readBuf
+	*l.readBuf = b[:cap(b)]
+}
+
+// gnetReadBuf returns a pointer to the read buffer of gc's gnet loop
+// (conn.loop.buffer, which every read of the loop fills: unix.Read(fd,
+// el.buffer)), or nil if gnet's layout has no such field. As for the
+// loop's epoll descriptor (readpause.go), gnet does not export it.
+func gnetReadBuf(gc gnet.Conn) (p *[]byte) {
+	defer func() {
+		if recover() != nil {
+			p = nil
+		}
+	}()
+	v := reflect.ValueOf(gc)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	loop := field(v.Elem(), "loop")
+	if !loop.IsValid() || loop.Kind() != reflect.Pointer || loop.IsNil() {
+		return nil
+	}
+	buf := field(loop.Elem(), "buffer")
+	if !buf.IsValid() || buf.Type() != reflect.TypeOf([]byte(nil)) || buf.Cap() == 0 {
+		return nil
+	}
+	return buf.Addr().Interface().(*[]byte)
 }

@@ -32,13 +32,33 @@ import (
 //
 // Plain TCP only: a TLS connection's bytes must be decrypted, and ReadInto
 // reports false there. No direct read happens while reads are paused
-// (PauseRead), after Abort, once the connection is dead, or while small
-// messages travel beside a large one (SetInterleaved): there the loop keeps
-// gnet's reads of at most ReadBufferCap, with its task turns between them,
-// which the head-of-line work tuned (docs/benchmarks.md, "Direct reads
-// into large values"). End of stream and read errors close the connection
-// through gnet, as gnet's own read does (OnClose gets an error wrapping
-// io.EOF or the system call's error).
+// (PauseRead), after Abort, or once the connection is dead. While small
+// messages travel beside a large one (SetInterleaved) the loop reads
+// directly at most ReadBufferCap bytes per readiness event, as much as one
+// gnet read, so that its task turns come as often as with gnet's reads
+// (which the head-of-line work tuned, docs/benchmarks.md, "Direct reads
+// into large values"), and the busy poll makes no direct read there
+// (spin.go: it gathers only for a connection that is not interleaved;
+// making the standing read there as well measured no better,
+// docs/benchmarks.md, "Direct reads beside small messages, thirteenth
+// session"). What is read directly there is the handler's choice (ipc
+// plans only the rest of a large value's open packet and the packets
+// predicted after it, in the same read).
+//
+// On an interleaved connection the readiness that brings a large value's
+// next packet is gnet's: its read takes everything the socket holds into
+// the loop's buffer, and the value's bytes are copied out of it. So there
+// the handler may ask that gnet's next read be short (ShortenNextRead: ipc
+// asks for room for the small messages in front of the value's next packet
+// and its headers), and a direct read that met EAGAIN asks it itself
+// (ShortReadBytes): the loop's next gnet read, of whichever connection,
+// takes no more than that; OnData then sees the
+// front of the input (the packet opens) and the handler's next ReadInto
+// takes the rest straight from the socket in the same readiness event. The
+// loop's read buffer gets its full length back when the next OnTraffic
+// begins. End of stream and read errors close the connection through gnet,
+// as gnet's own read does (OnClose gets an error wrapping io.EOF or the
+// system call's error).
 
 // ReadIntoHandler is implemented by a Handler that uses Conn.ReadInto.
 type ReadIntoHandler interface {
@@ -73,8 +93,9 @@ const MaxReadIntoBufs = 8
 // then, see above); the request lapses at the next OnData or OnReadInto,
 // or when the connection closes. The buffers must stay
 // valid until then. It reports false, and reads nothing, on a TLS
-// connection, on an interleaved one (SetInterleaved), when the handler does
-// not implement ReadIntoHandler, or when dst is empty.
+// connection, when the handler does not implement ReadIntoHandler, or when
+// dst is empty. On an interleaved connection (SetInterleaved) the loop reads
+// at most ReadBufferCap bytes directly per readiness event.
 func (c *Conn) ReadInto(dst, tail []byte) bool {
 	bufs := [2][]byte{dst, tail}
 	return c.ReadIntoBufs(bufs[:])
@@ -84,7 +105,7 @@ func (c *Conn) ReadInto(dst, tail []byte) bool {
 // order (one readv(2)); empty ones are skipped, those beyond the bound
 // dropped. It reports false when bufs[0] is empty, and as ReadInto.
 func (c *Conn) ReadIntoBufs(bufs [][]byte) bool {
-	if c.tls != nil || c.dead || c.interleaved || len(bufs) == 0 || len(bufs[0]) == 0 {
+	if c.tls != nil || c.dead || len(bufs) == 0 || len(bufs[0]) == 0 {
 		return false
 	}
 	if _, ok := c.r.h.(ReadIntoHandler); !ok {
@@ -106,8 +127,11 @@ func (c *Conn) ReadIntoBufs(bufs [][]byte) bool {
 func (c *Conn) readIntoOnLoop() gnet.Action {
 	h, _ := c.r.h.(ReadIntoHandler)
 	budget := readIntoQuantum
+	if c.interleaved {
+		budget = min(budget, c.r.cfg.ReadBufferCap)
+	}
 	for c.into.on && budget > 0 {
-		if c.dead || c.readPaused || c.interleaved || c.closeState.Load() == closeAbort || c.gc.InboundBuffered() > 0 {
+		if c.dead || c.readPaused || c.closeState.Load() == closeAbort || c.gc.InboundBuffered() > 0 {
 			break
 		}
 		n, err := unix.Readv(c.fd, c.into.iov[:c.into.n])
@@ -117,9 +141,15 @@ func (c *Conn) readIntoOnLoop() gnet.Action {
 		if err == unix.EAGAIN {
 			// The request stands: the loop's next spin reads the
 			// socket's next input straight into it when that comes
-			// first (readIntoSpin), not gnet into its buffer.
+			// first (readIntoSpin), not gnet into its buffer. On an
+			// interleaved connection, where the spin makes no direct
+			// read, gnet's next read is short, so that the handler can
+			// ask again for the rest of that input.
 			if c.bulk && c.tls == nil {
 				c.loop.gather = c
+			}
+			if c.interleaved {
+				c.ShortenNextRead(ShortReadBytes)
 			}
 			return gnet.None
 		}
@@ -148,6 +178,28 @@ func (c *Conn) readIntoOnLoop() gnet.Action {
 		c.applyReadPause() // the handler may have paused in OnReadInto
 	}
 	return gnet.None
+}
+
+// ShortReadBytes is the length of gnet's next read after a direct read on
+// an interleaved connection met EAGAIN: the open packet's rest comes
+// first, and the handler asks for the bulk of it directly.
+const ShortReadBytes = 4 << 10
+
+// ShortenNextRead makes the next gnet read on c's loop, of whichever of its
+// connections is readable first, take at most n bytes (loop-only; from
+// OnData or OnReadInto; at least 1, at most ReadBufferCap), so that a
+// handler that reads a large value straight from the socket (ReadInto)
+// sees the front of c's next input in OnData and can ask for the rest in
+// the same readiness event, instead of gnet reading all the socket holds
+// into its buffer. The loop's read buffer gets its full length
+// (ReadBufferCap) back when the next OnTraffic begins. It reports false,
+// and changes nothing, on a TLS connection, on a dead one, or when gnet's
+// read buffer cannot be found (see gnetReadBuf).
+func (c *Conn) ShortenNextRead(n int) bool {
+	if c.tls != nil || c.dead || c.gc == nil {
+		return false
+	}
+	return c.loop.shortenRead(c.gc, max(n, 1))
 }
 
 // readIntoSpin is the loop's spin finding input (ready: n events in
