@@ -129,13 +129,7 @@
 // message under way) ends as soon as one of its yields gave the CPU
 // away for over 20 µs, and the loop then skips bulk spins for 1 ms
 // (Stats.SpinBackoffs, SpinsSkipped): on a contended machine the next batch
-// of a stream is not worth the CPU that others need. A spin after small
-// messages backs off only when a quarter of the loop's last 64 such yields
-// lost a whole scheduler slice (over 250 µs) and, during the last one, the
-// process itself used less than all the CPUs but half a one (another
-// process took the slice, not the process's own threads); the loop then
-// skips those spins for 8 ms (Stats.SmallSpinBackoffs, SmallSpinsSkipped;
-// lostslices.go). Latency-critical
+// of a stream is not worth the CPU that others need. Latency-critical
 // request/response paths should still
 // write from the loop (Write in OnData or an Execute already running)
 // rather than Send from another goroutine.

@@ -51,13 +51,9 @@ import (
 // return at once and the bulk spin stays: there it keeps a stream's
 // receiver on its CPU between the sender's batches, which costs less CPU
 // per byte than a wake-up (docs/benchmarks.md, "Polling while bytes stream
-// (sixth session)"). Spins after small messages do not watch single
-// yields: the yield of a concurrency-1 call's loop to the peer that
-// produces the next request is the point of yielding, not contention, and
-// even on a quiet host a few yields in a million lose a slice. They back
-// off only when a quarter of their last 64 yields lost a whole slice and
-// the process's own threads did not take the last one (lostslices.go):
-// other processes keep the CPUs busy.
+// (sixth session)"). Spins after small messages never back off: the yield
+// of a concurrency-1 call's loop to the peer that produces the next
+// request is the point of yielding, not contention.
 //
 // A bulk spin after a read of a bulk connection that is not interleaved
 // (no small messages beside the large one; Conn.readAfter) also gathers:
@@ -130,11 +126,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		l.spinEnded(spinSkipped)
 		return
 	}
-	if !bulk && now.Before(l.smallOffUntil) {
-		l.r.stats.smallSpinsSkipped.Add(1)
-		l.spinEnded(spinSkipped)
-		return
-	}
 	l.inSpin = true
 	l.spinMu.Lock()
 	l.spinning = true
@@ -200,29 +191,6 @@ func (l *Loop) spinOnLoop(seen uint64) {
 		// time slice to end; on an idle one the call returns at once.
 		// Measured (BenchmarkCallHops, c=1 Call, loaded 2-vCPU machine,
 		// alternating runs): 155/157/96 µs per call without, 113/76/50 with.
-		// A spin after small messages times its yield: when a share of
-		// the recent ones lost a whole slice, the last one to another
-		// process, it gives way (lostslices.go).
-		if !bulk {
-			var own time.Duration
-			armed := l.lost.armed()
-			if armed {
-				own = spinProcessCPU()
-			}
-			y := spinNow()
-			spinOSYield()
-			y1 := spinNow()
-			if armed {
-				own = spinProcessCPU() - own
-			}
-			if l.lost.note(y1.Sub(y)) && foreignSlice(own, y1.Sub(y)) {
-				l.smallOffUntil = y1.Add(spinShareBackoff)
-				l.r.stats.smallSpinBackoffs.Add(1)
-				end = spinContendedEnd
-				break
-			}
-			continue
-		}
 		if !beside {
 			spinOSYield()
 			continue
@@ -407,11 +375,6 @@ type spinState struct {
 	// loop-owned: bulk spins are skipped until then (a bulk spin found the
 	// CPU contended)
 	backoffUntil time.Time
-	// loop-owned: the outcome of the last 64 small-spin yields, and the
-	// time until which spins after small messages are skipped (a share of
-	// those yields lost a slice; lostslices.go)
-	lost          lostSlices
-	smallOffUntil time.Time
 	// loop-owned: the bulk connection read last since the last spin, whose
 	// input the next bulk spin gathers (readAfter, gatherMore); nil if none
 	gather *Conn

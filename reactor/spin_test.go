@@ -34,32 +34,6 @@ func (c *spinClock) set(step, jump time.Duration) {
 	c.mu.Unlock()
 }
 
-// startSpinTest starts a reactor with one loop and a 10 ms BusyPoll whose
-// connection runs wake in OnWake, dials it (the client discards what it
-// reads) and returns the reactor, the connection, the spin's clock (frozen
-// until set) and a channel that receives how each spin ended, unless
-// readiness or a task ended it: with nothing arriving and no task
-// submitted, the clock and the yields alone end a spin.
-func startSpinTest(t *testing.T, wake func(*Conn)) (*Reactor, *Conn, *spinClock, chan int) {
-	t.Helper()
-	clk := &spinClock{t: time.Unix(1000, 0)}
-	ends := make(chan int, 16)
-	spinNow, testHookSpin = clk.now, func(_ *Loop, end int) {
-		if end != spinReady && end != spinTask {
-			ends <- end
-		}
-	}
-	t.Cleanup(func() { spinNow, testHookSpin = time.Now, nil })
-	opened := make(chan *Conn, 1)
-	h := &testHandler{wake: wake, open: func(c *Conn) { opened <- c }}
-	r := startReactor(t, Config{Loops: 1, BusyPoll: 10 * time.Millisecond}, h)
-	nc, err := net.Dial("tcp", r.Addr().String())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = nc.Close() })
-	go func() { _, _ = io.Copy(io.Discard, nc) }()
-	return r, recv(t, opened), clk, ends
-}
-
 // TestBulkSpinBacksOff: a spin after a bulk transfer (spinBulkBytes
 // moved on a connection marked SetBulk) ends as soon as one of its
 // iterations took longer than spinContended and starts a backoff
@@ -72,17 +46,34 @@ func startSpinTest(t *testing.T, wake func(*Conn)) (*Reactor, *Conn, *spinClock,
 // spinContended (spinOSYield). The spin's clock is the test's: nothing
 // depends on real time.
 func TestBulkSpinBacksOff(t *testing.T) {
+	clk := &spinClock{t: time.Unix(1000, 0)}
+	ends := make(chan int, 16)
+	spinNow, testHookSpin = clk.now, func(_ *Loop, end int) {
+		if end != spinReady && end != spinTask {
+			ends <- end
+		}
+	}
+	t.Cleanup(func() { spinNow, testHookSpin = time.Now, nil })
+
 	var (
 		size        int
 		bulk        = true
 		interleaved = false
 	)
 	woke := make(chan error, 1)
-	r, c, clk, ends := startSpinTest(t, func(c *Conn) {
+	h := &testHandler{wake: func(c *Conn) {
 		c.SetBulk(bulk)
 		c.SetInterleaved(interleaved)
 		woke <- c.Write(make([]byte, size))
-	})
+	}}
+	opened := make(chan *Conn, 1)
+	h.open = func(c *Conn) { opened <- c }
+	r := startReactor(t, Config{Loops: 1, BusyPoll: 10 * time.Millisecond}, h)
+	nc, err := net.Dial("tcp", r.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nc.Close() })
+	go func() { _, _ = io.Copy(io.Discard, nc) }()
+	c := recv(t, opened)
 
 	// The handler writes size bytes in OnWake; the spin after it ends as
 	// the clock says. Nothing arrives meanwhile and no task is submitted,

@@ -35,14 +35,6 @@ type Stats struct {
 	// SpinsSkipped counts busy polls after a bulk transfer skipped during
 	// such a backoff: the loop blocked in epoll_wait at once.
 	SpinsSkipped uint64
-	// SmallSpinBackoffs counts busy polls after small messages that ended
-	// because a quarter of the loop's last 64 such yields lost a scheduler
-	// slice, the last one to another process (lostslices.go); each one
-	// starts a backoff.
-	SmallSpinBackoffs uint64
-	// SmallSpinsSkipped counts busy polls after small messages skipped
-	// during such a backoff.
-	SmallSpinsSkipped uint64
 }
 
 // counters backs Stats.
@@ -65,27 +57,21 @@ type counters struct {
 	spinBackoffs atomic.Uint64
 	// spinsSkipped backs Stats.SpinsSkipped.
 	spinsSkipped atomic.Uint64
-	// smallSpinBackoffs and smallSpinsSkipped back Stats.SmallSpinBackoffs
-	// and SmallSpinsSkipped.
-	smallSpinBackoffs atomic.Uint64
-	smallSpinsSkipped atomic.Uint64
 }
 
 // Stats returns a snapshot of the reactor's counters (any goroutine).
 func (r *Reactor) Stats() Stats {
 	return Stats{
-		Conns:             r.stats.conns.Load(),
-		Stalls:            r.stats.stalls.Load(),
-		SendWaits:         r.stats.sendWaits.Load(),
-		ReadPauses:        r.stats.readPauses.Load(),
-		Rejected:          r.stats.rejected.Load(),
-		Yields:            r.stats.yields.Load(),
-		DirectReads:       r.stats.directReads.Load(),
-		DirectBytes:       r.stats.directBytes.Load(),
-		SpinDirectReads:   r.stats.spinDirectReads.Load(),
-		SpinBackoffs:      r.stats.spinBackoffs.Load(),
-		SpinsSkipped:      r.stats.spinsSkipped.Load(),
-		SmallSpinBackoffs: r.stats.smallSpinBackoffs.Load(),
-		SmallSpinsSkipped: r.stats.smallSpinsSkipped.Load(),
+		Conns:           r.stats.conns.Load(),
+		Stalls:          r.stats.stalls.Load(),
+		SendWaits:       r.stats.sendWaits.Load(),
+		ReadPauses:      r.stats.readPauses.Load(),
+		Rejected:        r.stats.rejected.Load(),
+		Yields:          r.stats.yields.Load(),
+		DirectReads:     r.stats.directReads.Load(),
+		DirectBytes:     r.stats.directBytes.Load(),
+		SpinDirectReads: r.stats.spinDirectReads.Load(),
+		SpinBackoffs:    r.stats.spinBackoffs.Load(),
+		SpinsSkipped:    r.stats.spinsSkipped.Load(),
 	}
 }
