@@ -30,6 +30,35 @@ func packetChunks(t *testing.T, pkt []byte) []uint32 {
 	return slots
 }
 
+// aloneHarness is the chunk-alone tests' writer and reader, joined by
+// hand: a writer with a size-byte large message queued (large), a
+// reader whose events collect the messages it completes, and a packet
+// buffer.
+func aloneHarness(t *testing.T, size int) (w *writer, r *reader, ev *pipeEvents, buf []byte, large *msgStub) {
+	t.Helper()
+	cfg := testConfig(t, nil)
+	w = newWriter(cfg)
+	w.peerHello()
+	ev = &pipeEvents{t: t}
+	r = newReader(cfg, ev)
+	large = &msgStub{msg: testmsg.New(1, size), ti: testTI, state: OnPeer}
+	require.True(t, w.enqueue(large))
+	return w, r, ev, make([]byte, largePacketSize), large
+}
+
+// fillFeed has w fill one packet into buf and r read it whole, and
+// returns the message slots of the packet's chunks.
+func fillFeed(t *testing.T, w *writer, r *reader, buf []byte) []uint32 {
+	t.Helper()
+	n, err := w.fill(buf[:w.packetSize()])
+	require.NoError(t, err)
+	require.NotZero(t, n)
+	used, err := r.feed(buf[:n])
+	require.NoError(t, err)
+	require.Equal(t, n, used)
+	return packetChunks(t, buf[:n])
+}
+
 // TestLargeChunkPacketAlone: beside small messages, every packet that
 // carries a chunk of a large message's body (past smallMessage bytes) holds
 // that chunk only: a small message queued beside it goes in a packet of
@@ -41,25 +70,11 @@ func packetChunks(t *testing.T, pkt []byte) []uint32 {
 // the value's next chunk: the peer's reader cannot open that packet and
 // read it straight into the value, readinto.go.)
 func TestLargeChunkPacketAlone(t *testing.T) {
-	cfg := testConfig(t, nil)
-	w := newWriter(cfg)
-	w.peerHello()
-	ev := &pipeEvents{t: t}
-	r := newReader(cfg, ev)
-	buf := make([]byte, largePacketSize)
-
 	const size = 4 << 20
-	large := &msgStub{msg: testmsg.New(1, size), ti: testTI, state: OnPeer}
-	require.True(t, w.enqueue(large))
+	w, r, ev, buf, large := aloneHarness(t, size)
 	li := large.slot
 	fill := func() []uint32 {
-		n, err := w.fill(buf[:w.packetSize()])
-		require.NoError(t, err)
-		require.NotZero(t, n)
-		used, err := r.feed(buf[:n])
-		require.NoError(t, err)
-		require.Equal(t, n, used)
-		return packetChunks(t, buf[:n])
+		return fillFeed(t, w, r, buf)
 	}
 	for !w.slots[li].large {
 		fill()
@@ -115,28 +130,14 @@ func TestLargeChunkPacketAlone(t *testing.T) {
 // the value's next chunk share a packet again, as without the rule; when
 // the sending pipe is no longer short the rule is back.
 func TestLargeChunkSharesBesideSeveral(t *testing.T) {
-	cfg := testConfig(t, nil)
-	w := newWriter(cfg)
-	w.peerHello()
-	ev := &pipeEvents{t: t}
-	r := newReader(cfg, ev)
-	buf := make([]byte, largePacketSize)
-
 	const size = 4 << 20
-	large := &msgStub{msg: testmsg.New(1, size), ti: testTI, state: OnPeer}
-	require.True(t, w.enqueue(large))
+	w, r, ev, buf, large := aloneHarness(t, size)
 	li := large.slot
 	fill := func() []uint32 {
 		if w.slots[li].phase == slotBlocked {
 			w.grant(uint64(li), uint64(w.slots[li].unique), 1<<20)
 		}
-		n, err := w.fill(buf[:w.packetSize()])
-		require.NoError(t, err)
-		require.NotZero(t, n)
-		used, err := r.feed(buf[:n])
-		require.NoError(t, err)
-		require.Equal(t, n, used)
-		return packetChunks(t, buf[:n])
+		return fillFeed(t, w, r, buf)
 	}
 	for !w.slots[li].large {
 		fill()
